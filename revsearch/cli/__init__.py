@@ -1,0 +1,38 @@
+"""Command line: `python -m revsearch <command> …`. Each command group lives in its own module with a `register`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from revsearch.cli import engine
+from revsearch.errors import RevsearchError
+
+COMMAND_MODULES = (engine,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m revsearch", description="Reverse image search over a folder.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user errors become one line on stderr and a non-zero exit, never a traceback."""
+    logging.basicConfig(level=logging.WARNING, format="revsearch: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except RevsearchError as exc:
+        print(f"revsearch: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"revsearch: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("revsearch: interrupted; committed batches are kept, run again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,176 @@
+"""The engine's commands: index, search, info, models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from revsearch import images
+from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json,
+                                  progress_bar)
+from revsearch.collection import Collection, IndexReport, index_folder
+from revsearch.collection.catalog import SCHEMA_VERSION
+from revsearch.embed import REGISTRY, Embedder, default_model
+from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
+from revsearch.errors import RevsearchError
+from revsearch.search import METRICS, Searcher
+
+LIST_LIMIT = 20
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="index a folder into a collection (incremental)")
+    p.add_argument("folder", type=Path)
+    add_collection_arg(p)
+    add_model_args(p)
+    add_json_arg(p)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_index)
+
+    p = sub.add_parser("search", help="find the images most similar to query images")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    add_collection_arg(p)
+    add_model_args(p)
+    add_json_arg(p)
+    p.add_argument("-k", type=int, default=10, help="results per query (default 10)")
+    p.add_argument("--metric", choices=METRICS, default="cosine")
+    p.add_argument("--combine", action="store_true", help="one query from the mean of all query images")
+    p.set_defaults(run=cmd_search)
+
+    p = sub.add_parser("info", help="what a collection holds")
+    add_collection_arg(p)
+    add_json_arg(p)
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("models", help="the models revsearch knows and what each needs")
+    add_json_arg(p)
+    p.set_defaults(run=cmd_models)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    folder = args.folder.expanduser()
+    if not folder.is_dir():
+        raise RevsearchError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
+    if Collection.exists(args.collection):
+        coll = Collection.open(args.collection)
+        embedder = embedder_for(coll, args)
+    else:
+        name, why = (args.model, "chosen with --model") if args.model else default_model()
+        print(f"model: {name} — {why}", file=sys.stderr)
+        embedder = Embedder(name, backend=args.backend)
+        coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim)
+    with coll, progress_bar(quiet=args.quiet) as progress:
+        result = index_folder(coll, folder, embedder, progress=progress, batch_size=args.batch_size)
+        coll.index()  # leave a fresh index on disk so the next open is instant
+    if args.json:
+        print_json({"collection": str(coll.directory), "model": coll.model, "backend": embedder.backend,
+                    **result.as_dict()})
+    else:
+        print_report(result)
+    return 0
+
+
+def print_report(result: IndexReport) -> None:
+    print(f"indexed {result.indexed} · updated {result.updated} · unchanged {result.unchanged} · "
+          f"removed {result.removed} · skipped {len(result.skipped)} · duplicates {len(result.duplicates)}  "
+          f"({result.scanned} files in {result.seconds:.1f} s, {result.throughput:.1f} img/s)")
+    if result.skipped:
+        print("skipped:")
+        for path, reason in result.skipped[:LIST_LIMIT]:
+            print(f"  {path}: {reason}")
+        _more(len(result.skipped))
+    if result.duplicates:
+        print("duplicates (same content, embedded once):")
+        for path, original in result.duplicates[:LIST_LIMIT]:
+            print(f"  {path} = {original}")
+        _more(len(result.duplicates))
+
+
+def _more(n: int) -> None:
+    if n > LIST_LIMIT:
+        print(f"  … and {n - LIST_LIMIT} more (see `info --json`)")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    coll = Collection.open(args.collection)
+    with coll:
+        searcher = Searcher(coll, embedder_for(coll, args))
+        decoded, failed = [], {}
+        for n, path in enumerate(args.images):
+            img = images.load_image(path, target=searcher.embedder.input_size)
+            if isinstance(img, images.Skip):
+                failed[n] = img.reason
+                print(f"revsearch: error: cannot use {path} as a query: {img.reason}", file=sys.stderr)
+            else:
+                decoded.append(img)
+        hits = searcher.by_images(decoded, k=args.k, metric=args.metric, combine=args.combine) if decoded else []
+    if args.combine:
+        out = [{"query": [str(p) for p in args.images], "results": [h.as_dict() for h in (hits[0] if hits else [])]}]
+    else:
+        ok = iter(hits)
+        out = [{"query": str(p), "results": [], "error": failed[n]} if n in failed
+               else {"query": str(p), "results": [h.as_dict() for h in next(ok)]} for n, p in enumerate(args.images)]
+    if args.json:
+        print_json(out)
+    else:
+        for entry in out:
+            print(f"{entry['query']}:" + (f" error: {entry['error']}" if "error" in entry else ""))
+            for rank, hit in enumerate(entry["results"], 1):
+                print(f"  {rank:>3}. {hit['score']:.4f}  {hit['path']}")
+    return 1 if failed else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    coll = Collection.open(args.collection)
+    with coll:
+        counts = coll.counts()
+        skipped = [{"path": r.path, "reason": r.reason} for r in coll.rows("skipped")]
+        duplicates = [{"path": r.path, "duplicate_of": r.duplicate_of} for r in coll.rows("duplicate")]
+        index = coll.index()
+        data = {
+            "collection": str(coll.directory), "model": coll.model, "fingerprint": coll.fingerprint, "dim": coll.dim,
+            "schema_version": SCHEMA_VERSION, "generation": coll.generation,
+            "counts": counts, "index": {"type": type(index).__name__, "ntotal": int(index.ntotal)},
+            "skipped": skipped, "duplicates": duplicates,
+        }
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"collection {data['collection']}")
+    print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]})")
+    print(f"images     {counts['indexed']} indexed · {counts['skipped']} skipped · {counts['duplicate']} duplicates")
+    if skipped:
+        print("skip reasons:")
+        for reason, n in Counter(_reason_kind(s["reason"]) for s in skipped).most_common():
+            print(f"  {n:>5} × {reason}")
+    return 0
+
+
+def _reason_kind(reason: str | None) -> str:
+    return (reason or "unknown").split(":")[0]
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    chosen, why = default_model()
+    rows = []
+    for name, entry in REGISTRY.items():
+        if name == "resnet50":
+            try:
+                available = find_resnet50_weights() is not None
+            except WeightsUnavailable:
+                available = False
+        else:
+            available = True
+        rows.append({"name": name, "dim": entry.spec.dim, "description": entry.spec.description,
+                     "needs": entry.spec.needs, "available_offline": available, "default": name == chosen})
+    if args.json:
+        print_json({"default": chosen, "why": why, "models": rows})
+        return 0
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        print(f"{mark} {row['name']:<20} {row['description']}\n    needs: {row['needs']}")
+    print(f"default for new collections: {why}")
+    return 0

@@ -1,0 +1,89 @@
+"""The SQLite catalog of a collection: schema, migrations and the metadata table.
+
+Every file the collection has seen has a row here (indexed, skipped with a reason, or duplicate of another row);
+vectors live in the same database so a batch of rows and its vectors commit together — a killed run never leaves a
+row without its vector or the other way round.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from revsearch.errors import RevsearchError
+
+CATALOG_NAME = "catalog.sqlite"
+
+# Append-only: each entry upgrades the schema by one version. Never edit a released entry.
+MIGRATIONS: list[str] = [
+    # 1: images, their vectors, and collection metadata
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL UNIQUE,
+        hash TEXT,
+        size INTEGER,
+        mtime_ns INTEGER,
+        width INTEGER,
+        height INTEGER,
+        status TEXT NOT NULL CHECK (status IN ('indexed', 'skipped', 'duplicate')),
+        reason TEXT,
+        duplicate_of INTEGER REFERENCES images(id) ON DELETE SET NULL,
+        added_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX images_hash ON images(hash);
+    CREATE INDEX images_status ON images(status);
+    CREATE TABLE vectors (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        vec BLOB NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the catalog in WAL mode with foreign keys on; usable from the app's worker threads."""
+    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the catalog up to SCHEMA_VERSION, one transaction per step; refuse catalogs from a newer revsearch."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise RevsearchError(
+            f"this collection has catalog schema v{current}, newer than this revsearch understands "
+            f"(v{SCHEMA_VERSION}); upgrade revsearch"
+        )
+    for version in range(current, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: object) -> None:
+    conn.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (key, str(value)))

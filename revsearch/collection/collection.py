@@ -1,0 +1,250 @@
+"""A collection: one directory holding the catalog (rows + vectors) and the FAISS index derived from it."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import faiss
+import numpy as np
+
+from revsearch.collection import catalog, vector_index
+from revsearch.errors import RevsearchError
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One catalog row as the rest of revsearch sees it."""
+
+    id: int
+    path: str
+    status: str
+    reason: str | None
+    hash: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    duplicate_of: int | None
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> "ImageRow":
+        return cls(row["id"], row["path"], row["status"], row["reason"], row["hash"], row["size"], row["width"],
+                   row["height"], row["duplicate_of"])
+
+
+class Collection:
+    """Open with `Collection.open(dir)` or `Collection.create(dir, ...)`; thread-safe for the app's reruns."""
+
+    def __init__(self, directory: Path, conn: sqlite3.Connection) -> None:
+        self.directory = directory
+        self.conn = conn
+        self.lock = threading.RLock()
+        self.model = catalog.get_meta(conn, "model") or ""
+        self.fingerprint = catalog.get_meta(conn, "fingerprint") or ""
+        self.dim = int(catalog.get_meta(conn, "dim") or 0)
+        self._index: faiss.Index | None = None
+        self._index_generation = -1
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def create(cls, directory: Path | str, model: str, fingerprint: str, dim: int) -> "Collection":
+        """Make a new collection bound to one model + weights; refuses a directory that already holds one."""
+        directory = Path(directory).expanduser().resolve()
+        if (directory / catalog.CATALOG_NAME).exists():
+            raise RevsearchError(f"{directory} already holds a collection")
+        if directory.exists() and not directory.is_dir():
+            raise RevsearchError(f"{directory} exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        conn = catalog.connect(directory / catalog.CATALOG_NAME)
+        catalog.migrate(conn)
+        with _transaction(conn):
+            for key, value in (("model", model), ("fingerprint", fingerprint), ("dim", dim),
+                               ("created_at", time.time()), ("generation", 0)):
+                catalog.set_meta(conn, key, value)
+        return cls(directory, conn)
+
+    @classmethod
+    def open(cls, directory: Path | str) -> "Collection":
+        """Open an existing collection (upgrading its schema), with a clear error when there is none."""
+        directory = Path(directory).expanduser().resolve()
+        path = directory / catalog.CATALOG_NAME
+        if not path.is_file():
+            raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME}); create one with "
+                                 f"`python -m revsearch index FOLDER --collection {directory}`")
+        try:
+            conn = catalog.connect(path)
+            catalog.migrate(conn)
+            model = catalog.get_meta(conn, "model")
+        except sqlite3.DatabaseError as exc:
+            raise RevsearchError(f"cannot read the collection catalog {path}: {exc}") from exc
+        if not model:
+            raise RevsearchError(f"{path} is not a revsearch catalog (no model recorded)")
+        return cls(directory, conn)
+
+    @staticmethod
+    def exists(directory: Path | str) -> bool:
+        return (Path(directory).expanduser() / catalog.CATALOG_NAME).is_file()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ model contract
+
+    def check_model(self, name: str, fingerprint: str) -> None:
+        """Vectors from another model or other weights are not comparable: refuse them with a message that says so."""
+        if name != self.model:
+            raise RevsearchError(
+                f"collection {self.directory} was built with model {self.model!r}; it cannot be used with "
+                f"{name!r} (its vectors are not comparable). Use --model {self.model} or a new collection."
+            )
+        if fingerprint != self.fingerprint:
+            raise RevsearchError(
+                f"collection {self.directory} was built with other {self.model} weights "
+                f"({self.fingerprint[:12]}…, now {fingerprint[:12]}…); re-index it into a new collection"
+            )
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def generation(self) -> int:
+        return int(catalog.get_meta(self.conn, "generation") or 0)
+
+    def counts(self) -> dict[str, int]:
+        with self.lock:
+            rows = self.conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall()
+        counts = {"indexed": 0, "skipped": 0, "duplicate": 0}
+        counts.update({r[0]: r[1] for r in rows})
+        return counts
+
+    def rows(self, status: str | None = None) -> list[ImageRow]:
+        sql = "SELECT * FROM images" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+        with self.lock:
+            return [ImageRow.from_sql(r) for r in self.conn.execute(sql, (status,) if status else ())]
+
+    def get(self, image_id: int) -> ImageRow | None:
+        with self.lock:
+            row = self.conn.execute("SELECT * FROM images WHERE id = ?", (int(image_id),)).fetchone()
+        return ImageRow.from_sql(row) if row else None
+
+    def by_path(self, path: Path | str) -> ImageRow | None:
+        with self.lock:
+            row = self.conn.execute("SELECT * FROM images WHERE path = ?", (str(path),)).fetchone()
+        return ImageRow.from_sql(row) if row else None
+
+    def paths(self, ids: Sequence[int]) -> dict[int, str]:
+        """id → path for the given ids (missing ids are absent)."""
+        with self.lock:
+            out: dict[int, str] = {}
+            ids = [int(i) for i in ids]
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                out.update(self.conn.execute(f"SELECT id, path FROM images WHERE id IN ({marks})", chunk).fetchall())
+            return out
+
+    def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64[n], vectors float32[n, dim]) of indexed images, in id order (or for the given ids)."""
+        with self.lock:
+            if ids is None:
+                rows = self.conn.execute("SELECT image_id, vec FROM vectors ORDER BY image_id").fetchall()
+            else:
+                rows = []
+                wanted = [int(i) for i in ids]
+                for start in range(0, len(wanted), 900):
+                    chunk = wanted[start : start + 900]
+                    marks = ",".join("?" * len(chunk))
+                    rows += self.conn.execute(
+                        f"SELECT image_id, vec FROM vectors WHERE image_id IN ({marks}) ORDER BY image_id", chunk
+                    ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
+        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+        return out_ids, vecs.copy()
+
+    # ------------------------------------------------------------------ the index
+
+    def index(self) -> faiss.Index:
+        """The FAISS index for the current generation: cached in memory, else loaded, else rebuilt and saved."""
+        with self.lock:
+            generation = self.generation
+            if self._index is not None and self._index_generation == generation:
+                return self._index
+            index = vector_index.load(self.directory, generation)
+            if index is None or index.ntotal != self.counts()["indexed"]:
+                ids, vecs = self.vectors()
+                index = vector_index.build_flat(ids, vecs, self.dim)
+                vector_index.save(index, self.directory, generation)
+            self._index, self._index_generation = index, generation
+            return index
+
+    # ------------------------------------------------------------------ writing (used by sync and the app)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic batch of catalog writes that moves the generation when vectors change."""
+        with self.lock, _transaction(self.conn) as conn:
+            yield conn
+
+    def bump_generation(self, conn: sqlite3.Connection) -> None:
+        catalog.set_meta(conn, "generation", int(catalog.get_meta(conn, "generation") or 0) + 1)
+
+    def remove(self, ids: Sequence[int]) -> int:
+        """Forget images (rows and vectors); a removed original hands its vector to its first duplicate."""
+        with self.transaction() as conn:
+            removed = remove_rows(conn, [int(i) for i in ids])
+            if removed:
+                self.bump_generation(conn)
+        return removed
+
+
+def remove_rows(conn: sqlite3.Connection, ids: list[int]) -> int:
+    """Delete rows inside an open transaction, promoting a duplicate of each removed indexed original."""
+    removed = 0
+    for image_id in ids:
+        row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            continue
+        if row["status"] == "indexed":
+            promote_heir(conn, image_id)
+        conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
+        removed += 1
+    return removed
+
+
+def promote_heir(conn: sqlite3.Connection, image_id: int) -> int | None:
+    """An indexed original is going away or changing: its first duplicate becomes indexed with the same vector."""
+    heir = conn.execute("SELECT id FROM images WHERE duplicate_of = ? AND status = 'duplicate' ORDER BY id LIMIT 1",
+                        (image_id,)).fetchone()
+    if heir is None:
+        return None
+    conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) SELECT ?, vec FROM vectors WHERE image_id = ?",
+                 (heir[0], image_id))
+    conn.execute("UPDATE images SET status = 'indexed', duplicate_of = NULL, updated_at = ? WHERE id = ?",
+                 (time.time(), heir[0]))
+    conn.execute("UPDATE images SET duplicate_of = ? WHERE duplicate_of = ?", (heir[0], image_id))
+    return int(heir[0])
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

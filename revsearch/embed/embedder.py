@@ -1,0 +1,179 @@
+"""Turn images into L2-normalised float32 vectors with a registered model, on PyTorch or ONNX Runtime.
+
+The ONNX Runtime backend is ~2× faster than PyTorch eager on CPU; its graph is exported once per model + weights,
+cached on disk, and checked against the PyTorch output before first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from revsearch.embed.models import FeatureNet, ModelSpec, file_fingerprint, model_entry
+from revsearch.errors import RevsearchError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "onnx", "torch")
+_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX graphs live ($REVSEARCH_CACHE, else ~/.cache/revsearch)."""
+    return Path(os.environ.get("REVSEARCH_CACHE", Path.home() / ".cache" / "revsearch")).expanduser()
+
+
+def cpu_threads() -> int:
+    """Threads for inference: every core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def prepare_image(img: Image.Image, spec: ModelSpec) -> np.ndarray:
+    """The whole image, aspect kept, letterboxed on white to the model's square input, as uint8 HWC.
+
+    No centre crop: nothing is cut away. Measured on clothing-small (Lite0, leave-one-out mAP): white letterbox
+    0.517, squash 0.502, grey letterbox 0.501. White also matches how transparency is flattened.
+    """
+    size = spec.input_size
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    if img.size == (size, size):
+        return np.asarray(img, dtype=np.uint8)
+    width, height = img.size
+    scale = size / max(width, height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = img.resize((new_w, new_h), _RESAMPLE[spec.resample], reducing_gap=3.0)
+    if (new_w, new_h) == (size, size):
+        return np.asarray(resized, dtype=np.uint8)
+    canvas = Image.new("RGB", (size, size), (255, 255, 255))
+    canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+class Embedder:
+    """A loaded model: `embed_batch(uint8[n,S,S,3]) -> float32[n,dim]`, rows L2-normalised."""
+
+    def __init__(self, name: str, backend: str = "auto", weights: Path | None = None, random_weights: bool = False):
+        if backend not in BACKENDS:
+            raise RevsearchError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        entry = model_entry(name)
+        self.spec: ModelSpec = entry.spec
+        self.name = self.spec.name
+        self.dim = self.spec.dim
+        self.input_size = self.spec.input_size
+        if random_weights:
+            weights_path = None
+            self.fingerprint = "random-weights"
+        else:
+            weights_path = Path(weights) if weights is not None else entry.weights_path()
+            self.fingerprint = file_fingerprint(weights_path)
+        torch.set_num_threads(cpu_threads())
+        if random_weights:
+            torch.manual_seed(0)  # random but reproducible, for architecture tests
+        body = entry.build(weights_path)
+        self.net = FeatureNet(body, self.spec.mean, self.spec.std).eval()
+        self.net = self.net.to(memory_format=torch.channels_last)
+        self._ort = None
+        self.backend = "torch"
+        if backend in ("auto", "onnx") and not random_weights:
+            try:
+                self._ort = self._load_onnx()
+                self.backend = "onnx"
+            except Exception as exc:  # ONNX is an accelerator, never a requirement
+                if backend == "onnx":
+                    raise RevsearchError(f"ONNX Runtime backend unavailable for {name}: {exc}") from exc
+                log.warning("falling back to PyTorch for %s: %s", name, exc)
+
+    # ------------------------------------------------------------------ inference
+
+    def prepare(self, img: Image.Image) -> np.ndarray:
+        """One decoded image → the uint8 array the model takes."""
+        return prepare_image(img, self.spec)
+
+    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 [n,S,S,3] → float32 [n,dim] L2-normalised."""
+        if batch.ndim != 4 or batch.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(f"expected uint8 [n,{self.input_size},{self.input_size},3], got {batch.shape}")
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        if self._ort is not None:
+            out = self._ort.run(None, {"images": batch})[0]
+        else:
+            out = self.embed_batch_torch(batch)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def embed_batch_torch(self, batch: np.ndarray) -> np.ndarray:
+        """The reference PyTorch path (also what the ONNX graph is validated against)."""
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(batch)).numpy()
+
+    def embed_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
+        """Decoded images → vectors, in batches."""
+        out = [
+            self.embed_batch(np.stack([self.prepare(im) for im in images[i : i + batch_size]]))
+            for i in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    # ------------------------------------------------------------------ ONNX
+
+    def onnx_path(self) -> Path:
+        return cache_dir() / "onnx" / f"{self.name}-{self.fingerprint[:16]}-torch{torch.__version__}.onnx"
+
+    def _load_onnx(self):
+        import onnxruntime as ort
+
+        path = self.onnx_path()
+        if not path.exists():
+            self._export_onnx(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = cpu_threads()
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._validate(session)
+        return session
+
+    def _export_onnx(self, path: Path) -> None:
+        """Export once per model + weights + torch version, atomically (a killed export leaves no half file)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        example = torch.zeros((2, self.input_size, self.input_size, 3), dtype=torch.uint8)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+        os.close(fd)
+        try:
+            torch.onnx.export(
+                self.net.to(memory_format=torch.contiguous_format),
+                (example,),
+                tmp,
+                input_names=["images"],
+                output_names=["vectors"],
+                dynamic_axes={"images": {0: "n"}, "vectors": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
+            os.replace(tmp, path)
+        finally:
+            self.net = self.net.to(memory_format=torch.channels_last)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _validate(self, session) -> None:
+        """The exported graph must reproduce PyTorch (cosine ≥ 0.9999 on a fixed random batch) before it is trusted."""
+        rng = np.random.default_rng(0)
+        probe = rng.integers(0, 256, size=(3, self.input_size, self.input_size, 3), dtype=np.uint8)
+        ref = self.embed_batch_torch(probe)
+        got = session.run(None, {"images": probe})[0]
+        cos = np.sum(ref * got, axis=1)
+        if float(cos.min()) < 0.9999:
+            raise RevsearchError(f"ONNX graph for {self.name} disagrees with PyTorch (cosine {cos.min():.5f})")

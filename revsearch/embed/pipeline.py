@@ -1,0 +1,80 @@
+"""Batched embedding that decodes the next images in worker threads while the model runs on the current batch.
+
+PIL and hashing release the GIL, so decode overlaps inference; the look-ahead is bounded so memory stays flat on
+folders of any size. Results come back in input order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
+
+import numpy as np
+
+from revsearch.embed.embedder import Embedder, cpu_threads
+
+T = TypeVar("T")
+
+
+class HasArray(Protocol):
+    array: np.ndarray | None  # the model input, or None when the item is skipped
+
+
+R = TypeVar("R", bound=HasArray)
+
+
+class Embedded(Generic[T, R]):
+    """One item after the pipeline: what the loader returned and its vector (None when it had no array)."""
+
+    __slots__ = ("item", "loaded", "vector")
+
+    def __init__(self, item: T, loaded: R, vector: np.ndarray | None) -> None:
+        self.item, self.loaded, self.vector = item, loaded, vector
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, lookahead: int) -> Iterator[tuple[T, R]]:
+    """`map` on a thread pool with at most `lookahead` items in flight, in input order."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        pending: deque[tuple[T, Future[R]]] = deque()
+        for item in items:
+            pending.append((item, pool.submit(fn, item)))
+            if len(pending) >= lookahead:
+                head, fut = pending.popleft()
+                yield head, fut.result()
+        while pending:
+            head, fut = pending.popleft()
+            yield head, fut.result()
+
+
+def embed_stream(
+    items: Iterable[T],
+    load: Callable[[T], R],
+    embedder: Embedder,
+    batch_size: int = 32,
+    workers: int | None = None,
+) -> Iterator[list[Embedded[T, R]]]:
+    """Yield batches of `Embedded`, each batch one forward pass; skipped items ride along with vector None."""
+    workers = workers or cpu_threads()
+    batch: list[tuple[T, R]] = []
+    for item, loaded in ordered_map(load, items, workers, lookahead=batch_size * 2):
+        batch.append((item, loaded))
+        if sum(1 for _, r in batch if r.array is not None) >= batch_size:
+            yield _run(batch, embedder)
+            batch = []
+    if batch:
+        yield _run(batch, embedder)
+
+
+def _run(batch: list[tuple[T, R]], embedder: Embedder) -> list[Embedded[T, R]]:
+    arrays = [r.array for _, r in batch if r.array is not None]
+    vectors = embedder.embed_batch(np.stack(arrays)) if arrays else np.zeros((0, embedder.dim), np.float32)
+    out: list[Embedded[T, R]] = []
+    row = 0
+    for item, loaded in batch:
+        if loaded.array is None:
+            out.append(Embedded(item, loaded, None))
+        else:
+            out.append(Embedded(item, loaded, vectors[row]))
+            row += 1
+    return out
