@@ -40,6 +40,49 @@ MIGRATIONS: list[str] = [
         vec BLOB NOT NULL
     );
     """,
+    # 2: exploration — clusters and their members, labels with history, the 2-D map (revsearch/clusters.py,
+    #    labels.py, projection.py). `hash` columns remember the content a row was computed from, so an image whose
+    #    file changed in place is re-assigned / re-placed instead of keeping a stale position.
+    """
+    CREATE TABLE clusters (
+        id INTEGER PRIMARY KEY,
+        centroid BLOB NOT NULL,
+        name TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE cluster_members (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        similarity REAL NOT NULL,
+        hash TEXT
+    );
+    CREATE INDEX cluster_members_cluster ON cluster_members(cluster_id, similarity);
+    CREATE TABLE labels (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        source TEXT NOT NULL,
+        confidence REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX labels_label ON labels(label);
+    CREATE TABLE label_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        event TEXT NOT NULL,
+        old TEXT,
+        new TEXT,
+        source TEXT NOT NULL
+    );
+    CREATE TABLE projection (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        x REAL NOT NULL,
+        y REAL NOT NULL,
+        hash TEXT,
+        fitted INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
