@@ -78,11 +78,10 @@ class Embedder:
             weights_path = Path(weights) if weights is not None else entry.weights_path()
             self.fingerprint = file_fingerprint(weights_path)
         torch.set_num_threads(cpu_threads())
-        if random_weights:
-            torch.manual_seed(0)  # random but reproducible, for architecture tests
-        body = entry.build(weights_path)
-        self.net = FeatureNet(body, self.spec.mean, self.spec.std).eval()
-        self.net = self.net.to(memory_format=torch.channels_last)
+        self._build = entry.build
+        self._weights_path = weights_path
+        self._random_weights = random_weights
+        self._net: FeatureNet | None = None
         self._ort = None
         self.backend = "torch"
         if backend in ("auto", "onnx") and not random_weights:
@@ -93,6 +92,19 @@ class Embedder:
                 if backend == "onnx":
                     raise RevsearchError(f"ONNX Runtime backend unavailable for {name}: {exc}") from exc
                 log.warning("falling back to PyTorch for %s: %s", name, exc)
+        if self._ort is None:
+            self.net  # build now so the first query is not the slow one
+
+    @property
+    def net(self) -> FeatureNet:
+        """The PyTorch model, built on first use (a cached ONNX graph needs no torch model, nor timm's import)."""
+        if self._net is None:
+            if self._random_weights:
+                torch.manual_seed(0)  # random but reproducible, for architecture tests
+            body = self._build(self._weights_path)
+            net = FeatureNet(body, self.spec.mean, self.spec.std).eval()
+            self._net = net.to(memory_format=torch.channels_last)
+        return self._net
 
     # ------------------------------------------------------------------ inference
 
@@ -132,28 +144,32 @@ class Embedder:
         return cache_dir() / "onnx" / f"{self.name}-{self.fingerprint[:16]}-torch{torch.__version__}.onnx"
 
     def _load_onnx(self):
-        import onnxruntime as ort
-
+        """The cached graph; exported and validated first when missing (only validated graphs reach the cache)."""
         path = self.onnx_path()
         if not path.exists():
             self._export_onnx(path)
+        return self._session(path)
+
+    def _session(self, path: Path):
+        import onnxruntime as ort
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = cpu_threads()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self._validate(session)
-        return session
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def _export_onnx(self, path: Path) -> None:
-        """Export once per model + weights + torch version, atomically (a killed export leaves no half file)."""
+        """Export once per model + weights + torch version; the file is renamed into the cache only after the
+        graph reproduced PyTorch, so a killed or failed export leaves nothing behind."""
         path.parent.mkdir(parents=True, exist_ok=True)
         example = torch.zeros((2, self.input_size, self.input_size, 3), dtype=torch.uint8)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
         os.close(fd)
+        net = self.net
         try:
             torch.onnx.export(
-                self.net.to(memory_format=torch.contiguous_format),
+                net.to(memory_format=torch.contiguous_format),
                 (example,),
                 tmp,
                 input_names=["images"],
@@ -162,9 +178,11 @@ class Embedder:
                 opset_version=17,
                 dynamo=False,
             )
+            net.to(memory_format=torch.channels_last)
+            self._validate(self._session(Path(tmp)))
             os.replace(tmp, path)
         finally:
-            self.net = self.net.to(memory_format=torch.channels_last)
+            net.to(memory_format=torch.channels_last)
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
