@@ -73,7 +73,8 @@ def retrieval_metrics(vectors: np.ndarray, labels: Sequence[str], ks: Sequence[i
             for k in ks:
                 precision[k] += hits[i, k - 1] / k
                 recall[k] += hits[i, k - 1] / n_rel[i]
-        ns_total += float(hits[:, 2].sum()) + len(rows)  # top-4 including the query = query + top-3 others
+        if n >= 4:  # top-4 including the query = the query + its top-3 others
+            ns_total += float(hits[:, 2].sum()) + len(rows)
     if evaluated == 0:
         raise RevsearchError("every label has a single image: nothing to retrieve")
     result = {
@@ -82,6 +83,6 @@ def retrieval_metrics(vectors: np.ndarray, labels: Sequence[str], ks: Sequence[i
         **{f"P@{k}": precision[k] / evaluated for k in ks},
         **{f"recall@{k}": recall[k] / evaluated for k in ks},
     }
-    if set(Counter(labels).values()) == {4}:
+    if n >= 4 and set(Counter(labels).values()) == {4}:
         result["N-S"] = ns_total / n  # UKBench: mean number of the 4 relevant images in the top 4 (max 4)
     return result

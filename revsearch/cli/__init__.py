@@ -7,10 +7,10 @@ import logging
 import sys
 from typing import Sequence
 
-from revsearch.cli import engine
+from revsearch.cli import engine, quality
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine,)
+COMMAND_MODULES = (engine, quality)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from revsearch import images
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_json_arg(p)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--float16", action="store_true", help="store vectors as float16 (new collections; half the size)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_index)
 
@@ -61,7 +63,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         name, why = (args.model, "chosen with --model") if args.model else default_model()
         print(f"model: {name} — {why}", file=sys.stderr)
         embedder = Embedder(name, backend=args.backend)
-        coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim)
+        coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
+                                 vector_dtype="float16" if args.float16 else "float32")
     with coll, progress_bar(quiet=args.quiet) as progress:
         result = index_folder(coll, folder, embedder, progress=progress, batch_size=args.batch_size)
         coll.index()  # leave a fresh index on disk so the next open is instant
@@ -130,10 +133,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         skipped = [{"path": r.path, "reason": r.reason} for r in coll.rows("skipped")]
         duplicates = [{"path": r.path, "duplicate_of": r.duplicate_of} for r in coll.rows("duplicate")]
         index = coll.index()
+        index_info = coll.index_info()
         data = {
             "collection": str(coll.directory), "model": coll.model, "fingerprint": coll.fingerprint, "dim": coll.dim,
             "schema_version": SCHEMA_VERSION, "generation": coll.generation,
-            "counts": counts, "index": {"type": type(index).__name__, "ntotal": int(index.ntotal)},
+            "vector_dtype": coll.vector_dtype.name, "counts": counts,
+            "index": {**asdict(index_info), "type": type(index).__name__,
+                      "mb_per_million_vectors": round(index_info.bytes_per_vector, 1)},
             "skipped": skipped, "duplicates": duplicates,
         }
     if args.json:
@@ -141,6 +147,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"collection {data['collection']}")
     print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]})")
+    recall = "" if index_info.recall_at_10 is None else f", recall@10 {index_info.recall_at_10:.3f} vs exact"
+    print(f"index      {index_info.kind} over {index_info.ntotal} vectors{recall}, "
+          f"{index_info.bytes_per_vector:.0f} MB per million vectors")
     print(f"images     {counts['indexed']} indexed · {counts['skipped']} skipped · {counts['duplicate']} duplicates")
     if skipped:
         print("skip reasons:")

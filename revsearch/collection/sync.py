@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -139,7 +139,7 @@ def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress
                 vector = item.vector
                 if vector is None and item.loaded.known_duplicate and item.loaded.hash not in known:
                     vector = _embed_now(item.loaded, embedder)  # its original changed earlier in this run
-                changed_vectors |= _record(conn, item.loaded, vector, existing, known, result)
+                changed_vectors |= _record(conn, item.loaded, vector, existing, known, result, coll.encode_vector)
             if changed_vectors:
                 coll.bump_generation(conn)
         done += len(batch)
@@ -183,7 +183,7 @@ def _embed_now(loaded: Loaded, embedder: Embedder) -> np.ndarray | None:
 
 
 def _record(conn, loaded: Loaded, vector: np.ndarray | None, existing: dict, known: dict[str, int],
-            result: IndexReport) -> bool:
+            result: IndexReport, encode: Callable[[np.ndarray], bytes]) -> bool:
     """Write one file's outcome inside the batch transaction; True when the set of vectors changed."""
     path = str(loaded.path)
     old = existing.get(path)
@@ -219,7 +219,7 @@ def _record(conn, loaded: Loaded, vector: np.ndarray | None, existing: dict, kno
             result.unchanged += 1
             return changed
         conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) VALUES(?, ?)",
-                     (image_id, np.ascontiguousarray(vector, dtype=np.float32).tobytes()))
+                     (image_id, encode(vector)))
         known[loaded.hash] = image_id
         if old is None:
             result.indexed += 1

@@ -196,3 +196,37 @@ def test_resnet50_architecture_with_random_weights():
     img = Image.new("RGB", (300, 200), (120, 30, 200))
     vec = net.embed_images([img, img.rotate(90)])
     assert vec.shape == (2, 2048) and np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
+
+
+def test_float16_storage_and_ann_index(tmp_path, clothing_folder, embedder, monkeypatch):
+    from revsearch.collection import vector_index
+
+    monkeypatch.setattr(vector_index, "EXACT_LIMIT", 50)  # force ANN on a 120-image collection
+    with Collection.create(tmp_path / "c", embedder.name, embedder.fingerprint, embedder.dim,
+                           vector_dtype="float16") as coll:
+        index_folder(coll, clothing_folder[0], embedder)
+        info_before = coll.index() and coll.index_info()
+        assert info_before.kind.startswith("IVF") and info_before.recall_at_10 >= 0.95
+        ids, vecs = coll.vectors()
+        assert vecs.dtype == np.float32 and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=2e-3)
+        query = sorted(clothing_folder[1])[7]
+        top = Searcher(coll, embedder).by_images([query], k=3)[0][0]
+        assert top.path == query and top.score > 0.99
+    with Collection.open(tmp_path / "c") as coll:  # the calibrated nprobe survives a reopen
+        coll.index()
+        assert coll.index_info() == info_before and coll.vector_dtype == np.float16
+
+
+def test_eval_cli_on_an_imagefolder(tmp_path, clothing_folder):
+    import json
+
+    root = tmp_path / "four"
+    for label in ("dress", "hat", "shoes"):
+        for path in sorted(p for p, lab in clothing_folder[1].items() if lab == label)[:4]:
+            (root / label).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, root / label / Path(path).name)
+    out = subprocess.run([sys.executable, "-m", "revsearch", "eval", str(root), "--json", "-q"], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    metrics = json.loads(out.stdout)
+    assert metrics["images"] == 12 and metrics["classes"] == 3
+    assert 0.5 < metrics["mAP"] <= 1 and 2.0 < metrics["N-S"] <= 4  # UKBench protocol: 4 per class
