@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -152,22 +155,35 @@ def find_resnet50_weights() -> Path | None:
     return None
 
 
-def resnet50_weights_path() -> Path:
+def resnet50_weights_path(url: str | None = None, timeout: float = 20.0) -> Path:
     """Local weights, else a one-time download into torchvision's cache; a clear error when neither works."""
     found = find_resnet50_weights()
     if found is not None:
         return found
-    filename, url = _resnet_weight_files()[0]
-    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+    filename, default_url = _resnet_weight_files()[0]
+    url = url or default_url
+    target = Path(torch.hub.get_dir()) / "checkpoints" / filename
     try:
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(checkpoints / filename), progress=False)
-        return checkpoints / filename
-    except Exception as exc:
+        download(url, target, timeout)
+        return target
+    except OSError as exc:
         raise WeightsUnavailable(
-            f"ResNet-50 weights are missing and could not be downloaded ({type(exc).__name__}). Place {filename} "
-            f"(from {url}) at {checkpoints / filename}, or set ${RESNET50_ENV}=/path/to/weights.pth"
+            f"ResNet-50 weights are missing and could not be downloaded ({exc}). Place {filename} "
+            f"(from {default_url}) at {target}, or set ${RESNET50_ENV}=/path/to/weights.pth"
         ) from exc
+
+
+def download(url: str, target: Path, timeout: float) -> None:
+    """Fetch `url` into `target` atomically, with a timeout so an offline machine fails fast instead of hanging."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            shutil.copyfileobj(response, out, length=1 << 20)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def build_resnet50(weights: Path | None) -> nn.Module:
