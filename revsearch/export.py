@@ -1,0 +1,310 @@
+"""Export the labelled collection: ImageFolder (copy or symlink), CSV, JSON, or a zip in memory for a download.
+
+Exports read the originals and write only under the output; they never modify, move or delete an original. Images
+considered: every indexed image and every exact copy (status 'duplicate'); skipped files are never exported.
+
+ImageFolder: `OUT/<label>/<file name>`. Label names are made safe as folder names (path separators, control and
+Windows-invalid characters replaced; `.`/`..`, reserved names and over-long names handled); two labels that would
+land in the same folder (`a/b` and `a_b`, or `Shirt` and `shirt` on a case-insensitive disk) get distinct folders.
+Two images with the same file name under one label become `name.jpg`, `name-1.jpg`, … Unlabelled images are left
+out (`unlabelled="skip"`) or go to `OUT/_unlabelled/` (`unlabelled="folder"`). OUT must be empty or not exist, so
+a second export never mixes with the first.
+
+CSV columns: `path,label,cluster,confidence,source` — path absolute; label empty when unlabelled; confidence is the
+accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when unlabelled.
+
+Public API:
+    export_imagefolder(coll, out, link=False, unlabelled="skip", progress=None) -> ExportReport
+    export_csv(coll, out, include_unlabelled=True) -> ExportReport          (out: path or text file object)
+    export_json(coll, out, include_unlabelled=True) -> ExportReport
+    export_zip_bytes(coll, unlabelled="skip", progress=None) -> bytes       ImageFolder layout + labels.csv
+    export_rows(coll, include_unlabelled=True) -> list[ExportRow]
+    folder_names(labels) -> dict[str, str]                                  label -> safe, distinct folder name
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import unicodedata
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Iterable
+
+from revsearch import clusters as clusters_mod
+from revsearch.collection import Collection
+from revsearch.errors import RevsearchError
+from revsearch.files import safe_relpath, unique_path
+from revsearch.progress import Progress, report
+
+UNLABELLED_DIR = "_unlabelled"
+UNLABELLED_CHOICES = ("skip", "folder")
+CSV_COLUMNS = ("path", "label", "cluster", "confidence", "source")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    id: int
+    path: str
+    label: str | None
+    cluster: int | None
+    confidence: float | None
+    source: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ExportReport:
+    out: str
+    format: str
+    written: int = 0  # files (imagefolder/zip) or rows (csv/json)
+    labelled: int = 0
+    unlabelled_skipped: int = 0
+    unlabelled_written: int = 0
+    renamed: int = 0  # files written under another name because the name was taken
+    missing: list[str] = field(default_factory=list)  # originals that could not be read
+    folders: dict[str, str] = field(default_factory=dict)  # label -> folder name (imagefolder/zip)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def export_rows(coll: Collection, include_unlabelled: bool = True) -> list[ExportRow]:
+    """One row per indexed image and exact copy, in path order, with its label and cluster."""
+    assign = clusters_mod.assignments(coll)
+    with coll.lock:
+        rows = coll.conn.execute(
+            "SELECT i.id, i.path, i.status, i.duplicate_of, l.label, l.confidence, l.source FROM images i "
+            "LEFT JOIN labels l ON l.image_id = i.id WHERE i.status IN ('indexed', 'duplicate') ORDER BY i.path"
+        ).fetchall()
+    out = []
+    for r in rows:
+        image_id, label = int(r[0]), r[4]
+        if label is None and not include_unlabelled:
+            continue
+        cluster = assign.get(image_id, assign.get(int(r[3])) if r[3] is not None else None)
+        confidence = (r[5] if r[5] is not None else 1.0) if label is not None else None
+        out.append(ExportRow(image_id, r[1], label, cluster, confidence, r[6]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- names
+
+
+def _folder_name(label: str) -> str:
+    """One safe path component for a label (never empty, '.', '..', or a Windows device name)."""
+    text = unicodedata.normalize("NFC", label).replace("/", "_").replace("\\", "_")
+    try:
+        name = str(safe_relpath(text))
+    except ValueError:
+        name = "_"
+    name = name.replace("/", "_").strip(" .") or "_"
+    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        name = f"_{name}"
+    if name == UNLABELLED_DIR:
+        name = f"{UNLABELLED_DIR}-label"
+    return name
+
+
+def folder_names(labels: Iterable[str]) -> dict[str, str]:
+    """label -> folder name, distinct even on case-insensitive file systems (suffix -2, -3 … on a clash)."""
+    out: dict[str, str] = {}
+    taken = {UNLABELLED_DIR.casefold()}
+    for label in sorted(set(labels)):
+        base = _folder_name(label)
+        name, n = base, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.casefold())
+        out[label] = name
+    return out
+
+
+def _prepare_out(out: Path) -> Path:
+    out = Path(out).expanduser()
+    if out.exists():
+        if not out.is_dir():
+            raise RevsearchError(f"{out} exists and is not a folder")
+        if any(out.iterdir()):
+            raise RevsearchError(f"{out} is not empty; export into a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out.resolve()
+
+
+def _check_unlabelled(unlabelled: str) -> None:
+    if unlabelled not in UNLABELLED_CHOICES:
+        raise RevsearchError(f"unlabelled must be one of {', '.join(UNLABELLED_CHOICES)}, not {unlabelled!r}")
+
+
+# ---------------------------------------------------------------------------------------------------- imagefolder
+
+
+def export_imagefolder(coll: Collection, out: Path | str, link: bool = False, unlabelled: str = "skip",
+                       progress: Progress | None = None) -> ExportReport:
+    """Write OUT/<label>/<file> copies (or absolute symlinks with `link`) of the labelled images."""
+    _check_unlabelled(unlabelled)
+    rows = export_rows(coll)
+    out_dir = _prepare_out(Path(out))
+    names = folder_names(r.label for r in rows if r.label is not None)
+    result = ExportReport(str(out_dir), "imagefolder", folders=names)
+    todo = []
+    for r in rows:
+        if r.label is None:
+            if unlabelled == "skip":
+                result.unlabelled_skipped += 1
+                continue
+            todo.append((r, UNLABELLED_DIR))
+        else:
+            todo.append((r, names[r.label]))
+    for done, (r, folder) in enumerate(todo, 1):
+        source = Path(r.path)
+        if not source.is_file():
+            result.missing.append(r.path)
+            continue
+        file_name = _safe_file_name(source.name)
+        target = unique_path(out_dir, PurePosixPath(folder, file_name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.name != file_name:
+            result.renamed += 1
+        try:
+            if link:
+                os.symlink(source, target)
+            else:
+                with open(source, "rb") as src, open(target, "xb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                shutil.copystat(source, target)
+        except OSError as exc:
+            result.missing.append(f"{r.path} ({exc.strerror or exc})")
+            target.unlink(missing_ok=True)
+            continue
+        result.written += 1
+        if r.label is None:
+            result.unlabelled_written += 1
+        else:
+            result.labelled += 1
+        report(progress, done, len(todo), file_name)
+    return result
+
+
+def _safe_file_name(name: str) -> str:
+    try:
+        return safe_relpath(name).name
+    except ValueError:
+        return "image"
+
+
+# ---------------------------------------------------------------------------------------------------- csv / json
+
+
+def _open_text(out: Path | str | IO[str]):
+    if hasattr(out, "write"):
+        return out, False
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise RevsearchError(f"{path} is a folder; give a file name to export to")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w", newline="", encoding="utf-8"), True
+
+
+def export_csv(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True) -> ExportReport:
+    rows = export_rows(coll, include_unlabelled)
+    fh, close = _open_text(out)
+    try:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for r in rows:
+            writer.writerow([r.path, r.label or "", "" if r.cluster is None else r.cluster,
+                             "" if r.confidence is None else f"{r.confidence:.4f}", r.source or ""])
+    finally:
+        if close:
+            fh.close()
+    return _row_report(out, "csv", rows)
+
+
+def export_json(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True) -> ExportReport:
+    """{"collection", "labels": {label: count}, "clusters": [{id, name, size}], "images": [rows]}."""
+    rows = export_rows(coll, include_unlabelled)
+    clustering = clusters_mod.clustering(coll, n_representatives=0, n_outliers=0)
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.label is not None:
+            counts[r.label] = counts.get(r.label, 0) + 1
+    data = {
+        "collection": str(coll.directory),
+        "labels": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "clusters": [{"id": c.id, "name": c.name, "size": c.size} for c in clustering.clusters] if clustering else [],
+        "images": [{"path": r.path, "label": r.label, "cluster": r.cluster, "confidence": r.confidence,
+                    "source": r.source} for r in rows],
+    }
+    fh, close = _open_text(out)
+    try:
+        json.dump(data, fh, ensure_ascii=False, indent=1)
+        fh.write("\n")
+    finally:
+        if close:
+            fh.close()
+    return _row_report(out, "json", rows)
+
+
+def _row_report(out, fmt: str, rows: list[ExportRow]) -> ExportReport:
+    labelled = sum(1 for r in rows if r.label is not None)
+    return ExportReport(str(out) if not hasattr(out, "write") else "<stream>", fmt, len(rows), labelled,
+                        unlabelled_written=len(rows) - labelled)
+
+
+# ---------------------------------------------------------------------------------------------------- zip
+
+
+def export_zip_bytes(coll: Collection, unlabelled: str = "skip", progress: Progress | None = None,
+                     include_csv: bool = True) -> bytes:
+    """The ImageFolder layout (plus `labels.csv` with paths relative to the zip root) as zip bytes, for a download.
+
+    JPEG/PNG originals are already compressed, so members are stored, not deflated.
+    """
+    _check_unlabelled(unlabelled)
+    rows = export_rows(coll)
+    names = folder_names(r.label for r in rows if r.label is not None)
+    buf = io.BytesIO()
+    used: set[str] = set()
+    listing = []
+    todo = [r for r in rows if r.label is not None or unlabelled == "folder"]
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for done, r in enumerate(todo, 1):
+            folder = names[r.label] if r.label is not None else UNLABELLED_DIR
+            name = _unique_member(used, folder, _safe_file_name(Path(r.path).name))
+            try:
+                zf.write(r.path, name)
+            except OSError:
+                used.discard(name.casefold())
+                continue
+            listing.append((name, r))
+            report(progress, done, len(todo), name)
+        if include_csv:
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow(CSV_COLUMNS)
+            for name, r in listing:
+                writer.writerow([name, r.label or "", "" if r.cluster is None else r.cluster,
+                                 "" if r.confidence is None else f"{r.confidence:.4f}", r.source or ""])
+            zf.writestr("labels.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def _unique_member(used: set[str], folder: str, file_name: str) -> str:
+    stem, dot, ext = file_name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = file_name, ""
+    name, n = f"{folder}/{file_name}", 0
+    while name.casefold() in used:
+        n += 1
+        name = f"{folder}/{stem}-{n}{'.' + ext if ext else ''}"
+    used.add(name.casefold())
+    return name

@@ -1,0 +1,462 @@
+"""Labels: name clusters, label and unlabel images, rename labels, suggest labels from labelled neighbours, import.
+
+Labels belong to images (one label per image, `labels` table) and record their source: 'manual', 'cluster' (the
+image got it by its cluster being named), 'suggestion' (accepted k-NN suggestion, with its confidence) or 'import'.
+Labelling an indexed image also labels its exact copies (rows with status 'duplicate' of it), which are the same
+picture. Every change is written to `label_history` — when, what, old → new, from which source; no user names.
+
+Suggestions: for every unlabelled indexed image, its `k` nearest labelled images vote for their labels with weight
+exp((similarity - 1) / temperature), so closer neighbours count much more; the confidence is the winning label's
+share of the vote (1.0 when all neighbours agree). Accepting above a threshold labels them in one transaction.
+
+Public API (take an open `Collection`; `refs` are image ids or paths):
+    resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
+    label_images(coll, refs, label, source="manual", confidence=None) -> int       rows changed
+    unlabel_images(coll, refs) -> int
+    name_cluster(coll, cluster_id, name) -> int                 names the cluster, labels all members; rows changed
+    merge_clusters(coll, ids, into=None, name=None) -> Cluster  merge; with a name, also labels all members
+    rename_label(coll, old, new) -> int                         every image and cluster called `old` → `new`
+    labels(coll) -> dict[int, str]                              image id -> label
+    label_rows(coll) -> list[LabelRow]                          with path, source and confidence
+    label_counts(coll) -> dict[str, int]                        label -> images, most common first
+    history(coll, limit=200) -> list[HistoryEntry]              newest first
+    suggest(coll, k=10, min_confidence=0.0) -> list[Suggestion] unlabelled indexed images, most confident first
+    accept_suggestions(coll, threshold, k=10, suggestions=None) -> int   label those with confidence >= threshold
+    import_csv(coll, csv_path) -> ImportReport                  `path,label` rows; relative paths from the CSV's folder
+    clean_label(name) -> str                                    validated label text (error if unusable)
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import faiss
+import numpy as np
+
+from revsearch import clusters as clusters_mod
+from revsearch.collection import Collection
+from revsearch.collection import catalog
+from revsearch.errors import RevsearchError
+
+SOURCES = ("manual", "cluster", "suggestion", "import")
+MAX_LABEL_CHARS = 120
+DEFAULT_K = 10
+TEMPERATURE = 0.05
+META_VERSION = "labels_version"
+
+ImageRef = int | str | os.PathLike
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    id: int
+    path: str
+    label: str
+    source: str
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: float  # unix time
+    kind: str  # 'image' | 'cluster' | 'label'
+    subject: str  # image path, cluster id, or label (for renames)
+    event: str  # 'created' | 'changed' | 'removed' | 'renamed' | 'merged'
+    old: str | None
+    new: str | None
+    source: str
+
+    def as_dict(self) -> dict:
+        return {"at": self.at, "kind": self.kind, "subject": self.subject, "event": self.event, "old": self.old,
+                "new": self.new, "source": self.source}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: int
+    path: str
+    label: str
+    confidence: float  # share of the similarity-weighted vote, 0 … 1
+    similarity: float  # cosine similarity to the nearest neighbour carrying `label`
+    votes: dict[str, float]  # label -> vote share, best first (top 3)
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "path": self.path, "label": self.label, "confidence": round(self.confidence, 4),
+                "similarity": round(self.similarity, 4), "votes": {k: round(v, 4) for k, v in self.votes.items()}}
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    labelled: int = 0  # images whose label changed
+    unchanged: int = 0  # already had that label
+    empty: int = 0  # rows without a label (ignored)
+    unknown: list[str] = field(default_factory=list)  # paths not in the collection
+    not_indexed: list[str] = field(default_factory=list)  # in the collection but skipped (undecodable)
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "labelled": self.labelled, "unchanged": self.unchanged, "empty": self.empty,
+                "unknown": self.unknown, "not_indexed": self.not_indexed}
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+
+def clean_label(name: str) -> str:
+    """Trimmed, NFC-normalised label text; refuses empty, over-long or control-character labels."""
+    if not isinstance(name, str):
+        raise RevsearchError("a label must be text")
+    text = unicodedata.normalize("NFC", name).strip()
+    if not text:
+        raise RevsearchError("a label cannot be empty")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise RevsearchError(f"a label cannot contain control characters: {text!r}")
+    if len(text) > MAX_LABEL_CHARS:
+        raise RevsearchError(f"a label can have at most {MAX_LABEL_CHARS} characters")
+    return text
+
+
+def resolve(coll: Collection, refs: Iterable[ImageRef]) -> list[int]:
+    """Image ids for ids or paths (absolute, or relative to the working directory); unknown refs are an error."""
+    ids: list[int] = []
+    unknown: list[str] = []
+    for ref in refs:
+        row = None
+        if isinstance(ref, (int, np.integer)):
+            row = coll.get(int(ref))
+        else:
+            row = _row_for_path(coll, Path(ref))
+        if row is None:
+            unknown.append(str(ref))
+        else:
+            ids.append(row.id)
+    if unknown:
+        more = f" (and {len(unknown) - 3} more)" if len(unknown) > 3 else ""
+        raise RevsearchError(f"not in this collection: {', '.join(unknown[:3])}{more}")
+    return list(dict.fromkeys(ids))
+
+
+def _row_for_path(coll: Collection, path: Path):
+    path = path.expanduser()
+    candidates = [path if path.is_absolute() else Path.cwd() / path]
+    candidates.append(candidates[0].resolve())
+    candidates.append(Path(os.path.normpath(candidates[0])))
+    for p in candidates:
+        row = coll.by_path(str(p))
+        if row is not None:
+            return row
+    return None
+
+
+def _bump(conn) -> None:
+    catalog.set_meta(conn, META_VERSION, int(catalog.get_meta(conn, META_VERSION) or 0) + 1)
+
+
+def _history(conn, kind: str, subject: str, event: str, old: str | None, new: str | None, source: str,
+             at: float) -> None:
+    conn.execute("INSERT INTO label_history(at, kind, subject, event, old, new, source) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                 (at, kind, subject, event, old, new, source))
+
+
+def _with_duplicates(conn, ids: Sequence[int]) -> list[int]:
+    out = list(dict.fromkeys(int(i) for i in ids))
+    for start in range(0, len(out), 900):
+        chunk = out[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        out += [int(r[0]) for r in conn.execute(
+            f"SELECT id FROM images WHERE status = 'duplicate' AND duplicate_of IN ({marks})", chunk)]
+    return list(dict.fromkeys(out))
+
+
+def _set_labels(conn, assignments: dict[int, tuple[str | None, float | None]], source: str, at: float) -> int:
+    """Write label (or None to remove) per image id inside an open transaction; history per change. Rows changed."""
+    if not assignments:
+        return 0
+    ids = list(assignments)
+    current: dict[int, tuple[str, str]] = {}
+    paths: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for r in conn.execute(f"SELECT i.id, i.path, l.label, l.source FROM images i LEFT JOIN labels l "
+                              f"ON l.image_id = i.id WHERE i.id IN ({marks})", chunk):
+            paths[int(r[0])] = r[1]
+            if r[2] is not None:
+                current[int(r[0])] = (r[2], r[3])
+    changed = 0
+    for image_id, (label, confidence) in assignments.items():
+        if image_id not in paths:
+            continue
+        old = current.get(image_id, (None, None))[0]
+        if label is None:
+            if old is None:
+                continue
+            conn.execute("DELETE FROM labels WHERE image_id = ?", (image_id,))
+            _history(conn, "image", paths[image_id], "removed", old, None, source, at)
+        else:
+            if old == label and current[image_id][1] == source:
+                continue
+            conn.execute("INSERT INTO labels(image_id, label, source, confidence, updated_at) VALUES(?, ?, ?, ?, ?) "
+                         "ON CONFLICT(image_id) DO UPDATE SET label = excluded.label, source = excluded.source, "
+                         "confidence = excluded.confidence, updated_at = excluded.updated_at",
+                         (image_id, label, source, confidence, at))
+            if old != label:
+                _history(conn, "image", paths[image_id], "created" if old is None else "changed", old, label,
+                         source, at)
+        changed += 1 if old != label else 0
+    _bump(conn)
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------------- editing
+
+
+def label_images(coll: Collection, refs: Iterable[ImageRef], label: str, source: str = "manual",
+                 confidence: float | None = None) -> int:
+    """Give images (and their exact copies) a label; returns how many images' labels changed."""
+    label = clean_label(label)
+    if source not in SOURCES:
+        raise RevsearchError(f"unknown label source {source!r}")
+    ids = resolve(coll, refs)
+    with coll.transaction() as conn:
+        return _set_labels(conn, {i: (label, confidence) for i in _with_duplicates(conn, ids)}, source, time.time())
+
+
+def unlabel_images(coll: Collection, refs: Iterable[ImageRef]) -> int:
+    """Remove the labels of images (and their exact copies); returns how many had one."""
+    ids = resolve(coll, refs)
+    with coll.transaction() as conn:
+        return _set_labels(conn, {i: (None, None) for i in _with_duplicates(conn, ids)}, "manual", time.time())
+
+
+def name_cluster(coll: Collection, cluster_id: int, name: str | None) -> int:
+    """Name a cluster and give all its current members that label (None clears the name and their cluster labels).
+
+    Returns how many images' labels changed. Images that join the cluster later are not labelled automatically —
+    they show up in `suggest` instead, where their labelled neighbours vote.
+    """
+    label = clean_label(name) if name is not None else None
+    old_name = clusters_mod._require(coll, cluster_id)[1]
+    member_ids = [m.id for m in clusters_mod.members(coll, cluster_id)]
+    now = time.time()
+    with coll.transaction() as conn:
+        conn.execute("UPDATE clusters SET name = ? WHERE id = ?", (label, int(cluster_id)))
+        if old_name != label:
+            event = "created" if old_name is None else ("removed" if label is None else "changed")
+            _history(conn, "cluster", str(cluster_id), event, old_name, label, "manual", now)
+        targets = _with_duplicates(conn, member_ids)
+        if label is None:  # clear only the labels the cluster gave
+            targets = [int(r[0]) for i in targets for r in conn.execute(
+                "SELECT image_id FROM labels WHERE image_id = ? AND source = 'cluster'", (i,))]
+        changed = _set_labels(conn, {i: (label, None) for i in targets}, "cluster", now)
+    return changed
+
+
+def merge_clusters(coll: Collection, ids: Sequence[int], into: int | None = None, name: str | None = None):
+    """Merge clusters (see clusters.merge_clusters); with `name`, the merged cluster is named and labelled."""
+    merged = clusters_mod.merge_clusters(coll, ids, into=into, name=clean_label(name) if name else None)
+    now = time.time()
+    with coll.transaction() as conn:
+        _history(conn, "cluster", str(merged.id), "merged", ",".join(str(i) for i in sorted(set(ids)) if i != merged.id),
+                 str(merged.id), "manual", now)
+    if name:
+        name_cluster(coll, merged.id, name)
+        merged = clusters_mod.cluster(coll, merged.id)
+    return merged
+
+
+def rename_label(coll: Collection, old: str, new: str) -> int:
+    """Rename a label everywhere (images and cluster names); merging into an existing label is allowed."""
+    new = clean_label(new)
+    now = time.time()
+    with coll.transaction() as conn:
+        ids = [int(r[0]) for r in conn.execute("SELECT image_id FROM labels WHERE label = ?", (old,))]
+        named = conn.execute("SELECT COUNT(*) FROM clusters WHERE name = ?", (old,)).fetchone()[0]
+        if not ids and not named:
+            raise RevsearchError(f"no image or cluster is labelled {old!r}")
+        if old == new:
+            return 0
+        conn.execute("UPDATE clusters SET name = ? WHERE name = ?", (new, old))
+        _history(conn, "label", old, "renamed", old, new, "manual", now)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT l.image_id, i.path FROM labels l JOIN images i ON i.id = l.image_id "
+                                f"WHERE l.image_id IN ({marks})", chunk).fetchall()
+            for r in rows:
+                _history(conn, "image", r[1], "changed", old, new, "manual", now)
+            conn.execute(f"UPDATE labels SET label = ?, updated_at = ? WHERE image_id IN ({marks})", [new, now, *chunk])
+        _bump(conn)
+    return len(ids)
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def labels(coll: Collection) -> dict[int, str]:
+    with coll.lock:
+        return {int(a): b for a, b in coll.conn.execute("SELECT image_id, label FROM labels")}
+
+
+def label_rows(coll: Collection) -> list[LabelRow]:
+    with coll.lock:
+        rows = coll.conn.execute("SELECT l.image_id, i.path, l.label, l.source, l.confidence FROM labels l "
+                                 "JOIN images i ON i.id = l.image_id ORDER BY l.label, i.path").fetchall()
+    return [LabelRow(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def label_counts(coll: Collection) -> dict[str, int]:
+    with coll.lock:
+        rows = coll.conn.execute("SELECT label, COUNT(*) FROM labels GROUP BY label ORDER BY COUNT(*) DESC, label")
+        return {r[0]: int(r[1]) for r in rows}
+
+
+def history(coll: Collection, limit: int = 200) -> list[HistoryEntry]:
+    with coll.lock:
+        rows = coll.conn.execute("SELECT at, kind, subject, event, old, new, source FROM label_history "
+                                 "ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+    return [HistoryEntry(*r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------------- suggestions
+
+_SUGGEST_CACHE: dict[tuple, list[Suggestion]] = {}
+
+
+def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0,
+            temperature: float = TEMPERATURE) -> list[Suggestion]:
+    """A label for every unlabelled indexed image from its k nearest labelled images, most confident first.
+
+    Cached per (collection, generation, label version, k, temperature), so the app can call it on every rerun.
+    """
+    if k < 1:
+        raise RevsearchError("k must be at least 1")
+    with coll.lock:
+        key = (str(coll.directory), coll.generation, catalog.get_meta(coll.conn, META_VERSION), k, temperature)
+        cached = _SUGGEST_CACHE.get(key)
+        if cached is None:
+            cached = _suggest(coll, k, temperature)
+            if len(_SUGGEST_CACHE) > 16:
+                _SUGGEST_CACHE.clear()
+            _SUGGEST_CACHE[key] = cached
+    return [s for s in cached if s.confidence >= min_confidence]
+
+
+def _suggest(coll: Collection, k: int, temperature: float) -> list[Suggestion]:
+    ids, vectors = coll.vectors()
+    known = labels(coll)
+    is_labelled = np.array([int(i) in known for i in ids], dtype=bool)
+    if not is_labelled.any() or is_labelled.all():
+        return []
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors[is_labelled]))
+    lab_ids = ids[is_labelled]
+    lab_names = [known[int(i)] for i in lab_ids]
+    queries = np.ascontiguousarray(vectors[~is_labelled])
+    query_ids = ids[~is_labelled]
+    kk = min(k, int(is_labelled.sum()))
+    sims, nbrs = index.search(queries, kk)
+    paths = coll.paths(query_ids.tolist())
+    out: list[Suggestion] = []
+    for image_id, row_sims, row_nbrs in zip(query_ids, sims, nbrs):
+        votes: dict[str, float] = defaultdict(float)
+        best_sim: dict[str, float] = {}
+        for s, n in zip(row_sims, row_nbrs):
+            if n < 0:
+                continue
+            name = lab_names[n]
+            votes[name] += float(np.exp((float(s) - 1.0) / temperature))
+            best_sim[name] = max(best_sim.get(name, -1.0), float(s))
+        total = sum(votes.values())
+        if total <= 0:
+            continue
+        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        label, weight = ranked[0]
+        out.append(Suggestion(int(image_id), paths.get(int(image_id), ""), label, weight / total, best_sim[label],
+                              {name: w / total for name, w in ranked[:3]}))
+    out.sort(key=lambda s: (-s.confidence, -s.similarity, s.id))
+    return out
+
+
+def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
+                       suggestions: Sequence[Suggestion] | None = None) -> int:
+    """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many."""
+    if not 0.0 <= threshold <= 1.0:
+        raise RevsearchError("the acceptance threshold is a confidence between 0 and 1")
+    chosen = [s for s in (suggestions if suggestions is not None else suggest(coll, k)) if s.confidence >= threshold]
+    if not chosen:
+        return 0
+    with coll.transaction() as conn:
+        unlabelled = {int(r[0]) for r in conn.execute("SELECT id FROM images WHERE id NOT IN "
+                                                      "(SELECT image_id FROM labels)")}
+        todo: dict[int, tuple[str, float]] = {}
+        for s in chosen:
+            if s.id in unlabelled:  # never overwrite a label set since the suggestion was made
+                for i in _with_duplicates(conn, [s.id]):
+                    todo[i] = (s.label, s.confidence)
+        return _set_labels(conn, todo, "suggestion", time.time())
+
+
+# ---------------------------------------------------------------------------------------------------- import
+
+
+def import_csv(coll: Collection, csv_path: Path | str, source: str = "import") -> ImportReport:
+    """Label images from a CSV with `path,label` columns (a header naming them, or the first two columns).
+
+    Relative paths are resolved against the CSV's own folder; rows without a label are ignored; paths the
+    collection does not know are reported, not fatal. All labels are written in one transaction.
+    """
+    csv_path = Path(csv_path).expanduser()
+    if not csv_path.is_file():
+        raise RevsearchError(f"label file not found: {csv_path}")
+    base = csv_path.resolve().parent
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return ImportReport()
+    header = [h.strip().lower() for h in rows[0]]
+    if "path" in header and "label" in header:
+        p_col, l_col, body = header.index("path"), header.index("label"), rows[1:]
+    else:
+        if len(rows[0]) < 2:
+            raise RevsearchError(f"{csv_path}: expected `path,label` columns")
+        p_col, l_col, body = 0, 1, rows
+    result = ImportReport()
+    wanted: dict[int, str] = {}
+    for row in body:
+        if not row or all(not c.strip() for c in row):
+            continue
+        result.rows += 1
+        raw_path = row[p_col].strip() if p_col < len(row) else ""
+        raw_label = row[l_col].strip() if l_col < len(row) else ""
+        if not raw_label:
+            result.empty += 1
+            continue
+        label = clean_label(raw_label)
+        p = Path(raw_path).expanduser()
+        if not p.is_absolute():
+            p = base / p
+        image = None
+        for candidate in (p.resolve(), Path(os.path.normpath(p))):
+            image = coll.by_path(str(candidate))
+            if image is not None:
+                break
+        if image is None:
+            result.unknown.append(raw_path)
+        elif image.status == "skipped":
+            result.not_indexed.append(raw_path)
+        else:
+            wanted[image.id] = label
+    current = labels(coll)
+    result.unchanged = sum(1 for i, lab in wanted.items() if current.get(i) == lab)
+    with coll.transaction() as conn:
+        result.labelled = _set_labels(conn, {i: (lab, None) for i, lab in wanted.items() if current.get(i) != lab},
+                                      source, time.time())
+    return result
