@@ -6,8 +6,14 @@ Labelling an indexed image also labels its exact copies (rows with status 'dupli
 picture. Every change is written to `label_history` — when, what, old → new, from which source; no user names.
 
 Suggestions: for every unlabelled indexed image, its `k` nearest labelled images vote for their labels with weight
-exp((similarity - 1) / temperature), so closer neighbours count much more; the confidence is the winning label's
-share of the vote (1.0 when all neighbours agree). Accepting above a threshold labels them in one transaction.
+exp((similarity - 1) / temperature), so closer neighbours count much more. `k` background votes at similarity
+`background` (0.5) take part too: the confidence is the winning label's share of all votes, so it is high only when
+the neighbours agree *and* are close. Without the background, a collection with one named cluster would get
+"100 %" suggestions of that label for every image. Measured on clothing-small (efficientnet_lite0), half of each
+class labelled: confidence ≥ 0.9 → 80 suggestions, all correct; ≥ 0.7 → 178, 93 % correct; only the shoes
+labelled: no suggestion reaches 0.9, one reaches 0.7. The constants suit the default model's similarity scale;
+pass `background` for a model whose unrelated images score differently. Accepting above a threshold labels them
+in one transaction.
 
 Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
@@ -49,6 +55,7 @@ SOURCES = ("manual", "cluster", "suggestion", "import")
 MAX_LABEL_CHARS = 120
 DEFAULT_K = 10
 TEMPERATURE = 0.05
+BACKGROUND = 0.5
 META_VERSION = "labels_version"
 
 ImageRef = int | str | os.PathLike
@@ -331,25 +338,26 @@ _SUGGEST_CACHE: dict[tuple, list[Suggestion]] = {}
 
 
 def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0,
-            temperature: float = TEMPERATURE) -> list[Suggestion]:
+            temperature: float = TEMPERATURE, background: float = BACKGROUND) -> list[Suggestion]:
     """A label for every unlabelled indexed image from its k nearest labelled images, most confident first.
 
-    Cached per (collection, generation, label version, k, temperature), so the app can call it on every rerun.
+    Cached per (collection, generation, label version, parameters), so the app can call it on every rerun.
     """
     if k < 1:
         raise RevsearchError("k must be at least 1")
     with coll.lock:
-        key = (str(coll.directory), coll.generation, catalog.get_meta(coll.conn, META_VERSION), k, temperature)
+        key = (str(coll.directory), coll.generation, catalog.get_meta(coll.conn, META_VERSION), k, temperature,
+               background)
         cached = _SUGGEST_CACHE.get(key)
         if cached is None:
-            cached = _suggest(coll, k, temperature)
+            cached = _suggest(coll, k, temperature, background)
             if len(_SUGGEST_CACHE) > 16:
                 _SUGGEST_CACHE.clear()
             _SUGGEST_CACHE[key] = cached
     return [s for s in cached if s.confidence >= min_confidence]
 
 
-def _suggest(coll: Collection, k: int, temperature: float) -> list[Suggestion]:
+def _suggest(coll: Collection, k: int, temperature: float, background: float) -> list[Suggestion]:
     ids, vectors = coll.vectors()
     known = labels(coll)
     is_labelled = np.array([int(i) in known for i in ids], dtype=bool)
@@ -364,6 +372,7 @@ def _suggest(coll: Collection, k: int, temperature: float) -> list[Suggestion]:
     kk = min(k, int(is_labelled.sum()))
     sims, nbrs = index.search(queries, kk)
     paths = coll.paths(query_ids.tolist())
+    prior = kk * float(np.exp((background - 1.0) / temperature))
     out: list[Suggestion] = []
     for image_id, row_sims, row_nbrs in zip(query_ids, sims, nbrs):
         votes: dict[str, float] = defaultdict(float)
@@ -374,8 +383,8 @@ def _suggest(coll: Collection, k: int, temperature: float) -> list[Suggestion]:
             name = lab_names[n]
             votes[name] += float(np.exp((float(s) - 1.0) / temperature))
             best_sim[name] = max(best_sim.get(name, -1.0), float(s))
-        total = sum(votes.values())
-        if total <= 0:
+        total = sum(votes.values()) + prior
+        if total <= 0 or not votes:
             continue
         ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
         label, weight = ranked[0]
