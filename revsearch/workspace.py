@@ -389,15 +389,42 @@ class Workspace:
         self._add_source(slug, path)
         return result
 
+    # ------------------------------------------------------------------ analysis kept ready for the pages
+
+    def prepare(self, slug: str, progress: Progress | None = None) -> dict:
+        """After images were added: thumbnails, clusters and the map brought up to date, so pages open at once.
+
+        A collection without clusters gets a first clustering with k = initial_k(n) (re-cluster with another or a
+        suggested k on the Clusters page); later additions join the nearest existing cluster, keeping ids and names.
+        New images are placed on the existing map (UMAP transform) unless much has changed.
+        """
+        from revsearch import clusters, projection, thumbnails
+
+        done: dict = {}
+        with self.open(slug) as coll:
+            n = coll.counts()["indexed"]
+            if n == 0:
+                return done
+            thumbs = 0
+            for size in THUMB_SIZES:
+                thumbs += thumbnails.warm(coll, size, progress=_phase(progress, "Making thumbnails"))
+            done["thumbnails"] = thumbs
+            report(progress, 0, 0, "Grouping similar images")
+            if clusters.clustering(coll, n_representatives=0, n_outliers=0) is None:
+                if n >= 2:
+                    done["clusters"] = clusters.recluster(coll, initial_k(n)).k
+            else:
+                done["assigned"] = clusters.assign_new(coll)
+            done["map"] = projection.update_map(coll, progress=_phase(progress, "Laying out the map")).action
+        return done
+
     # ------------------------------------------------------------------ the demo
 
     def demo_needed(self) -> bool:
-        """True on first start: no demo built yet (a demo the user deleted is not rebuilt unasked)."""
+        """True until the demo was built completely once (a half-built demo resumes; a deleted one is not rebuilt)."""
         if self.settings().get("demo_built"):
             return False
-        if demo_source() is None:
-            return False
-        return not Collection.exists(self.directory(DEMO_SLUG))
+        return demo_source() is not None
 
     def build_demo(self, embedder: Embedder, progress: Progress | None = None) -> tuple[CollectionInfo, IndexReport]:
         """Copy the demo photos into a new "demo" collection and index them (resumes a half-built demo)."""
@@ -429,6 +456,25 @@ class Workspace:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+THUMB_SIZES = (256, 96)  # result grids and montages; hover previews on the map
+
+
+def initial_k(n: int) -> int:
+    """The first clustering's k: about √n, between 2 and 20 (80 photos → 9, 1,000 → 20)."""
+    return max(1, min(n, max(2, min(20, round(n ** 0.5)))))
+
+
+def _phase(progress: Progress | None, label: str) -> Progress | None:
+    """Prefix a sub-step's messages with what the step is."""
+    if progress is None:
+        return None
+
+    def update(done: int, total: int, message: str) -> None:
+        progress(done, total, label)
+
+    return update
+
 
 
 def report_summary(result: IndexReport, rejected: Sequence[tuple[str, str]] = ()) -> dict:

@@ -1,0 +1,56 @@
+"""revsearch — reverse image search over your own photo folders.  Start with:  streamlit run app.py
+
+This file only wires pages together: the sidebar (collection + model), the first-start demo build, navigation.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="revsearch", page_icon=":material/image_search:", layout="wide",
+                   initial_sidebar_state="expanded")
+
+from ui import state, widgets  # noqa: E402  (after set_page_config)
+
+PAGES = [
+    st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True),
+    st.Page("app_pages/explore.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
+    st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"),
+    st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"),
+]
+
+
+def build_demo_if_needed() -> None:
+    """First start: build the demo collection with a progress bar, once; later starts reuse it."""
+    ws = state.workspace()
+    if not ws.demo_needed():
+        return
+    with state.demo_lock():
+        if not ws.demo_needed():  # another tab built it meanwhile
+            return
+        st.title("Welcome to revsearch")
+        st.write("Setting up a demo collection of 80 public-domain clothing photos so you can search right away. "
+                 "This happens once; your own collections are added on the **Collections** page.")
+        with state.guard("Building the demo collection"):
+            model, _why = state.model_for_new_collections()
+            embedder = state.embedder(model)
+            update, clear = widgets.progress("Indexing the demo photos")
+            info, _report = ws.build_demo(embedder, progress=update)
+            clear()
+            update, clear = widgets.steps("Grouping the photos and laying out the map (about 20 s the first time)")
+            ws.prepare(info.slug, progress=update)
+            clear()
+            state.select(info.slug)
+            st.rerun()
+        st.stop()  # the error above is shown; the rest of the app needs a collection
+
+
+nav = st.navigation(PAGES)
+build_demo_if_needed()
+state.show_flash()
+with state.guard("Opening the collection list"):
+    infos = state.collections()
+    widgets.sidebar(infos, state.current(infos))
+with state.guard(f"The {nav.title} page"):
+    nav.run()

@@ -1,0 +1,143 @@
+"""Clusters: montages of each group, name / merge / re-cluster, accept label suggestions, export the dataset."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from revsearch import clusters, labels
+from ui import clustering as ui_clusters
+from ui import state, views, widgets
+
+infos = state.collections()
+info = state.current(infos)
+st.title("Clusters")
+if info is None or info.counts.get("indexed", 0) == 0:
+    st.info("Nothing to group yet: add images on the **Collections** page.")
+    st.stop()
+coll = state.collection(info)
+n_images = coll.counts()["indexed"]
+current = clusters.clustering(coll, n_representatives=0, n_outliers=0)
+
+# ------------------------------------------------------------------------------------------ toolbar
+tool_recluster, tool_merge, tool_labels = st.columns(3)
+with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stretch"):
+    if n_images < 2:
+        st.caption("Needs at least 2 images.")
+    else:
+        suggestion = st.session_state.get(f"suggest_{info.slug}")
+        default_k = suggestion["best"] if suggestion else (current.k if current else min(8, n_images))
+        k = st.number_input("Number of clusters (k)", 1, min(60, n_images), int(min(default_k, n_images)),
+                            key=f"k_{info.slug}_{default_k}")
+        if st.button("Re-cluster with this k", type="primary", key="do_recluster"):
+            with state.guard("Re-clustering"):
+                update, clear = widgets.steps("Re-clustering")
+                clusters.recluster(coll, int(k), progress=update)
+                clear()
+                state.flash(f"Re-clustered into {int(k)} clusters (names kept where the groups stayed the same)")
+                st.rerun()
+        if st.button("Suggest a k", key="do_suggest", help="scores k from 2 to 30 by silhouette on a sample"):
+            with state.guard("Suggesting k"):
+                update, clear = widgets.steps("Scoring k")
+                found = clusters.suggest_k(coll, progress=update)
+                clear()
+                st.session_state[f"suggest_{info.slug}"] = {"best": found.best, "scores": found.scores}
+                st.rerun()
+        if suggestion:
+            st.markdown(f"Suggested **k = {suggestion['best']}** (highest silhouette; nearby k with a similar "
+                        "score may read better).")
+            st.bar_chart({"silhouette": {str(k): v for k, v in suggestion["scores"].items()}}, height=160,
+                         x_label="k", y_label="silhouette")
+
+if current is None:
+    st.info("This collection has not been grouped yet. Use **Re-cluster** above (pick k or let revsearch suggest "
+            "one).")
+    st.stop()
+
+choices = {c.id: ui_clusters.title(c) for c in current.clusters}
+with tool_merge.popover("Merge clusters", icon=":material/merge:", width="stretch"):
+    with st.form("merge"):
+        chosen = st.multiselect("Clusters to merge", list(choices), format_func=choices.get)
+        merged_name = st.text_input("Name of the merged cluster (optional: also labels its images)")
+        if st.form_submit_button("Merge", type="primary"):
+            with state.guard("Merging clusters"):
+                merged = labels.merge_clusters(coll, chosen, name=merged_name.strip() or None)
+                state.flash(f"Merged {len(chosen)} clusters into cluster {merged.id} ({merged.size} images)")
+                st.rerun()
+
+counts = labels.label_counts(coll)
+with tool_labels.popover(f"Labels ({len(counts)})", icon=":material/label:", width="stretch"):
+    if not counts:
+        st.caption("No labels yet: name a cluster below, or select images on the Map.")
+    else:
+        st.dataframe([{"label": k, "images": v} for k, v in counts.items()], hide_index=True, width="stretch")
+        with st.form("rename_label"):
+            old = st.selectbox("Rename label", list(counts))
+            new = st.text_input("New name (an existing label merges the two)")
+            if st.form_submit_button("Rename"):
+                with state.guard("Renaming the label"):
+                    n = labels.rename_label(coll, old, new)
+                    state.flash(f"Renamed “{old}” to “{new.strip()}” on {n} images")
+                    st.rerun()
+
+age = time.time() - current.created_at
+st.caption(f"**{len(current.clusters)} clusters** of {n_images} images (k = {current.k}, made "
+           f"{ui_clusters.ago(age)}). Each shows the images closest to its centre, then its outliers (outlined in "
+           "red). Cohesion is the mean similarity of the members to the centre (higher = tighter). Naming a cluster "
+           "labels all its images.")
+
+# ------------------------------------------------------------------------------------------ the clusters
+per_row = 2
+for start in range(0, len(current.clusters), per_row):
+    cols = st.columns(per_row, gap="medium")
+    for col, c in zip(cols, current.clusters[start : start + per_row]):
+        with col.container(border=True):
+            head, stats = st.columns([3, 2], vertical_alignment="center")
+            head.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
+            stats.markdown(f"**{c.size}** images · cohesion **{c.cohesion:.2f}**")
+            with state.guard(f"Drawing cluster {c.id}"):
+                st.image(ui_clusters.montage_jpeg(info, c.id), width="stretch")
+            with st.form(f"name_{c.id}", border=False):
+                row = st.columns([3, 1.3], vertical_alignment="bottom")
+                name = row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
+                                         placeholder="e.g. shoes", label_visibility="collapsed")
+                if row[1].form_submit_button("Name & label", width="stretch"):
+                    with state.guard("Naming the cluster"):
+                        changed = labels.name_cluster(coll, c.id, name.strip() or None)
+                        state.flash(f"Cluster {c.id} is now “{name.strip()}”; {changed} images labelled"
+                                    if name.strip() else f"Cluster {c.id} has no name now")
+                        st.rerun()
+
+# ------------------------------------------------------------------------------------------ suggestions
+st.divider()
+st.subheader("Label suggestions")
+with state.guard("Suggesting labels"):
+    suggestions = labels.suggest(coll)
+    if not counts:
+        st.caption("Label some images first (name a cluster, or label a selection on the Map); the unlabelled "
+                   "images then get suggestions from their labelled neighbours.")
+    elif not suggestions:
+        st.caption("Every image has a label.")
+    else:
+        threshold = st.slider("Accept suggestions with confidence at least", 0.5, 1.0, 0.9, 0.01,
+                              key="suggest_threshold")
+        sure = [s for s in suggestions if s.confidence >= threshold]
+        st.dataframe([{"file": s.path.rsplit("/", 1)[-1], "suggested label": s.label,
+                       "confidence": round(s.confidence, 3), "nearest with that label": round(s.similarity, 3)}
+                      for s in suggestions[:200]], hide_index=True, width="stretch", height=220)
+        if st.button(f"Accept {len(sure)} suggestion{'s' if len(sure) != 1 else ''}", type="primary",
+                     disabled=not sure, icon=":material/done_all:"):
+            n = labels.accept_suggestions(coll, threshold, suggestions=suggestions)
+            state.flash(f"Accepted {n} label suggestions")
+            st.rerun()
+        st.caption(f"{len(suggestions)} unlabelled images have a suggestion; {len(sure)} reach the threshold.")
+
+# ------------------------------------------------------------------------------------------ export
+st.divider()
+st.subheader("Export the labelled dataset")
+st.caption("Originals are only read, never moved or changed. The ImageFolder zip holds `<label>/<file>` plus "
+           "labels.csv.")
+unlabelled = st.toggle("Include unlabelled images (in `_unlabelled/`, and as empty labels in CSV / JSON)",
+                       value=False, key="export_unlabelled")
+ui_clusters.export_buttons(info, unlabelled)

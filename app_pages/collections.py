@@ -1,0 +1,141 @@
+"""Collections: add images (folder upload, files / .zip, server folder), create, switch, delete."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from revsearch.workspace import demo_source, report_summary
+from ui import state, widgets
+
+ws = state.workspace()
+infos = state.collections()
+info = state.current(infos)
+st.session_state.setdefault("upload_round", 0)  # bumped after each upload so the uploaders start empty
+
+st.title("Collections")
+
+
+def after_indexing(summary: dict) -> None:
+    st.session_state["index_summary"] = summary
+    st.session_state["upload_round"] += 1
+    st.rerun()
+
+
+def index_uploads(files: list) -> None:
+    """Save uploads into the collection's storage, then embed them, with progress."""
+    with st.status(f"Adding {len(files)} file{'s' if len(files) != 1 else ''} to {info.name}…",
+                   expanded=True) as status:
+        st.write("Saving the uploads…")
+        saved = ws.save_uploads(info.slug, files)
+        embedder = state.embedder(info.model)
+        update, clear = widgets.progress("Embedding")
+        result = ws.index_paths(info.slug, saved.paths, embedder, progress=update)
+        clear()
+        update, clear = widgets.steps("Preparing the map and clusters")
+        ws.prepare(info.slug, progress=update)
+        clear()
+        status.update(label="Done", state="complete")
+    after_indexing(report_summary(result, saved.rejected))
+
+
+if info is None:
+    st.info("There is no collection yet. Create one below, then add images to it.")
+else:
+    st.subheader(f"Add images to “{info.name}”")
+    counts = info.counts
+    st.caption(f"{counts.get('indexed', 0)} images indexed · model {state.model_title(info.model)} · stored in "
+               f"`{info.directory}`")
+    summary = st.session_state.pop("index_summary", None)
+    if summary:
+        widgets.index_summary(summary)
+
+    round_ = st.session_state["upload_round"]
+    folder_tab, files_tab, path_tab = st.tabs([":material/folder_open: Upload a folder",
+                                               ":material/upload_file: Upload files or a .zip",
+                                               ":material/dns: Folder on this machine"])
+    with folder_tab:
+        folder = st.file_uploader("Choose a folder: every image in it and its subfolders is added",
+                                  accept_multiple_files="directory", key=f"folder_upload_{round_}")
+        if folder:
+            if st.button(f"Add {len(folder)} files from the folder", type="primary", key="add_folder_upload"):
+                with state.guard("Adding the folder"):
+                    index_uploads(folder)
+    with files_tab:
+        files = st.file_uploader("Choose images, or a .zip of a folder of images", accept_multiple_files=True,
+                                 key=f"files_upload_{round_}")
+        if files:
+            if st.button(f"Add {len(files)} file{'s' if len(files) != 1 else ''}", type="primary",
+                         key="add_files_upload"):
+                with state.guard("Adding the files"):
+                    index_uploads(files)
+    with path_tab:
+        st.caption("For large collections already on this computer: the folder is indexed where it is (nothing is "
+                   "copied). Indexing it again later picks up new, changed and deleted files.")
+        with st.form("server_folder"):
+            path = st.text_input("Folder path", placeholder="/home/me/Pictures")
+            go = st.form_submit_button("Index this folder", type="primary")
+        if go:
+            with state.guard("Indexing the folder"):
+                embedder = state.embedder(info.model)
+                update, clear = widgets.progress("Embedding")
+                result = ws.add_folder(info.slug, path, embedder, progress=update)
+                clear()
+                update, clear = widgets.steps("Preparing the map and clusters")
+                ws.prepare(info.slug, progress=update)
+                clear()
+                after_indexing(report_summary(result))
+        if info.sources:
+            st.caption("Folders indexed in place: " + ", ".join(f"`{s}`" for s in info.sources))
+
+st.divider()
+left, right = st.columns(2, gap="large")
+with left:
+    st.subheader("New collection")
+    model, why = state.model_for_new_collections()
+    with st.form("new_collection", clear_on_submit=True):
+        name = st.text_input("Name", placeholder="e.g. Holiday photos 2024", max_chars=80)
+        create = st.form_submit_button("Create", type="primary")
+    st.caption(f"New collections use {state.model_title(model)}.")
+    if create:
+        with state.guard("Creating the collection"):
+            created = ws.create(name, state.embedder(model))
+            state.select(created.slug)
+            state.flash(f"Created “{created.name}”: add images to it above.")
+            st.rerun()
+
+with right:
+    st.subheader("All collections")
+    if not infos:
+        st.caption("None yet.")
+    for c in infos:
+        with st.container(border=True):
+            top = st.columns([4, 1.2, 1.2], vertical_alignment="center")
+            marker = " · in use" if info is not None and c.slug == info.slug else ""
+            top[0].markdown(f"**{c.name}**{marker}  \n{c.counts.get('indexed', 0)} images · "
+                            f"{state.model_title(c.model)}")
+            if top[1].button("Use", key=f"use_{c.slug}", disabled=info is not None and c.slug == info.slug):
+                state.select(c.slug)
+                st.rerun()
+            with top[2].popover("Delete", icon=":material/delete:"):
+                st.write(f"Delete **{c.name}**? Its index and uploaded copies are removed; folders indexed in "
+                         "place are not touched.")
+                if st.button("Yes, delete it", type="primary", key=f"delete_{c.slug}"):
+                    with state.guard("Deleting the collection"):
+                        state.forget_collection_handles()
+                        ws.delete(c.slug)
+                        if info is not None and c.slug == info.slug:
+                            state.select(None)
+                        state.flash(f"Deleted “{c.name}”.")
+                        st.rerun()
+    if demo_source() is not None and not any(c.demo for c in infos):
+        if st.button("Rebuild the demo collection", icon=":material/restart_alt:"):
+            with state.guard("Building the demo collection"):
+                update, clear = widgets.progress("Indexing the demo photos")
+                demo, _ = ws.build_demo(state.embedder(state.model_for_new_collections()[0]), progress=update)
+                clear()
+                update, clear = widgets.steps("Preparing the map and clusters")
+                ws.prepare(demo.slug, progress=update)
+                clear()
+                state.select(demo.slug)
+                st.rerun()
+    st.caption(f"Data directory: `{ws.root}` (set `REVSEARCH_DATA` to change it).")

@@ -1,0 +1,64 @@
+"""Duplicates: groups of near-identical images side by side with their similarity scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from revsearch import near_duplicates, thumbnails
+from revsearch.near_duplicates import DuplicateGroup
+from revsearch.workspace import CollectionInfo
+from ui import state, views
+
+infos = state.collections()
+info = state.current(infos)
+st.title("Duplicates")
+if info is None or info.counts.get("indexed", 0) == 0:
+    st.info("Nothing to compare yet: add images on the **Collections** page.")
+    st.stop()
+coll = state.collection(info)
+
+
+@st.cache_data(show_spinner="Comparing every image with every other…", max_entries=16)
+def find(directory: str, generation: int, threshold: float, exact: bool, _info: CollectionInfo) -> list[DuplicateGroup]:
+    return near_duplicates.find_duplicates(state.collection(_info), threshold=threshold, include_exact=exact)
+
+
+left, right = st.columns([3, 2], vertical_alignment="bottom")
+threshold = left.slider("Similarity threshold", 0.70, 1.0, float(near_duplicates.DEFAULT_THRESHOLD), 0.01,
+                        key="dup_threshold",
+                        help=f"pairs at least this similar are grouped. {near_duplicates.DEFAULT_THRESHOLD:.2f} "
+                             "(the default) catches resized, re-encoded and lightly edited copies while almost no "
+                             "distinct photos reach it.")
+exact = right.toggle("Include exact copies (same file content)", value=True, key="dup_exact")
+
+with state.guard("Finding duplicates"):
+    groups = find(str(info.directory), coll.generation, round(threshold, 3), exact, info)
+    if not groups:
+        st.success(f"No two images are {threshold:.2f} similar or more.", icon=":material/check_circle:")
+        st.stop()
+    n_images = sum(len(g.members) for g in groups)
+    st.caption(f"**{len(groups)} group{'s' if len(groups) != 1 else ''}**, {n_images} images. The first image of "
+               "each group is its anchor (the best connected); scores are similarity to the anchor.")
+    limit = 60
+    ids = [m.id for g in groups[:limit] for m in g.members[:8]]
+    thumbs = thumbnails.thumbnails(coll, ids, views.THUMB)
+    for g in groups[:limit]:
+        with st.container(border=True):
+            kind = "exact copies" if g.exact else f"similarity {g.min_score:.3f}–{g.max_score:.3f}"
+            st.markdown(f"**Group {g.id + 1}** · {len(g.members)} images · {kind}")
+            cols = st.columns(min(8, max(4, len(g.members))))
+            for col, m in zip(cols, g.members[:8]):
+                with col:
+                    if m.id in thumbs:
+                        st.image(thumbs[m.id], width="stretch")
+                    name = Path(m.path).name
+                    tag = "anchor" if m is g.members[0] else ("exact copy" if m.exact else f"{m.score:.3f}")
+                    st.caption(f"{tag}  \n{views.md_escape(views.short(name))}", help=m.path)
+                    if not m.exact:
+                        views.more_like_this_button(m.id, name, key=f"dup_mlt_{g.id}_{m.id}", switch=True)
+            if len(g.members) > 8:
+                st.caption(f"… and {len(g.members) - 8} more")
+    if len(groups) > limit:
+        st.caption(f"Showing the first {limit} of {len(groups)} groups; raise the threshold to narrow them down.")

@@ -1,0 +1,54 @@
+"""Search: query by an uploaded image, the camera, or "more like this"; montage, grid, CSV, and the query on the map."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import explore, state, views
+
+infos = state.collections()
+info = state.current(infos)
+st.title("Search by image")
+st.caption("Find the images of your collection that look most like a picture.")
+if info is None:
+    st.info("No collection yet: create one on the **Collections** page.")
+    st.stop()
+coll = state.collection(info)
+if coll.counts()["indexed"] == 0:
+    st.info(f"“{info.name}” has no images yet: add some on the **Collections** page.")
+    st.page_link("app_pages/collections.py", label="Add images", icon=":material/add_photo_alternate:")
+    st.stop()
+
+query = views.query_picker(info)
+
+with st.sidebar:
+    st.divider()
+    st.markdown("**Results**")
+    k = st.slider("How many", 1, 60, 12, key="search_k")
+    min_score = st.slider("Minimum similarity", 0.0, 1.0, 0.0, 0.05, key="search_min_score",
+                          help="cosine similarity between the query and a result (1 = same picture)")
+
+if query is None:
+    st.caption("Upload a photo or take one with the camera, or start from one of these images of the collection:")
+    with state.guard("Showing examples"):
+        views.examples(info)
+    st.stop()
+
+with state.guard("Searching"):
+    hits = views.search(info, query, k)
+    shown = [h for h in hits if h.score >= min_score]
+    views.query_header(info, query, shown, hits, min_score)
+    if shown:
+        grid_tab, map_tab, label_tab = st.tabs(
+            [":material/grid_view: Results", ":material/scatter_plot: On the map", ":material/label: Label these"],
+            key="search_tab", on_change="rerun")
+        if grid_tab.open:
+            with grid_tab:
+                views.results_grid(info, shown, key="search")
+                views.results_downloads(info, query, shown)
+        if map_tab.open:
+            with map_tab, state.guard("Drawing the map"):
+                explore.query_map(info, query.name, shown)
+        if label_tab.open:
+            with label_tab:
+                views.label_results_form(info, shown)

@@ -1,0 +1,282 @@
+"""The map: the collection's UMAP layout as an interactive plotly scatter, hover previews, and the query on it."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from revsearch import clusters, projection, thumbnails
+from revsearch.collection import catalog
+from revsearch.labels import META_VERSION as LABELS_VERSION
+from revsearch.search import Hit
+from revsearch.workspace import CollectionInfo
+from ui import state
+
+HOVER = 96  # px of the hover previews (their own thumbnail size, cached in the collection)
+HOVER_LIMIT = 5000  # beyond this many points the map shows names only on hover (keeps the page light)
+PALETTE = ["#2f6fde", "#e4572e", "#17a398", "#f3a712", "#8e44ad", "#29335c", "#db2763", "#4f9d2d", "#a0522d",
+           "#00a6ed", "#7a7a7a", "#c44536", "#3d5a80", "#b5a400", "#6a4c93", "#1b998b", "#ff7f50", "#2e4057",
+           "#8ac926", "#d35400", "#5c80bc", "#bc4b51", "#48a9a6", "#9b5de5"]
+UNLABELLED = "#c9ced6"
+
+
+def ensure_map(info: CollectionInfo) -> None:
+    """Bring the stored map up to date; a progress bar appears only when real work is needed (a first fit)."""
+    coll = state.collection(info)
+    holder = st.empty()
+    bar = {}
+
+    def update(done: int, total: int, message: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = holder.progress(0.0, text="Laying out the map…")
+        bar["bar"].progress(min(1.0, done / total) if total else 0.0, text=f"Laying out the map — {message}")
+
+    projection.update_map(coll, progress=update)
+    holder.empty()
+
+
+def state_key(info: CollectionInfo) -> str:
+    """Changes whenever what the map shows changes: vectors, labels, cluster names or membership."""
+    coll = state.collection(info)
+    with coll.lock:
+        labels_version = catalog.get_meta(coll.conn, LABELS_VERSION) or "0"
+        names = coll.conn.execute("SELECT group_concat(id || ':' || ifnull(name, ''), ',') FROM clusters").fetchone()
+        clustered = catalog.get_meta(coll.conn, clusters.META_CREATED) or ""
+    return f"{coll.generation}/{labels_version}/{clustered}/{names[0] or ''}"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _points(directory: str, key: str, _info: CollectionInfo) -> dict:
+    coll = state.collection(_info)
+    pts = projection.map_points(coll, update=False)
+    return {"id": [p.id for p in pts], "x": [p.x for p in pts], "y": [p.y for p in pts],
+            "cluster": [p.cluster for p in pts], "label": [p.label for p in pts],
+            "name": [Path(p.path).name for p in pts]}
+
+
+def points(info: CollectionInfo) -> dict:
+    ensure_map(info)
+    return _points(str(info.directory), state_key(info), info)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _hover_uris(directory: str, generation: int, _info: CollectionInfo) -> dict[int, str]:
+    coll = state.collection(_info)
+    with coll.lock:
+        ids = [int(r[0]) for r in coll.conn.execute("SELECT id FROM images WHERE status = 'indexed'")]
+    if len(ids) > HOVER_LIMIT:
+        return {}
+    thumbs = thumbnails.thumbnails(coll, ids, HOVER)
+    return {i: "data:image/jpeg;base64," + base64.b64encode(data).decode() for i, data in thumbs.items()}
+
+
+def hover_uris(info: CollectionInfo) -> dict[int, str]:
+    return _hover_uris(str(info.directory), state.collection(info).generation, info)
+
+
+def cluster_names(info: CollectionInfo) -> dict[int, str]:
+    clustering = clusters.clustering(state.collection(info), n_representatives=0, n_outliers=0)
+    if clustering is None:
+        return {}
+    return {c.id: f"cluster {c.id} · {c.name}" if c.name else f"cluster {c.id}" for c in clustering.clusters}
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _hover_text(pts: dict, n: int, names: dict[int, str]) -> str:
+    cluster = pts["cluster"][n]
+    label = pts["label"][n]
+    parts = [f"<b>{_esc(pts['name'][n])}</b>"]
+    if cluster is not None:
+        parts.append(_esc(names.get(cluster, f"cluster {cluster}")))
+    parts.append(f"label: {_esc(label)}" if label else "unlabelled")
+    return "<br>".join(parts)
+
+
+def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str], height: int = 620) -> go.Figure:
+    """One trace per cluster (or label); customdata = image id; the hover previews ride in each trace's meta."""
+    groups: dict[object, list[int]] = {}
+    for n in range(len(pts["id"])):
+        key = pts["cluster"][n] if color_by == "cluster" else pts["label"][n]
+        groups.setdefault(key, []).append(n)
+
+    def order(key: object) -> tuple:
+        return (key is None, str(key) if color_by == "label" else (key if key is not None else 0))
+
+    fig = go.Figure()
+    for g, key in enumerate(sorted(groups, key=order)):
+        rows = groups[key]
+        if key is None:
+            name, color = ("unlabelled" if color_by == "label" else "no cluster"), UNLABELLED
+        else:
+            name = names.get(key, str(key)) if color_by == "cluster" else str(key)
+            color = PALETTE[g % len(PALETTE)]
+        fig.add_trace(go.Scattergl(
+            x=[pts["x"][n] for n in rows], y=[pts["y"][n] for n in rows], mode="markers", name=name,
+            marker={"size": 9, "color": color, "line": {"width": 0.5, "color": "white"}, "opacity": 0.9},
+            customdata=[[pts["id"][n]] for n in rows],
+            hovertext=[_hover_text(pts, n, names) for n in rows], hovertemplate="%{hovertext}<extra></extra>",
+            meta={"thumbs": [uris.get(pts["id"][n], "") for n in rows], "names": [pts["name"][n] for n in rows]},
+        ))
+    _style(fig, height)
+    fig.update_layout(dragmode="lasso", legend={"itemsizing": "constant", "y": 0.98, "yanchor": "top"})
+    return fig
+
+
+def _style(fig: go.Figure, height: int) -> None:
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 36, "b": 10}, plot_bgcolor="#fbfcfe",
+                      paper_bgcolor="rgba(0,0,0,0)", hoverlabel={"bgcolor": "white", "font_size": 12},
+                      uirevision="map")
+    fig.update_xaxes(visible=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(visible=False, showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
+
+
+def selected_ids(event: object) -> list[int]:
+    """Image ids of the points picked with box / lasso / click."""
+    try:
+        chosen = event.selection.points  # type: ignore[attr-defined]
+    except AttributeError:
+        return []
+    out: list[int] = []
+    for point in chosen or []:
+        data = point.get("customdata")
+        if data:
+            out.append(int(data[0] if isinstance(data, (list, tuple)) else data))
+    return list(dict.fromkeys(out))
+
+
+HOVER_JS = """
+<script>
+(function () {
+  if (window.__revsearchHover) return;
+  window.__revsearchHover = true;
+  const panel = document.createElement('div');
+  panel.id = 'revsearch-hover';
+  panel.style.cssText = 'position:fixed;z-index:100000;display:none;pointer-events:none;background:#fff;' +
+    'border:1px solid #d5dae3;border-radius:10px;padding:6px;box-shadow:0 6px 20px rgba(20,30,60,.18);' +
+    'font:12px sans-serif;color:#1d2433;max-width:150px;text-align:center';
+  const img = document.createElement('img');
+  img.style.cssText = 'display:block;max-width:136px;max-height:136px;margin:0 auto 4px;border-radius:6px';
+  const caption = document.createElement('div');
+  caption.style.cssText = 'overflow:hidden;text-overflow:ellipsis;white-space:nowrap';
+  panel.appendChild(img); panel.appendChild(caption);
+  document.body.appendChild(panel);
+  function place(e) {
+    if (!e) return;
+    const w = 160, h = 175;
+    let x = e.clientX - w - 22, y = e.clientY - h / 2;
+    if (x < 0) x = e.clientX + 22;
+    if (y < 0) y = 8;
+    if (y + h > window.innerHeight) y = e.clientY - h - 18;
+    panel.style.left = x + 'px'; panel.style.top = y + 'px';
+  }
+  function hook() {
+    document.querySelectorAll('.js-plotly-plot').forEach(function (gd) {
+      if (gd.__revsearchHooked || typeof gd.on !== 'function') return;
+      gd.__revsearchHooked = true;
+      gd.on('plotly_hover', function (ev) {
+        const p = ev && ev.points && ev.points[0];
+        if (!p || !p.data || !p.data.meta || !p.data.meta.thumbs) return;
+        const uri = p.data.meta.thumbs[p.pointNumber];
+        if (!uri) return;
+        img.src = uri;
+        caption.textContent = (p.data.meta.names && p.data.meta.names[p.pointNumber]) || '';
+        place(ev.event);
+        panel.style.display = 'block';
+      });
+      gd.on('plotly_unhover', function () { panel.style.display = 'none'; });
+      gd.on('plotly_selecting', function () { panel.style.display = 'none'; });
+    });
+  }
+  hook();
+  setInterval(hook, 600);
+})();
+</script>
+"""
+
+
+def hover_previews() -> None:
+    """Show a thumbnail beside the mouse when hovering a point of any map on the page (plotly hover events)."""
+    st.html(HOVER_JS, unsafe_allow_javascript=True)
+
+
+def collection_map(info: CollectionInfo, color_by: str, key: str, height: int = 620) -> list[int]:
+    """The interactive map; returns the ids of the selected images."""
+    pts = points(info)
+    if not pts["id"]:
+        st.info("The map is empty: the collection has no indexed images yet.")
+        return []
+    fig = figure(pts, color_by, cluster_names(info), hover_uris(info), height)
+    hover_previews()
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=key,
+                            config={"displaylogo": False, "scrollZoom": True,
+                                    "modeBarButtonsToRemove": ["toImage", "autoScale2d"]})
+    return selected_ids(event)
+
+
+def query_position(pts: dict, hits: Sequence[Hit]) -> tuple[float, float] | None:
+    """Where the query sits on the map: the similarity-weighted centre of its closest results' positions."""
+    where = {i: n for n, i in enumerate(pts["id"])}
+    near = [(h, where[h.id]) for h in hits[:5] if h.id in where]
+    if not near:
+        return None
+    weights = np.array([max(h.score, 1e-3) ** 4 for h, _ in near])
+    xs = np.array([pts["x"][n] for _, n in near])
+    ys = np.array([pts["y"][n] for _, n in near])
+    return float((weights * xs).sum() / weights.sum()), float((weights * ys).sum() / weights.sum())
+
+
+def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height: int = 560) -> None:
+    """The whole collection in grey, the results highlighted with their rank, lines from the query to each."""
+    pts = points(info)
+    where = {i: n for n, i in enumerate(pts["id"])}
+    names = cluster_names(info)
+    uris = hover_uris(info)
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(
+        x=pts["x"], y=pts["y"], mode="markers", name="collection",
+        marker={"size": 7, "color": UNLABELLED, "opacity": 0.7},
+        customdata=[[i] for i in pts["id"]],
+        hovertext=[_hover_text(pts, n, names) for n in range(len(pts["id"]))],
+        hovertemplate="%{hovertext}<extra></extra>",
+        meta={"thumbs": [uris.get(i, "") for i in pts["id"]], "names": pts["name"]}))
+    shown = [(rank, h, where[h.id]) for rank, h in enumerate(hits, 1) if h.id in where]
+    origin = query_position(pts, hits)
+    if origin is not None:
+        lx, ly = [], []
+        for _, _, n in shown:
+            lx += [origin[0], pts["x"][n], None]
+            ly += [origin[1], pts["y"][n], None]
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", line={"color": "rgba(47,111,222,0.35)", "width": 1.5},
+                                 hoverinfo="skip", showlegend=False))
+    if shown:
+        fig.add_trace(go.Scatter(
+            x=[pts["x"][n] for _, _, n in shown], y=[pts["y"][n] for _, _, n in shown], mode="markers+text",
+            name="results", text=[str(r) for r, _, _ in shown], textposition="top center",
+            textfont={"size": 11, "color": "#1d2433"},
+            marker={"size": 12, "color": [h.score for _, h, _ in shown], "colorscale": "Blues", "cmin": 0,
+                    "cmax": 1, "line": {"width": 1, "color": "#1d2433"}},
+            customdata=[[h.id] for _, h, _ in shown],
+            hovertext=[f"#{r} · {h.score:.3f}<br>{_hover_text(pts, n, names)}" for r, h, n in shown],
+            hovertemplate="%{hovertext}<extra></extra>",
+            meta={"thumbs": [uris.get(h.id, "") for _, h, _ in shown],
+                  "names": [f"#{r} {pts['name'][n]}" for r, _, n in shown]}))
+    if origin is not None:
+        fig.add_trace(go.Scatter(x=[origin[0]], y=[origin[1]], mode="markers", name="query",
+                                 marker={"symbol": "star", "size": 22, "color": "#e4572e",
+                                         "line": {"width": 1.5, "color": "white"}},
+                                 hovertext=[f"<b>query</b><br>{_esc(query_name)}"],
+                                 hovertemplate="%{hovertext}<extra></extra>"))
+    _style(fig, height)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": 1.02, "x": 0})
+    hover_previews()
+    st.plotly_chart(fig, key="query_map", config={"displaylogo": False, "scrollZoom": True})
+    st.caption("The star is placed among its closest results; lines join it to every result shown, numbered by "
+               "rank. Hover a point to preview it.")

@@ -1,0 +1,134 @@
+"""Cached heavy objects (workspace, model, collection handles), the selected collection, and the error guard."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+import streamlit as st
+
+from revsearch.collection import Collection
+from revsearch.embed import REGISTRY, default_model
+from revsearch.embed.embedder import Embedder
+from revsearch.errors import RevsearchError
+from revsearch.workspace import CollectionInfo, Workspace, data_dir
+
+log = logging.getLogger("revsearch.app")
+SELECTED = "collection"  # session_state key: slug of the collection in use
+
+
+# ---------------------------------------------------------------------------------------------- cached handles
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(root: str) -> Workspace:
+    ws = Workspace(root)
+    ws.ensure_root()
+    return ws
+
+
+def workspace() -> Workspace:
+    """The data directory's workspace ($REVSEARCH_DATA is read when the app starts each run)."""
+    return _workspace(str(data_dir()))
+
+
+@st.cache_resource(show_spinner=False)
+def _embedder(name: str) -> Embedder:
+    return Embedder(name)
+
+
+def embedder(name: str) -> Embedder:
+    """One loaded model per model name for the whole server: loading it happens once, with a spinner."""
+    label = model_title(name)
+    with st.spinner(f"Loading the {label} model (first time only)…"):
+        return _embedder(name)
+
+
+@st.cache_resource(show_spinner=False)
+def _collection(directory: str) -> Collection:
+    return Collection.open(directory)
+
+
+def collection(info: CollectionInfo) -> Collection:
+    """One open handle per collection, shared by sessions; its FAISS index reloads itself when vectors change."""
+    return _collection(str(info.directory))
+
+
+def forget_collection_handles() -> None:
+    """Drop cached handles (before a delete, so no open database is removed under a live handle)."""
+    _collection.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def demo_lock() -> threading.Lock:
+    """Two browser tabs opening the app at first start must not both build the demo."""
+    return threading.Lock()
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def model_for_new_collections() -> tuple[str, str]:
+    """(model name, why) for new collections: ResNet-50 when its weights are on disk, else EfficientNet-Lite0."""
+    return default_model()
+
+
+def model_title(name: str) -> str:
+    """'EfficientNet-Lite0' from the registry's description."""
+    entry = REGISTRY.get(name)
+    return entry.spec.description.split(" (")[0] if entry else name
+
+
+# ---------------------------------------------------------------------------------------------- selection
+
+
+def collections() -> list[CollectionInfo]:
+    return workspace().list()
+
+
+def select(slug: str | None) -> None:
+    st.session_state[SELECTED] = slug
+
+
+def current(infos: list[CollectionInfo] | None = None) -> CollectionInfo | None:
+    """The collection in use: the one chosen in this session, else the first (the demo), else None."""
+    infos = collections() if infos is None else infos
+    slug = st.session_state.get(SELECTED)
+    for info in infos:
+        if info.slug == slug:
+            return info
+    if infos:
+        st.session_state[SELECTED] = infos[0].slug
+        return infos[0]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+@contextmanager
+def guard(action: str) -> Iterator[None]:
+    """Run one user action; any failure becomes a readable message in the page instead of a traceback."""
+    try:
+        yield
+    except RevsearchError as exc:
+        st.error(f"**{action} did not work.** {exc}", icon=":material/error:")
+    except MemoryError:
+        st.error(f"**{action} ran out of memory.** Try fewer or smaller images.", icon=":material/error:")
+    except Exception as exc:  # noqa: BLE001 - the page must survive anything; details go to the server log
+        log.exception("%s failed", action)
+        st.error(f"**{action} failed unexpectedly** ({type(exc).__name__}: {exc}). The details are in the "
+                 "terminal running Streamlit; please report them.", icon=":material/error:")
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+def flash(message: str) -> None:
+    """A confirmation shown (as a toast) on the next run, so it survives the st.rerun that follows an action."""
+    st.session_state.setdefault("_flash", []).append(message)
+
+
+def show_flash() -> None:
+    for message in st.session_state.pop("_flash", []):
+        st.toast(message, icon=":material/check_circle:")

@@ -1,0 +1,251 @@
+"""Search views: the query picker, cached search, the result grid with "more like this", downloads, labelling."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import streamlit as st
+
+from revsearch import clusters, labels, montage, thumbnails
+from revsearch.search import Hit, Searcher
+from revsearch.workspace import CollectionInfo
+from ui import explore, state
+
+QUERY = "query"  # session_state key: the active Query
+QUERY_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
+THUMB = 256
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to search with: image bytes (upload / camera) or an image of the collection ("more like this")."""
+
+    kind: str  # "upload" | "camera" | "image"
+    name: str
+    data: bytes | None = None
+    image_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        if self.data is not None:
+            return "b:" + hashlib.blake2b(self.data, digest_size=16).hexdigest()
+        return f"i:{self.image_id}"
+
+
+def more_like_this(image_id: int, name: str) -> None:
+    """Button callback: search with an image of the collection (from any page)."""
+    st.session_state[QUERY] = Query("image", name, image_id=int(image_id))
+    st.session_state["search_goto"] = True
+
+
+def more_like_this_button(image_id: int, name: str, key: str, switch: bool = False) -> None:
+    """A small "More like this" button; on other pages it also opens the Search page."""
+    if st.button("More like this", key=key, icon=":material/search:", type="tertiary",
+                 on_click=more_like_this, args=(image_id, name)):
+        if switch:
+            st.switch_page("app_pages/search.py")
+
+
+def query_picker(info: CollectionInfo) -> Query | None:
+    """Upload / camera inputs; a new upload or photo becomes the active query. Returns the active query."""
+    st.session_state.pop("search_goto", None)
+    upload_tab, camera_tab = st.tabs([":material/upload: Upload an image", ":material/photo_camera: Camera"])
+    with upload_tab:
+        up = st.file_uploader("Query image", type=QUERY_TYPES, key="query_upload", label_visibility="collapsed")
+        if up is not None and st.session_state.get("query_file_id") != up.file_id:
+            st.session_state["query_file_id"] = up.file_id
+            st.session_state[QUERY] = Query("upload", up.name, data=up.getvalue())
+    with camera_tab:
+        photo = st.camera_input("Take a photo to search with", key="query_camera")
+        if photo is not None and st.session_state.get("query_camera_id") != photo.file_id:
+            st.session_state["query_camera_id"] = photo.file_id
+            st.session_state[QUERY] = Query("camera", "camera photo", data=photo.getvalue())
+    query = st.session_state.get(QUERY)
+    if query is not None and query.kind == "image":
+        coll = state.collection(info)
+        if coll.get(query.image_id) is None:  # the image left the collection (or another collection is in use)
+            st.session_state.pop(QUERY, None)
+            return None
+    return query
+
+
+@st.cache_data(show_spinner="Searching…", max_entries=64)
+def _search(directory: str, generation: int, query_key: str, k: int, _info: CollectionInfo,
+            _query: Query) -> list[Hit]:
+    coll = state.collection(_info)
+    searcher = Searcher(coll, state.embedder(coll.model))
+    if _query.image_id is not None:
+        return searcher.by_ids([_query.image_id], k=k)[0]
+    return searcher.by_images([_query.data], k=k)[0]
+
+
+def search(info: CollectionInfo, query: Query, k: int) -> list[Hit]:
+    """Top-k hits; cached per (collection state, query, k), so reruns never re-embed the query."""
+    coll = state.collection(info)
+    return _search(str(info.directory), coll.generation, query.key, k, info, query)
+
+
+def image_facts(info: CollectionInfo, ids: Sequence[int]) -> tuple[dict[int, int], dict[int, str]]:
+    """(image id -> cluster id, image id -> label) for the given images."""
+    coll = state.collection(info)
+    assign = clusters.assignments(coll)
+    known = labels.labels(coll)
+    return ({i: assign[i] for i in ids if i in assign}, {i: known[i] for i in ids if i in known})
+
+
+def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: list[Hit], min_score: float) -> None:
+    """The query image beside a one-line verdict."""
+    left, right = st.columns([1, 5], vertical_alignment="center")
+    with left:
+        if query.data is not None:
+            st.image(query.data, width=150)
+        else:
+            data = thumbnails.thumbnail(state.collection(info), query.image_id, THUMB)
+            if data:
+                st.image(data, width=150)
+    with right:
+        st.caption(f"Query: {query.name}" + (" (from this collection)" if query.kind == "image" else ""))
+        if shown:
+            top = shown[0]
+            st.markdown(f"#### Top match: {Path(top.path).name}")
+            st.caption(f"similarity {top.score:.3f} · {len(shown)} result{'s' if len(shown) != 1 else ''}")
+        elif hits:
+            st.warning(f"No result reaches a similarity of {min_score:.2f}; the best is {hits[0].score:.3f}. "
+                       "Lower the minimum similarity in the sidebar.")
+        else:
+            st.warning("No results: the collection has no other indexed images.")
+        if query.kind == "image":
+            if st.button("Clear query", icon=":material/close:", type="tertiary"):
+                st.session_state.pop(QUERY, None)
+                st.rerun()
+
+
+def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: int = 6,
+                 show_rank: bool = True, show_score: bool = True) -> None:
+    """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each."""
+    coll = state.collection(info)
+    ids = [h.id for h in hits]
+    thumbs = thumbnails.thumbnails(coll, ids, THUMB)
+    cluster_of, label_of = image_facts(info, ids)
+    names = explore.cluster_names(info)
+    for start in range(0, len(hits), columns):
+        cols = st.columns(columns)
+        for col, rank, hit in zip(cols, range(start + 1, start + columns + 1), hits[start : start + columns]):
+            with col.container(border=True):
+                if hit.id in thumbs:
+                    st.image(thumbs[hit.id], width="stretch")
+                else:
+                    st.caption("(image unavailable)")
+                name = Path(hit.path).name
+                head = f"**#{rank}** · {hit.score:.3f}" if show_rank else (f"{hit.score:.3f}" if show_score else "")
+                if head:
+                    st.markdown(head)
+                st.caption(md_escape(short(name, 24)))
+                facts = []
+                if hit.id in cluster_of:
+                    facts.append(md_escape(names.get(cluster_of[hit.id], f"cluster {cluster_of[hit.id]}")))
+                facts.append(f":material/label: **{md_escape(label_of[hit.id])}**" if hit.id in label_of
+                             else "unlabelled")
+                st.caption("  \n".join(facts))
+                more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}")
+
+
+def examples(info: CollectionInfo, n: int = 12) -> None:
+    """A strip of varied images of the collection (one per cluster when clustered) to start a search from."""
+    coll = state.collection(info)
+    clustering = clusters.clustering(coll, n_representatives=1, n_outliers=0)
+    if clustering is not None and clustering.clusters:
+        ids = [c.representatives[0].id for c in clustering.clusters if c.representatives][:n]
+    else:
+        ids = [r.id for r in coll.rows("indexed")[:n]]
+    paths = coll.paths(ids)
+    hits = [Hit(i, paths[i], 1.0) for i in ids if i in paths]
+    results_grid(info, hits, key="examples", show_rank=False, show_score=False)
+
+
+def results_csv(info: CollectionInfo, hits: Sequence[Hit]) -> bytes:
+    cluster_of, label_of = image_facts(info, [h.id for h in hits])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["rank", "score", "file", "path", "cluster", "label"])
+    for rank, hit in enumerate(hits, 1):
+        writer.writerow([rank, f"{hit.score:.6f}", Path(hit.path).name, hit.path, cluster_of.get(hit.id, ""),
+                         label_of.get(hit.id, "")])
+    return buf.getvalue().encode()
+
+
+@st.cache_data(show_spinner="Drawing the montage…", max_entries=16)
+def _montage_png(directory: str, generation: int, query_key: str, ids: tuple[int, ...], _info: CollectionInfo,
+                 _query: Query, _hits: tuple[Hit, ...]) -> bytes:
+    coll = state.collection(_info)
+    row = coll.get(_query.image_id) if _query.image_id is not None else None
+    source = _query.data if _query.data is not None else (row.path if row else b"")
+    title = f"revsearch: {_query.name} in {_info.name}"
+    return montage.png_bytes(montage.query_montage(coll, source, list(_hits), cols=min(6, len(_hits) + 1),
+                                                   title=title))
+
+
+def results_downloads(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> None:
+    """The montage (query + results, with rank and score) and CSV, both downloadable."""
+    coll = state.collection(info)
+    png = _montage_png(str(info.directory), coll.generation, query.key, tuple(h.id for h in hits), info, query,
+                       tuple(hits))
+    stem = Path(query.name).stem or "query"
+    with st.expander("Montage", icon=":material/photo_library:"):
+        st.image(png, width="stretch")
+    left, right, _ = st.columns([1, 1, 3])
+    left.download_button("Download montage (PNG)", png, file_name=f"revsearch-{stem}.png", mime="image/png",
+                         icon=":material/download:", on_click="ignore")
+    right.download_button("Download results (CSV)", results_csv(info, hits), file_name=f"revsearch-{stem}.csv",
+                          mime="text/csv", icon=":material/table:", on_click="ignore")
+
+
+def label_picker(info: CollectionInfo, key: str, help: str | None = None) -> str:
+    """A text box for a label, with the labels already used as suggestions."""
+    existing = labels.label_counts(state.collection(info))
+    return (st.selectbox("Label", options=sorted(existing), index=None, accept_new_options=True, key=key,
+                         placeholder="type a new label or pick one", help=help) or "").strip()
+
+
+def label_results_form(info: CollectionInfo, hits: Sequence[Hit]) -> None:
+    """Give the same label to some of the results in one action."""
+    options = [h.id for h in hits]
+    names = {h.id: f"#{r} {Path(h.path).name}" for r, h in enumerate(hits, 1)}
+    with st.form("label_results"):
+        chosen = st.multiselect("Images", options, default=options, format_func=names.get)
+        label = label_picker(info, key="label_results_name")
+        submitted = st.form_submit_button("Apply label", type="primary", icon=":material/label:")
+    if submitted:
+        with state.guard("Labelling"):
+            apply_label(info, chosen, label)
+
+
+def apply_label(info: CollectionInfo, ids: Sequence[int], label: str) -> None:
+    """Label images in one action, then redraw the page (the map and grids show the new label)."""
+    if not ids:
+        st.warning("Select at least one image.")
+        return
+    if not label:
+        st.warning("Type or pick a label first.")
+        return
+    n = labels.label_images(state.collection(info), list(ids), label)
+    state.flash(f"Labelled {len(ids)} image{'s' if len(ids) != 1 else ''} “{label}”"
+                + (f" ({n} changed)" if n != len(ids) else ""))
+    st.rerun()
+
+
+def short(name: str, limit: int = 26) -> str:
+    return name if len(name) <= limit else name[: limit - 9] + "…" + name[-8:]
+
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def md_escape(text: str) -> str:
+    """Show file names and labels literally in markdown (no emphasis, links or HTML from a name)."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
