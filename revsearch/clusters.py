@@ -184,13 +184,15 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
     Ids run 0 … k-1 by size (largest first). A name survives when more than half of a new cluster's members were in
     one old cluster of that name (each name goes to at most one new cluster). Image labels are never touched here.
     """
-    report(progress, 0, 3, "reading vectors")
     with coll.lock:
         generation = coll.generation
         ids, vectors = coll.vectors()
         hashes = _hashes(coll)
     if len(ids) == 0:
         raise RevsearchError("the collection has no indexed images to cluster")
+    if not 1 <= k <= len(ids):
+        raise RevsearchError(f"k = {k} is more than the {len(ids)} indexed images" if k > len(ids)
+                             else "k must be at least 1")
     report(progress, 1, 3, f"k-means, k = {k}, {len(ids)} images")
     fit = kmeans(vectors, k, seed=seed)
     # Number by size (desc), then by the smallest member id, so ids do not depend on faiss's internal order.

@@ -291,7 +291,6 @@ def rename_label(coll: Collection, old: str, new: str) -> int:
         if old == new:
             return 0
         conn.execute("UPDATE clusters SET name = ? WHERE name = ?", (new, old))
-        _history(conn, "label", old, "renamed", old, new, "manual", now)
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
             marks = ",".join("?" * len(chunk))
@@ -300,6 +299,7 @@ def rename_label(coll: Collection, old: str, new: str) -> int:
             for r in rows:
                 _history(conn, "image", r[1], "changed", old, new, "manual", now)
             conn.execute(f"UPDATE labels SET label = ?, updated_at = ? WHERE image_id IN ({marks})", [new, now, *chunk])
+        _history(conn, "label", old, "renamed", old, new, "manual", now)  # last, so newest-first shows it on top
         _bump(conn)
     return len(ids)
 

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from revsearch import clusters, export, labels, montage, near_duplicates, projection
 from revsearch.cli.common import add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json, progress_bar
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
+from revsearch.progress import Progress
+
+
+@contextmanager
+def lazy_progress(unit: str, quiet: bool) -> Iterator[Progress]:
+    """A progress bar that appears only once there is progress to show, so a failing command prints one line."""
+    with ExitStack() as stack:
+        bar: list[Progress] = []
+
+        def update(done: int, total: int, message: str) -> None:
+            if quiet:
+                return
+            if not bar:
+                bar.append(stack.enter_context(progress_bar(unit)))
+            bar[0](done, total, message)
+
+        yield update
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -93,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    with Collection.open(args.collection) as coll, progress_bar("step", quiet=args.quiet) as progress:
+    with Collection.open(args.collection) as coll, lazy_progress("step", args.quiet) as progress:
         current = clusters.clustering(coll, n_representatives=args.representatives)
         suggestion = None
         reclustered = False
@@ -140,7 +159,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    with Collection.open(args.collection) as coll, progress_bar("%", quiet=args.quiet) as progress:
+    with Collection.open(args.collection) as coll, lazy_progress("%", args.quiet) as progress:
         update = projection.update_map(coll, progress=progress, force=args.refit)
         points = projection.map_points(coll, update=False) if args.json else []
     if args.json:
@@ -237,7 +256,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with Collection.open(args.collection) as coll, progress_bar("file", quiet=args.quiet) as progress:
+    with Collection.open(args.collection) as coll, lazy_progress("file", args.quiet) as progress:
         if args.format == "imagefolder":
             rep = export.export_imagefolder(coll, args.out, link=args.link, unlabelled=args.unlabelled,
                                             progress=progress)
