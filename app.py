@@ -47,10 +47,14 @@ def build_demo_if_needed() -> None:
 
 
 nav = st.navigation(PAGES)
-build_demo_if_needed()
-state.show_flash()
-with state.guard("Opening the collection list"):
+ready = False
+with state.guard("Starting revsearch"):
+    build_demo_if_needed()
     infos = state.collections()
     widgets.sidebar(infos, state.current(infos))
+    ready = True
+if not ready:
+    st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
+state.show_flash()
 with state.guard(f"The {nav.title} page"):
     nav.run()

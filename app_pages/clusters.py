@@ -93,11 +93,11 @@ for start in range(0, len(current.clusters), per_row):
     cols = st.columns(per_row, gap="medium")
     for col, c in zip(cols, current.clusters[start : start + per_row]):
         with col.container(border=True):
-            head, stats = st.columns([3, 2], vertical_alignment="center")
-            head.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
-            stats.markdown(f"**{c.size}** images · cohesion **{c.cohesion:.2f}**")
+            st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
+            st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
+                       + (f" · {len(c.outliers)} outliers outlined" if c.outliers else ""))
             with state.guard(f"Drawing cluster {c.id}"):
-                st.image(ui_clusters.montage_jpeg(info, c.id), width="stretch")
+                st.image(ui_clusters.montage_jpeg(info, c.id), width="content")
             with st.form(f"name_{c.id}", border=False):
                 row = st.columns([3, 1.3], vertical_alignment="bottom")
                 name = row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
@@ -120,7 +120,7 @@ with state.guard("Suggesting labels"):
     elif not suggestions:
         st.caption("Every image has a label.")
     else:
-        threshold = st.slider("Accept suggestions with confidence at least", 0.5, 1.0, 0.9, 0.01,
+        threshold = st.slider("Accept suggestions with confidence at least", 0.0, 1.0, 0.8, 0.01,
                               key="suggest_threshold")
         sure = [s for s in suggestions if s.confidence >= threshold]
         st.dataframe([{"file": s.path.rsplit("/", 1)[-1], "suggested label": s.label,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch.workspace import demo_source, report_summary
-from ui import state, widgets
+from ui import state, views, widgets
 
 ws = state.workspace()
 infos = state.collections()
@@ -88,45 +88,45 @@ else:
             st.caption("Folders indexed in place: " + ", ".join(f"`{s}`" for s in info.sources))
 
 st.divider()
-left, right = st.columns(2, gap="large")
+st.subheader("All collections")
+for c in infos:
+    with st.container(border=True):
+        row = st.columns([6, 1.2, 1.4], vertical_alignment="center")
+        in_use = info is not None and c.slug == info.slug
+        extra = " · **in use**" if in_use else ""
+        row[0].markdown(f"**{views.md_escape(c.name)}**{extra}  \n{c.counts.get('indexed', 0)} images · "
+                        f"{state.model_title(c.model)}" + (" · demo" if c.demo else ""))
+        if row[1].button("Use", key=f"use_{c.slug}", disabled=in_use, width="stretch"):
+            state.select(c.slug)
+            st.rerun()
+        with row[2].popover("Delete", icon=":material/delete:", width="stretch"):
+            st.write(f"Delete **{views.md_escape(c.name)}**? Its index and uploaded copies are removed; folders "
+                     "indexed in place are not touched.")
+            if st.button("Yes, delete it", type="primary", key=f"delete_{c.slug}"):
+                with state.guard("Deleting the collection"):
+                    state.forget_collection_handles()
+                    ws.delete(c.slug)
+                    if in_use:
+                        state.select(None)
+                    state.flash(f"Deleted “{c.name}”.")
+                    st.rerun()
+
+left, right = st.columns([3, 2], gap="large", vertical_alignment="top")
 with left:
-    st.subheader("New collection")
     model, why = state.model_for_new_collections()
     with st.form("new_collection", clear_on_submit=True):
+        st.markdown("**New collection**")
         name = st.text_input("Name", placeholder="e.g. Holiday photos 2024", max_chars=80)
-        create = st.form_submit_button("Create", type="primary")
-    st.caption(f"New collections use {state.model_title(model)}.")
+        create = st.form_submit_button("Create", type="primary", icon=":material/add:")
     if create:
         with state.guard("Creating the collection"):
             created = ws.create(name, state.embedder(model))
             state.select(created.slug)
             state.flash(f"Created “{created.name}”: add images to it above.")
             st.rerun()
-
 with right:
-    st.subheader("All collections")
-    if not infos:
-        st.caption("None yet.")
-    for c in infos:
-        with st.container(border=True):
-            top = st.columns([4, 1.2, 1.2], vertical_alignment="center")
-            marker = " · in use" if info is not None and c.slug == info.slug else ""
-            top[0].markdown(f"**{c.name}**{marker}  \n{c.counts.get('indexed', 0)} images · "
-                            f"{state.model_title(c.model)}")
-            if top[1].button("Use", key=f"use_{c.slug}", disabled=info is not None and c.slug == info.slug):
-                state.select(c.slug)
-                st.rerun()
-            with top[2].popover("Delete", icon=":material/delete:"):
-                st.write(f"Delete **{c.name}**? Its index and uploaded copies are removed; folders indexed in "
-                         "place are not touched.")
-                if st.button("Yes, delete it", type="primary", key=f"delete_{c.slug}"):
-                    with state.guard("Deleting the collection"):
-                        state.forget_collection_handles()
-                        ws.delete(c.slug)
-                        if info is not None and c.slug == info.slug:
-                            state.select(None)
-                        state.flash(f"Deleted “{c.name}”.")
-                        st.rerun()
+    st.caption(f"New collections use **{state.model_title(model)}**. Collections are stored in `{ws.root}` "
+               "(set `REVSEARCH_DATA` to use another folder).")
     if demo_source() is not None and not any(c.demo for c in infos):
         if st.button("Rebuild the demo collection", icon=":material/restart_alt:"):
             with state.guard("Building the demo collection"):
@@ -138,4 +138,3 @@ with right:
                 clear()
                 state.select(demo.slug)
                 st.rerun()
-    st.caption(f"Data directory: `{ws.root}` (set `REVSEARCH_DATA` to change it).")

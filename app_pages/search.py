@@ -39,13 +39,16 @@ with state.guard("Searching"):
     shown = [h for h in hits if h.score >= min_score]
     views.query_header(info, query, shown, hits, min_score)
     if shown:
-        grid_tab, map_tab, label_tab = st.tabs(
-            [":material/grid_view: Results", ":material/scatter_plot: On the map", ":material/label: Label these"],
-            key="search_tab", on_change="rerun")
+        grid_tab, montage_tab, map_tab, label_tab = st.tabs(
+            [":material/grid_view: Results", ":material/photo_library: Montage", ":material/scatter_plot: On the map",
+             ":material/label: Label these"], key="search_tab", on_change="rerun")
         if grid_tab.open:
             with grid_tab:
                 views.results_grid(info, shown, key="search")
-                views.results_downloads(info, query, shown)
+                views.results_csv_button(info, query, shown)
+        if montage_tab.open:
+            with montage_tab:
+                views.results_montage(info, query, shown)
         if map_tab.open:
             with map_tab, state.guard("Drawing the map"):
                 explore.query_map(info, query.name, shown)

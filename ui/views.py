@@ -158,9 +158,11 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
 def examples(info: CollectionInfo, n: int = 12) -> None:
     """A strip of varied images of the collection (one per cluster when clustered) to start a search from."""
     coll = state.collection(info)
-    clustering = clusters.clustering(coll, n_representatives=1, n_outliers=0)
+    clustering = clusters.clustering(coll, n_representatives=n, n_outliers=0)
     if clustering is not None and clustering.clusters:
-        ids = [c.representatives[0].id for c in clustering.clusters if c.representatives][:n]
+        # round-robin over the clusters' most typical images: varied examples first
+        ids = [c.representatives[r].id for r in range(n) for c in clustering.clusters
+               if r < len(c.representatives)][:n]
     else:
         ids = [r.id for r in coll.rows("indexed")[:n]]
     paths = coll.paths(ids)
@@ -190,26 +192,33 @@ def _montage_png(directory: str, generation: int, query_key: str, ids: tuple[int
                                                    title=title))
 
 
-def results_downloads(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> None:
-    """The montage (query + results, with rank and score) and CSV, both downloadable."""
+def results_montage(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> None:
+    """The query and its results in one picture (rank and score under each), downloadable as PNG."""
     coll = state.collection(info)
     png = _montage_png(str(info.directory), coll.generation, query.key, tuple(h.id for h in hits), info, query,
                        tuple(hits))
-    stem = Path(query.name).stem or "query"
-    with st.expander("Montage", icon=":material/photo_library:"):
-        st.image(png, width="stretch")
-    left, right, _ = st.columns([1, 1, 3])
-    left.download_button("Download montage (PNG)", png, file_name=f"revsearch-{stem}.png", mime="image/png",
-                         icon=":material/download:", on_click="ignore")
-    right.download_button("Download results (CSV)", results_csv(info, hits), file_name=f"revsearch-{stem}.csv",
-                          mime="text/csv", icon=":material/table:", on_click="ignore")
+    st.download_button("Download montage (PNG)", png, file_name=f"revsearch-{_stem(query)}.png", mime="image/png",
+                       icon=":material/download:", on_click="ignore", key="download_montage")
+    st.image(png, width="content")
+
+
+def results_csv_button(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> None:
+    st.download_button("Download results (CSV)", results_csv(info, hits), file_name=f"revsearch-{_stem(query)}.csv",
+                       mime="text/csv", icon=":material/table:", on_click="ignore", key="download_results_csv")
+
+
+def _stem(query: Query) -> str:
+    return Path(query.name).stem.replace(" ", "-") or "query"
 
 
 def label_picker(info: CollectionInfo, key: str, help: str | None = None) -> str:
-    """A text box for a label, with the labels already used as suggestions."""
-    existing = labels.label_counts(state.collection(info))
-    return (st.selectbox("Label", options=sorted(existing), index=None, accept_new_options=True, key=key,
-                         placeholder="type a new label or pick one", help=help) or "").strip()
+    """A text box for a label; the labels already in use are listed under it (typing one reuses it)."""
+    existing = list(labels.label_counts(state.collection(info)))
+    value = st.text_input("Label", key=key, placeholder="e.g. red dress", max_chars=labels.MAX_LABEL_CHARS, help=help)
+    if existing:
+        shown = ", ".join(md_escape(x) for x in existing[:12]) + (" …" if len(existing) > 12 else "")
+        st.caption(f"In use: {shown}")
+    return value.strip()
 
 
 def label_results_form(info: CollectionInfo, hits: Sequence[Hit]) -> None:

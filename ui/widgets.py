@@ -28,8 +28,7 @@ def model_note(model: str) -> None:
     """The model in use, and — when ResNet-50 could not be used — why, and how to get it."""
     title = state.model_title(model)
     entry = REGISTRY.get(model)
-    dim = f" · {entry.spec.dim}-d" if entry else ""
-    st.markdown(f":material/memory: **Model:** {title}{dim}")
+    st.markdown(f":material/memory: **Model:** {title}", help=entry.spec.description if entry else None)
     if model != "efficientnet_lite0":
         return
     default, why = state.model_for_new_collections()
@@ -54,11 +53,9 @@ def sidebar(infos: list[CollectionInfo], info: CollectionInfo | None) -> None:
             return
         slugs = [c.slug for c in infos]
         labels = {c.slug: c.label for c in infos}
-        chosen = st.selectbox("Collection", slugs, index=slugs.index(info.slug), format_func=labels.get,
-                              key="sidebar_collection")
-        if chosen != info.slug:
-            state.select(chosen)
-            st.rerun()
+        st.session_state["sidebar_collection"] = info.slug  # follow selections made elsewhere (Use, Create)
+        st.selectbox("Collection", slugs, format_func=labels.get, key="sidebar_collection",
+                     on_change=lambda: state.select(st.session_state["sidebar_collection"]))
         counts = info.counts
         extra = []
         if counts.get("skipped"):

@@ -1,0 +1,83 @@
+"""Clusters page: montages, naming (labels persist), merge, re-cluster, suggest k, suggestions, exports."""
+
+from __future__ import annotations
+
+from revsearch import clusters, labels
+from revsearch.collection import Collection
+from tests.app.conftest import errors, problems, texts
+
+
+def open_page(app):
+    at = app.switch_page("app_pages/clusters.py").run()
+    assert not problems(at) and not errors(at)
+    return at
+
+
+def click(at, label: str, nth: int = 0):
+    [b for b in at.button if b.label == label][nth].click()
+    return at.run()
+
+
+def test_clusters_show_size_cohesion_and_montage(app, data_dir):
+    at = open_page(app)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        found = clusters.clustering(coll)
+    assert found is not None and len(found.clusters) == 2
+    text = texts(at)
+    for c in found.clusters:
+        assert f"Cluster {c.id}" in text
+        assert f"**{c.size}** image" in text and f"cohesion **{c.cohesion:.2f}**" in text
+    assert len(at.get("image")) >= 2  # one montage per cluster
+    assert sorted(b.label for b in at.get("download_button")) == ["ImageFolder (.zip)", "Labels (.csv)",
+                                                                   "Labels (.json)"]
+
+
+def test_naming_a_cluster_labels_its_images_and_persists(app, data_dir):
+    at = open_page(app)
+    at.text_input(key="name_input_0_None").input("tops")
+    at = click(at, "Name & label")
+    assert not problems(at) and not errors(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        members = {m.id for m in clusters.members(coll, 0)}
+        saved = labels.labels(coll)
+    assert members and {i: saved.get(i) for i in members} == {i: "tops" for i in members}
+    assert "0 · tops" in texts(at)  # the cluster now shows its name
+    # suggestions for the rest, accepted in one action
+    assert "Label suggestions" in texts(at)
+    at.slider(key="suggest_threshold").set_value(0.0).run()
+    accept = [b for b in at.button if b.label.startswith("Accept ")]
+    assert accept
+    at = click(at, accept[0].label)
+    assert not problems(at) and not errors(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        assert len(labels.labels(coll)) == 6  # every image labelled now
+
+
+def test_recluster_and_merge(app, data_dir):
+    at = open_page(app)
+    at.number_input[0].set_value(3)
+    at = click(at, "Re-cluster with this k")
+    assert not problems(at) and not errors(at)
+    assert "**3 clusters**" in texts(at)
+    at.multiselect[0].set_value([0, 1])
+    at.text_input[0].input("merged")
+    at = click(at, "Merge")
+    assert not problems(at) and not errors(at)
+    assert "**2 clusters**" in texts(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        assert {c.name for c in clusters.clustering(coll).clusters} == {"merged", None}
+
+
+def test_suggest_k(app):
+    at = open_page(app)
+    at = click(at, "Suggest a k")
+    assert not problems(at) and not errors(at)
+    assert "Suggested **k = " in texts(at)
+
+
+def test_merge_needs_two_clusters_message(app):
+    at = open_page(app)
+    at.multiselect[0].set_value([0])
+    at = click(at, "Merge")
+    assert not problems(at)
+    assert any("at least two clusters" in e for e in errors(at))

@@ -1,0 +1,36 @@
+"""Duplicates page: near-duplicate groups side by side with scores; exact copies marked."""
+
+from __future__ import annotations
+
+import io
+
+from revsearch.workspace import Workspace
+from tests.app.conftest import errors, new_app, problems, resized_jpeg, texts
+
+
+class Named(io.BytesIO):
+    def __init__(self, name: str, data: bytes) -> None:
+        super().__init__(data)
+        self.name = name
+
+
+def test_no_duplicates_message(app):
+    at = app.switch_page("app_pages/duplicates.py").run()
+    assert not problems(at) and not errors(at)
+    assert "No two images are 0.90 similar or more" in texts(at)
+
+
+def test_groups_show_copies_with_scores(data_dir, tiny_demo):
+    original = sorted((tiny_demo / "shoes").glob("*.jpg"))[0]
+    at = new_app().run()  # first start: the demo
+    ws = Workspace(data_dir)
+    from ui.state import _embedder
+
+    saved = ws.save_uploads("demo", [Named("copies/exact.jpg", original.read_bytes()),
+                                     Named("copies/smaller.jpg", resized_jpeg(original, 0.5))])
+    ws.index_paths("demo", saved.paths, _embedder("efficientnet_lite0"))
+    at = at.switch_page("app_pages/duplicates.py").run()
+    assert not problems(at) and not errors(at)
+    text = texts(at)
+    assert "**1 group**, 3 images" in text
+    assert "anchor" in text and "exact copy" in text and "smaller\\.jpg" in text  # names are shown literally (markdown-escaped)
