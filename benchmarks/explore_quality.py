@@ -35,7 +35,7 @@ from PIL import Image, ImageEnhance
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from revsearch import clusters, export, labels, near_duplicates, projection  # noqa: E402
+from revsearch import clusters, export, labels, near_duplicates  # noqa: E402
 from revsearch.collection import Collection  # noqa: E402
 
 

@@ -93,7 +93,8 @@ def grid(tiles: Sequence[Tile], cols: int = 5, tile: int = 192, title: str | Non
 
 def _thumb_images(coll: Collection, ids: Sequence[int], size: int) -> dict[int, Image.Image]:
     out = {}
-    for image_id, data in thumbnails.thumbnails(coll, ids, size=max(size, 128)).items():
+    cached = thumbnails.DEFAULT_SIZE if size <= thumbnails.DEFAULT_SIZE else size  # share the app's cache
+    for image_id, data in thumbnails.thumbnails(coll, ids, size=cached).items():
         try:
             out[image_id] = Image.open(io.BytesIO(data)).convert("RGB")
         except Exception:  # noqa: BLE001 - a broken cache file is just an unavailable tile

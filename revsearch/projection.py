@@ -28,6 +28,7 @@ import os
 import pickle
 import re
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -97,9 +98,25 @@ def map_state(coll: Collection) -> MapUpdate:
     return MapUpdate("stored", method, int(n), 0, fits)
 
 
+_UPDATE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
 def update_map(coll: Collection, progress: Progress | None = None, force: bool = False,
                refit_fraction: float = REFIT_FRACTION, seed: int = DEFAULT_SEED) -> MapUpdate:
-    """Bring the stored map up to date with the collection (see the module docstring for when it refits)."""
+    """Bring the stored map up to date with the collection (see the module docstring for when it refits).
+
+    Concurrent calls for one collection (two app sessions) run one after the other, so the second finds the map
+    made by the first instead of fitting it again; the catalog stays readable meanwhile.
+    """
+    with _LOCKS_GUARD:
+        lock = _UPDATE_LOCKS.setdefault(str(coll.directory), threading.Lock())
+    with lock:
+        return _update_map(coll, progress, force, refit_fraction, seed)
+
+
+def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_fraction: float,
+                seed: int) -> MapUpdate:
     started = time.perf_counter()
     with coll.lock:
         generation = coll.generation
