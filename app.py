@@ -12,6 +12,16 @@ st.set_page_config(page_title="revsearch", page_icon=":material/image_search:", 
 
 from ui import state, widgets  # noqa: E402  (after set_page_config)
 
+STYLE = """
+<style>
+/* thumbnails in result grids: square boxes, the whole image letterboxed, so every card has the same height */
+[class*="st-key-grid_"] [data-testid="stImage"] img {
+  aspect-ratio: 1 / 1; object-fit: contain; background: #f3f5f9; border-radius: 8px; width: 100%;
+}
+[class*="st-key-grid_"] [data-testid="stCaptionContainer"] { line-height: 1.35; }
+</style>
+"""
+
 PAGES = [
     st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True),
     st.Page("app_pages/explore.py", title="Map", icon=":material/scatter_plot:"),
@@ -47,6 +57,7 @@ def build_demo_if_needed() -> None:
 
 
 nav = st.navigation(PAGES)
+st.html(STYLE)
 ready = False
 with state.guard("Starting revsearch"):
     build_demo_if_needed()

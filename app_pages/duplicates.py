@@ -45,7 +45,7 @@ with state.guard("Finding duplicates"):
     ids = [m.id for g in groups[:limit] for m in g.members[:8]]
     thumbs = thumbnails.thumbnails(coll, ids, views.THUMB)
     for g in groups[:limit]:
-        with st.container(border=True):
+        with st.container(border=True, key=f"grid_dups_{g.id}"):
             kind = "exact copies" if g.exact else f"similarity {g.min_score:.3f}–{g.max_score:.3f}"
             st.markdown(f"**Group {g.id + 1}** · {len(g.members)} images · {kind}")
             cols = st.columns(min(8, max(4, len(g.members))))

@@ -14,6 +14,8 @@ if info is None or info.counts.get("indexed", 0) == 0:
     st.info("Nothing to map yet: add images on the **Collections** page.")
     st.stop()
 
+if next_color := st.session_state.pop("map_color_next", None):
+    st.session_state["map_color"] = next_color
 top = st.columns([3, 2], vertical_alignment="bottom")
 top[0].caption("Similar images sit close together. Hover a point to preview it; drag a lasso or a box (tools at the "
                "top right of the map) to select a group, then label it below.")
@@ -40,6 +42,8 @@ with state.guard("Labelling the selection"):
                                            width="stretch")
         remove = cols[2].form_submit_button("Remove labels", icon=":material/label_off:", width="stretch")
     if apply:
+        if label:
+            st.session_state["map_color_next"] = "label"  # show the result of the labelling at once
         views.apply_label(info, selected, label)
     if remove:
         n = labels.unlabel_images(coll, selected)
@@ -53,8 +57,9 @@ with state.guard("Showing the selection"):
     cluster_of, label_of = views.image_facts(info, shown)
     paths = coll.paths(shown)
     per_row = 8
+    grid = st.container(key="grid_selection")
     for start in range(0, len(shown), per_row):
-        cols = st.columns(per_row)
+        cols = grid.columns(per_row)
         for col, image_id in zip(cols, shown[start : start + per_row]):
             with col:
                 if image_id in thumbs:

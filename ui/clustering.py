@@ -28,7 +28,7 @@ def ago(seconds: float) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _montage(directory: str, key: str, cluster_id: int, _info: CollectionInfo) -> bytes:
-    image = montage.cluster_montage(state.collection(_info), cluster_id, n=8, cols=6, tile=160, outliers=4)
+    image = montage.cluster_montage(state.collection(_info), cluster_id, n=8, cols=4, tile=100, outliers=4)
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="JPEG", quality=88)
     return buf.getvalue()

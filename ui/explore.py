@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 from revsearch import clusters, projection, thumbnails
 from revsearch.collection import catalog
@@ -19,6 +21,7 @@ from ui import state
 
 HOVER = 96  # px of the hover previews (their own thumbnail size, cached in the collection)
 HOVER_LIMIT = 5000  # beyond this many points the map shows names only on hover (keeps the page light)
+SVG_LIMIT = 3000  # up to this many points plain SVG (crisp, quick to draw); WebGL beyond
 PALETTE = ["#2f6fde", "#e4572e", "#17a398", "#f3a712", "#8e44ad", "#29335c", "#db2763", "#4f9d2d", "#a0522d",
            "#00a6ed", "#7a7a7a", "#c44536", "#3d5a80", "#b5a400", "#6a4c93", "#1b998b", "#ff7f50", "#2e4057",
            "#8ac926", "#d35400", "#5c80bc", "#bc4b51", "#48a9a6", "#9b5de5"]
@@ -72,7 +75,18 @@ def _hover_uris(directory: str, generation: int, _info: CollectionInfo) -> dict[
     if len(ids) > HOVER_LIMIT:
         return {}
     thumbs = thumbnails.thumbnails(coll, ids, HOVER)
-    return {i: "data:image/jpeg;base64," + base64.b64encode(data).decode() for i, data in thumbs.items()}
+    return {i: "data:image/jpeg;base64," + base64.b64encode(_lighter(data)).decode() for i, data in thumbs.items()}
+
+
+def _lighter(jpeg: bytes, quality: int = 65) -> bytes:
+    """Re-encode a hover preview at a lower JPEG quality: it is shown small, and the map's page weight halves."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            buf = io.BytesIO()
+            im.convert("RGB").save(buf, "JPEG", quality=quality, optimize=True)
+        return buf.getvalue() if buf.tell() < len(jpeg) else jpeg
+    except Exception:  # noqa: BLE001 - a damaged cached thumbnail: send it as it is
+        return jpeg
 
 
 def hover_uris(info: CollectionInfo) -> dict[int, str]:
@@ -118,9 +132,10 @@ def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str]
         else:
             name = names.get(key, str(key)) if color_by == "cluster" else str(key)
             color = PALETTE[g % len(PALETTE)]
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(scatter_type(len(pts["id"]))(
             x=[pts["x"][n] for n in rows], y=[pts["y"][n] for n in rows], mode="markers", name=name,
-            marker={"size": 9, "color": color, "line": {"width": 0.5, "color": "white"}, "opacity": 0.9},
+            marker={"size": marker_size(len(pts["id"])), "color": color, "line": {"width": 0.5, "color": "white"},
+                    "opacity": 0.9},
             customdata=[[pts["id"][n]] for n in rows],
             hovertext=[_hover_text(pts, n, names) for n in rows], hovertemplate="%{hovertext}<extra></extra>",
             meta={"thumbs": [uris.get(pts["id"][n], "") for n in rows], "names": [pts["name"][n] for n in rows]},
@@ -128,6 +143,14 @@ def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str]
     _style(fig, height)
     fig.update_layout(dragmode="lasso", legend={"itemsizing": "constant", "y": 0.98, "yanchor": "top"})
     return fig
+
+
+def marker_size(n: int) -> int:
+    return 11 if n < 100 else 8 if n < 1500 else 5
+
+
+def scatter_type(n: int) -> type:
+    return go.Scatter if n <= SVG_LIMIT else go.Scattergl
 
 
 def _style(fig: go.Figure, height: int) -> None:
@@ -240,7 +263,7 @@ def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height
     names = cluster_names(info)
     uris = hover_uris(info)
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(
+    fig.add_trace(scatter_type(len(pts["id"]))(
         x=pts["x"], y=pts["y"], mode="markers", name="collection",
         marker={"size": 7, "color": UNLABELLED, "opacity": 0.7},
         customdata=[[i] for i in pts["id"]],

@@ -52,19 +52,29 @@ def more_like_this_button(image_id: int, name: str, key: str, switch: bool = Fal
 
 
 def query_picker(info: CollectionInfo) -> Query | None:
-    """Upload / camera inputs; a new upload or photo becomes the active query. Returns the active query."""
+    """Upload / camera inputs; a new upload or photo becomes the active query. Returns the active query.
+
+    The tabs are lazy: the camera starts (and the browser asks for permission) only when its tab is opened.
+    """
     st.session_state.pop("search_goto", None)
-    upload_tab, camera_tab = st.tabs([":material/upload: Upload an image", ":material/photo_camera: Camera"])
-    with upload_tab:
-        up = st.file_uploader("Query image", type=QUERY_TYPES, key="query_upload", label_visibility="collapsed")
-        if up is not None and st.session_state.get("query_file_id") != up.file_id:
-            st.session_state["query_file_id"] = up.file_id
-            st.session_state[QUERY] = Query("upload", up.name, data=up.getvalue())
-    with camera_tab:
-        photo = st.camera_input("Take a photo to search with", key="query_camera")
-        if photo is not None and st.session_state.get("query_camera_id") != photo.file_id:
-            st.session_state["query_camera_id"] = photo.file_id
-            st.session_state[QUERY] = Query("camera", "camera photo", data=photo.getvalue())
+    upload_tab, camera_tab = st.tabs([":material/upload: Upload an image", ":material/photo_camera: Camera"],
+                                     key="query_source", on_change="rerun")
+    if upload_tab.open:
+        with upload_tab:
+            up = st.file_uploader("Query image", type=QUERY_TYPES, key="query_upload", label_visibility="collapsed")
+            if up is not None and st.session_state.get("query_file_id") != up.file_id:
+                st.session_state["query_file_id"] = up.file_id
+                st.session_state[QUERY] = Query("upload", up.name, data=up.getvalue())
+            elif up is None and st.session_state.get("query_file_id"):
+                st.session_state.pop("query_file_id")  # the upload was removed: so is its query
+                if getattr(st.session_state.get(QUERY), "kind", None) == "upload":
+                    st.session_state.pop(QUERY)
+    if camera_tab.open:
+        with camera_tab:
+            photo = st.camera_input("Take a photo to search with", key="query_camera")
+            if photo is not None and st.session_state.get("query_camera_id") != photo.file_id:
+                st.session_state["query_camera_id"] = photo.file_id
+                st.session_state[QUERY] = Query("camera", "camera photo", data=photo.getvalue())
     query = st.session_state.get(QUERY)
     if query is not None and query.kind == "image":
         coll = state.collection(info)
@@ -133,8 +143,9 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
     thumbs = thumbnails.thumbnails(coll, ids, THUMB)
     cluster_of, label_of = image_facts(info, ids)
     names = explore.cluster_names(info)
+    grid = st.container(key=f"grid_{key}")  # the "grid_" key prefix gets square, letterboxed thumbnails (CSS)
     for start in range(0, len(hits), columns):
-        cols = st.columns(columns)
+        cols = grid.columns(columns)
         for col, rank, hit in zip(cols, range(start + 1, start + columns + 1), hits[start : start + columns]):
             with col.container(border=True):
                 if hit.id in thumbs:

@@ -1,0 +1,91 @@
+"""Measure how long each page of the app takes to open in a real browser, after the first load.
+
+    .venv/bin/python tests/e2e/measure_pages.py --data DIR [--collection SLUG] [--rounds 3]
+
+Starts `streamlit run app.py` on a free port over an existing data directory (build one first, e.g. with
+`python -m revsearch index FOLDER --collection DIR/collections/NAME`, or through the app), opens every page once
+(the first load: caches filled), then times each page `--rounds` times: from the click in the sidebar to the page's
+last element being visible with Streamlit idle. Prints one line per page (median, max) and a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_browser import CHROMIUM, ROOT, free_port  # noqa: E402  (run from this folder or with it on sys.path)
+
+# page title in the sidebar -> a locator that exists only once the page has finished drawing
+READY = {
+    "Search": "[data-testid='stMain'] button:has-text('More like this')",
+    "Map": ".js-plotly-plot .main-svg",
+    "Clusters": "button:has-text('Labels (.json)')",
+    "Duplicates": "[data-testid='stHeading']:has-text('Duplicates')",
+    "Collections": "[data-testid='stHeading']:has-text('All collections')",
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, type=Path, help="an existing REVSEARCH_DATA directory")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--screenshots", type=Path, help="save a screenshot of each page here")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    env = {**os.environ, "REVSEARCH_DATA": str(args.data), "REVSEARCH_DEMO": "off"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results: dict[str, list[float]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(180_000)
+            for _ in range(120):
+                try:
+                    page.goto(f"http://127.0.0.1:{port}")
+                    break
+                except Exception:  # noqa: BLE001 - server still starting
+                    time.sleep(0.5)
+            page.locator(READY["Search"]).first.wait_for()
+
+            def open_page(name: str) -> float:
+                started = time.perf_counter()
+                page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=name, exact=True).click()
+                page.locator(READY[name]).first.wait_for(state="visible")
+                page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
+                return time.perf_counter() - started
+
+            first = {name: open_page(name) for name in READY}  # first load: fills the caches
+            print("first load: " + ", ".join(f"{k} {v:.2f} s" for k, v in first.items()))
+            for _ in range(args.rounds):
+                for name in READY:
+                    results.setdefault(name, []).append(open_page(name))
+                    if args.screenshots:
+                        args.screenshots.mkdir(parents=True, exist_ok=True)
+                        page.screenshot(path=str(args.screenshots / f"{name.lower()}.png"))
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    for name, times in results.items():
+        print(f"{name:12s} median {statistics.median(times):.2f} s   max {max(times):.2f} s")
+    print(json.dumps({k: {"median_s": round(statistics.median(v), 3), "max_s": round(max(v), 3)}
+                      for k, v in results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(main())

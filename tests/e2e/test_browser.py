@@ -1,0 +1,209 @@
+"""End to end in a real headless Chromium: start the app, upload a folder, search, lasso on the map, label, export.
+
+Runs `streamlit run app.py` on a free loopback port with a temporary data directory and a 4-photo demo (so the real
+first-start path — building the demo — runs too), drives Debian's /usr/bin/chromium with Playwright, and saves a
+screenshot of every page under tests/e2e/artifacts/ (git-ignored). Skipped only when /usr/bin/chromium is missing
+(scripts/test installs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DEMO = ROOT / "assets" / "demo"
+LABEL = "e2e-picked"
+
+pytestmark = pytest.mark.e2e
+
+if not CHROMIUM.exists():
+    pytest.skip("end-to-end test needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); "
+                "scripts/test installs it", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def copy_photos(dest: Path, classes: dict[str, int], start: int = 0) -> list[Path]:
+    out = []
+    for cls, n in classes.items():
+        for src in sorted((DEMO / cls).glob("*.jpg"))[start : start + n]:
+            target = dest / cls / src.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+            out.append(target)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """`streamlit run app.py` on a free port, with its own data directory and a tiny demo; stopped afterwards."""
+    base = tmp_path_factory.mktemp("e2e")
+    demo = base / "demo"
+    copy_photos(demo, {"hat": 2, "skirt": 2})
+    port = free_port()
+    env = {**os.environ, "REVSEARCH_DATA": str(base / "data"), "REVSEARCH_DEMO": str(demo)}
+    log = open(base / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{(base / 'streamlit.log').read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        raise RuntimeError("streamlit did not answer within 60 s")
+    yield url, base
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1500}, accept_downloads=True)
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def settle(page: Page) -> None:
+    """Wait until the script run finished (Streamlit's "running" indicator is gone)."""
+    page.wait_for_timeout(400)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=120_000)
+    page.wait_for_timeout(400)
+
+
+def go(page: Page, name: str) -> None:
+    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=name, exact=True).click()
+    settle(page)
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def no_tracebacks(page: Page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
+    url, base = server
+
+    # ---- first start: the demo is built (progress bar), then the search page opens on it
+    page.goto(url)
+    expect(page.get_by_role("heading", name="Search by image")).to_be_visible(timeout=150_000)
+    settle(page)
+    no_tracebacks(page)
+    expect(page.get_by_text("Model:").first).to_be_visible()
+    shot(page, "01-start-search")
+
+    # ---- a new collection, and a folder uploaded into it
+    go(page, "Collections")
+    page.get_by_label("Name", exact=True).fill("E2E photos")
+    page.get_by_role("button", name="Create").click()
+    settle(page)
+    expect(page.get_by_text("Add images to “E2E photos”")).to_be_visible()
+    folder = tmp_path / "upload" / "my photos"
+    uploaded = copy_photos(folder, {"dress": 3, "shoes": 3, "pants": 3, "t-shirt": 3}, start=2)
+    page.locator("input[type='file'][webkitdirectory]").set_input_files(folder)
+    add = page.get_by_role("button", name=f"Add {len(uploaded)} files from the folder")
+    add.click()
+    expect(page.get_by_text("new images indexed")).to_be_visible(timeout=120_000)
+    settle(page)
+    no_tracebacks(page)
+    assert page.get_by_test_id("stMetricValue").first.inner_text().strip() == str(len(uploaded))
+    shot(page, "02-collections-after-upload")
+
+    # ---- search with a resized copy of one uploaded photo: it must come first
+    target = uploaded[4]
+    query = tmp_path / "query.jpg"
+    with Image.open(target) as im:
+        im.convert("RGB").resize((im.width * 3 // 5, im.height * 3 // 5)).save(query, quality=80)
+    go(page, "Search")
+    page.locator("input[type='file']").first.set_input_files(query)
+    expect(page.get_by_role("heading", name=f"Top match: {target.name}")).to_be_visible(timeout=60_000)
+    settle(page)
+    no_tracebacks(page)
+    shot(page, "03-search-results")
+    page.get_by_role("tab", name="On the map").click()
+    settle(page)
+    expect(page.locator(".js-plotly-plot")).to_have_count(1)
+    shot(page, "04-search-on-the-map")
+
+    # ---- the map: lasso every point, label the selection in one action
+    go(page, "Map")
+    plot = page.locator(".js-plotly-plot").first
+    expect(plot).to_be_visible()
+    page.wait_for_timeout(800)
+    drag = plot.locator(".nsewdrag").first
+    box = drag.bounding_box()
+    assert box is not None
+    x0, y0, w, h = box["x"] + 3, box["y"] + 3, box["width"] - 6, box["height"] - 6
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for fx, fy in [(1, 0), (1, 1), (0, 1), (0, 0.02)]:
+        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=12)
+    page.mouse.up()
+    expect(page.get_by_text(f"{len(uploaded)} images selected")).to_be_visible(timeout=30_000)
+    settle(page)
+    shot(page, "05-map-selection")
+    page.get_by_label("Label", exact=True).fill(LABEL)
+    page.get_by_role("button", name="Label selection").click()
+    settle(page)
+    no_tracebacks(page)
+    page.get_by_text("Label", exact=True).first.wait_for()
+
+    # ---- clusters: the export CSV carries the label of every uploaded photo
+    go(page, "Clusters")
+    no_tracebacks(page)
+    shot(page, "06-clusters")
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Labels (.csv)").click()
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+    labelled = {Path(r["path"]).name: r["label"] for r in rows}
+    assert {p.name: labelled.get(p.name) for p in uploaded} == {p.name: LABEL for p in uploaded}
+
+    # ---- the remaining page
+    go(page, "Duplicates")
+    no_tracebacks(page)
+    shot(page, "07-duplicates")
+    go(page, "Map")
+    shot(page, "08-map-labelled")
