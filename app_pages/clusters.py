@@ -96,8 +96,16 @@ for start in range(0, len(current.clusters), per_row):
             st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
             st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
                        + (f" · {len(c.outliers)} outliers outlined" if c.outliers else ""))
+            browsing = st.session_state.get("browse_cluster") == c.id
             with state.guard(f"Drawing cluster {c.id}"):
-                st.image(ui_clusters.montage_jpeg(info, c.id), width="content")
+                if browsing:
+                    ui_clusters.browse(info, c.id)
+                else:
+                    st.image(ui_clusters.montage_jpeg(info, c.id), width="content")
+            if st.button("Back to the montage" if browsing else f"Browse all {c.size} images", type="tertiary",
+                         icon=":material/grid_view:", key=f"browse_{c.id}"):
+                st.session_state["browse_cluster"] = None if browsing else c.id
+                st.rerun()
             with st.form(f"name_{c.id}", border=False):
                 row = st.columns([3, 1.3], vertical_alignment="bottom")
                 name = row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",

@@ -6,10 +6,11 @@ import io
 
 import streamlit as st
 
-from revsearch import export, montage
+from revsearch import clusters, export, montage
 from revsearch.clusters import Cluster
+from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import explore, state
+from ui import explore, state, views
 
 
 def title(c: Cluster) -> str:
@@ -37,6 +38,16 @@ def _montage(directory: str, key: str, cluster_id: int, _info: CollectionInfo) -
 def montage_jpeg(info: CollectionInfo, cluster_id: int) -> bytes:
     """Representatives then outliers of one cluster; recomputed only when the collection or clusters change."""
     return _montage(str(info.directory), explore.state_key(info), cluster_id, info)
+
+
+def browse(info: CollectionInfo, cluster_id: int, limit: int = 60) -> None:
+    """Every member of a cluster (closest to the centre first) with "More like this" under each."""
+    members = clusters.members(state.collection(info), cluster_id)
+    hits = [Hit(m.id, m.path, m.similarity) for m in members[:limit]]
+    views.results_grid(info, hits, key=f"cluster_{cluster_id}", columns=4, show_rank=False, switch=True)
+    if len(members) > limit:
+        st.caption(f"… and {len(members) - limit} more, farthest from the centre.")
+    st.caption("Scores are similarity to the cluster's centre.")
 
 
 def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:

@@ -155,7 +155,8 @@ def scatter_type(n: int) -> type:
 
 def _style(fig: go.Figure, height: int) -> None:
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 36, "b": 10}, plot_bgcolor="#fbfcfe",
-                      paper_bgcolor="rgba(0,0,0,0)", hoverlabel={"bgcolor": "white", "font_size": 12},
+                      paper_bgcolor="rgba(0,0,0,0)",
+                      hoverlabel={"bgcolor": "white", "font": {"size": 12, "color": "#1d2433"}, "bordercolor": "#d5dae3"},
                       uirevision="map")
     fig.update_xaxes(visible=False, showgrid=False, zeroline=False)
     fig.update_yaxes(visible=False, showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)

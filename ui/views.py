@@ -136,7 +136,7 @@ def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: lis
 
 
 def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: int = 6,
-                 show_rank: bool = True, show_score: bool = True) -> None:
+                 show_rank: bool = True, show_score: bool = True, switch: bool = False) -> None:
     """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each."""
     coll = state.collection(info)
     ids = [h.id for h in hits]
@@ -163,7 +163,7 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                 facts.append(f":material/label: **{md_escape(label_of[hit.id])}**" if hit.id in label_of
                              else "unlabelled")
                 st.caption("  \n".join(facts))
-                more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}")
+                more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}", switch=switch)
 
 
 def examples(info: CollectionInfo, n: int = 12) -> None:

@@ -81,3 +81,15 @@ def test_merge_needs_two_clusters_message(app):
     at = click(at, "Merge")
     assert not problems(at)
     assert any("at least two clusters" in e for e in errors(at))
+
+
+def test_browse_a_cluster_then_more_like_this(app):
+    at = open_page(app)
+    at.button(key="browse_0").click().run()
+    assert not problems(at) and not errors(at)
+    more = [b for b in at.button if b.label == "More like this"]
+    assert more
+    more[0].click().run()
+    assert not problems(at) and not errors(at)
+    assert [t.value for t in at.title] == ["Search by image"]
+    assert "(from this collection)" in texts(at)

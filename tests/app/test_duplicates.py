@@ -34,3 +34,7 @@ def test_groups_show_copies_with_scores(data_dir, tiny_demo):
     text = texts(at)
     assert "**1 group**, 3 images" in text
     assert "anchor" in text and "exact copy" in text and "smaller\\.jpg" in text  # names are shown literally (markdown-escaped)
+    # "More like this" on a group member opens the search on it
+    next(b for b in at.button if b.label == "More like this").click().run()
+    assert not problems(at) and not errors(at)
+    assert [t.value for t in at.title] == ["Search by image"] and "(from this collection)" in texts(at)
