@@ -16,7 +16,7 @@ st.title("Collections")
 
 
 def after_indexing(summary: dict) -> None:
-    st.session_state["index_summary"] = summary
+    st.session_state["index_summary"] = (info.slug, summary)  # shown until the next run of adding images
     st.session_state["upload_round"] += 1
     st.rerun()
 
@@ -45,47 +45,50 @@ else:
     counts = info.counts
     st.caption(f"{counts.get('indexed', 0)} images indexed · model {state.model_title(info.model)} · stored in "
                f"`{info.directory}`")
-    summary = st.session_state.pop("index_summary", None)
-    if summary:
-        widgets.index_summary(summary)
+    last = st.session_state.get("index_summary")
+    if last and last[0] == info.slug:
+        widgets.index_summary(last[1])
 
     round_ = st.session_state["upload_round"]
     folder_tab, files_tab, path_tab = st.tabs([":material/folder_open: Upload a folder",
                                                ":material/upload_file: Upload files or a .zip",
-                                               ":material/dns: Folder on this machine"])
-    with folder_tab:
-        folder = st.file_uploader("Choose a folder: every image in it and its subfolders is added",
-                                  accept_multiple_files="directory", key=f"folder_upload_{round_}")
-        if folder:
-            if st.button(f"Add {len(folder)} files from the folder", type="primary", key="add_folder_upload"):
+                                               ":material/dns: Folder on this machine"],
+                                              key="add_images_tab", on_change="rerun")
+    if folder_tab.open:
+        with folder_tab:
+            folder = st.file_uploader("Choose a folder: every image in it and its subfolders is added",
+                                      accept_multiple_files="directory", key=f"folder_upload_{round_}")
+            if folder and st.button(f"Add {len(folder)} files from the folder", type="primary",
+                                    key="add_folder_upload"):
                 with state.guard("Adding the folder"):
                     index_uploads(folder)
-    with files_tab:
-        files = st.file_uploader("Choose images, or a .zip of a folder of images", accept_multiple_files=True,
-                                 key=f"files_upload_{round_}")
-        if files:
-            if st.button(f"Add {len(files)} file{'s' if len(files) != 1 else ''}", type="primary",
-                         key="add_files_upload"):
+    if files_tab.open:
+        with files_tab:
+            files = st.file_uploader("Choose images, or a .zip of a folder of images", accept_multiple_files=True,
+                                     key=f"files_upload_{round_}")
+            if files and st.button(f"Add {len(files)} file{'s' if len(files) != 1 else ''}", type="primary",
+                                   key="add_files_upload"):
                 with state.guard("Adding the files"):
                     index_uploads(files)
-    with path_tab:
-        st.caption("For large collections already on this computer: the folder is indexed where it is (nothing is "
-                   "copied). Indexing it again later picks up new, changed and deleted files.")
-        with st.form("server_folder"):
-            path = st.text_input("Folder path", placeholder="/home/me/Pictures")
-            go = st.form_submit_button("Index this folder", type="primary")
-        if go:
-            with state.guard("Indexing the folder"):
-                embedder = state.embedder(info.model)
-                update, clear = widgets.progress("Embedding")
-                result = ws.add_folder(info.slug, path, embedder, progress=update)
-                clear()
-                update, clear = widgets.steps("Preparing the map and clusters")
-                ws.prepare(info.slug, progress=update)
-                clear()
-                after_indexing(report_summary(result))
-        if info.sources:
-            st.caption("Folders indexed in place: " + ", ".join(f"`{s}`" for s in info.sources))
+    if path_tab.open:
+        with path_tab:
+            st.caption("For large collections already on this computer: the folder is indexed where it is (nothing "
+                       "is copied). Indexing it again later picks up new, changed and deleted files.")
+            with st.form("server_folder"):
+                path = st.text_input("Folder path", placeholder="/home/me/Pictures")
+                go = st.form_submit_button("Index this folder", type="primary")
+            if go:
+                with state.guard("Indexing the folder"):
+                    embedder = state.embedder(info.model)
+                    update, clear = widgets.progress("Embedding")
+                    result = ws.add_folder(info.slug, path, embedder, progress=update)
+                    clear()
+                    update, clear = widgets.steps("Preparing the map and clusters")
+                    ws.prepare(info.slug, progress=update)
+                    clear()
+                    after_indexing(report_summary(result))
+            if info.sources:
+                st.caption("Folders indexed in place: " + ", ".join(f"`{s}`" for s in info.sources))
 
 st.divider()
 st.subheader("All collections")

@@ -12,6 +12,11 @@ def collections_page(app):
     return at
 
 
+def path_tab(at):
+    at.session_state["add_images_tab"] = ":material/dns: Folder on this machine"
+    return at.run()
+
+
 def create(at, name: str):
     box = next(t for t in at.text_input if t.label == "Name")
     box.input(name)
@@ -26,6 +31,7 @@ def test_create_index_folder_switch_delete(app, data_dir, tiny_demo):
     assert at.session_state["collection"] == "holiday-photos"
     assert "Add images to “Holiday photos”" in texts(at)
 
+    at = path_tab(at)
     next(t for t in at.text_input if t.label == "Folder path").input(str(tiny_demo))
     next(b for b in at.button if b.label == "Index this folder").click()
     at.run()
@@ -60,6 +66,7 @@ def test_mistakes_are_messages(app, tmp_path):
     assert any("already exists" in e for e in errors(at))
     at = create(at, "   ")
     assert any("give the collection a name" in e for e in errors(at))
+    at = path_tab(at)
     next(t for t in at.text_input if t.label == "Folder path").input(str(tmp_path / "missing"))
     next(b for b in at.button if b.label == "Index this folder").click()
     at.run()

@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import shutil
+import zipfile
 import socket
 import subprocess
 import sys
@@ -151,6 +152,26 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     no_tracebacks(page)
     assert page.get_by_test_id("stMetricValue").first.inner_text().strip() == str(len(uploaded))
     shot(page, "02-collections-after-upload")
+
+    # ---- a .zip with two more photos and a stray text file (refused, with the reason)
+    zipped = copy_photos(tmp_path / "zip", {"shorts": 2})
+    archive = tmp_path / "more photos.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for photo in zipped:
+            zf.write(photo, f"more/{photo.name}")
+        zf.writestr("more/notes.txt", "not a photo")
+        zf.writestr("../../escape.jpg", zipped[0].read_bytes())  # path traversal: lands inside the collection
+    page.get_by_role("tab", name="Upload files or a .zip").click()
+    page.locator("input[type='file']:not([webkitdirectory])").set_input_files(archive)
+
+    page.get_by_role("button", name="Add 1 file", exact=True).click()
+    expect(page.get_by_text("Skipped files (1) and why")).to_be_visible(timeout=120_000)
+    settle(page)
+    no_tracebacks(page)
+    values = [v.inner_text().strip() for v in page.get_by_test_id("stMetricValue").all()]
+    assert values[:4] == ["2", "0", "1", "1"]  # indexed, unchanged, skipped (notes.txt), duplicates (escape.jpg)
+    assert not (base / "escape.jpg").exists() and not (base / "data" / "escape.jpg").exists()
+    uploaded += zipped
 
     # ---- search with a resized copy of one uploaded photo: it must come first
     target = uploaded[4]
