@@ -27,14 +27,15 @@ class ImageRow:
     reason: str | None
     hash: str | None
     size: int | None
+    mtime_ns: int | None
     width: int | None
     height: int | None
     duplicate_of: int | None
 
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> "ImageRow":
-        return cls(row["id"], row["path"], row["status"], row["reason"], row["hash"], row["size"], row["width"],
-                   row["height"], row["duplicate_of"])
+        return cls(row["id"], row["path"], row["status"], row["reason"], row["hash"], row["size"], row["mtime_ns"],
+                   row["width"], row["height"], row["duplicate_of"])
 
 
 class Collection:

@@ -110,8 +110,6 @@ def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress
     coll.check_model(embedder.name, embedder.fingerprint)
     result.scanned += len(files)
     existing = {r.path: r for r in coll.rows()}
-    with coll.lock:
-        stamps = {row[0]: (row[1], row[2]) for row in coll.conn.execute("SELECT path, size, mtime_ns FROM images")}
     todo: list[tuple[Path, int, int]] = []
     for path in files:
         try:
@@ -119,7 +117,8 @@ def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress
         except OSError:
             todo.append((path, -1, -1))  # recorded as skipped by the loader with the OS's reason
             continue
-        if stamps.get(str(path)) == (st.st_size, st.st_mtime_ns):
+        old = existing.get(str(path))
+        if old is not None and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns):
             result.unchanged += 1
         else:
             todo.append((path, st.st_size, st.st_mtime_ns))
