@@ -36,7 +36,7 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "clothing-small"
-GENERATOR_VERSION = 2  # bump when the way inputs are made changes, so cached inputs are remade
+GENERATOR_VERSION = 3  # bump when the way inputs are made changes, so cached inputs are remade
 
 
 # ---------------------------------------------------------------------------------------------------- plans
@@ -295,11 +295,12 @@ def dataset_rows(dataset: Path) -> list[tuple[Path, str]]:
 
 
 def spread(rows: list[tuple[Path, str]], n: int) -> list[Path]:
-    """n source photos taken evenly across the (sorted, class-grouped) dataset, so every class is represented."""
+    """The first n source photos of a fixed shuffle of the dataset: file i always comes from the same photo whatever
+    n is (so cached inputs never repeat a source), and every class shows up early."""
     if not rows:
         raise SystemExit("no images in the dataset")
-    idx = np.linspace(0, len(rows) - 1, num=n).round().astype(int) if n <= len(rows) else np.arange(n) % len(rows)
-    return [rows[i][0] for i in idx]
+    order = np.random.default_rng(0).permutation(len(rows))
+    return [rows[order[i % len(rows)]][0] for i in range(n)]
 
 
 def make_inputs(kind: str, n: int, rows: list[tuple[Path, str]], work: Path, log: Log) -> list[Path]:
@@ -600,7 +601,8 @@ class Bench:
         rev_s, report = self.timed(f"{kind} revsearch", run_revsearch)
         rev_ips = n / rev_s
         if report.indexed != n:
-            self.log(f"warning: revsearch indexed {report.indexed} of {n} ({report.skipped[:2]})")
+            raise RuntimeError(f"revsearch indexed {report.indexed} of {n} inputs (skipped {report.skipped[:2]}, "
+                               f"duplicates {report.duplicates[:2]}): the inputs are not distinct photos")
         ratio = rev_ips / naive_ips
         need_ips, need_ratio = (45.0, 2.5) if kind == "vga" else (30.0, 5.0)
         row = self.res.rows[kind]
@@ -932,6 +934,8 @@ def ann_worker(params: dict) -> dict:
         return {"error": "revsearch.collection.vector_index has no ANN `build` yet"}
     n, budget = params["n"], params["budget_mb"]
     dim, why = params.get("dim"), ""
+    if not dim and 400 + 6 * n * params["want_dim"] * 4 / 2**20 <= budget:
+        dim = params["want_dim"]  # fits even if build() needed 6× its input
     if not dim:
         # How many bytes does build() need per float of input? Measure it on a small probe, then size the real run.
         base = rss_mb()
