@@ -210,6 +210,18 @@ def unique_path(dest_dir: Path, rel: PurePosixPath) -> Path:
 # zip
 
 
+def open_new(dest_dir: Path, rel: PurePosixPath) -> tuple[Path, BinaryIO]:
+    """Create a fresh file under a free name (exclusive mode: nothing existing is ever overwritten)."""
+    for _attempt in range(100):  # retry only if another writer grabbed the name meanwhile
+        target = unique_path(dest_dir, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return target, open(target, "xb")
+        except FileExistsError:
+            continue
+    raise OSError(f"could not find a free name for {rel}")  # pragma: no cover - pathological concurrency
+
+
 class ZipRefused(ValueError):
     """A zip that is refused as a whole (bomb, too many files, not a zip); message says why."""
 
@@ -323,16 +335,7 @@ def _extract_member(
     budget: int,
 ) -> Path | None:
     """Stream one member to a fresh file; ``None`` if the member is corrupt (partial file removed)."""
-    for _attempt in range(100):  # retry only if another writer grabbed the name meanwhile
-        target = unique_path(base, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            out = open(target, "xb")
-        except FileExistsError:
-            continue
-        break
-    else:  # pragma: no cover - pathological concurrency
-        raise OSError(f"could not find a free name for {rel}")
+    target, out = open_new(base, rel)
 
     size = 0
     try:

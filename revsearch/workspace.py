@@ -29,7 +29,7 @@ from revsearch import images
 from revsearch.collection import Collection, IndexReport, index_files, index_folder
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
-from revsearch.files import ZipRefused, content_hash, extract_zip, safe_relpath, unique_path
+from revsearch.files import ZipRefused, content_hash, extract_zip, open_new, safe_relpath, unique_path
 from revsearch.progress import Progress, report
 
 DATA_ENV = "REVSEARCH_DATA"
@@ -508,16 +508,7 @@ def _read_all(upload: Upload) -> bytes:
 
 def _write_new(dest: Path, rel: PurePosixPath, upload: Upload) -> Path:
     """Create a fresh file (exclusive mode) under a free name and stream the upload into it."""
-    for _attempt in range(100):
-        target = unique_path(dest, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            out = open(target, "xb")
-        except FileExistsError:
-            continue
-        break
-    else:  # pragma: no cover - pathological concurrency
-        raise OSError(f"no free file name for {rel}")
+    target, out = open_new(dest, rel)
     try:
         with out:
             upload.seek(0)

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from revsearch import images
-from revsearch.collection.collection import Collection, promote_heir, remove_rows
+from revsearch.collection.collection import Collection, promote_heir
 from revsearch.embed.embedder import Embedder
 from revsearch.embed.pipeline import embed_stream
 from revsearch.errors import RevsearchError
