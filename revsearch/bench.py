@@ -871,6 +871,10 @@ class Bench:
 
     def profile(self) -> None:
         """Each stage alone, per image, single thread (the model: as the pipelines run it)."""
+        self.embedder, self.naive  # noqa: B018 - load both before timing
+        self.res.profile = self.timed("profile", self._profile_once)
+
+    def _profile_once(self) -> dict[str, Any]:
         from PIL import Image
 
         from revsearch import images
@@ -917,7 +921,7 @@ class Bench:
             lambda: embedder.embed_batch_torch(batch), 2) / 32
         prof["model"] = model
         prof["threads"] = {"torch": naive.torch.get_num_threads(), "cores": self.res.machine.get("cores")}
-        self.res.profile = prof
+        return prof
 
 
 def _per_item(fn: Callable[[], object], reps: int) -> float:
@@ -1052,6 +1056,8 @@ def render(res: Results, command: str, total_s: float) -> str:
         if r.note or loads:
             lines.append(f"- **{key}**: {r.note}" + (f" [other load: {', '.join(loads)}]" if loads else ""))
     lines += ["", "## Profile: where the time goes (per image, each stage alone)", ""]
+    if "profile" in res.load:
+        lines += [f"Other processes used {res.load['profile']:.2f} cores while this was measured.", ""]
     prof = res.profile
     if prof:
         lines += render_profile(res)
@@ -1086,7 +1092,8 @@ def render_profile(res: Results) -> list[str]:
               "| model (all cores) | ms |", "|---|---|"]
     for s, val in prof.get("model", {}).items():
         lines.append(f"| {s} | {_f(val)} |")
-    lines += ["", *budget_lines(res)]
+    lines += ["", "CPU budget from these stage timings (each measured alone; run-to-run noise on this VM is ±10–15 %):", "",
+              *budget_lines(res)]
     return lines
 
 
