@@ -243,10 +243,12 @@ def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {"cpu": platform.processor() or platform.machine()}
     try:
         with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
+            fields = dict(ln.split(":", 1) for ln in fh.read().split("\n\n")[0].splitlines() if ":" in ln)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "model name" in fields:
+            info["cpu"] = fields["model name"]
+            if "cpu family" in fields and "model" in fields:
+                info["cpu"] += f" (family {fields['cpu family']}, model {fields['model']})"
         with open("/proc/cpuinfo") as fh:
             flags = next((ln.split(":", 1)[1].split() for ln in fh if ln.startswith("flags")), [])
         info["simd"] = " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags)
