@@ -202,7 +202,7 @@ class Collection:
             info = self.index_info()
             if index is None or info is None or index.ntotal != self.counts()["indexed"]:
                 ids, vecs = self.vectors()
-                index, info = vector_index.build(ids, vecs, self.dim)
+                index, info = vector_index.build(ids, vecs, self.dim, float16=self.vector_dtype == np.float16)
                 vector_index.save(index, self.directory, generation)
                 with _transaction(self.conn):
                     catalog.set_meta(self.conn, "index_info", info.to_json())

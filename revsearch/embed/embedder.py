@@ -157,6 +157,9 @@ class Embedder:
         opts.intra_op_num_threads = cpu_threads()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads must not spin after a run: they would take the cores from the FAISS scan that follows a
+        # query embedding (measured: query p50 at 100k vectors 81 → 49 ms) and from the decode workers.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def _export_onnx(self, path: Path) -> None:

@@ -36,3 +36,14 @@ def test_large_collections_use_calibrated_ann():
 
 def test_recall_at_k():
     assert vector_index.recall_at_k(np.array([[1, 2, 3]]), np.array([[3, 4, 1]])) == 2 / 3
+
+
+def test_float16_collections_search_exactly_over_their_stored_values():
+    x = clustered(3000)
+    stored = x.astype(np.float16).astype(np.float32)  # what a float16 collection hands to build()
+    index, info = vector_index.build(np.arange(3000), stored, 64, float16=True)
+    assert info.kind == "IDMap2,SQfp16" and info.bytes_per_vector == 2 * 64 + 8
+    scores, got = index.search(stored[:100], 10)
+    truth = np.argsort(-(stored[:100] @ stored.T), axis=1)[:, :10]
+    assert vector_index.recall_at_k(got, truth) >= 0.99
+    assert np.allclose(scores, np.take_along_axis(stored[:100] @ stored.T, got, axis=1), atol=1e-3)
