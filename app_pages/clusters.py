@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from revsearch import clusters, labels
+from revsearch import clusters, evaluate, labels
 from ui import clustering as ui_clusters
 from ui import state, views, widgets
 
@@ -72,6 +72,16 @@ with tool_labels.popover(f"Labels ({len(counts)})", icon=":material/label:", wid
         st.caption("No labels yet: name a cluster below, or select images on the Map.")
     else:
         st.dataframe([{"label": k, "images": v} for k, v in counts.items()], hide_index=True, width="stretch")
+        if st.button("Measure label quality", key="label_quality",
+                     help="leave-one-out search over the labelled images: does each one find its own label?"):
+            with state.guard("Measuring label quality"):
+                quality = evaluate.label_quality(coll)
+                if quality is None:
+                    st.caption("Needs at least two labels with two images each.")
+                else:
+                    st.caption(f"Over {quality['queries']} labelled images: mAP **{quality['mAP']:.2f}** · "
+                               f"P@1 **{quality['P@1']:.2f}**" + (f" · P@10 **{quality['P@10']:.2f}**"
+                                                                  if "P@10" in quality else ""))
         with st.form("rename_label"):
             old = st.selectbox("Rename label", list(counts))
             new = st.text_input("New name (an existing label merges the two)")

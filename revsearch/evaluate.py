@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 from revsearch.files import walk_files
 
@@ -86,3 +87,18 @@ def retrieval_metrics(vectors: np.ndarray, labels: Sequence[str], ks: Sequence[i
     if n >= 4 and set(Counter(labels).values()) == {4}:
         result["N-S"] = ns_total / n  # UKBench: mean number of the 4 relevant images in the top 4 (max 4)
     return result
+
+
+def label_quality(coll: Collection) -> dict | None:
+    """Leave-one-out metrics of the collection's own labelled images: how well search separates the user's labels.
+
+    None while fewer than two labels have two indexed images each (nothing meaningful to measure yet).
+    """
+    from revsearch.labels import labels as image_labels
+
+    labelled = image_labels(coll)
+    ids, vectors = coll.vectors(sorted(labelled))
+    names = [labelled[int(i)] for i in ids]
+    if sum(1 for n in Counter(names).values() if n >= 2) < 2:
+        return None
+    return retrieval_metrics(vectors, names)

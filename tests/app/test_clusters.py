@@ -93,3 +93,14 @@ def test_browse_a_cluster_then_more_like_this(app):
     assert not problems(at) and not errors(at)
     assert [t.value for t in at.title] == ["Search by image"]
     assert "(from this collection)" in texts(at)
+
+
+def test_label_quality_readout(app, data_dir):
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        rows = coll.rows("indexed")
+        for row in rows:
+            labels.label_images(coll, [row.id], row.path.split("/")[-2])  # the demo's class folders
+    at = open_page(app)
+    at = click(at, "Measure label quality")
+    assert not problems(at) and not errors(at)
+    assert "Over 6 labelled images: mAP **" in texts(at)

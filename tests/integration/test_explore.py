@@ -364,3 +364,18 @@ def test_thumbnails_are_cached_and_montages_render(tmp_path, clothing_folder, em
         sheet = montage.cluster_montage(coll, 0, n=2, outliers=1, tile=64)
         assert sheet.size[1] > 64
         assert thumbnails.prune(coll) == 0
+
+
+def test_label_quality_of_a_labelled_collection(fresh_collection, clothing_folder):
+    from revsearch.evaluate import label_quality
+    from revsearch.labels import label_images
+
+    assert label_quality(fresh_collection) is None  # nothing labelled yet
+    by_label: dict[str, list[str]] = {}
+    for path, label in clothing_folder[1].items():
+        by_label.setdefault(label, []).append(path)
+    for label, paths in by_label.items():
+        label_images(fresh_collection, paths, label)
+    quality = label_quality(fresh_collection)
+    assert quality["queries"] == 120 and quality["classes"] == 10
+    assert 0.3 < quality["mAP"] < 1.0 and quality["P@1"] > quality["mAP"] * 0.8
