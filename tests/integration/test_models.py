@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -51,3 +53,22 @@ def test_missing_weights_error_says_what_to_place_where(empty_torch_home):
     message = str(err.value)
     assert "resnet50-11ad3fa6.pth" in message and str(empty_torch_home / "hub" / "checkpoints") in message
     assert RESNET50_ENV in message
+
+
+def test_resnet50_urls_match_torchvision():
+    from torchvision.models import ResNet50_Weights
+
+    from revsearch.embed.models import RESNET50_URLS
+
+    assert RESNET50_URLS == (ResNet50_Weights.IMAGENET1K_V2.url, ResNet50_Weights.IMAGENET1K_V1.url)
+
+
+def test_hub_dir_matches_torch(tmp_path, monkeypatch):
+    from revsearch.embed.models import torch_hub_dir
+
+    for env in ({"TORCH_HOME": str(tmp_path / "th")}, {"XDG_CACHE_HOME": str(tmp_path / "xdg")}, {}):
+        monkeypatch.delenv("TORCH_HOME", raising=False)
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert torch_hub_dir() == Path(torch.hub.get_dir())
