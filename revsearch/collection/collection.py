@@ -165,24 +165,30 @@ class Collection:
             return out
 
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids int64[n], vectors float32[n, dim]) of indexed images, in id order (or for the given ids)."""
+        """(ids int64[n], vectors float32[n, dim]) of indexed images, in id order (or for the given ids).
+
+        Rows are streamed straight into one preallocated array: no second copy of all vectors at any point."""
         with self.lock:
             if ids is None:
-                rows = self.conn.execute("SELECT image_id, vec FROM vectors ORDER BY image_id").fetchall()
-            else:
-                rows = []
-                wanted = [int(i) for i in ids]
-                for start in range(0, len(wanted), 900):
-                    chunk = wanted[start : start + 900]
-                    marks = ",".join("?" * len(chunk))
-                    rows += self.conn.execute(
-                        f"SELECT image_id, vec FROM vectors WHERE image_id IN ({marks}) ORDER BY image_id", chunk
-                    ).fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
-        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=self.vector_dtype).reshape(len(rows), self.dim)
-        return out_ids, vecs.astype(np.float32)
+                n = self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+                return self._fill(n, [self.conn.execute("SELECT image_id, vec FROM vectors ORDER BY image_id")])
+            wanted = sorted({int(i) for i in ids})
+            chunks = [wanted[start : start + 900] for start in range(0, len(wanted), 900)]
+            cursors = [self.conn.execute(f"SELECT image_id, vec FROM vectors WHERE image_id IN "
+                                         f"({','.join('?' * len(chunk))}) ORDER BY image_id", chunk)
+                       for chunk in chunks]
+            return self._fill(len(wanted), cursors)
+
+    def _fill(self, capacity: int, cursors: Sequence[sqlite3.Cursor]) -> tuple[np.ndarray, np.ndarray]:
+        out_ids = np.empty(capacity, dtype=np.int64)
+        out = np.empty((capacity, self.dim), dtype=np.float32)
+        n = 0
+        for cursor in cursors:
+            for image_id, blob in cursor:
+                out_ids[n] = image_id
+                out[n] = np.frombuffer(blob, dtype=self.vector_dtype)
+                n += 1
+        return out_ids[:n], out[:n]
 
     def encode_vector(self, vector: np.ndarray) -> bytes:
         """A vector as stored in the catalog (float32 or float16 by the collection's setting)."""
