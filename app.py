@@ -43,16 +43,7 @@ def build_demo_if_needed() -> None:
         st.write("Setting up a demo collection of 80 public-domain clothing photos so you can search right away. "
                  "This happens once; your own collections are added on the **Collections** page.")
         with state.guard("Building the demo collection"):
-            model, _why = state.model_for_new_collections()
-            embedder = state.embedder(model)
-            update, clear = widgets.progress("Indexing the demo photos")
-            info, _report = ws.build_demo(embedder, progress=update)
-            clear()
-            update, clear = widgets.steps("Grouping the photos and laying out the map (about 20 s the first time)")
-            ws.prepare(info.slug, progress=update)
-            clear()
-            state.select(info.slug)
-            st.rerun()
+            widgets.build_demo()
         st.stop()  # the error above is shown; the rest of the app needs a collection
 
 

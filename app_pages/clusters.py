@@ -10,13 +10,7 @@ from revsearch import clusters, evaluate, labels
 from ui import clustering as ui_clusters
 from ui import state, views, widgets
 
-infos = state.collections()
-info = state.current(infos)
-st.title("Clusters")
-if info is None or info.counts.get("indexed", 0) == 0:
-    st.info("Nothing to group yet: add images on the **Collections** page.")
-    st.stop()
-coll = state.collection(info)
+info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
 current = clusters.clustering(coll, n_representatives=0, n_outliers=0)
 

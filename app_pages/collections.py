@@ -133,11 +133,4 @@ with right:
     if demo_source() is not None and not any(c.demo for c in infos):
         if st.button("Rebuild the demo collection", icon=":material/restart_alt:"):
             with state.guard("Building the demo collection"):
-                update, clear = widgets.progress("Indexing the demo photos")
-                demo, _ = ws.build_demo(state.embedder(state.model_for_new_collections()[0]), progress=update)
-                clear()
-                update, clear = widgets.steps("Preparing the map and clusters")
-                ws.prepare(demo.slug, progress=update)
-                clear()
-                state.select(demo.slug)
-                st.rerun()
+                widgets.build_demo()

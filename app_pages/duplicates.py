@@ -11,13 +11,7 @@ from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
 from ui import state, views
 
-infos = state.collections()
-info = state.current(infos)
-st.title("Duplicates")
-if info is None or info.counts.get("indexed", 0) == 0:
-    st.info("Nothing to compare yet: add images on the **Collections** page.")
-    st.stop()
-coll = state.collection(info)
+info, coll = state.page_collection("Duplicates", "Nothing to compare yet")
 
 
 @st.cache_data(show_spinner="Comparing every image with every other…", max_entries=16)

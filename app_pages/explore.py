@@ -7,12 +7,7 @@ import streamlit as st
 from revsearch import labels, thumbnails
 from ui import explore, state, views
 
-infos = state.collections()
-info = state.current(infos)
-st.title("Map")
-if info is None or info.counts.get("indexed", 0) == 0:
-    st.info("Nothing to map yet: add images on the **Collections** page.")
-    st.stop()
+info, coll = state.page_collection("Map", "Nothing to map yet")
 
 if next_color := st.session_state.pop("map_color_next", None):
     st.session_state["map_color"] = next_color
@@ -30,7 +25,6 @@ if not selected:
     st.caption("No images selected.")
     st.stop()
 
-coll = state.collection(info)
 st.subheader(f"{len(selected)} image{'s' if len(selected) != 1 else ''} selected")
 with state.guard("Labelling the selection"):
     with st.form("label_selection", border=True):

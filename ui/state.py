@@ -103,6 +103,16 @@ def current(infos: list[CollectionInfo] | None = None) -> CollectionInfo | None:
     return None
 
 
+def page_collection(title: str, nothing_yet: str) -> tuple[CollectionInfo, Collection]:
+    """The prologue of a page that needs indexed images: its title, then the current collection, or a hint and stop."""
+    info = current()
+    st.title(title)
+    if info is None or info.counts.get("indexed", 0) == 0:
+        st.info(f"{nothing_yet}: add images on the **Collections** page.")
+        st.stop()
+    return info, collection(info)
+
+
 # ---------------------------------------------------------------------------------------------- errors
 
 

@@ -98,3 +98,16 @@ def steps(label: str) -> tuple[Progress, Callable[[], None]]:
         bar.progress(fraction, text=f"{label} — {message}" + (f" ({fraction:.0%})" if total else ""))
 
     return update, bar.empty
+
+
+def build_demo() -> None:
+    """Build the demo collection with progress bars, select it and rerun (errors: shown by the caller's guard)."""
+    ws = state.workspace()
+    update, clear = progress("Indexing the demo photos")
+    demo, _report = ws.build_demo(state.embedder(state.model_for_new_collections()[0]), progress=update)
+    clear()
+    update, clear = steps("Grouping the photos and laying out the map (about 20 s the first time)")
+    ws.prepare(demo.slug, progress=update)
+    clear()
+    state.select(demo.slug)
+    st.rerun()
