@@ -207,14 +207,46 @@ class Collection:
             index = vector_index.load(self.directory, generation)
             info = self.index_info()
             if index is None or info is None or index.ntotal != self.counts()["indexed"]:
-                ids, vecs = self.vectors()
-                index, info = vector_index.build(ids, vecs, self.dim, float16=self.vector_dtype == np.float16)
+                updated = self._patched_index(info)
+                if updated is None:
+                    ids, vecs = self.vectors()
+                    updated = vector_index.build(ids, vecs, self.dim, float16=self.vector_dtype == np.float16)
+                index, info = updated
                 vector_index.save(index, self.directory, generation)
                 with _transaction(self.conn):
                     catalog.set_meta(self.conn, "index_info", info.to_json())
             vector_index.set_search_params(index, info)
             self._index, self._index_generation = index, generation
             return index
+
+    def _patched_index(self, info: vector_index.IndexInfo | None) -> tuple[faiss.Index, vector_index.IndexInfo] | None:
+        """The last saved index brought up to date by removing and adding only what changed since it was built
+        (adding 10 images to a large collection must not retrain or re-read everything); None → rebuild."""
+        if info is None or info.built_at is None:
+            return None
+        started = time.time()
+        current = np.fromiter((r[0] for r in self.conn.execute("SELECT image_id FROM vectors")), dtype=np.int64)
+        if not vector_index.can_update(info, len(current), self.dim, self.vector_dtype == np.float16):
+            return None
+        index = vector_index.load_latest(self.directory)
+        if index is None:
+            return None
+        held = vector_index.stored_ids(index)
+        # rows touched since the build (a superset: a second of slack for clock granularity) get their vector again
+        changed = np.fromiter((r[0] for r in self.conn.execute(
+            "SELECT v.image_id FROM vectors v JOIN images i ON i.id = v.image_id WHERE i.updated_at >= ?",
+            (info.built_at - 1.0,))), dtype=np.int64)
+        stale = np.union1d(np.setdiff1d(held, current), np.intersect1d(changed, held))
+        fresh = np.union1d(np.setdiff1d(current, held), changed)
+        if len(stale):
+            index.remove_ids(stale)
+        if len(fresh):
+            ids, vecs = self.vectors(fresh.tolist())
+            index.add_with_ids(vecs, ids)
+        if index.ntotal != len(current):
+            return None
+        info.ntotal, info.built_at = int(index.ntotal), started
+        return index, info
 
     def index_info(self) -> vector_index.IndexInfo | None:
         """How the current index was built: factory string, nprobe, measured recall@10, bytes per vector."""

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class IndexInfo:
     nprobe: int | None = None
     recall_at_10: float | None = None  # measured against exact search on a sample of the collection itself
     bytes_per_vector: float | None = None
+    built_at: float | None = None  # wall clock when the index last matched the catalog (for incremental updates)
+    trained_n: int | None = None  # vectors the IVF quantiser was trained for; retrain once the collection doubles
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -69,12 +72,13 @@ def build(ids: np.ndarray, vectors: np.ndarray, dim: int, exact_limit: int | Non
     ids = np.ascontiguousarray(ids)
     kind = factory_string(len(ids), dim, exact_limit, float16)
     index = faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
-    info = IndexInfo(kind=kind, ntotal=len(ids))
+    info = IndexInfo(kind=kind, ntotal=len(ids), built_at=time.time())
     if kind.startswith("IVF"):
         rng = np.random.default_rng(seed)
         nlist = faiss.extract_index_ivf(index).nlist
         sample = vectors[rng.choice(len(vectors), size=min(len(vectors), 64 * nlist), replace=False)]
         index.train(sample)
+        info.trained_n = len(ids)
         del sample
     if len(ids):
         index.add_with_ids(vectors, ids)
@@ -117,6 +121,34 @@ def set_search_params(index: faiss.Index, info: IndexInfo | None) -> None:
     """Re-apply the calibrated nprobe after loading (it is not part of the serialised index)."""
     if info is not None and info.nprobe is not None:
         faiss.extract_index_ivf(index).nprobe = info.nprobe
+
+
+def can_update(info: IndexInfo, n_after: int, dim: int, float16: bool) -> bool:
+    """Whether an index may be patched to hold `n_after` vectors instead of rebuilt: same family (exact or IVF) as
+    a fresh build would choose, and an IVF quantiser trained on at least half of them."""
+    if info.built_at is None:
+        return False
+    fresh = factory_string(n_after, dim, float16=float16)
+    if fresh.startswith("IVF") != info.kind.startswith("IVF"):
+        return False
+    return not info.kind.startswith("IVF") or (info.trained_n or 0) * 2 >= n_after
+
+
+def stored_ids(index: faiss.Index) -> np.ndarray:
+    """The catalog ids an index holds."""
+    if isinstance(index, faiss.IndexIDMap2) or hasattr(index, "id_map"):
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
+    ivf = faiss.extract_index_ivf(index)
+    chunks = [faiss.rev_swig_ptr(ivf.invlists.get_ids(i), ivf.invlists.list_size(i)).copy()
+              for i in range(ivf.nlist) if ivf.invlists.list_size(i)]
+    return np.concatenate(chunks).astype(np.int64) if chunks else np.zeros(0, dtype=np.int64)
+
+
+def load_latest(directory: Path) -> faiss.Index | None:
+    """The most recent saved index whatever its generation (a starting point for an incremental update)."""
+    files = sorted(directory.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"),
+                   key=lambda p: int(p.stem[len(INDEX_PREFIX):]) if p.stem[len(INDEX_PREFIX):].isdigit() else -1)
+    return load(directory, int(files[-1].stem[len(INDEX_PREFIX):])) if files else None
 
 
 def load(directory: Path, generation: int) -> faiss.Index | None:

@@ -230,3 +230,46 @@ def test_eval_cli_on_an_imagefolder(tmp_path, clothing_folder):
     metrics = json.loads(out.stdout)
     assert metrics["images"] == 12 and metrics["classes"] == 3
     assert 0.5 < metrics["mAP"] <= 1 and 2.0 < metrics["N-S"] <= 4  # UKBench protocol: 4 per class
+
+
+@pytest.mark.parametrize("exact_limit", [10_000, 50])
+def test_index_is_patched_not_rebuilt_after_small_changes(tmp_path, clothing_folder, embedder, monkeypatch,
+                                                          exact_limit):
+    from revsearch.collection import vector_index
+
+    monkeypatch.setattr(vector_index, "EXACT_LIMIT", exact_limit)  # 50: the ANN (IVF) path on 120 images
+    builds = []
+    real_build = vector_index.build
+    monkeypatch.setattr(vector_index, "build", lambda *a, **kw: builds.append(1) or real_build(*a, **kw))
+    folder = tmp_path / "photos"
+    shutil.copytree(clothing_folder[0], folder)
+    later = sorted(folder.rglob("*.jpg"))[:3]
+    parked = tmp_path / "parked"
+    parked.mkdir()
+    for p in later:
+        shutil.move(p, parked / p.name)
+    with new_collection(tmp_path / "c", embedder) as coll:
+        index_folder(coll, folder, embedder)
+        coll.index()
+        first = coll.index_info()
+        assert len(builds) == 1 and first.ntotal == 117
+        for p in later[:2]:
+            shutil.move(parked / p.name, folder / p.name)  # two new images
+        gone = sorted(folder.rglob("*.jpg"))[10]
+        os.unlink(gone)  # one deleted
+        edited = sorted(folder.rglob("*.jpg"))[20]
+        Image.open(edited).rotate(90, expand=True).save(edited, quality=90)  # one changed
+        index_folder(coll, folder, embedder)
+        index = coll.index()
+        info = coll.index_info()
+        assert len(builds) == 1, "a small change must patch the index, not rebuild it"
+        assert info.ntotal == index.ntotal == 118 and info.kind == first.kind and info.built_at > first.built_at
+        assert info.trained_n == first.trained_n
+        held = set(vector_index.stored_ids(index).tolist())
+        assert held == set(coll.vectors()[0].tolist())
+        searcher = Searcher(coll, embedder)
+        for query in [folder / later[0].name, edited]:
+            top = searcher.by_images([query], k=1)[0][0]
+            assert top.path == str(query.resolve()) and top.score > (0.99 if exact_limit > 120 else 0.95)  # SQ8
+    with Collection.open(tmp_path / "c") as coll:  # the patched index is what was saved
+        assert coll.index().ntotal == 118 and len(builds) == 1
