@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from revsearch.workspace import demo_source, report_summary
+from revsearch.adding import add_images, add_local_folder
+from revsearch.uploads import save_uploads
+from revsearch.workspace import demo_source
 from ui import state, views, widgets
+from ui.progress_text import report_summary
 
 ws = state.workspace()
 infos = state.collections()
@@ -22,20 +25,17 @@ def after_indexing(summary: dict) -> None:
 
 
 def index_uploads(files: list) -> None:
-    """Save uploads into the collection's storage, then embed them, with progress."""
+    """Save uploads into the collection's storage, then add them (embed, then prepare the pages), with progress."""
     with st.status(f"Adding {len(files)} file{'s' if len(files) != 1 else ''} to {info.name}…",
                    expanded=True) as status:
         st.write("Saving the uploads…")
-        saved = ws.save_uploads(info.slug, files)
-        embedder = state.embedder(info.model)
-        update, clear = widgets.progress("Embedding")
-        result = ws.index_paths(info.slug, saved.paths, embedder, progress=update)
-        clear()
-        update, clear = widgets.steps("Preparing the map and clusters")
-        ws.prepare(info.slug, progress=update)
+        saved = save_uploads(info.files_dir, files)
+        phases, clear = widgets.adding_progress("Adding")
+        with ws.open(info.slug) as coll:
+            added = add_images(coll, saved.paths, state.embedder(info.model), phases)
         clear()
         status.update(label="Done", state="complete")
-    after_indexing(report_summary(result, saved.rejected))
+    after_indexing(report_summary(added.report, saved.rejected))
 
 
 if info is None:
@@ -79,14 +79,10 @@ else:
                 go = st.form_submit_button("Index this folder", type="primary")
             if go:
                 with state.guard("Indexing the folder"):
-                    embedder = state.embedder(info.model)
-                    update, clear = widgets.progress("Embedding")
-                    result = ws.add_folder(info.slug, path, embedder, progress=update)
+                    phases, clear = widgets.adding_progress("Indexing")
+                    added = add_local_folder(ws, info.slug, path, state.embedder(info.model), phases)
                     clear()
-                    update, clear = widgets.steps("Preparing the map and clusters")
-                    ws.prepare(info.slug, progress=update)
-                    clear()
-                    after_indexing(report_summary(result))
+                    after_indexing(report_summary(added.report))
             if info.sources:
                 st.caption("Folders indexed in place: " + ", ".join(f"`{s}`" for s in info.sources))
 

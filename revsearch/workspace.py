@@ -1,6 +1,7 @@
-"""The app's workspace: a data directory of named collections, uploads saved safely into them, and the demo.
+"""The app's workspace: a data directory of named collections — list, create, open, delete — and the demo's photos.
 
 No Streamlit here: the app calls these functions and only draws widgets around them, and tests drive them directly.
+Saving uploads lives in revsearch.uploads; indexing and preparing the pages in revsearch.adding.
 
 Layout of the data directory ($REVSEARCH_DATA, else $XDG_DATA_HOME/revsearch, else ~/.local/share/revsearch):
 
@@ -21,16 +22,12 @@ import shutil
 import tempfile
 import time
 import unicodedata
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Protocol, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from revsearch import images
-from revsearch.collection import Collection, IndexReport, index_files, index_folder
+from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
-from revsearch.files import ZipRefused, content_hash, extract_zip, open_new, safe_relpath, unique_path
-from revsearch.progress import Progress, report
 
 DATA_ENV = "REVSEARCH_DATA"
 DEMO_ENV = "REVSEARCH_DEMO"  # folder of demo photos; "off" (or "") builds no demo
@@ -39,7 +36,6 @@ DEMO_NAME = "Demo: clothing photos"
 ABOUT = "about.json"
 FILES = "files"
 REPO_DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"
-_CHUNK = 1 << 20
 _SLUG_BAD = re.compile(r"[^a-z0-9]+")
 
 
@@ -61,46 +57,6 @@ def demo_source() -> Path | None:
             return None
         return Path(configured).expanduser()
     return REPO_DEMO
-
-
-# ---------------------------------------------------------------------------------------------- progress text
-
-
-def format_duration(seconds: float) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min — for ETAs."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-class ProgressText:
-    """Turns Progress callbacks into (fraction, "34 / 80 images · 7.1 /s · about 6 s left") for a progress bar."""
-
-    def __init__(self, unit: str = "images", clock: Callable[[], float] = time.perf_counter) -> None:
-        self.unit = unit
-        self.clock = clock
-        self.started = clock()
-
-    def __call__(self, done: int, total: int, message: str = "") -> tuple[float, str]:
-        now = self.clock()
-        if total <= 0:
-            return 0.0, message or "starting…"
-        fraction = min(1.0, done / total)
-        text = f"{done} / {total} {self.unit}"
-        elapsed = now - self.started
-        if done > 0 and elapsed > 0:
-            rate = done / elapsed
-            text += f" · {rate:.1f} /s"
-            if done < total:
-                text += f" · about {format_duration((total - done) / rate)} left"
-        elif done == 0:
-            text += " · estimating time left…"
-        return fraction, text
 
 
 # ---------------------------------------------------------------------------------------------- collections
@@ -130,30 +86,6 @@ class CollectionInfo:
         return f"{self.name} · {n} image{'s' if n != 1 else ''}"
 
 
-class Upload(Protocol):
-    """What the app hands over: Streamlit's UploadedFile fits (a BytesIO with a name)."""
-
-    name: str
-
-    def read(self, size: int = -1) -> bytes: ...
-
-    def seek(self, offset: int, whence: int = 0) -> int: ...
-
-
-@dataclass
-class SavedUploads:
-    """Which uploads landed where, which were already there, and which were refused and why."""
-
-    saved: list[Path] = field(default_factory=list)
-    already_there: list[Path] = field(default_factory=list)
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (upload name, reason)
-
-    @property
-    def paths(self) -> list[Path]:
-        """Everything to index: new files and files that were uploaded before (unchanged for the index)."""
-        return self.saved + self.already_there
-
-
 def slugify(name: str) -> str:
     """A folder name for a collection name: lowercase ascii, digits and dashes."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
@@ -162,7 +94,7 @@ def slugify(name: str) -> str:
 
 
 class Workspace:
-    """The data directory: list, create, open, delete collections; save uploads; build the demo once."""
+    """The data directory: list, create, open, delete collections; check folders indexed in place; the demo's photos."""
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else data_dir()
@@ -248,7 +180,7 @@ class Workspace:
         return self.info(slug)
 
     def delete(self, slug: str) -> None:
-        """Remove a collection's folder (its catalog, caches and uploaded copies); server folders stay untouched."""
+        """Remove a collection's folder (catalog, thumbnails and other caches, uploaded copies); server folders stay."""
         directory = self.directory(slug)
         if not Collection.exists(directory):
             raise RevsearchError(f"there is no collection {slug!r}")
@@ -263,106 +195,13 @@ class Workspace:
     def open(self, slug: str) -> Collection:
         return Collection.open(self.directory(slug))
 
-    def _add_source(self, slug: str, folder: Path) -> None:
-        path = self.directory(slug) / ABOUT
-        about = _read_json(path)
-        sources = list(about.get("sources") or [])
-        if str(folder) not in sources:
-            sources.append(str(folder))
-        about["sources"] = sources
-        _write_json_atomic(path, about)
+    # ------------------------------------------------------------------ folders indexed in place
 
-    # ------------------------------------------------------------------ adding images
+    def local_folder(self, folder: Path | str) -> Path:
+        """A folder on this machine checked for indexing in place: absolute, existing, not a disk, not our data.
 
-    def save_uploads(self, slug: str, uploads: Iterable[Upload], max_zip_bytes: int = 2 * 1024**3) -> SavedUploads:
-        """Stream uploads into the collection's files/ folder under sanitised names; unpack .zip files safely.
-
-        Folder uploads keep their relative paths (each part through `safe_relpath`, so no `..` or absolute path
-        escapes); a name already taken by other content gets a `-1` suffix, while the very same content uploaded
-        again is reused instead of copied twice. Files that are not images are refused with the reason (and not
-        kept); hidden files and OS litter are ignored.
-        """
-        dest = self.directory(slug) / FILES
-        dest.mkdir(parents=True, exist_ok=True)
-        result = SavedUploads()
-        for upload in uploads:
-            name = getattr(upload, "name", "") or "upload"
-            try:
-                rel = safe_relpath(name)
-            except ValueError:
-                result.rejected.append((name, "no usable file name"))
-                continue
-            if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
-                continue  # .DS_Store, ._photo.jpg, .git/… from folder uploads
-            try:
-                upload.seek(0)
-                if _is_zip(upload, rel):
-                    self._save_zip(upload, rel, dest, max_zip_bytes, result)
-                else:
-                    self._save_one(upload, rel, dest, result)
-            except OSError as exc:
-                result.rejected.append((name, f"could not be saved: {exc.strerror or exc}"))
-        return result
-
-    def _save_one(self, upload: Upload, rel: PurePosixPath, dest: Path, result: SavedUploads) -> None:
-        data = _read_all(upload)  # Streamlit holds uploads in memory already; probing reads only the header
-        dims = images.probe(data)
-        if isinstance(dims, images.Skip):
-            result.rejected.append((str(rel), dims.reason))
-            return
-        existing = dest / Path(*rel.parts)
-        if existing.is_file() and not existing.is_symlink() and content_hash(existing) == content_hash(data):
-            result.already_there.append(existing.resolve())
-            return
-        target = _write_new(dest, rel, upload)
-        result.saved.append(target.resolve())
-
-    def _save_zip(self, upload: Upload, rel: PurePosixPath, dest: Path, max_bytes: int,
-                  result: SavedUploads) -> None:
-        stem = rel.name[:-4] if rel.name.lower().endswith(".zip") else rel.name
-        folder_rel = rel.with_name(stem or "zip")
-        # Unpack into a private staging folder first so non-images can be dropped before anything is kept.
-        staging = Path(tempfile.mkdtemp(prefix=".unzip-", dir=dest))
-        try:
-            try:
-                extracted = extract_zip(upload, staging, max_total_bytes=max_bytes)
-            except ZipRefused as exc:
-                result.rejected.append((str(rel), str(exc)))
-                return
-            if not extracted:
-                result.rejected.append((str(rel), "the zip holds no files"))
-                return
-            for path in extracted:
-                inner = PurePosixPath(*path.relative_to(staging).parts)
-                dims = images.probe(path)
-                if isinstance(dims, images.Skip):
-                    result.rejected.append((f"{rel}/{inner}", dims.reason))
-                    continue
-                target_rel = folder_rel / inner
-                existing = dest / Path(*target_rel.parts)
-                if existing.is_file() and not existing.is_symlink() and content_hash(existing) == content_hash(path):
-                    result.already_there.append(existing.resolve())
-                    continue
-                target = unique_path(dest, target_rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-                result.saved.append(target.resolve())
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def index_paths(self, slug: str, paths: Sequence[Path], embedder: Embedder,
-                    progress: Progress | None = None) -> IndexReport:
-        """Embed saved uploads into the collection (unchanged files are not re-embedded)."""
-        with self.open(slug) as coll:
-            result = index_files(coll, paths, embedder, progress=progress)
-            coll.index()  # leave a fresh index on disk so the next page opens at once
-        return result
-
-    def add_folder(self, slug: str, folder: Path | str, embedder: Embedder,
-                   progress: Progress | None = None) -> IndexReport:
-        """Index a folder on this machine in place (large local collections): nothing is copied.
-
-        Indexing the same folder again syncs it: new and changed files are embedded, deleted ones dropped.
+        The data directory is refused both ways: inside it (add photos by upload instead) and around it (a sync of
+        the whole home folder would index every collection's uploaded copies and thumbnails).
         """
         text = str(folder).strip().strip('"').strip("'")
         if not text:
@@ -383,40 +222,17 @@ class Workspace:
                                  "that does not")
         if path.is_relative_to(root):
             raise RevsearchError(f"{path} is inside the revsearch data directory; add photos by upload instead")
-        with self.open(slug) as coll:
-            result = index_folder(coll, path, embedder, progress=progress)
-            coll.index()
-        self._add_source(slug, path)
-        return result
+        return path
 
-    # ------------------------------------------------------------------ analysis kept ready for the pages
-
-    def prepare(self, slug: str, progress: Progress | None = None) -> dict:
-        """After images were added: thumbnails, clusters and the map brought up to date, so pages open at once.
-
-        A collection without clusters gets a first clustering with k = initial_k(n) (re-cluster with another or a
-        suggested k on the Clusters page); later additions join the nearest existing cluster, keeping ids and names.
-        New images are placed on the existing map (UMAP transform) unless much has changed.
-        """
-        from revsearch import clusters, projection, thumbnails
-
-        done: dict = {}
-        with self.open(slug) as coll:
-            n = coll.counts()["indexed"]
-            if n == 0:
-                return done
-            thumbs = 0
-            for size in THUMB_SIZES:
-                thumbs += thumbnails.warm(coll, size, progress=_phase(progress, "Making thumbnails"))
-            done["thumbnails"] = thumbs
-            report(progress, 0, 0, "Grouping similar images")
-            if clusters.clustering(coll, n_representatives=0, n_outliers=0) is None:
-                if n >= 2:
-                    done["clusters"] = clusters.recluster(coll, initial_k(n)).k
-            else:
-                done["assigned"] = clusters.assign_new(coll)
-            done["map"] = projection.update_map(coll, progress=_phase(progress, "Laying out the map")).action
-        return done
+    def add_source(self, slug: str, folder: Path) -> None:
+        """Remember a folder indexed in place, so the page can list it (and the user can sync it again)."""
+        path = self.directory(slug) / ABOUT
+        about = _read_json(path)
+        sources = list(about.get("sources") or [])
+        if str(folder) not in sources:
+            sources.append(str(folder))
+        about["sources"] = sources
+        _write_json_atomic(path, about)
 
     # ------------------------------------------------------------------ the demo
 
@@ -426,14 +242,17 @@ class Workspace:
             return False
         return demo_source() is not None
 
-    def build_demo(self, embedder: Embedder, progress: Progress | None = None) -> tuple[CollectionInfo, IndexReport]:
-        """Copy the demo photos into a new "demo" collection and index them (resumes a half-built demo)."""
+    def copy_demo(self, embedder: Embedder) -> CollectionInfo:
+        """The "demo" collection (created if missing) with every demo photo copied into its files/ folder.
+
+        Indexing them is revsearch.adding.build_demo's job; photos already copied are kept, so a half-built demo
+        resumes.
+        """
         source = demo_source()
         if source is None:
             raise RevsearchError(f"no demo folder configured (${DEMO_ENV} is off)")
         if not source.is_dir():
             raise RevsearchError(f"demo photos not found at {source}; set ${DEMO_ENV} to a folder of images")
-        report(progress, 0, 0, "copying the demo photos")
         directory = self.directory(DEMO_SLUG)
         if not Collection.exists(directory):
             self.create(DEMO_NAME, embedder, demo=True, slug=DEMO_SLUG)
@@ -446,78 +265,16 @@ class Workspace:
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, target)
-        with self.open(DEMO_SLUG) as coll:
-            result = index_folder(coll, files, embedder, progress=progress)
-            coll.index()
+        return self.info(DEMO_SLUG)
+
+    def mark_demo_built(self) -> None:
+        """Record that the demo was built completely, so it is not built again (not even after it is deleted)."""
         settings = self.settings()
         settings["demo_built"] = True
         self._save_settings(settings)
-        return self.info(DEMO_SLUG), result
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-THUMB_SIZES = (256, 96)  # result grids and montages; hover previews on the map
-
-
-def initial_k(n: int) -> int:
-    """The first clustering's k: about √n, between 2 and 20 (80 photos → 9, 1,000 → 20)."""
-    return max(1, min(n, max(2, min(20, round(n ** 0.5)))))
-
-
-def _phase(progress: Progress | None, label: str) -> Progress | None:
-    """Prefix a sub-step's messages with what the step is."""
-    if progress is None:
-        return None
-
-    def update(done: int, total: int, message: str) -> None:
-        progress(done, total, label)
-
-    return update
-
-
-
-def report_summary(result: IndexReport, rejected: Sequence[tuple[str, str]] = ()) -> dict:
-    """The numbers the app's summary shows; `rejected` uploads count as skipped, with their reasons."""
-    skipped = [(Path(p).name if os.sep in p else p, r) for p, r in result.skipped] + list(rejected)
-    return {
-        "indexed": result.indexed + result.updated,
-        "unchanged": result.unchanged,
-        "removed": result.removed,
-        "skipped": skipped,
-        "duplicates": [(Path(p).name, Path(o).name) for p, o in result.duplicates],
-        "seconds": result.seconds,
-    }
-
-
-def _is_zip(upload: Upload, rel: PurePosixPath) -> bool:
-    head = upload.read(4)
-    upload.seek(0)
-    return rel.suffix.lower() == ".zip" or head == b"PK\x03\x04"
-
-
-def _read_all(upload: Upload) -> bytes:
-    getvalue = getattr(upload, "getvalue", None)
-    if callable(getvalue):
-        return getvalue()
-    upload.seek(0)
-    data = upload.read()
-    upload.seek(0)
-    return data
-
-
-def _write_new(dest: Path, rel: PurePosixPath, upload: Upload) -> Path:
-    """Create a fresh file (exclusive mode) under a free name and stream the upload into it."""
-    target, out = open_new(dest, rel)
-    try:
-        with out:
-            upload.seek(0)
-            shutil.copyfileobj(upload, out, _CHUNK)  # type: ignore[arg-type]
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return target
-
 
 def _read_json(path: Path) -> dict:
     try:
@@ -539,5 +296,4 @@ def _write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
-__all__ = ["CollectionInfo", "DATA_ENV", "DEMO_ENV", "DEMO_SLUG", "ProgressText", "SavedUploads", "Workspace",
-           "data_dir", "demo_source", "format_duration", "report_summary", "slugify"]
+__all__ = ["CollectionInfo", "DATA_ENV", "DEMO_ENV", "DEMO_SLUG", "Workspace", "data_dir", "demo_source", "slugify"]

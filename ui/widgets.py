@@ -1,4 +1,4 @@
-"""Reusable pieces of the pages: the sidebar, progress bars with ETA, the indexing summary."""
+"""Reusable pieces of the pages: the sidebar, progress bars with ETA and steps, the indexing summary."""
 
 from __future__ import annotations
 
@@ -6,22 +6,35 @@ from typing import Callable
 
 import streamlit as st
 
+from revsearch import adding
 from revsearch.embed import REGISTRY
 from revsearch.progress import Progress
-from revsearch.workspace import CollectionInfo, ProgressText
+from revsearch.workspace import CollectionInfo
 from ui import state
+from ui.progress_text import PHASE_LABELS, ProgressText, step_text
 
 
-def progress(label: str, unit: str = "images") -> tuple[Progress, Callable[[], None]]:
-    """A progress bar with count, rate and ETA; returns (callback, clear)."""
+def adding_progress(label: str) -> tuple[adding.Phases, Callable[[], None]]:
+    """One progress bar through the phases of adding images; returns (phases for add_images, clear).
+
+    Embedding shows count, rate and ETA; the later phases (thumbnails, clusters, map) show their step and message.
+    """
     bar = st.progress(0.0, text=f"{label}…")
-    text = ProgressText(unit)
 
-    def update(done: int, total: int, message: str) -> None:
-        fraction, line = text(done, total, message)
-        bar.progress(fraction, text=f"{label} — {line}")
+    def phase(name: str) -> Progress:
+        title = f"{label} — {PHASE_LABELS.get(name, name)}"
+        if name == adding.EMBEDDING:
+            text = ProgressText()
 
-    return update, bar.empty
+            def update(done: int, total: int, message: str) -> None:
+                fraction, line = text(done, total, message)
+                bar.progress(fraction, text=f"{title}: {line}")
+
+            return update
+
+        return _steps_on(bar, title)
+
+    return phase, bar.empty
 
 
 def model_note(model: str) -> None:
@@ -90,24 +103,25 @@ def index_summary(summary: dict) -> None:
 
 
 def steps(label: str) -> tuple[Progress, Callable[[], None]]:
-    """A progress bar for multi-step work whose messages name the step (thumbnails, clusters, map)."""
+    """A progress bar for multi-step work whose messages say the sub-step (k-means, saving…); (callback, clear)."""
     bar = st.progress(0.0, text=f"{label}…")
+    return _steps_on(bar, label), bar.empty
+
+
+def _steps_on(bar, label: str) -> Progress:
+    """Draw a step's progress on `bar`: its messages prefixed with `label`, and a percentage when there is a total."""
 
     def update(done: int, total: int, message: str) -> None:
         fraction = min(1.0, done / total) if total else 0.0
-        bar.progress(fraction, text=f"{label} — {message}" + (f" ({fraction:.0%})" if total else ""))
+        bar.progress(fraction, text=step_text(label, message) + (f" ({fraction:.0%})" if total else ""))
 
-    return update, bar.empty
+    return update
 
 
 def build_demo() -> None:
-    """Build the demo collection with progress bars, select it and rerun (errors: shown by the caller's guard)."""
-    ws = state.workspace()
-    update, clear = progress("Indexing the demo photos")
-    demo, _report = ws.build_demo(state.embedder(state.model_for_new_collections()[0]), progress=update)
-    clear()
-    update, clear = steps("Grouping the photos and laying out the map (about 20 s the first time)")
-    ws.prepare(demo.slug, progress=update)
+    """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard)."""
+    phases, clear = adding_progress("Setting up the demo (about 20 s the first time)")
+    demo, _added = adding.build_demo(state.workspace(), state.embedder(state.model_for_new_collections()[0]), phases)
     clear()
     state.select(demo.slug)
     st.rerun()

@@ -9,9 +9,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from revsearch import images
+from revsearch.adding import add_images
 from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json,
                                   progress_bar)
-from revsearch.collection import Collection, IndexReport, index_folder
+from revsearch.collection import Collection, IndexReport
 from revsearch.collection.catalog import SCHEMA_VERSION
 from revsearch.embed import REGISTRY, Embedder, default_model
 from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_arg(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (new collections; half the size)")
+    p.add_argument("--prepare", action="store_true",
+                   help="also make thumbnails, clusters and the map, as the app does (slow on large folders)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_index)
 
@@ -66,13 +69,17 @@ def cmd_index(args: argparse.Namespace) -> int:
         coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
                                  vector_dtype="float16" if args.float16 else "float32")
     with coll, progress_bar(quiet=args.quiet) as progress:
-        result = index_folder(coll, folder, embedder, progress=progress, batch_size=args.batch_size)
-        coll.index()  # leave a fresh index on disk so the next open is instant
+        added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
+                           batch_size=args.batch_size)
+    result = added.report
     if args.json:
+        prepared = {"prepared": added.prepared} if args.prepare else {}
         print_json({"collection": str(coll.directory), "model": coll.model, "backend": embedder.backend,
-                    **result.as_dict()})
+                    **result.as_dict(), **prepared})
     else:
         print_report(result)
+        if args.prepare:
+            print("prepared: " + " · ".join(f"{k} {v}" for k, v in added.prepared.items()))
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+from revsearch.adding import add_images
+from revsearch.uploads import save_uploads
 from revsearch.workspace import Workspace
 from tests.app.conftest import errors, new_app, problems, resized_jpeg, texts
 
@@ -26,9 +28,10 @@ def test_groups_show_copies_with_scores(data_dir, tiny_demo):
     ws = Workspace(data_dir)
     from ui.state import _embedder
 
-    saved = ws.save_uploads("demo", [Named("copies/exact.jpg", original.read_bytes()),
-                                     Named("copies/smaller.jpg", resized_jpeg(original, 0.5))])
-    ws.index_paths("demo", saved.paths, _embedder("efficientnet_lite0"))
+    saved = save_uploads(ws.info("demo").files_dir, [Named("copies/exact.jpg", original.read_bytes()),
+                                                     Named("copies/smaller.jpg", resized_jpeg(original, 0.5))])
+    with ws.open("demo") as coll:
+        add_images(coll, saved.paths, _embedder("efficientnet_lite0"), prepare=False)
     at = at.switch_page("app_pages/duplicates.py").run()
     assert not problems(at) and not errors(at)
     text = texts(at)

@@ -1,17 +1,14 @@
-"""The app's workspace: data directory, collections, safe upload saving (no model needed: vectors are not made here)."""
+"""The app's workspace: data directory, collections, local folders, the demo's photos (no model: nothing is embedded)."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from revsearch.errors import RevsearchError
-from revsearch.workspace import (DATA_ENV, DEMO_ENV, ProgressText, Workspace, data_dir, demo_source,
-                                 format_duration, slugify)
+from revsearch.workspace import DATA_ENV, DEMO_ENV, DEMO_SLUG, Workspace, data_dir, demo_source, slugify
 
 
 @dataclass
@@ -21,14 +18,6 @@ class ModelStub:
     name: str = "efficientnet_lite0"
     fingerprint: str = "f" * 32
     dim: int = 8
-
-
-class Named(io.BytesIO):
-    """Like Streamlit's UploadedFile: bytes with a (possibly hostile) name."""
-
-    def __init__(self, name: str, data: bytes) -> None:
-        super().__init__(data)
-        self.name = name
 
 
 @pytest.fixture
@@ -87,73 +76,56 @@ def test_same_slug_gets_suffix(ws):
     assert ws.create("a-b", ModelStub()).slug == "a-b-2"
 
 
-def test_save_uploads_sanitises_names(ws, samples):
-    info = ws.create("c", ModelStub())
-    jpeg = samples.jpeg(samples.pattern(1))
-    uploads = [
-        Named("../../evil.jpg", jpeg),
-        Named("/abs/path/x.jpg", samples.jpeg(samples.pattern(2))),
-        Named("photos/2024/a.jpg", samples.jpeg(samples.pattern(3))),
-        Named("photos/.DS_Store", b"junk"),
-        Named("notes.txt", b"hello"),
-    ]
-    saved = ws.save_uploads(info.slug, uploads)
-    rels = sorted(str(p.relative_to(info.files_dir.resolve())) for p in saved.saved)
-    assert rels == ["abs/path/x.jpg", "evil.jpg", "photos/2024/a.jpg"]
-    assert [name for name, _ in saved.rejected] == ["notes.txt"]
-    assert all(p.resolve().is_relative_to(info.files_dir.resolve()) for p in saved.saved)
-    assert not (ws.root / "evil.jpg").exists()
-
-
-def test_same_content_reused_other_content_renamed(ws, samples):
-    info = ws.create("c", ModelStub())
-    one, two = samples.jpeg(samples.pattern(1)), samples.jpeg(samples.pattern(2))
-    first = ws.save_uploads(info.slug, [Named("a.jpg", one)])
-    again = ws.save_uploads(info.slug, [Named("a.jpg", one)])
-    other = ws.save_uploads(info.slug, [Named("a.jpg", two)])
-    assert again.saved == [] and again.already_there == first.saved
-    assert other.saved[0].name == "a-1.jpg"
-    assert other.saved[0].read_bytes() == two
-
-
-def test_zip_upload_is_unpacked_safely(ws, samples):
-    info = ws.create("c", ModelStub())
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("../../outside.jpg", samples.jpeg(samples.pattern(1)))
-        zf.writestr("inner/b.png", samples.png(samples.pattern(2)))
-        zf.writestr("__MACOSX/inner/._b.png", b"junk")
-        zf.writestr("readme.txt", b"not an image")
-    saved = ws.save_uploads(info.slug, [Named("batch.zip", buf.getvalue())])
-    rels = sorted(str(p.relative_to(info.files_dir.resolve())) for p in saved.saved)
-    assert rels == ["batch/inner/b.png", "batch/outside.jpg"]
-    assert [name for name, _ in saved.rejected] == ["batch.zip/readme.txt"]
-    assert not any(p.name.startswith(".unzip") for p in info.files_dir.iterdir())
-
-
-def test_bad_zip_is_rejected_with_reason(ws):
-    info = ws.create("c", ModelStub())
-    saved = ws.save_uploads(info.slug, [Named("broken.zip", b"PK\x03\x04 this is not really a zip")])
-    assert saved.saved == [] and "zip" in saved.rejected[0][1]
-
-
-def test_add_folder_validates_path(ws, tmp_path):
-    info = ws.create("c", ModelStub())
+def test_local_folder_validates_path(ws, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"x")
     with pytest.raises(RevsearchError, match="not found"):
-        ws.add_folder(info.slug, tmp_path / "nope", ModelStub())  # type: ignore[arg-type]
+        ws.local_folder(tmp_path / "nope")
     with pytest.raises(RevsearchError, match="absolute"):
-        ws.add_folder(info.slug, "relative/photos", ModelStub())  # type: ignore[arg-type]
+        ws.local_folder("relative/photos")
     with pytest.raises(RevsearchError, match="data directory"):
-        ws.add_folder(info.slug, tmp_path, ModelStub())  # type: ignore[arg-type]
+        ws.local_folder(tmp_path)  # holds the data directory
+    ws.ensure_root()
+    with pytest.raises(RevsearchError, match="inside the revsearch data directory"):
+        ws.local_folder(ws.collections_dir)
     with pytest.raises(RevsearchError, match="enter the path"):
-        ws.add_folder(info.slug, "  ", ModelStub())  # type: ignore[arg-type]
+        ws.local_folder("  ")
+    with pytest.raises(RevsearchError, match="not a folder"):
+        ws.local_folder(photos / "a.jpg")
+    with pytest.raises(RevsearchError, match="whole disk"):
+        ws.local_folder("/")
+    assert ws.local_folder(f' "{photos}" ') == photos.resolve()
 
 
-def test_progress_text_eta():
-    clock = iter([0.0, 5.0, 20.0, 20.0]).__next__
-    text = ProgressText(clock=clock)
-    assert text(0, 0, "scanning") == (0.0, "scanning")
-    fraction, line = text(20, 80)
-    assert fraction == 0.25 and line == "20 / 80 images · 1.0 /s · about 1 min 00 s left"
-    assert text(80, 80)[1] == "80 / 80 images · 4.0 /s"
-    assert format_duration(3725) == "1 h 02 min"
+def test_sources_are_remembered_once(ws, tmp_path):
+    info = ws.create("c", ModelStub())
+    ws.add_source(info.slug, tmp_path / "photos")
+    ws.add_source(info.slug, tmp_path / "photos")
+    assert ws.info(info.slug).sources == [str(tmp_path / "photos")]
+
+
+def test_demo_photos_copied_once_and_built_flag(ws, monkeypatch, tmp_path, samples):
+    source = tmp_path / "demo"
+    (source / "hats").mkdir(parents=True)
+    (source / "hats" / "a.jpg").write_bytes(samples.jpeg(samples.pattern(1)))
+    (source / ".hidden.jpg").write_bytes(b"x")
+    (source / "LICENSE").write_text("CC0")
+    monkeypatch.setenv(DEMO_ENV, str(source))
+    assert ws.demo_needed()
+    info = ws.copy_demo(ModelStub())  # type: ignore[arg-type]
+    assert info.slug == DEMO_SLUG and info.demo and ws.list()[0].slug == DEMO_SLUG
+    assert sorted(str(p.relative_to(info.files_dir)) for p in info.files_dir.rglob("*") if p.is_file()) == [
+        "hats/a.jpg"]
+    assert ws.copy_demo(ModelStub()).slug == DEMO_SLUG  # type: ignore[arg-type]  # resumes, no second demo
+    assert ws.demo_needed()  # copied is not built: the next start resumes
+    ws.mark_demo_built()
+    assert not ws.demo_needed()
+    ws.delete(DEMO_SLUG)
+    assert not ws.demo_needed()  # a deleted demo is not rebuilt on its own
+    monkeypatch.setenv(DEMO_ENV, str(tmp_path / "missing"))
+    with pytest.raises(RevsearchError, match="demo photos not found"):
+        ws.copy_demo(ModelStub())  # type: ignore[arg-type]
+    monkeypatch.setenv(DEMO_ENV, "off")
+    with pytest.raises(RevsearchError, match="no demo folder"):
+        ws.copy_demo(ModelStub())  # type: ignore[arg-type]

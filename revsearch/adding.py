@@ -1,0 +1,116 @@
+"""Adding images to a collection: index them, then get every page ready — written once for the app and the CLI.
+
+`add_images` embeds a folder (a sync: new and changed files are embedded, deleted ones dropped) or a set of files
+(uploads: nothing else is removed), leaves a fresh search index on disk, deletes cached thumbnails of content that
+left the collection, and — unless told not to — prepares thumbnails, clusters and the map so the pages open at once.
+
+Progress is reported per phase (EMBEDDING, THUMBNAILS, CLUSTERS, MAP): callers pass `phases`, a function from a
+phase name to that phase's Progress callback (or None to stay silent), and word the phases themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from revsearch import clusters, projection, thumbnails
+from revsearch.collection import Collection, IndexReport, index_files, index_folder
+from revsearch.embed.embedder import Embedder
+from revsearch.progress import Progress, report
+from revsearch.workspace import CollectionInfo, Workspace
+
+EMBEDDING, THUMBNAILS, CLUSTERS, MAP = "embedding", "thumbnails", "clusters", "map"
+PHASES = (EMBEDDING, THUMBNAILS, CLUSTERS, MAP)
+THUMB_SIZES = (256, 96)  # result grids and montages; hover previews on the map
+
+Phases = Callable[[str], Progress | None]  # phase name -> that phase's progress callback (None: silent)
+
+
+@dataclass
+class Added:
+    """What `add_images` did: the indexing report, and what was prepared or cleaned up afterwards."""
+
+    report: IndexReport
+    prepared: dict[str, int | str] = field(default_factory=dict)  # thumbnails, clusters | assigned, map, pruned
+
+
+def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
+               phases: Phases | None = None, prepare: bool = True, batch_size: int = 32) -> Added:
+    """Index `source` (a folder, synced; or a list of files, added) into `coll`, then prepare the pages.
+
+    Thumbnails of content no longer in the collection (files deleted from a synced folder, or changed in place) are
+    deleted from the cache, so it does not grow without bound. `prepare=False` skips thumbnails, clusters and the
+    map (the CLI's default: on a large folder UMAP alone takes minutes, and `cluster` / `map` do it on demand).
+    """
+    progress = _phase(phases, EMBEDDING)
+    if isinstance(source, (str, Path)):
+        result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size)
+    else:
+        result = index_files(coll, list(source), embedder, progress=progress, batch_size=batch_size)
+    coll.index()  # leave a fresh index on disk so the next search opens at once
+    added = Added(result)
+    if result.removed or result.updated:
+        added.prepared["pruned"] = thumbnails.prune(coll)
+    if prepare:
+        added.prepared.update(prepare_pages(coll, phases))
+    return added
+
+
+def prepare_pages(coll: Collection, phases: Phases | None = None) -> dict[str, int | str]:
+    """Thumbnails, clusters and the map brought up to date after images were added, so pages open at once.
+
+    A collection without clusters gets a first clustering with k = initial_k(n) (re-cluster with another or a
+    suggested k on the Clusters page); later additions join the nearest existing cluster, keeping ids and names.
+    New images are placed on the existing map (UMAP transform) unless much has changed.
+    """
+    done: dict[str, int | str] = {}
+    n = coll.counts()["indexed"]
+    if n == 0:
+        return done
+    progress = _phase(phases, THUMBNAILS)
+    done["thumbnails"] = sum(thumbnails.warm(coll, size, progress=progress) for size in THUMB_SIZES)
+    progress = _phase(phases, CLUSTERS)
+    report(progress, 0, 0, "")
+    if clusters.clustering(coll, n_representatives=0, n_outliers=0) is None:
+        if n >= 2:
+            done["clusters"] = clusters.recluster(coll, initial_k(n), progress=progress).k
+    else:
+        done["assigned"] = clusters.assign_new(coll)
+    done["map"] = projection.update_map(coll, progress=_phase(phases, MAP)).action
+    return done
+
+
+def build_demo(ws: Workspace, embedder: Embedder, phases: Phases | None = None) -> tuple[CollectionInfo, Added]:
+    """Copy the demo photos into the "demo" collection, add them and prepare it; resumes a half-built demo."""
+    info = ws.copy_demo(embedder)
+    with ws.open(info.slug) as coll:
+        added = add_images(coll, info.files_dir, embedder, phases)
+    ws.mark_demo_built()
+    return ws.info(info.slug), added
+
+
+def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Embedder,
+                     phases: Phases | None = None) -> Added:
+    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection.
+
+    Adding the same folder again syncs it: new and changed files are embedded, deleted ones dropped.
+    """
+    path = ws.local_folder(folder)
+    with ws.open(slug) as coll:
+        added = add_images(coll, path, embedder, phases)
+    ws.add_source(slug, path)
+    return added
+
+
+def initial_k(n: int) -> int:
+    """The first clustering's k: about √n, between 2 and 20 (80 photos → 9, 1,000 → 20)."""
+    return max(1, min(n, max(2, min(20, round(n ** 0.5)))))
+
+
+def _phase(phases: Phases | None, name: str) -> Progress | None:
+    return phases(name) if phases is not None else None
+
+
+__all__ = ["Added", "CLUSTERS", "EMBEDDING", "MAP", "PHASES", "Phases", "THUMBNAILS", "THUMB_SIZES", "add_images",
+           "add_local_folder", "build_demo", "initial_k", "prepare_pages"]
