@@ -21,7 +21,7 @@ def test_format_duration():
 
 
 def test_step_text_prefixes_messages_with_the_step():
-    assert step_text("Laying out the map", "UMAP layout: epoch 40/200") == "Laying out the map: UMAP layout: epoch 40/200"
+    assert step_text("Laying out the map", "UMAP: epoch 40/200") == "Laying out the map: UMAP: epoch 40/200"
     assert step_text("Making thumbnails", "making thumbnails") == "Making thumbnails"  # not said twice
     assert step_text("Grouping similar images", "") == "Grouping similar images"
 

@@ -1,4 +1,4 @@
-"""The app's workspace: data directory, collections, local folders, the demo's photos (no model: nothing is embedded)."""
+"""The app's workspace: data directory, collections, local folders, the demo's photos (no model: nothing embedded)."""
 
 from __future__ import annotations
 
