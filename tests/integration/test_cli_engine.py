@@ -106,3 +106,22 @@ def test_models_lists_what_each_needs():
     names = {m["name"]: m for m in out["models"]}
     assert names["efficientnet_lite0"]["available_offline"] is True
     assert "resnet50" in names and "TORCH_HOME" in names["resnet50"]["needs"]
+
+
+def test_index_prepare_is_opt_in(indexed, tmp_path):
+    """`index --json` keeps its keys; `--prepare` adds thumbnails, clusters and the map, as the app does."""
+    folder, _, _ = indexed
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in [p for p in sorted(folder.rglob("*.jpg")) if p.name != "broken.jpg"][:6]:
+        shutil.copy2(path, photos / path.name)
+    plain = json.loads(cli("index", str(photos), "--collection", str(tmp_path / "a"), "--json", "-q").stdout)
+    assert set(plain) == {"collection", "model", "backend", "scanned", "indexed", "updated", "unchanged", "removed",
+                          "seconds", "images_per_second", "skipped", "duplicates"}
+    assert not (tmp_path / "a" / "thumbs").exists()
+    out = json.loads(cli("index", str(photos), "--collection", str(tmp_path / "b"), "--json", "-q",
+                         "--prepare").stdout)
+    n = out["indexed"]
+    assert n == 6 and {k: v for k, v in out.items() if k != "prepared"}.keys() == plain.keys()
+    assert out["prepared"]["thumbnails"] == 2 * n and out["prepared"]["clusters"] >= 2 and out["prepared"]["map"]
+    assert len(list((tmp_path / "b" / "thumbs").glob("*/*.jpg"))) == 2 * n
