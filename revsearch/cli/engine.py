@@ -79,7 +79,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         print_report(result)
         if args.prepare:
-            print("prepared: " + " · ".join(f"{k} {v}" for k, v in added.prepared.items()))
+            print("prepared: " + (" · ".join(f"{k} {v}" for k, v in added.prepared.items()) or "nothing to prepare"))
     return 0
 
 
