@@ -41,7 +41,8 @@ def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embe
 
     Thumbnails of content no longer in the collection (files deleted from a synced folder, or changed in place) are
     deleted from the cache, so it does not grow without bound. `prepare=False` skips thumbnails, clusters and the
-    map (the CLI's default: on a large folder UMAP alone takes minutes, and `cluster` / `map` do it on demand).
+    map (the CLI's default: the first UMAP fit of 10k images takes about a minute, and `cluster` / `map` do it on
+    demand).
     """
     progress = _phase(phases, EMBEDDING)
     if isinstance(source, (str, Path)):
