@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from revsearch import bench  # noqa: E402
+from benchsuite.inputs import DEFAULT_DATASET, dataset_rows, default_work_dir, link, make_inputs  # noqa: E402
+from benchsuite.measure import CpuMeter, Log  # noqa: E402
 from revsearch.collection import Collection, index_folder  # noqa: E402
 from revsearch.collection import sync  # noqa: E402
 from revsearch.embed import Embedder  # noqa: E402
@@ -55,17 +56,17 @@ def main() -> int:
     args = ap.parse_args()
 
     embedder = Embedder("efficientnet_lite0")
-    meter = bench.CpuMeter()
-    log = bench.Log(False)
+    meter = CpuMeter()
+    log = Log(False)
     if args.model_only:
         return model_only(embedder, meter, args)
-    rows = bench.dataset_rows(bench.DEFAULT_DATASET)
-    files = bench.make_inputs(args.kind, args.images, rows, bench.default_work_dir(), log)
+    rows = dataset_rows(DEFAULT_DATASET)
+    files = make_inputs(args.kind, args.images, rows, default_work_dir(), log)
     tmp = Path(tempfile.mkdtemp(prefix="rs-exp-"))
     folder = tmp / "photos"
     folder.mkdir()
     for p in files:
-        bench._link(p, folder / p.name)
+        link(p, folder / p.name)
         p.read_bytes()
     base_session = embedder._ort
     original_stream = sync.embed_stream

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from revsearch.bench import CpuMeter, Log, dataset_rows, DEFAULT_DATASET, default_work_dir, fill_catalog, \
-    make_inputs, synthetic_vectors  # noqa: E402
+from benchsuite.inputs import DEFAULT_DATASET, dataset_rows, default_work_dir, fill_collection, make_inputs, \
+    synthetic_vectors  # noqa: E402
+from benchsuite.measure import CpuMeter, Log  # noqa: E402
 
 
 def query(n: int, reps: int) -> None:
@@ -40,7 +41,7 @@ def query(n: int, reps: int) -> None:
     embedder = Embedder("efficientnet_lite0")
     vectors = synthetic_vectors(n, embedder.dim, seed=1)
     coll = Collection.create(Path(tempfile.mkdtemp()) / "c", embedder.name, embedder.fingerprint, embedder.dim)
-    fill_catalog(coll, [f"/synthetic/{i}.jpg" for i in range(n)], vectors)
+    fill_collection(coll, [f"/synthetic/{i}.jpg" for i in range(n)], vectors)
     coll.index()
     searcher = Searcher(coll, embedder)
     files = make_inputs("vga", 40, dataset_rows(DEFAULT_DATASET), default_work_dir(), Log(True))

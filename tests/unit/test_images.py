@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import time
 import warnings
 from pathlib import Path
 
@@ -108,16 +107,14 @@ def test_truncated_does_not_enable_global_truncated_loading(samples) -> None:
 
 
 @pytest.mark.parametrize("kind", ["png_bomb", "jpeg_bomb"])
-def test_bomb_refused_fast_without_warning(samples, kind: str) -> None:
+def test_bomb_refused_without_warning(samples, kind: str) -> None:
+    """How fast the refusal is: benchmarks/bench.py's profile (guards table), not a test."""
     data = getattr(samples, kind)(16000, 16000)
     assert len(data) < 2000
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Pillow's DecompressionBombWarning would fail the test
-        t0 = time.perf_counter()
         result = load_image(data)
-        elapsed = time.perf_counter() - t0
     assert isinstance(result, Skip) and result.reason.startswith("too large"), result
-    assert elapsed < 1.0
 
 
 def test_between_pillow_limits_no_warning(samples) -> None:
@@ -291,20 +288,6 @@ def test_draft_keeps_short_side_and_rotation(big_jpeg: Path) -> None:
     assert isinstance(full, Image.Image) and full.size == (3000, 4000)
 
 
-def test_draft_is_much_faster(big_jpeg: Path) -> None:
-    data = big_jpeg.read_bytes()
-
-    def best(target: int | None) -> float:
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            assert isinstance(load_image(data, target=target), Image.Image)
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    assert best(224) < best(None) / 2
-
-
 def test_target_larger_than_image(samples) -> None:
     im = load_image(samples.jpeg(samples.pattern(3, (100, 80))), target=224)
     assert isinstance(im, Image.Image) and im.size == (100, 80)
@@ -331,9 +314,7 @@ def test_probe(edge_case_folder: tuple[Path, dict[str, str]], big_jpeg: Path) ->
     folder, _ = edge_case_folder
     assert probe(folder / "rgb.png") == (64, 48)
     assert probe(big_jpeg) == (3000, 4000)
-    t0 = time.perf_counter()
     assert probe(folder / "bomb.png") == (16000, 16000)  # probe reports, load_image refuses
-    assert time.perf_counter() - t0 < 0.5
     for name in ("empty.jpg", "text_named.jpg"):
         assert isinstance(probe(folder / name), Skip)
     assert isinstance(probe(folder), Skip)
