@@ -13,17 +13,23 @@ import pytest
 
 def installed_script() -> Path:
     """The venv's `revsearch` executable; skips with the reason when the package is not installed in this venv."""
-    try:
-        importlib.metadata.distribution("revsearch")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("the revsearch package is not installed in this venv (scripts/setup runs `pip install -e .`)")
+    installed_distribution()
     return Path(sysconfig.get_path("scripts")) / "revsearch"
 
 
+def installed_distribution() -> importlib.metadata.Distribution:
+    """revsearch's metadata in the venv's site-packages (a build's `revsearch.egg-info` in the checkout, on sys.path
+    through pytest's `pythonpath`, does not count as installed)."""
+    site = [sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
+    found = [d for d in importlib.metadata.distributions(path=site) if d.metadata["Name"] == "revsearch"]
+    if not found:
+        pytest.skip("the revsearch package is not installed in this venv (scripts/setup runs `pip install -e .`)")
+    return found[0]
+
+
 def test_the_entry_point_is_the_cli_main() -> None:
-    installed_script()
-    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="revsearch")
-    assert entry.value == "revsearch.cli:main"
+    (entry,) = [e for e in installed_distribution().entry_points if e.group == "console_scripts"]
+    assert (entry.name, entry.value) == ("revsearch", "revsearch.cli:main")
 
 
 def test_the_command_runs_from_any_directory(tmp_path: Path) -> None:
