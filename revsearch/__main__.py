@@ -1,4 +1,4 @@
-"""`python -m revsearch …`"""
+"""`python -m revsearch …`, the same as the `revsearch` console script."""
 
 import sys
 

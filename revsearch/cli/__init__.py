@@ -1,4 +1,7 @@
-"""Command line: `python -m revsearch <command> …`. Each command group lives in its own module with a `register`."""
+"""Command line: `revsearch <command> …` (or `python -m revsearch …`).
+
+Each command group lives in its own module with a `register`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ COMMAND_MODULES = (engine, quality, explore)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m revsearch", description="Reverse image search over a folder.")
+    parser = argparse.ArgumentParser(prog="revsearch", description="Reverse image search over a folder.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)
@@ -22,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; user errors become one line on stderr and a non-zero exit, never a traceback."""
+    """Run one command; user errors become one line on stderr and a non-zero exit, never a traceback.
+
+    Also the `revsearch` console script: its generated wrapper calls `sys.exit(main())`, so the return is the exit code.
+    """
     logging.basicConfig(level=logging.WARNING, format="revsearch: %(message)s")
     args = build_parser().parse_args(argv)
     try:
