@@ -24,11 +24,11 @@ def test_groups_show_copies_with_scores(data_dir, tiny_demo):
     original = sorted((tiny_demo / "shoes").glob("*.jpg"))[0]
     at = new_app().run()  # first start: the demo
     ws = Workspace(data_dir)
-    from ui.state import _embedder
+    from ui.state import loaded_embedder
 
     saved = ws.save_uploads("demo", [Named("copies/exact.jpg", original.read_bytes()),
                                      Named("copies/smaller.jpg", resized_jpeg(original, 0.5))])
-    ws.index_paths("demo", saved.paths, _embedder("efficientnet_lite0"))
+    ws.index_paths("demo", saved.paths, loaded_embedder("efficientnet_lite0"))
     at = at.switch_page("app_pages/duplicates.py").run()
     assert not problems(at) and not errors(at)
     text = texts(at)
