@@ -15,9 +15,9 @@ Public API (all take an open `Collection`):
     assignments(coll) -> dict[int, int]                                image id -> cluster id
     cluster_name(coll, cluster_id) -> str | None                       its name (error if unknown)
     version(coll) -> str                                               changes when clusters are remade, renamed, merged
-    merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge: members of `ids` move
-                                                                       into one cluster (users call labels.merge_clusters,
-                                                                       which also records history and labels)
+    merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge: members of `ids`
+                                                                       move into one cluster (users call
+                                                                       labels.merge_clusters: history and labels too)
 
 Naming a cluster labels its members, so it lives in labels.py (`labels.name_cluster`, `labels.merge_clusters`).
 

@@ -177,7 +177,8 @@ def test_new_points_are_placed_among_their_nearest_fitted_points():
 
 def test_a_planted_pickle_in_the_collection_folder_is_never_loaded(coll, tmp_path):
     rng = np.random.default_rng(0)
-    coll.add_rows(rows(coll, 30), unit_rows(np.repeat(np.eye(DIM)[:3], 10, axis=0) + 0.1 * rng.standard_normal((30, DIM))))
+    blobs = np.repeat(np.eye(DIM)[:3], 10, axis=0) + 0.1 * rng.standard_normal((30, DIM))
+    coll.add_rows(rows(coll, 30), unit_rows(blobs))
     first = projection.update_map(coll)
     assert (first.action, first.method) == ("fit", "umap")
     with np.load(projection.reducer_path(coll), allow_pickle=False) as saved:
