@@ -13,8 +13,13 @@ Public API (all take an open `Collection`):
     cluster(coll, cluster_id, ...) -> Cluster                          one cluster (error if unknown)
     members(coll, cluster_id) -> list[Member]                          best (closest to centroid) first
     assignments(coll) -> dict[int, int]                                image id -> cluster id
-    name_cluster(coll, cluster_id, name) -> None                       just the name (labels.name_cluster also labels)
-    merge_clusters(coll, ids, into=None, name=None) -> Cluster         members of `ids` move into one cluster
+    cluster_name(coll, cluster_id) -> str | None                       its name (error if unknown)
+    version(coll) -> str                                               changes when clusters are remade, renamed, merged
+    merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge: members of `ids`
+                                                                       move into one cluster (users call
+                                                                       labels.merge_clusters: history and labels too)
+
+Naming a cluster labels its members, so it lives in labels.py (`labels.name_cluster`, `labels.merge_clusters`).
 
 Similarity is cosine (inner product of unit vectors); cohesion is the mean similarity of members to the centroid.
 """
@@ -29,10 +34,10 @@ from typing import Sequence
 import faiss
 import numpy as np
 
-from revsearch.collection import Collection
-from revsearch.collection import catalog
+from revsearch.collection import Collection, cluster_store
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
+from revsearch.vectors import unit_rows
 
 META_GENERATION = "clusters_generation"
 META_K = "clusters_k"
@@ -80,12 +85,6 @@ class Clustering:
     clusters: list[Cluster]  # by id
     unassigned: int = 0  # indexed images without a cluster (0 after the lazy assignment)
 
-    def by_id(self, cluster_id: int) -> Cluster:
-        for c in self.clusters:
-            if c.id == cluster_id:
-                return c
-        raise RevsearchError(f"no cluster {cluster_id}; clusters are {', '.join(str(c.id) for c in self.clusters)}")
-
 
 @dataclass
 class KSuggestion:
@@ -124,21 +123,17 @@ def kmeans(vectors: np.ndarray, k: int, seed: int = DEFAULT_SEED, niter: int = 3
         raise RevsearchError(f"k = {k} is more than the {n} indexed images")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if k == 1:
-        centroids = _unit(x.mean(axis=0, keepdims=True))
+        centroids = unit_rows(x.mean(axis=0, keepdims=True))
     else:
         if nredo is None:
             nredo = int(np.clip(5_000_000 // (min(n, 256 * k) * k), 1, 10))
         km = faiss.Kmeans(dim, k, niter=niter, nredo=nredo, seed=int(seed), spherical=True, verbose=False,
                           min_points_per_centroid=1, max_points_per_centroid=256)
         km.train(x)
-        centroids = _unit(km.centroids)
+        centroids = unit_rows(km.centroids)
     sims = x @ centroids.T
     assign = sims.argmax(axis=1)
     return _Fit(centroids, assign, sims[np.arange(n), assign], float(sims.max(axis=1).sum()))
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def suggest_k(coll: Collection, ks: Sequence[int] | None = None, sample: int = 2000, seed: int = DEFAULT_SEED,
@@ -187,7 +182,7 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
     with coll.lock:
         generation = coll.generation
         ids, vectors = coll.vectors()
-        hashes = _hashes(coll)
+        hashes = coll.indexed_hashes()
     if len(ids) == 0:
         raise RevsearchError("the collection has no indexed images to cluster")
     if not 1 <= k <= len(ids):
@@ -205,28 +200,20 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
     new_assign = renumber[fit.assign]
     centroids = fit.centroids[order]
     report(progress, 2, 3, "saving")
-    now = time.time()
-    with coll.transaction() as conn:
-        old_names = _carry_names(conn, ids, new_assign)
-        conn.execute("DELETE FROM cluster_members")
-        conn.execute("DELETE FROM clusters")
-        conn.executemany("INSERT INTO clusters(id, centroid, name, created_at) VALUES(?, ?, ?, ?)",
-                         [(c, centroids[c].tobytes(), old_names.get(c), now) for c in range(k)])
-        conn.executemany("INSERT INTO cluster_members(image_id, cluster_id, similarity, hash) VALUES(?, ?, ?, ?)",
-                         [(int(i), int(c), float(s), hashes.get(int(i)))
-                          for i, c, s in zip(ids, new_assign, fit.sims)])
-        for key, value in ((META_K, k), (META_SEED, seed), (META_CREATED, now), (META_GENERATION, generation)):
-            catalog.set_meta(conn, key, value)
+    with coll.lock:  # the names carried over are those of the clustering being replaced
+        old_names = _carry_names(cluster_store.member_names(coll), ids, new_assign)
+        cluster_store.replace(coll, centroids, [(int(i), int(c), float(sim), hashes.get(int(i)))
+                                                for i, c, sim in zip(ids, new_assign, fit.sims)], old_names,
+                              {META_K: k, META_SEED: seed, META_CREATED: time.time(), META_GENERATION: generation})
     report(progress, 3, 3, "done")
     result = clustering(coll)
-    assert result is not None
+    if result is None:
+        raise RevsearchError("the clustering just made could not be read back (the catalog changed meanwhile?)")
     return result
 
 
-def _carry_names(conn, ids: np.ndarray, new_assign: np.ndarray) -> dict[int, str]:
+def _carry_names(old: dict[int, str], ids: np.ndarray, new_assign: np.ndarray) -> dict[int, str]:
     """new cluster id -> old name, when most of the new cluster's members sat in one old cluster with that name."""
-    old = dict(conn.execute("SELECT m.image_id, c.name FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "
-                            "WHERE c.name IS NOT NULL").fetchall())
     if not old:
         return {}
     candidates = []
@@ -246,20 +233,6 @@ def _carry_names(conn, ids: np.ndarray, new_assign: np.ndarray) -> dict[int, str
     return out
 
 
-def _hashes(coll: Collection) -> dict[int, str | None]:
-    with coll.lock:
-        return dict(coll.conn.execute("SELECT id, hash FROM images WHERE status = 'indexed'").fetchall())
-
-
-def _centroids(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
-    with coll.lock:
-        rows = coll.conn.execute("SELECT id, centroid FROM clusters ORDER BY id").fetchall()
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros((0, coll.dim), np.float32)
-    cids = np.array([r[0] for r in rows], dtype=np.int64)
-    return cids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), coll.dim)
-
-
 def assign_new(coll: Collection) -> int:
     """Assign indexed images that have no cluster (new, or whose file content changed) to the nearest centroid.
 
@@ -268,29 +241,20 @@ def assign_new(coll: Collection) -> int:
     """
     with coll.lock:
         generation = coll.generation
-        if catalog.get_meta(coll.conn, META_GENERATION) == str(generation):
+        if coll.meta(META_GENERATION) == str(generation):
             return 0
-        cids, centroids = _centroids(coll)
+        cids, centroids = cluster_store.centroids(coll)
         if len(cids) == 0:
             return 0
-        rows = coll.conn.execute(
-            "SELECT i.id, i.hash FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
-            "WHERE i.status = 'indexed' AND (m.image_id IS NULL OR m.hash IS NOT i.hash)").fetchall()
-        todo = [int(r[0]) for r in rows]
-        hashes = {int(r[0]): r[1] for r in rows}
-        found, vectors = coll.vectors(todo) if todo else (np.zeros(0, np.int64), None)
-        with coll.transaction() as conn:
-            # rows that stopped being indexed (became an exact duplicate, or skipped) leave their cluster
-            conn.execute("DELETE FROM cluster_members WHERE image_id IN "
-                         "(SELECT id FROM images WHERE status != 'indexed')")
-            if len(found):
-                sims = vectors @ centroids.T
-                best = sims.argmax(axis=1)
-                conn.executemany(
-                    "INSERT OR REPLACE INTO cluster_members(image_id, cluster_id, similarity, hash) VALUES(?, ?, ?, ?)",
-                    [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in
-                     enumerate(zip(found, best))])
-            catalog.set_meta(conn, META_GENERATION, generation)
+        hashes = cluster_store.unplaced(coll)
+        found, vectors = coll.vectors(list(hashes)) if hashes else (np.zeros(0, np.int64), None)
+        rows = []
+        if len(found):
+            sims = vectors @ centroids.T
+            best = sims.argmax(axis=1)
+            rows = [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in
+                    enumerate(zip(found, best))]
+        cluster_store.assign(coll, rows, {META_GENERATION: generation})  # a short write of its own
         return len(found)
 
 
@@ -301,28 +265,24 @@ def clustering(coll: Collection, n_representatives: int = 8, n_outliers: int = 4
                include_empty: bool = False) -> Clustering | None:
     """The current clustering (None if the collection was never clustered), after assigning new images."""
     assign_new(coll)
-    with coll.lock:
-        meta = {k: catalog.get_meta(coll.conn, k) for k in (META_K, META_SEED, META_CREATED)}
-        crow = coll.conn.execute("SELECT id, name FROM clusters ORDER BY id").fetchall()
-        if not crow:
+    with coll.reading():
+        meta = {k: coll.meta(k) for k in (META_K, META_SEED, META_CREATED)}
+        names = cluster_store.names(coll)
+        if not names:
             return None
-        mrows = coll.conn.execute(
-            "SELECT m.cluster_id, m.image_id, m.similarity, i.path FROM cluster_members m "
-            "JOIN images i ON i.id = m.image_id ORDER BY m.cluster_id, m.similarity DESC, m.image_id").fetchall()
-        unassigned = coll.conn.execute(
-            "SELECT COUNT(*) FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
-            "WHERE i.status = 'indexed' AND m.image_id IS NULL").fetchone()[0]
-    grouped: dict[int, list[Member]] = {int(r[0]): [] for r in crow}
-    for cid, iid, sim, path in mrows:
-        grouped.setdefault(int(cid), []).append(Member(int(iid), path, float(sim)))
+        stored = cluster_store.members(coll)
+        unassigned = cluster_store.unassigned_count(coll)
+    grouped: dict[int, list[Member]] = {cid: [] for cid in names}
+    for m in stored:
+        grouped.setdefault(m.cluster_id, []).append(Member(m.image_id, m.path, m.similarity))
     clusters = []
-    for cid, name in crow:
-        ms = grouped[int(cid)]
+    for cid, name in names.items():
+        ms = grouped[cid]
         if not ms and not include_empty:
             continue
-        clusters.append(_make_cluster(int(cid), name, ms, n_representatives, n_outliers))
-    return Clustering(int(meta[META_K] or len(crow)), int(meta[META_SEED] or 0), float(meta[META_CREATED] or 0.0),
-                      clusters, int(unassigned))
+        clusters.append(_make_cluster(cid, name, ms, n_representatives, n_outliers))
+    return Clustering(int(meta[META_K] or len(names)), int(meta[META_SEED] or 0), float(meta[META_CREATED] or 0.0),
+                      clusters, unassigned)
 
 
 def _make_cluster(cid: int, name: str | None, ms: list[Member], n_rep: int, n_out: int) -> Cluster:
@@ -333,56 +293,51 @@ def _make_cluster(cid: int, name: str | None, ms: list[Member], n_rep: int, n_ou
 
 def members(coll: Collection, cluster_id: int) -> list[Member]:
     """All members of one cluster, closest to the centroid first."""
-    _require(coll, cluster_id)
+    cluster_name(coll, cluster_id)
     return _members(coll, cluster_id)
 
 
 def _members(coll: Collection, cluster_id: int) -> list[Member]:
     assign_new(coll)
-    with coll.lock:
-        rows = coll.conn.execute(
-            "SELECT m.image_id, i.path, m.similarity FROM cluster_members m JOIN images i ON i.id = m.image_id "
-            "WHERE m.cluster_id = ? ORDER BY m.similarity DESC, m.image_id", (int(cluster_id),)).fetchall()
-    return [Member(int(r[0]), r[1], float(r[2])) for r in rows]
+    return [Member(m.image_id, m.path, m.similarity) for m in cluster_store.members(coll, cluster_id)]
 
 
 def cluster(coll: Collection, cluster_id: int, n_representatives: int = 8, n_outliers: int = 4) -> Cluster:
-    name = _require(coll, cluster_id)[1]
+    name = cluster_name(coll, cluster_id)
     return _make_cluster(int(cluster_id), name, _members(coll, cluster_id), n_representatives, n_outliers)
 
 
-def _require(coll: Collection, cluster_id: int) -> tuple[int, str | None]:
-    with coll.lock:
-        row = coll.conn.execute("SELECT id, name FROM clusters WHERE id = ?", (int(cluster_id),)).fetchone()
-        if row is None:
-            known = [str(r[0]) for r in coll.conn.execute("SELECT id FROM clusters ORDER BY id")]
-    if row is None:
-        if not known:
+def cluster_name(coll: Collection, cluster_id: int) -> str | None:
+    """A cluster's name (None when unnamed); a clear error when the cluster does not exist."""
+    names = cluster_store.names(coll)
+    if int(cluster_id) not in names:
+        if not names:
             raise RevsearchError("the collection has no clusters yet; run `cluster -k K` (or `--suggest`) first")
-        raise RevsearchError(f"no cluster {cluster_id}; the clusters are {', '.join(known)}")
-    return int(row[0]), row[1]
+        raise RevsearchError(f"no cluster {cluster_id}; the clusters are {', '.join(str(c) for c in names)}")
+    return names[int(cluster_id)]
+
+
+def version(coll: Collection) -> str:
+    """Changes whenever the clusters are remade, renamed or merged (for caches of views that show them)."""
+    with coll.reading():
+        names = cluster_store.names(coll)
+        created = coll.meta(META_CREATED) or ""
+    return created + "/" + ",".join(f"{c}:{n or ''}" for c, n in names.items())
 
 
 def assignments(coll: Collection) -> dict[int, int]:
     """image id -> cluster id for every clustered image (empty when there is no clustering)."""
     assign_new(coll)
-    with coll.lock:
-        return {int(a): int(b) for a, b in coll.conn.execute("SELECT image_id, cluster_id FROM cluster_members")}
+    return cluster_store.assignments(coll)
 
 
 # ---------------------------------------------------------------------------------------------------- editing
 
 
-def name_cluster(coll: Collection, cluster_id: int, name: str | None) -> None:
-    """Set (or clear, with None) a cluster's name; labels.name_cluster also labels the members."""
-    _require(coll, cluster_id)
-    with coll.transaction() as conn:
-        conn.execute("UPDATE clusters SET name = ? WHERE id = ?", (name, int(cluster_id)))
-
-
-def merge_clusters(coll: Collection, ids: Sequence[int], into: int | None = None,
-                   name: str | None = None) -> Cluster:
-    """Move every member of clusters `ids` into one cluster (`into`, default the smallest id) and drop the others.
+def merge_members(coll: Collection, ids: Sequence[int], into: int | None = None,
+                  name: str | None = None) -> Cluster:
+    """The storage step of a merge: move every member of clusters `ids` into one cluster (`into`, default the
+    smallest id) and drop the others. Labels and history are untouched: users call `labels.merge_clusters`.
 
     The kept cluster's centroid becomes the normalised mean of all its members' vectors. Its name: `name` if given,
     else its own, else the first name among the merged clusters.
@@ -390,27 +345,18 @@ def merge_clusters(coll: Collection, ids: Sequence[int], into: int | None = None
     ids = sorted({int(i) for i in ids} | ({int(into)} if into is not None else set()))
     if len(ids) < 2:
         raise RevsearchError("give at least two clusters to merge")
-    names = {i: _require(coll, i)[1] for i in ids}
+    names = {i: cluster_name(coll, i) for i in ids}
     target = int(into) if into is not None else ids[0]
     assign_new(coll)
     with coll.lock:
-        marks = ",".join("?" * len(ids))
-        member_ids = [int(r[0]) for r in coll.conn.execute(
-            f"SELECT image_id FROM cluster_members WHERE cluster_id IN ({marks})", ids)]
-        found, vectors = coll.vectors(member_ids)
-        centroid = _unit(vectors.mean(axis=0, keepdims=True))[0] if len(found) else _centroids_of(coll, target)
+        found, vectors = coll.vectors(cluster_store.member_ids(coll, ids))
+        if len(found):
+            centroid = unit_rows(vectors.mean(axis=0, keepdims=True))[0]
+        else:
+            cids, cents = cluster_store.centroids(coll)
+            centroid = cents[list(cids).index(target)]
         sims = vectors @ centroid if len(found) else np.zeros(0, np.float32)
         new_name = name or names[target] or next((names[i] for i in ids if names[i]), None)
-        with coll.transaction() as conn:
-            conn.execute("UPDATE clusters SET centroid = ?, name = ? WHERE id = ?",
-                         (centroid.astype(np.float32).tobytes(), new_name, target))
-            conn.executemany("UPDATE cluster_members SET cluster_id = ?, similarity = ? WHERE image_id = ?",
-                             [(target, float(s), int(i)) for i, s in zip(found, sims)])
-            others = [i for i in ids if i != target]
-            conn.execute(f"DELETE FROM clusters WHERE id IN ({','.join('?' * len(others))})", others)
+        cluster_store.merge(coll, target, ids, centroid, new_name,
+                            [(int(i), float(s)) for i, s in zip(found, sims)])
     return cluster(coll, target)
-
-
-def _centroids_of(coll: Collection, cluster_id: int) -> np.ndarray:
-    cids, cents = _centroids(coll)
-    return cents[list(cids).index(cluster_id)]

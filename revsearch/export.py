@@ -36,15 +36,15 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Iterable
 
 from revsearch import clusters as clusters_mod
+from revsearch import labels as labels_mod
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
-from revsearch.files import safe_relpath, unique_path
+from revsearch.files import is_windows_reserved, safe_relpath, unique_path, with_suffix_n
 from revsearch.progress import Progress, report
 
 UNLABELLED_DIR = "_unlabelled"
 UNLABELLED_CHOICES = ("skip", "folder")
 CSV_COLUMNS = ("path", "label", "cluster", "confidence", "source")
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
 @dataclass(frozen=True)
@@ -79,19 +79,17 @@ class ExportReport:
 def export_rows(coll: Collection, include_unlabelled: bool = True) -> list[ExportRow]:
     """One row per indexed image and exact copy, in path order, with its label and cluster."""
     assign = clusters_mod.assignments(coll)
-    with coll.lock:
-        rows = coll.conn.execute(
-            "SELECT i.id, i.path, i.status, i.duplicate_of, l.label, l.confidence, l.source FROM images i "
-            "LEFT JOIN labels l ON l.image_id = i.id WHERE i.status IN ('indexed', 'duplicate') ORDER BY i.path"
-        ).fetchall()
+    with coll.reading():
+        rows = sorted((r for r in coll.rows() if r.status in ("indexed", "duplicate")), key=lambda r: r.path)
+        labelled = {lr.id: lr for lr in labels_mod.label_rows(coll)}
     out = []
     for r in rows:
-        image_id, label = int(r[0]), r[4]
-        if label is None and not include_unlabelled:
+        lr = labelled.get(r.id)
+        if lr is None and not include_unlabelled:
             continue
-        cluster = assign.get(image_id, assign.get(int(r[3])) if r[3] is not None else None)
-        confidence = (r[5] if r[5] is not None else 1.0) if label is not None else None
-        out.append(ExportRow(image_id, r[1], label, cluster, confidence, r[6]))
+        cluster = assign.get(r.id, assign.get(r.duplicate_of) if r.duplicate_of is not None else None)
+        confidence = (lr.confidence if lr.confidence is not None else 1.0) if lr is not None else None
+        out.append(ExportRow(r.id, r.path, lr.label if lr else None, cluster, confidence, lr.source if lr else None))
     return out
 
 
@@ -106,7 +104,7 @@ def _folder_name(label: str) -> str:
     except ValueError:
         name = "_"
     name = name.replace("/", "_").strip(" .") or "_"
-    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+    if is_windows_reserved(name):
         name = f"_{name}"
     if name == UNLABELLED_DIR:
         name = f"{UNLABELLED_DIR}-label"
@@ -299,12 +297,10 @@ def export_zip_bytes(coll: Collection, unlabelled: str = "skip", progress: Progr
 
 
 def _unique_member(used: set[str], folder: str, file_name: str) -> str:
-    stem, dot, ext = file_name.rpartition(".")
-    if not dot or not stem:
-        stem, ext = file_name, ""
+    """`folder/name.jpg`, or `folder/name-1.jpg`, … when a member of that name (any case) is already in the zip."""
     name, n = f"{folder}/{file_name}", 0
     while name.casefold() in used:
         n += 1
-        name = f"{folder}/{stem}-{n}{'.' + ext if ext else ''}"
+        name = f"{folder}/{with_suffix_n(file_name, n)}"
     used.add(name.casefold())
     return name

@@ -137,9 +137,14 @@ def _clean_component(part: str) -> str:
     part = part.strip().rstrip(".").strip()
     if part in ("", ".", ".."):
         return ""
-    if part.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+    if is_windows_reserved(part):
         part = "_" + part
     return _truncate_component(part)
+
+
+def is_windows_reserved(name: str) -> bool:
+    """True for names Windows reserves for devices (`CON`, `nul.txt`, `COM1.jpg`, …), whatever the extension."""
+    return name.split(".", 1)[0].upper() in _WINDOWS_RESERVED
 
 
 def safe_relpath(name: str) -> PurePosixPath:
@@ -169,7 +174,7 @@ def safe_relpath(name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-def _with_suffix_n(name: str, n: int) -> str:
+def with_suffix_n(name: str, n: int) -> str:
     """``photo.jpg`` -> ``photo-2.jpg``; ``README`` -> ``README-2``."""
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:
@@ -195,13 +200,13 @@ def unique_path(dest_dir: Path, rel: PurePosixPath) -> Path:
         candidate, n = folder / part, 0
         while candidate.exists() and (candidate.is_symlink() or not candidate.is_dir()):
             n += 1
-            candidate = folder / _with_suffix_n(part, n)
+            candidate = folder / with_suffix_n(part, n)
         folder = candidate
     name = rel.parts[-1]
     target, n = folder / name, 0
     while target.exists() or target.is_symlink():
         n += 1
-        target = folder / _with_suffix_n(name, n)
+        target = folder / with_suffix_n(name, n)
     if not target.resolve().is_relative_to(base):  # defence in depth; cannot happen with safe parts
         raise ValueError(f"refusing to write outside {base}: {target}")
     return target

@@ -20,12 +20,13 @@ Public API (take an open `Collection`; `refs` are image ids or paths):
     label_images(coll, refs, label, source="manual", confidence=None) -> int       rows changed
     unlabel_images(coll, refs) -> int
     name_cluster(coll, cluster_id, name) -> int                 names the cluster, labels all members; rows changed
-    merge_clusters(coll, ids, into=None, name=None) -> Cluster  merge; with a name, also labels all members
+    merge_clusters(coll, ids, into=None, name=None) -> Cluster  merge (history recorded); a name labels all members
     rename_label(coll, old, new) -> int                         every image and cluster called `old` → `new`
     labels(coll) -> dict[int, str]                              image id -> label
     label_rows(coll) -> list[LabelRow]                          with path, source and confidence
     label_counts(coll) -> dict[str, int]                        label -> images, most common first
     history(coll, limit=200) -> list[HistoryEntry]              newest first
+    version(coll) -> str                                        changes on every label change
     suggest(coll, k=10, min_confidence=0.0) -> list[Suggestion] unlabelled indexed images, most confident first
     accept_suggestions(coll, threshold, k=10, suggestions=None) -> int   label those with confidence >= threshold
     import_csv(coll, csv_path) -> ImportReport                  `path,label` rows; relative paths from the CSV's folder
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -47,8 +47,8 @@ import faiss
 import numpy as np
 
 from revsearch import clusters as clusters_mod
-from revsearch.collection import Collection
-from revsearch.collection import catalog
+from revsearch.collection import Collection, label_store
+from revsearch.collection.label_store import HistoryEntry, LabelRow
 from revsearch.errors import RevsearchError
 
 SOURCES = ("manual", "cluster", "suggestion", "import")
@@ -56,33 +56,9 @@ MAX_LABEL_CHARS = 120
 DEFAULT_K = 10
 TEMPERATURE = 0.05
 BACKGROUND = 0.5
-META_VERSION = "labels_version"
+META_VERSION = label_store.META_VERSION
 
 ImageRef = int | str | os.PathLike
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    id: int
-    path: str
-    label: str
-    source: str
-    confidence: float | None
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    at: float  # unix time
-    kind: str  # 'image' | 'cluster' | 'label'
-    subject: str  # image path, cluster id, or label (for renames)
-    event: str  # 'created' | 'changed' | 'removed' | 'renamed' | 'merged'
-    old: str | None
-    new: str | None
-    source: str
-
-    def as_dict(self) -> dict:
-        return {"at": self.at, "kind": self.kind, "subject": self.subject, "event": self.event, "old": self.old,
-                "new": self.new, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -162,66 +138,6 @@ def _row_for_path(coll: Collection, path: Path):
     return None
 
 
-def _bump(conn) -> None:
-    catalog.set_meta(conn, META_VERSION, int(catalog.get_meta(conn, META_VERSION) or 0) + 1)
-
-
-def _history(conn, kind: str, subject: str, event: str, old: str | None, new: str | None, source: str,
-             at: float) -> None:
-    conn.execute("INSERT INTO label_history(at, kind, subject, event, old, new, source) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                 (at, kind, subject, event, old, new, source))
-
-
-def _with_duplicates(conn, ids: Sequence[int]) -> list[int]:
-    out = list(dict.fromkeys(int(i) for i in ids))
-    for start in range(0, len(out), 900):
-        chunk = out[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        out += [int(r[0]) for r in conn.execute(
-            f"SELECT id FROM images WHERE status = 'duplicate' AND duplicate_of IN ({marks})", chunk)]
-    return list(dict.fromkeys(out))
-
-
-def _set_labels(conn, assignments: dict[int, tuple[str | None, float | None]], source: str, at: float) -> int:
-    """Write label (or None to remove) per image id inside an open transaction; history per change. Rows changed."""
-    if not assignments:
-        return 0
-    ids = list(assignments)
-    current: dict[int, tuple[str, str]] = {}
-    paths: dict[int, str] = {}
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        for r in conn.execute(f"SELECT i.id, i.path, l.label, l.source FROM images i LEFT JOIN labels l "
-                              f"ON l.image_id = i.id WHERE i.id IN ({marks})", chunk):
-            paths[int(r[0])] = r[1]
-            if r[2] is not None:
-                current[int(r[0])] = (r[2], r[3])
-    changed = 0
-    for image_id, (label, confidence) in assignments.items():
-        if image_id not in paths:
-            continue
-        old = current.get(image_id, (None, None))[0]
-        if label is None:
-            if old is None:
-                continue
-            conn.execute("DELETE FROM labels WHERE image_id = ?", (image_id,))
-            _history(conn, "image", paths[image_id], "removed", old, None, source, at)
-        else:
-            if old == label and current[image_id][1] == source:
-                continue
-            conn.execute("INSERT INTO labels(image_id, label, source, confidence, updated_at) VALUES(?, ?, ?, ?, ?) "
-                         "ON CONFLICT(image_id) DO UPDATE SET label = excluded.label, source = excluded.source, "
-                         "confidence = excluded.confidence, updated_at = excluded.updated_at",
-                         (image_id, label, source, confidence, at))
-            if old != label:
-                _history(conn, "image", paths[image_id], "created" if old is None else "changed", old, label,
-                         source, at)
-        changed += 1 if old != label else 0
-    _bump(conn)
-    return changed
-
-
 # ---------------------------------------------------------------------------------------------------- editing
 
 
@@ -232,15 +148,13 @@ def label_images(coll: Collection, refs: Iterable[ImageRef], label: str, source:
     if source not in SOURCES:
         raise RevsearchError(f"unknown label source {source!r}")
     ids = resolve(coll, refs)
-    with coll.transaction() as conn:
-        return _set_labels(conn, {i: (label, confidence) for i in _with_duplicates(conn, ids)}, source, time.time())
+    return label_store.set_labels(coll, {i: (label, confidence) for i in ids}, source)
 
 
 def unlabel_images(coll: Collection, refs: Iterable[ImageRef]) -> int:
     """Remove the labels of images (and their exact copies); returns how many had one."""
     ids = resolve(coll, refs)
-    with coll.transaction() as conn:
-        return _set_labels(conn, {i: (None, None) for i in _with_duplicates(conn, ids)}, "manual", time.time())
+    return label_store.set_labels(coll, {i: (None, None) for i in ids}, "manual")
 
 
 def name_cluster(coll: Collection, cluster_id: int, name: str | None) -> int:
@@ -250,86 +164,54 @@ def name_cluster(coll: Collection, cluster_id: int, name: str | None) -> int:
     they show up in `suggest` instead, where their labelled neighbours vote.
     """
     label = clean_label(name) if name is not None else None
-    old_name = clusters_mod._require(coll, cluster_id)[1]
-    member_ids = [m.id for m in clusters_mod.members(coll, cluster_id)]
-    now = time.time()
-    with coll.transaction() as conn:
-        conn.execute("UPDATE clusters SET name = ? WHERE id = ?", (label, int(cluster_id)))
-        if old_name != label:
-            event = "created" if old_name is None else ("removed" if label is None else "changed")
-            _history(conn, "cluster", str(cluster_id), event, old_name, label, "manual", now)
-        targets = _with_duplicates(conn, member_ids)
-        if label is None:  # clear only the labels the cluster gave
-            targets = [int(r[0]) for i in targets for r in conn.execute(
-                "SELECT image_id FROM labels WHERE image_id = ? AND source = 'cluster'", (i,))]
-        changed = _set_labels(conn, {i: (label, None) for i in targets}, "cluster", now)
-    return changed
+    member_ids = [m.id for m in clusters_mod.members(coll, cluster_id)]  # an unknown cluster is an error here
+    return label_store.label_cluster(coll, cluster_id, label, member_ids)
 
 
-def merge_clusters(coll: Collection, ids: Sequence[int], into: int | None = None, name: str | None = None):
-    """Merge clusters (see clusters.merge_clusters); with `name`, the merged cluster is named and labelled."""
-    merged = clusters_mod.merge_clusters(coll, ids, into=into, name=clean_label(name) if name else None)
-    now = time.time()
-    with coll.transaction() as conn:
-        _history(conn, "cluster", str(merged.id), "merged", ",".join(str(i) for i in sorted(set(ids)) if i != merged.id),
-                 str(merged.id), "manual", now)
-    if name:
-        name_cluster(coll, merged.id, name)
+def merge_clusters(coll: Collection, ids: Sequence[int], into: int | None = None,
+                   name: str | None = None) -> clusters_mod.Cluster:
+    """Merge clusters into one (`into`, default the smallest id; see clusters.merge_members) and record it in the
+    label history; with `name`, the merged cluster is named and all its members labelled."""
+    label = clean_label(name) if name else None
+    merged = clusters_mod.merge_members(coll, ids, into=into, name=label)
+    label_store.record_merge(coll, merged.id, ids)
+    if label:
+        name_cluster(coll, merged.id, label)
         merged = clusters_mod.cluster(coll, merged.id)
     return merged
 
 
 def rename_label(coll: Collection, old: str, new: str) -> int:
     """Rename a label everywhere (images and cluster names); merging into an existing label is allowed."""
-    new = clean_label(new)
-    now = time.time()
-    with coll.transaction() as conn:
-        ids = [int(r[0]) for r in conn.execute("SELECT image_id FROM labels WHERE label = ?", (old,))]
-        named = conn.execute("SELECT COUNT(*) FROM clusters WHERE name = ?", (old,)).fetchone()[0]
-        if not ids and not named:
-            raise RevsearchError(f"no image or cluster is labelled {old!r}")
-        if old == new:
-            return 0
-        conn.execute("UPDATE clusters SET name = ? WHERE name = ?", (new, old))
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            rows = conn.execute(f"SELECT l.image_id, i.path FROM labels l JOIN images i ON i.id = l.image_id "
-                                f"WHERE l.image_id IN ({marks})", chunk).fetchall()
-            for r in rows:
-                _history(conn, "image", r[1], "changed", old, new, "manual", now)
-            conn.execute(f"UPDATE labels SET label = ?, updated_at = ? WHERE image_id IN ({marks})", [new, now, *chunk])
-        _history(conn, "label", old, "renamed", old, new, "manual", now)  # last, so newest-first shows it on top
-        _bump(conn)
-    return len(ids)
+    renamed = label_store.rename(coll, old, clean_label(new))
+    if renamed is None:
+        raise RevsearchError(f"no image or cluster is labelled {old!r}")
+    return renamed
 
 
 # ---------------------------------------------------------------------------------------------------- reading
 
 
 def labels(coll: Collection) -> dict[int, str]:
-    with coll.lock:
-        return {int(a): b for a, b in coll.conn.execute("SELECT image_id, label FROM labels")}
+    """image id -> label."""
+    return label_store.labels(coll)
 
 
 def label_rows(coll: Collection) -> list[LabelRow]:
-    with coll.lock:
-        rows = coll.conn.execute("SELECT l.image_id, i.path, l.label, l.source, l.confidence FROM labels l "
-                                 "JOIN images i ON i.id = l.image_id ORDER BY l.label, i.path").fetchall()
-    return [LabelRow(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+    return label_store.label_rows(coll)
 
 
 def label_counts(coll: Collection) -> dict[str, int]:
-    with coll.lock:
-        rows = coll.conn.execute("SELECT label, COUNT(*) FROM labels GROUP BY label ORDER BY COUNT(*) DESC, label")
-        return {r[0]: int(r[1]) for r in rows}
+    return label_store.counts(coll)
 
 
 def history(coll: Collection, limit: int = 200) -> list[HistoryEntry]:
-    with coll.lock:
-        rows = coll.conn.execute("SELECT at, kind, subject, event, old, new, source FROM label_history "
-                                 "ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
-    return [HistoryEntry(*r) for r in rows]
+    return label_store.history(coll, limit)
+
+
+def version(coll: Collection) -> str:
+    """Changes on every label change (for caches of views that show labels)."""
+    return label_store.version(coll)
 
 
 # ---------------------------------------------------------------------------------------------------- suggestions
@@ -346,8 +228,7 @@ def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0,
     if k < 1:
         raise RevsearchError("k must be at least 1")
     with coll.lock:
-        key = (str(coll.directory), coll.generation, catalog.get_meta(coll.conn, META_VERSION), k, temperature,
-               background)
+        key = (str(coll.directory), coll.generation, label_store.version(coll), k, temperature, background)
         cached = _SUGGEST_CACHE.get(key)
         if cached is None:
             cached = _suggest(coll, k, temperature, background)
@@ -402,15 +283,9 @@ def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
     chosen = [s for s in (suggestions if suggestions is not None else suggest(coll, k)) if s.confidence >= threshold]
     if not chosen:
         return 0
-    with coll.transaction() as conn:
-        unlabelled = {int(r[0]) for r in conn.execute("SELECT id FROM images WHERE id NOT IN "
-                                                      "(SELECT image_id FROM labels)")}
-        todo: dict[int, tuple[str, float]] = {}
-        for s in chosen:
-            if s.id in unlabelled:  # never overwrite a label set since the suggestion was made
-                for i in _with_duplicates(conn, [s.id]):
-                    todo[i] = (s.label, s.confidence)
-        return _set_labels(conn, todo, "suggestion", time.time())
+    # never overwrite a label set since the suggestion was made
+    return label_store.set_labels(coll, {s.id: (s.label, s.confidence) for s in chosen}, "suggestion",
+                                  only_unlabelled=True)
 
 
 # ---------------------------------------------------------------------------------------------------- import
@@ -465,7 +340,6 @@ def import_csv(coll: Collection, csv_path: Path | str, source: str = "import") -
             wanted[image.id] = label
     current = labels(coll)
     result.unchanged = sum(1 for i, lab in wanted.items() if current.get(i) == lab)
-    with coll.transaction() as conn:
-        result.labelled = _set_labels(conn, {i: (lab, None) for i, lab in wanted.items() if current.get(i) != lab},
-                                      source, time.time())
+    result.labelled = label_store.set_labels(coll, {i: (lab, None) for i, lab in wanted.items()
+                                                    if current.get(i) != lab}, source, copies=False)
     return result

@@ -129,9 +129,7 @@ def find_duplicates(coll: Collection, threshold: float = DEFAULT_THRESHOLD, incl
             uf.union(a, b)
     original_of: dict[int, int] = {}
     if include_exact:
-        with coll.lock:
-            exact_rows = coll.conn.execute("SELECT id, duplicate_of FROM images WHERE status = 'duplicate' "
-                                           "AND duplicate_of IS NOT NULL").fetchall()
+        exact_rows = [(r.id, r.duplicate_of) for r in coll.rows("duplicate") if r.duplicate_of is not None]
         for dup, orig in exact_rows:
             original_of[int(dup)] = int(orig)
             pairs.append(Pair(int(orig), int(dup), 1.0, True))

@@ -8,10 +8,6 @@ from typing import Callable, Optional
 Progress = Callable[[int, int, str], None]
 
 
-def no_progress(done: int, total: int, message: str) -> None:
-    """Default callback: report nothing."""
-
-
 def report(progress: Optional[Progress], done: int, total: int, message: str = "") -> None:
     """Call `progress` if one was given; keeps callers free of None checks."""
     if progress is not None:

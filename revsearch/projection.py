@@ -1,12 +1,14 @@
 """The 2-D map of a collection: UMAP (cosine, seeded) over the vectors, persisted and updated incrementally.
 
-Coordinates live in the catalog (`projection` table); the fitted UMAP reducer is pickled next to it
-(`<collection>/map-reducer.pkl`, written atomically). `update_map` is cheap to call on every page view: it does nothing
+Coordinates live in the catalog (`projection` table). What the last UMAP fit learnt is kept next to it as plain
+numeric arrays (`<collection>/map-reducer.npz`: the fitted images' ids, vectors and 2-D positions; written atomically,
+read with `allow_pickle=False`) — never as a pickle, because a collection folder may come from someone else and
+unpickling it could run their code. `update_map` is cheap to call on every page view: it does nothing
 when the collection's generation has not moved since the map was made. When it has moved:
 
 - images removed from the collection simply leave the map (their rows cascade away);
-- new images (or images whose file content changed) are placed with the fitted reducer's `transform`, so the
-  existing points do not move;
+- new images (or images whose file content changed) are placed among the fitted points: at the similarity-weighted
+  mean position of their `N_NEIGHBORS` most similar fitted images (cosine), so the existing points do not move;
 - the whole map is refitted when asked (`force=True`) or when more than `refit_fraction` of the points are new,
   changed or gone since the last fit (the old layout would no longer describe the collection).
 
@@ -19,13 +21,11 @@ on 2 CPU cores, most of it numba compiling; progress is reported through the epo
 Public API:
     update_map(coll, progress=None, force=False, refit_fraction=0.2, seed=0) -> MapUpdate
     map_points(coll, update=True, progress=None) -> list[MapPoint]       with cluster id and label per point
-    map_state(coll) -> MapUpdate                                           what is stored, computing nothing
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import tempfile
 import threading
@@ -36,13 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from revsearch.collection import Collection
-from revsearch.collection import catalog
+from revsearch.collection import Collection, map_store
 from revsearch.progress import Progress, report
 
 MIN_UMAP = 20
 REFIT_FRACTION = 0.2
-REDUCER_FILE = "map-reducer.pkl"
+REDUCER_FILE = "map-reducer.npz"
+LEGACY_REDUCER_FILE = "map-reducer.pkl"  # written by older versions; deleted on the next fit, never read
+PLACE_TEMPERATURE = 0.05  # neighbour weight exp((similarity - best) / T): the closest fitted images dominate
 DEFAULT_SEED = 0
 N_NEIGHBORS = 15
 MIN_DIST = 0.1
@@ -89,15 +90,6 @@ def reducer_path(coll: Collection) -> Path:
     return coll.directory / REDUCER_FILE
 
 
-def map_state(coll: Collection) -> MapUpdate:
-    """The stored map's method, size and fit count, without computing anything."""
-    with coll.lock:
-        n = coll.conn.execute("SELECT COUNT(*) FROM projection").fetchone()[0]
-        method = catalog.get_meta(coll.conn, META_METHOD)
-        fits = int(catalog.get_meta(coll.conn, META_FITS) or 0)
-    return MapUpdate("stored", method, int(n), 0, fits)
-
-
 _UPDATE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -118,28 +110,24 @@ def update_map(coll: Collection, progress: Progress | None = None, force: bool =
 def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_fraction: float,
                 seed: int) -> MapUpdate:
     started = time.perf_counter()
-    with coll.lock:
+    with coll.reading():
         generation = coll.generation
-        conn = coll.conn
-        method = catalog.get_meta(conn, META_METHOD)
-        fits = int(catalog.get_meta(conn, META_FITS) or 0)
-        if not force and method and catalog.get_meta(conn, META_GENERATION) == str(generation):
-            n = conn.execute("SELECT COUNT(*) FROM projection").fetchone()[0]
-            return MapUpdate("cached", method, int(n), 0, fits, time.perf_counter() - started)
-        hashes = dict(conn.execute("SELECT id, hash FROM images WHERE status = 'indexed'").fetchall())
-        stored = {int(r[0]): (r[1], int(r[2])) for r in conn.execute("SELECT image_id, hash, fitted FROM projection")}
+        method = coll.meta(META_METHOD)
+        fits = int(coll.meta(META_FITS) or 0)
+        if not force and method and coll.meta(META_GENERATION) == str(generation):
+            return MapUpdate("cached", method, map_store.count(coll), 0, fits, time.perf_counter() - started)
+        hashes = coll.indexed_hashes()
+        stored = map_store.stored(coll)
+        fitted_n = int(coll.meta(META_FITTED_N) or 0)
     valid = {i for i, (h, _) in stored.items() if i in hashes and hashes[i] == h}
     stale = [i for i in stored if i not in valid]
     new = sorted(i for i in hashes if i not in valid)
-    fitted_n = int(catalog.get_meta(coll.conn, META_FITTED_N) or 0)
     fitted_left = sum(1 for i in valid if stored[i][1])
     changed = len(new) + (fitted_n - fitted_left)
     n = len(hashes)
 
     if n == 0:
-        with coll.transaction() as tx:
-            tx.execute("DELETE FROM projection")
-            catalog.set_meta(tx, META_GENERATION, generation)
+        map_store.replace(coll, [], {META_GENERATION: generation})
         reducer_path(coll).unlink(missing_ok=True)
         return MapUpdate("empty", method, 0, 0, fits, time.perf_counter() - started)
 
@@ -147,43 +135,59 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
              or (method != "umap" and n >= MIN_UMAP) or (method == "umap" and n < MIN_UMAP)
              or changed > refit_fraction * max(fitted_n, 1))
     if not refit and method == "umap" and new:
-        reducer = _load_reducer(coll)
-        if reducer is None:
+        reference = _load_reference(coll)
+        if reference is None:
             refit = True
         else:
             report(progress, 0, 2, f"placing {len(new)} new images on the map")
             ids, vectors = coll.vectors(new)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                xy = reducer.transform(vectors)
-            _store(coll, ids, xy, fitted=False, generation=generation, stale=stale)
+            xy = place(reference[1], reference[2], vectors)
+            map_store.place(coll, _rows(ids, xy, hashes), stale, {META_GENERATION: generation})
             report(progress, 2, 2, "done")
             return MapUpdate("transform", "umap", n, len(ids), fits, time.perf_counter() - started)
     if not refit:  # only removals (or changes too small to matter) — points already gone by cascade
-        _store(coll, np.zeros(0, np.int64), np.zeros((0, 2)), fitted=False, generation=generation, stale=stale)
+        map_store.place(coll, [], stale, {META_GENERATION: generation})
         return MapUpdate("pruned", method, n, 0, fits, time.perf_counter() - started)
 
     ids, vectors = coll.vectors()
     if len(ids) >= MIN_UMAP:
-        xy, reducer = _fit_umap(vectors, seed, progress)
+        xy = _fit_umap(vectors, seed, progress)
         method = "umap"
     else:
-        xy, reducer = _fit_small(vectors), None
+        xy = _fit_small(vectors)
         method = "pca" if len(ids) >= 3 else "trivial"
     report(progress, 99, 100, "saving the map")
-    if reducer is not None:
-        _save_reducer(coll, reducer)
+    if method == "umap":
+        _save_reference(coll, ids, vectors, xy)
     else:
         reducer_path(coll).unlink(missing_ok=True)
+    (coll.directory / LEGACY_REDUCER_FILE).unlink(missing_ok=True)
     fits += 1
-    with coll.transaction() as tx:
-        tx.execute("DELETE FROM projection")
-        _insert(tx, ids, xy, hashes, fitted=True)
-        for key, value in ((META_GENERATION, generation), (META_METHOD, method), (META_FITS, fits),
-                           (META_FITTED_N, len(ids)), (META_FITTED_AT, time.time())):
-            catalog.set_meta(tx, key, value)
+    map_store.replace(coll, _rows(ids, xy, hashes), {
+        META_GENERATION: generation, META_METHOD: method, META_FITS: fits, META_FITTED_N: len(ids),
+        META_FITTED_AT: time.time()})
     report(progress, 100, 100, "done")
     return MapUpdate("fit", method, len(ids), len(ids), fits, time.perf_counter() - started)
+
+
+def _rows(ids: np.ndarray, xy: np.ndarray, hashes: dict[int, str | None]) -> list[tuple[int, float, float, str | None]]:
+    return [(int(i), float(x), float(y), hashes.get(int(i))) for i, (x, y) in zip(ids, xy)]
+
+
+def place(ref_vectors: np.ndarray, ref_xy: np.ndarray, vectors: np.ndarray, k: int = N_NEIGHBORS) -> np.ndarray:
+    """2-D positions for `vectors` among fitted points: the mean position of each one's k most similar reference
+    vectors (cosine), weighted by exp((similarity - best similarity) / PLACE_TEMPERATURE)."""
+    ref = np.ascontiguousarray(ref_vectors, dtype=np.float32)
+    k = max(1, min(k, len(ref)))
+    out = np.empty((len(vectors), 2), dtype=np.float64)
+    for start in range(0, len(vectors), 1024):
+        sims = np.asarray(vectors[start : start + 1024], dtype=np.float32) @ ref.T
+        nbrs = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        near = np.take_along_axis(sims, nbrs, axis=1).astype(np.float64)
+        weights = np.exp((near - near.max(axis=1, keepdims=True)) / PLACE_TEMPERATURE)
+        weights /= weights.sum(axis=1, keepdims=True)
+        out[start : start + len(sims)] = np.einsum("nk,nkd->nd", weights, ref_xy[nbrs])
+    return out
 
 
 def map_points(coll: Collection, update: bool = True, progress: Progress | None = None) -> list[MapPoint]:
@@ -192,14 +196,8 @@ def map_points(coll: Collection, update: bool = True, progress: Progress | None 
         update_map(coll, progress=progress)
     from revsearch.clusters import assign_new
 
-    assign_new(coll)
-    with coll.lock:
-        rows = coll.conn.execute(
-            "SELECT p.image_id, i.path, p.x, p.y, m.cluster_id, l.label FROM projection p "
-            "JOIN images i ON i.id = p.image_id LEFT JOIN cluster_members m ON m.image_id = p.image_id "
-            "LEFT JOIN labels l ON l.image_id = p.image_id ORDER BY p.image_id").fetchall()
-    return [MapPoint(int(r[0]), r[1], float(r[2]), float(r[3]), None if r[4] is None else int(r[4]), r[5])
-            for r in rows]
+    assign_new(coll)  # new images get their cluster first (a short write of its own, only when vectors changed)
+    return [MapPoint(p.id, p.path, p.x, p.y, p.cluster, p.label) for p in map_store.points(coll)]
 
 
 # ---------------------------------------------------------------------------------------------------- internals
@@ -236,7 +234,7 @@ class _EpochSink:
         pass
 
 
-def _fit_umap(vectors: np.ndarray, seed: int, progress: Progress | None):
+def _fit_umap(vectors: np.ndarray, seed: int, progress: Progress | None) -> np.ndarray:
     report(progress, 0, 100, "loading UMAP")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -248,16 +246,17 @@ def _fit_umap(vectors: np.ndarray, seed: int, progress: Progress | None):
                             tqdm_kwds={"disable": False, "file": _EpochSink(progress), "bar_format": "{n}/{total}",
                                        "mininterval": 0.2})
         xy = reducer.fit_transform(vectors)
-    reducer.tqdm_kwds = {"disable": True}  # the sink must not be pickled
-    return np.asarray(xy, dtype=np.float64), reducer
+    return np.asarray(xy, dtype=np.float64)
 
 
-def _save_reducer(coll: Collection, reducer) -> None:
+def _save_reference(coll: Collection, ids: np.ndarray, vectors: np.ndarray, xy: np.ndarray) -> None:
+    """Keep what the fit learnt as plain arrays (float16 vectors: half the size, ample for ranking neighbours)."""
     path = reducer_path(coll)
     fd, tmp = tempfile.mkstemp(dir=coll.directory, prefix=".map-reducer-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(reducer, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(fh, ids=np.asarray(ids, np.int64), vectors=np.asarray(vectors, np.float16),
+                     xy=np.asarray(xy, np.float64))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -266,31 +265,20 @@ def _save_reducer(coll: Collection, reducer) -> None:
             os.unlink(tmp)
 
 
-def _load_reducer(coll: Collection):
-    """The pickled reducer this collection wrote itself, or None when missing/unreadable (→ refit)."""
+def _load_reference(coll: Collection) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(ids, vectors, xy) of the last UMAP fit, or None when missing, damaged or not plain arrays (→ refit).
+
+    Read with `allow_pickle=False`: a file holding pickled objects is refused, never unpickled."""
     path = reducer_path(coll)
     if not path.is_file():
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import umap  # noqa: F401  (the pickle needs its classes)
-
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-    except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+        with np.load(path, allow_pickle=False) as data:
+            ids, vectors, xy = data["ids"], data["vectors"], data["xy"]
+    except Exception:  # noqa: BLE001 - a damaged or foreign cache is rebuilt, never fatal
         return None
-
-
-def _insert(conn, ids, xy, hashes: dict, fitted: bool) -> None:
-    conn.executemany("INSERT OR REPLACE INTO projection(image_id, x, y, hash, fitted) VALUES(?, ?, ?, ?, ?)",
-                     [(int(i), float(x), float(y), hashes.get(int(i)), int(fitted)) for i, (x, y) in zip(ids, xy)])
-
-
-def _store(coll: Collection, ids, xy, fitted: bool, generation: int, stale: list[int]) -> None:
-    with coll.lock:
-        hashes = dict(coll.conn.execute("SELECT id, hash FROM images WHERE status = 'indexed'").fetchall())
-    with coll.transaction() as tx:
-        tx.executemany("DELETE FROM projection WHERE image_id = ?", [(int(i),) for i in stale])
-        _insert(tx, ids, xy, hashes, fitted)
-        catalog.set_meta(tx, META_GENERATION, generation)
+    n = len(ids)
+    if (n == 0 or ids.ndim != 1 or vectors.shape != (n, coll.dim) or xy.shape != (n, 2)
+            or not np.isfinite(xy).all() or not np.isfinite(vectors).all()):
+        return None
+    return ids, vectors.astype(np.float32), xy

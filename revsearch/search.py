@@ -15,6 +15,7 @@ from PIL import Image
 
 from revsearch import images
 from revsearch.collection import Collection
+from revsearch.vectors import unit_rows
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
 
@@ -59,7 +60,7 @@ class Searcher:
         """One result list per query image, or a single list for their mean when `combine` ("more like these")."""
         vectors = self.embed(sources)
         if combine and len(vectors) > 1:
-            vectors = _normalise(vectors.mean(axis=0, keepdims=True))
+            vectors = unit_rows(vectors.mean(axis=0, keepdims=True))
         return search_vectors(self.coll, vectors, k, metric)
 
     def by_ids(self, ids: Sequence[int], k: int = 10, metric: str = "cosine") -> list[list[Hit]]:
@@ -102,7 +103,3 @@ def search_vectors(coll: Collection, queries: np.ndarray, k: int, metric: str = 
         results.append(hits)
     return results
 
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -36,15 +36,7 @@ def thumb_path(coll: Collection, content_hash: str, size: int = DEFAULT_SIZE) ->
 
 
 def _rows(coll: Collection, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-    ids = [int(i) for i in ids]
-    out: dict[int, tuple[str, str | None]] = {}
-    with coll.lock:
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for r in coll.conn.execute(f"SELECT id, path, hash FROM images WHERE id IN ({marks})", chunk):
-                out[int(r[0])] = (r[1], r[2])
-    return out
+    return {i: (r.path, r.hash) for i, r in coll.rows_by_id(ids).items()}
 
 
 def _make(path: str, content_hash: str | None, target: Path | None, size: int) -> bytes | None:
@@ -113,12 +105,12 @@ def thumbnails(coll: Collection, ids: Sequence[int], size: int = DEFAULT_SIZE, p
 
 
 def warm(coll: Collection, size: int = DEFAULT_SIZE, progress: Progress | None = None, workers: int = 4) -> int:
-    """Make every missing thumbnail of indexed and duplicate images; returns how many were made."""
-    with coll.lock:
-        rows = coll.conn.execute("SELECT id, hash FROM images WHERE status != 'skipped' AND hash IS NOT NULL").fetchall()
-    missing = [int(r[0]) for r in rows if not thumb_path(coll, r[1], size).is_file()]
-    thumbnails(coll, missing, size, progress, workers)
-    return len(missing)
+    """Make every missing thumbnail of indexed and duplicate images; returns how many were made (a missing one whose
+    original is gone or undecodable is not made, and not counted)."""
+    missing = {r.hash: r.id for r in coll.rows() if r.status != "skipped" and r.hash
+               and not thumb_path(coll, r.hash, size).is_file()}  # exact copies share one thumbnail
+    made = thumbnails(coll, list(missing.values()), size, progress, workers)
+    return len(made)
 
 
 def prune(coll: Collection) -> int:
@@ -126,8 +118,7 @@ def prune(coll: Collection) -> int:
     root = coll.directory / THUMB_DIR
     if not root.is_dir():
         return 0
-    with coll.lock:
-        live = {r[0] for r in coll.conn.execute("SELECT DISTINCT hash FROM images WHERE hash IS NOT NULL")}
+    live = {r.hash for r in coll.rows() if r.hash}
     removed = 0
     for path in root.glob("*/*.jpg"):
         if path.name.rsplit("-", 1)[0] not in live:

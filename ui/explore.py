@@ -12,9 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from revsearch import clusters, projection, thumbnails
-from revsearch.collection import catalog
-from revsearch.labels import META_VERSION as LABELS_VERSION
+from revsearch import clusters, labels, projection, thumbnails
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
 from ui import state
@@ -46,11 +44,7 @@ def ensure_map(info: CollectionInfo) -> None:
 def state_key(info: CollectionInfo) -> str:
     """Changes whenever what the map shows changes: vectors, labels, cluster names or membership."""
     coll = state.collection(info)
-    with coll.lock:
-        labels_version = catalog.get_meta(coll.conn, LABELS_VERSION) or "0"
-        names = coll.conn.execute("SELECT group_concat(id || ':' || ifnull(name, ''), ',') FROM clusters").fetchone()
-        clustered = catalog.get_meta(coll.conn, clusters.META_CREATED) or ""
-    return f"{coll.generation}/{labels_version}/{clustered}/{names[0] or ''}"
+    return f"{coll.generation}/{labels.version(coll)}/{clusters.version(coll)}"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -70,8 +64,7 @@ def points(info: CollectionInfo) -> dict:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _hover_uris(directory: str, generation: int, _info: CollectionInfo) -> dict[int, str]:
     coll = state.collection(_info)
-    with coll.lock:
-        ids = [int(r[0]) for r in coll.conn.execute("SELECT id FROM images WHERE status = 'indexed'")]
+    ids = [r.id for r in coll.rows("indexed")]
     if len(ids) > HOVER_LIMIT:
         return {}
     thumbs = thumbnails.thumbnails(coll, ids, HOVER)

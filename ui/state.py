@@ -35,7 +35,8 @@ def workspace() -> Workspace:
 
 
 @st.cache_resource(show_spinner=False)
-def _embedder(name: str) -> Embedder:
+def loaded_embedder(name: str) -> Embedder:
+    """The server's one loaded model for `name`, without a spinner (for use inside cached functions)."""
     return Embedder(name)
 
 
@@ -43,7 +44,7 @@ def embedder(name: str) -> Embedder:
     """One loaded model per model name for the whole server: loading it happens once, with a spinner."""
     label = model_title(name)
     with st.spinner(f"Loading the {label} model (first time only)…"):
-        return _embedder(name)
+        return loaded_embedder(name)
 
 
 @st.cache_resource(show_spinner=False)

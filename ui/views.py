@@ -88,7 +88,8 @@ def query_picker(info: CollectionInfo) -> Query | None:
 def _search(directory: str, generation: int, query_key: str, k: int, _info: CollectionInfo,
             _query: Query) -> list[Hit]:
     coll = state.collection(_info)
-    searcher = Searcher(coll, state._embedder(coll.model))  # no st.* inside a cached function; "Searching…" spins
+    # no st.* inside a cached function: the model without its spinner ("Searching…" spins instead)
+    searcher = Searcher(coll, state.loaded_embedder(coll.model))
     if _query.image_id is not None:
         return searcher.by_ids([_query.image_id], k=k)[0]
     return searcher.by_images([_query.data], k=k)[0]

@@ -136,7 +136,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         elif current is None:
             raise RevsearchError("the collection has no clusters yet; run `cluster -k K` or `cluster --suggest`")
         result = clusters.clustering(coll, n_representatives=args.representatives)
-        assert result is not None
+        if result is None:
+            raise RevsearchError("the collection has no clusters yet; run `cluster -k K` or `cluster --suggest`")
         paths = coll.paths([i for c in result.clusters for i in c.member_ids])
     if args.json:
         data = {"k": len(result.clusters), "requested_k": result.k, "seed": result.seed, "reclustered": reclustered,

@@ -1,6 +1,12 @@
-"""Persistent collections: catalog + vectors + FAISS index, synced incrementally with folders."""
+"""Persistent collections: catalog + vectors + FAISS index, synced incrementally with folders.
 
-from revsearch.collection.collection import Collection, ImageRow, NewRow
+This package is the only place in revsearch that speaks SQL. The rest uses `Collection` (rows, vectors, index,
+metadata, `add_rows`) and the store modules: `label_store` (labels with history), `cluster_store` (centroids,
+members, names) and `map_store` (2-D map points).
+"""
+
+from revsearch.collection.collection import Collection
+from revsearch.collection.rows import ImageRow, NewRow
 from revsearch.collection.sync import IndexReport, index_files, index_folder
 
-__all__ = ["Collection", "ImageRow", "NewRow", "IndexReport", "index_files", "index_folder"]
+__all__ = ["Collection", "ImageRow", "IndexReport", "NewRow", "index_files", "index_folder"]

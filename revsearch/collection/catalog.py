@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from revsearch.errors import RevsearchError
 
 CATALOG_NAME = "catalog.sqlite"
 
-# Append-only: each entry upgrades the schema by one version. Never edit a released entry.
-MIGRATIONS: list[str] = [
+# Append-only: each entry upgrades the schema by one version and is a list of single SQL statements, run one by one
+# (never split on ";", which may appear inside a statement). Never edit a released entry.
+MIGRATIONS: list[list[str]] = [
     # 1: images, their vectors, and collection metadata
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE images (
+    [
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE images (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         path TEXT NOT NULL UNIQUE,
         hash TEXT,
@@ -32,40 +34,40 @@ MIGRATIONS: list[str] = [
         duplicate_of INTEGER REFERENCES images(id) ON DELETE SET NULL,
         added_at REAL NOT NULL,
         updated_at REAL NOT NULL
-    );
-    CREATE INDEX images_hash ON images(hash);
-    CREATE INDEX images_status ON images(status);
-    CREATE TABLE vectors (
+    )""",
+        """CREATE INDEX images_hash ON images(hash)""",
+        """CREATE INDEX images_status ON images(status)""",
+        """CREATE TABLE vectors (
         image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
         vec BLOB NOT NULL
-    );
-    """,
+    )""",
+    ],
     # 2: exploration — clusters and their members, labels with history, the 2-D map (revsearch/clusters.py,
     #    labels.py, projection.py). `hash` columns remember the content a row was computed from, so an image whose
     #    file changed in place is re-assigned / re-placed instead of keeping a stale position.
-    """
-    CREATE TABLE clusters (
+    [
+        """CREATE TABLE clusters (
         id INTEGER PRIMARY KEY,
         centroid BLOB NOT NULL,
         name TEXT,
         created_at REAL NOT NULL
-    );
-    CREATE TABLE cluster_members (
+    )""",
+        """CREATE TABLE cluster_members (
         image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
         cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
         similarity REAL NOT NULL,
         hash TEXT
-    );
-    CREATE INDEX cluster_members_cluster ON cluster_members(cluster_id, similarity);
-    CREATE TABLE labels (
+    )""",
+        """CREATE INDEX cluster_members_cluster ON cluster_members(cluster_id, similarity)""",
+        """CREATE TABLE labels (
         image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
         label TEXT NOT NULL,
         source TEXT NOT NULL,
         confidence REAL,
         updated_at REAL NOT NULL
-    );
-    CREATE INDEX labels_label ON labels(label);
-    CREATE TABLE label_history (
+    )""",
+        """CREATE INDEX labels_label ON labels(label)""",
+        """CREATE TABLE label_history (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         at REAL NOT NULL,
         kind TEXT NOT NULL,
@@ -74,15 +76,15 @@ MIGRATIONS: list[str] = [
         old TEXT,
         new TEXT,
         source TEXT NOT NULL
-    );
-    CREATE TABLE projection (
+    )""",
+        """CREATE TABLE projection (
         image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
         x REAL NOT NULL,
         y REAL NOT NULL,
         hash TEXT,
         fitted INTEGER NOT NULL
-    );
-    """,
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -112,9 +114,8 @@ def migrate(conn: sqlite3.Connection) -> None:
     for version in range(current, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[version].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
@@ -130,3 +131,24 @@ def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> 
 def set_meta(conn: sqlite3.Connection, key: str, value: object) -> None:
     conn.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                  (key, str(value)))
+
+
+def set_many(conn: sqlite3.Connection, values: Mapping[str, object]) -> None:
+    for key, value in values.items():
+        set_meta(conn, key, value)
+
+
+def fetch(coll, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+    """All rows of one read of a collection's catalog, under its lock (the connection is shared by app threads)."""
+    with coll.lock:
+        return coll.conn.execute(sql, tuple(params)).fetchall()
+
+
+def chunks(ids: Sequence[int], size: int = 900) -> list[list[int]]:
+    """Id lists cut below SQLite's bound-parameter limit, for `IN (…)` queries."""
+    ids = [int(i) for i in ids]
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def marks(chunk: Sequence[object]) -> str:
+    return ",".join("?" * len(chunk))

@@ -6,51 +6,15 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import faiss
 import numpy as np
 
 from revsearch.collection import catalog, vector_index
+from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.errors import RevsearchError
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """One catalog row as the rest of revsearch sees it."""
-
-    id: int
-    path: str
-    status: str
-    reason: str | None
-    hash: str | None
-    size: int | None
-    mtime_ns: int | None
-    width: int | None
-    height: int | None
-    duplicate_of: int | None
-
-    @classmethod
-    def from_sql(cls, row: sqlite3.Row) -> "ImageRow":
-        return cls(row["id"], row["path"], row["status"], row["reason"], row["hash"], row["size"], row["mtime_ns"],
-                   row["width"], row["height"], row["duplicate_of"])
-
-
-@dataclass(frozen=True)
-class NewRow:
-    """One image row to write with `Collection.add_rows` (the agreed API of issue 10)."""
-
-    path: str
-    hash: str | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    width: int | None = None
-    height: int | None = None
-    status: str = "indexed"
-    reason: str | None = None
-    duplicate_of: int | None = None
 
 
 class Collection:
@@ -144,7 +108,31 @@ class Collection:
 
     @property
     def generation(self) -> int:
-        return int(catalog.get_meta(self.conn, "generation") or 0)
+        """Moves whenever the set of vectors changes; caches derived from vectors compare it."""
+        return int(self.meta("generation") or 0)
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        """One value of the collection's metadata table (model, generation, analysis bookkeeping)."""
+        with self.lock:
+            return catalog.get_meta(self.conn, key, default)
+
+    def set_meta(self, values: Mapping[str, object]) -> None:
+        """Write metadata values in one transaction."""
+        with self.transaction() as conn:
+            catalog.set_many(conn, values)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A consistent snapshot for several reads (one read transaction, no write lock taken)."""
+        with self.lock:
+            if self.conn.in_transaction:
+                yield
+                return
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.conn.execute("COMMIT")
 
     def counts(self) -> dict[str, int]:
         with self.lock:
@@ -178,6 +166,20 @@ class Collection:
                 marks = ",".join("?" * len(chunk))
                 out.update(self.conn.execute(f"SELECT id, path FROM images WHERE id IN ({marks})", chunk).fetchall())
             return out
+
+    def rows_by_id(self, ids: Sequence[int]) -> dict[int, ImageRow]:
+        """id → row for the given ids (missing ids are absent)."""
+        out: dict[int, ImageRow] = {}
+        with self.lock:
+            for chunk in catalog.chunks(ids):
+                for r in self.conn.execute(f"SELECT * FROM images WHERE id IN ({catalog.marks(chunk)})", chunk):
+                    out[int(r["id"])] = ImageRow.from_sql(r)
+        return out
+
+    def indexed_hashes(self) -> dict[int, str | None]:
+        """id → content hash of every indexed image (what derived data remembers to notice changed files)."""
+        with self.lock:
+            return {int(r[0]): r[1] for r in self.conn.execute("SELECT id, hash FROM images WHERE status = 'indexed'")}
 
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64[n], vectors float32[n, dim]) of indexed images, in id order (or for the given ids).
@@ -265,79 +267,56 @@ class Collection:
 
     def index_info(self) -> vector_index.IndexInfo | None:
         """How the current index was built: factory string, nprobe, measured recall@10, bytes per vector."""
-        return vector_index.IndexInfo.from_json(catalog.get_meta(self.conn, "index_info"))
+        return vector_index.IndexInfo.from_json(self.meta("index_info"))
 
-    # ------------------------------------------------------------------ writing (used by sync and the app)
+    # ------------------------------------------------------------------ writing
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic batch of catalog writes that moves the generation when vectors change."""
+        """One atomic batch of raw catalog writes, for the modules of revsearch/collection/ only."""
         with self.lock, _transaction(self.conn) as conn:
             yield conn
 
     def bump_generation(self, conn: sqlite3.Connection) -> None:
         catalog.set_meta(conn, "generation", int(catalog.get_meta(conn, "generation") or 0) + 1)
 
-    def add_rows(self, rows: Sequence[NewRow], vectors: np.ndarray | None = None) -> list[int]:
-        """One transaction: upsert rows by path, store vectors[i] for 'indexed' rows; returns the row ids.
-
-        Minimal stand-in written on branch wt-bench for the benchmark; the "house" helper's version replaces it."""
-        now, ids = time.time(), []
+    @contextmanager
+    def batch(self) -> Iterator[RowWriter]:
+        """One transaction of row and vector writes; the generation moves at the end when any vector changed."""
         with self.transaction() as conn:
-            for i, r in enumerate(rows):
-                image_id = int(conn.execute(
-                    """INSERT INTO images(path, hash, size, mtime_ns, width, height, status, reason, duplicate_of,
-                                          added_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size,
-                           mtime_ns=excluded.mtime_ns, width=excluded.width, height=excluded.height,
-                           status=excluded.status, reason=excluded.reason, duplicate_of=excluded.duplicate_of,
-                           updated_at=excluded.updated_at RETURNING id""",
-                    (r.path, r.hash, r.size, r.mtime_ns, r.width, r.height, r.status, r.reason, r.duplicate_of, now,
-                     now)).fetchone()[0])
+            writer = RowWriter(conn, self.encode_vector)
+            yield writer
+            if writer.vectors_changed:
+                self.bump_generation(conn)
+
+    def add_rows(self, rows: Sequence[NewRow], vectors: np.ndarray | None = None) -> list[int]:
+        """One transaction: upsert rows by path; returns the row ids in order.
+
+        Rows with status 'indexed' get `vectors[i]` (aligned with `rows`, float32 [len(rows), dim], L2-normalised;
+        other rows' entries are ignored, and those rows lose any stored vector). With `vectors=None` an indexed row
+        must already have a vector. The generation moves when vectors changed."""
+        rows = list(rows)
+        for row in rows:
+            row.check()
+        if vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if vectors.shape != (len(rows), self.dim):
+                raise RevsearchError(f"add_rows needs vectors of shape ({len(rows)}, {self.dim}), "
+                                     f"not {vectors.shape}")
+        ids: list[int] = []
+        with self.batch() as writer:
+            for n, row in enumerate(rows):
+                indexed = row.status == "indexed"
+                image_id = writer.upsert(row, vectors[n] if indexed and vectors is not None else None)
+                if indexed and vectors is None and not writer.has_vector(image_id):
+                    raise RevsearchError(f"{row.path}: an indexed row needs a vector")
                 ids.append(image_id)
-                if r.status == "indexed" and vectors is not None:
-                    conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) VALUES(?, ?)",
-                                 (image_id, self.encode_vector(vectors[i])))
-                else:
-                    conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,))
-            self.bump_generation(conn)
         return ids
 
     def remove(self, ids: Sequence[int]) -> int:
         """Forget images (rows and vectors); a removed original hands its vector to its first duplicate."""
-        with self.transaction() as conn:
-            removed = remove_rows(conn, [int(i) for i in ids])
-            if removed:
-                self.bump_generation(conn)
-        return removed
-
-
-def remove_rows(conn: sqlite3.Connection, ids: list[int]) -> int:
-    """Delete rows inside an open transaction, promoting a duplicate of each removed indexed original."""
-    removed = 0
-    for image_id in ids:
-        row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
-        if row is None:
-            continue
-        if row["status"] == "indexed":
-            promote_heir(conn, image_id)
-        conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
-        removed += 1
-    return removed
-
-
-def promote_heir(conn: sqlite3.Connection, image_id: int) -> int | None:
-    """An indexed original is going away or changing: its first duplicate becomes indexed with the same vector."""
-    heir = conn.execute("SELECT id FROM images WHERE duplicate_of = ? AND status = 'duplicate' ORDER BY id LIMIT 1",
-                        (image_id,)).fetchone()
-    if heir is None:
-        return None
-    conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) SELECT ?, vec FROM vectors WHERE image_id = ?",
-                 (heir[0], image_id))
-    conn.execute("UPDATE images SET status = 'indexed', duplicate_of = NULL, updated_at = ? WHERE id = ?",
-                 (time.time(), heir[0]))
-    conn.execute("UPDATE images SET duplicate_of = ? WHERE duplicate_of = ?", (heir[0], image_id))
-    return int(heir[0])
+        with self.batch() as writer:
+            return writer.remove(ids)
 
 
 @contextmanager

@@ -11,12 +11,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from revsearch import images
-from revsearch.collection.collection import Collection, promote_heir
+from revsearch.collection.collection import Collection
+from revsearch.collection.rows import NewRow, RowWriter
 from revsearch.embed.embedder import Embedder
 from revsearch.embed.pipeline import embed_stream
 from revsearch.errors import RevsearchError
@@ -132,15 +133,12 @@ def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress
         return load_file(entry, embedder, known_before)
 
     for batch in embed_stream(todo, load, embedder, batch_size=batch_size):
-        with coll.transaction() as conn:
-            changed_vectors = False
+        with coll.batch() as writer:
             for item in batch:
                 vector = item.vector
                 if vector is None and item.loaded.known_duplicate and item.loaded.hash not in known:
                     vector = _embed_now(item.loaded, embedder)  # its original changed earlier in this run
-                changed_vectors |= _record(conn, item.loaded, vector, existing, known, result, coll.encode_vector)
-            if changed_vectors:
-                coll.bump_generation(conn)
+                _record(writer, item.loaded, vector, existing, known, result)
         done += len(batch)
         report(progress, done, total, str(batch[-1].loaded.path.name))
     return result
@@ -181,54 +179,35 @@ def _embed_now(loaded: Loaded, embedder: Embedder) -> np.ndarray | None:
     return None if fresh.array is None else embedder.embed_batch(fresh.array[None])[0]
 
 
-def _record(conn, loaded: Loaded, vector: np.ndarray | None, existing: dict, known: dict[str, int],
-            result: IndexReport, encode: Callable[[np.ndarray], bytes]) -> bool:
-    """Write one file's outcome inside the batch transaction; True when the set of vectors changed."""
+def _record(writer: RowWriter, loaded: Loaded, vector: np.ndarray | None, existing: dict, known: dict[str, int],
+            result: IndexReport) -> None:
+    """Write one file's outcome inside the batch transaction (the writer notes whether vectors changed)."""
     path = str(loaded.path)
     old = existing.get(path)
-    now = time.time()
-    changed = False
     if old is not None and old.status == "indexed" and old.hash != loaded.hash:
-        heir = promote_heir(conn, old.id)  # its copies keep the old content's vector
+        heir = writer.promote_heir(old.id)  # its copies keep the old content's vector
         if heir is None:
             known.pop(old.hash, None)
         else:
             known[old.hash] = heir
-        changed = True
     if loaded.skip is not None:
         status, reason, dup_of = "skipped", loaded.skip, None
     elif loaded.hash in known and known[loaded.hash] != (old.id if old else None):
         status, reason, dup_of = "duplicate", None, known[loaded.hash]
     else:
         status, reason, dup_of = "indexed", None, None
-    row = conn.execute(
-        """INSERT INTO images(path, hash, size, mtime_ns, width, height, status, reason, duplicate_of, added_at,
-                              updated_at)
-           VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,
-               width=excluded.width, height=excluded.height, status=excluded.status, reason=excluded.reason,
-               duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at
-           RETURNING id""",
-        (path, loaded.hash, loaded.size, loaded.mtime_ns, loaded.width, loaded.height, status, reason, dup_of, now,
-         now),
-    ).fetchone()
-    image_id = int(row[0])
+    row = NewRow(path, loaded.hash, loaded.size, loaded.mtime_ns, loaded.width, loaded.height, status, reason, dup_of)
+    image_id = writer.upsert(row, vector if status == "indexed" else None)
     if status == "indexed":
         if vector is None:  # same content already indexed under this very row (e.g. touched file)
             result.unchanged += 1
-            return changed
-        conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) VALUES(?, ?)",
-                     (image_id, encode(vector)))
+            return
         known[loaded.hash] = image_id
         if old is None:
             result.indexed += 1
         else:
             result.updated += 1
-        return True
-    deleted = conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,)).rowcount
-    if status == "skipped":
+    elif status == "skipped":
         result.skipped.append((path, reason))
     else:
-        original = conn.execute("SELECT path FROM images WHERE id = ?", (dup_of,)).fetchone()
-        result.duplicates.append((path, original[0] if original else ""))
-    return changed or deleted > 0
+        result.duplicates.append((path, writer.path(dup_of) or ""))

@@ -26,12 +26,12 @@ def test_groups_show_copies_with_scores(data_dir, tiny_demo):
     original = sorted((tiny_demo / "shoes").glob("*.jpg"))[0]
     at = new_app().run()  # first start: the demo
     ws = Workspace(data_dir)
-    from ui.state import _embedder
+    from ui.state import loaded_embedder
 
     saved = save_uploads(ws.info("demo").files_dir, [Named("copies/exact.jpg", original.read_bytes()),
                                                      Named("copies/smaller.jpg", resized_jpeg(original, 0.5))])
     with ws.open("demo") as coll:
-        add_images(coll, saved.paths, _embedder("efficientnet_lite0"), prepare=False)
+        add_images(coll, saved.paths, loaded_embedder("efficientnet_lite0"), prepare=False)
     at = at.switch_page("app_pages/duplicates.py").run()
     assert not problems(at) and not errors(at)
     text = texts(at)

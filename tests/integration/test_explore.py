@@ -109,7 +109,7 @@ def test_added_images_keep_cluster_ids_and_names_removed_ones_leave(fresh_collec
     gone = sorted(members_before[0])[:4]
     coll.remove(gone)
     again = clusters.clustering(coll)
-    assert not set(gone) & set(again.by_id(0).member_ids)
+    assert not set(gone) & set(clusters.cluster(coll, 0).member_ids)
     assert {c.id: c.name for c in again.clusters} == names
     assert set(labels.labels(coll)) == set(labelled_before) - set(gone)
 

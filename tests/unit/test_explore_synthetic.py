@@ -7,14 +7,13 @@ tests/integration/test_explore.py.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from revsearch import clusters, export, labels, near_duplicates, projection
-from revsearch.collection import Collection
+from revsearch.collection import Collection, NewRow, cluster_store
 from revsearch.errors import RevsearchError
 
 DIM = 16
@@ -32,30 +31,16 @@ def blobs(n_per: int, n_centres: int, spread: float = 0.15, seed: int = 0) -> np
 
 def add(coll: Collection, vectors: np.ndarray, prefix: str = "img") -> list[int]:
     """Index rows with the given vectors (paths under the collection dir; files need not exist)."""
-    ids = []
-    now = time.time()
-    with coll.transaction() as conn:
-        start = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-        for n, v in enumerate(vectors):
-            path = str(coll.directory / "photos" / f"{prefix}{start + n:04d}.jpg")
-            image_id = conn.execute(
-                "INSERT INTO images(path, hash, size, mtime_ns, status, added_at, updated_at) "
-                "VALUES(?, ?, 1, 1, 'indexed', ?, ?) RETURNING id", (path, f"h{prefix}{start + n}", now, now)
-            ).fetchone()[0]
-            conn.execute("INSERT INTO vectors(image_id, vec) VALUES(?, ?)", (image_id, coll.encode_vector(v)))
-            ids.append(int(image_id))
-        coll.bump_generation(conn)
-    return ids
+    start = sum(coll.counts().values())
+    rows = [NewRow(str(coll.directory / "photos" / f"{prefix}{start + n:04d}.jpg"), f"h{prefix}{start + n}", 1, 1)
+            for n in range(len(vectors))]
+    return coll.add_rows(rows, vectors)
 
 
 def add_exact_copy(coll: Collection, original: int, name: str = "copy.jpg") -> int:
-    now = time.time()
-    with coll.transaction() as conn:
-        h = conn.execute("SELECT hash FROM images WHERE id = ?", (original,)).fetchone()[0]
-        return int(conn.execute(
-            "INSERT INTO images(path, hash, size, mtime_ns, status, duplicate_of, added_at, updated_at) "
-            "VALUES(?, ?, 1, 1, 'duplicate', ?, ?, ?) RETURNING id",
-            (str(coll.directory / "photos" / name), h, original, now, now)).fetchone()[0])
+    row = NewRow(str(coll.directory / "photos" / name), coll.get(original).hash, 1, 1, status="duplicate",
+                 duplicate_of=original)
+    return coll.add_rows([row])[0]
 
 
 @pytest.fixture
@@ -87,7 +72,7 @@ def test_new_images_join_existing_clusters_and_removed_ones_leave(coll):
     first = add(coll, blobs(8, 3))
     before = clusters.recluster(coll, 3)
     labels.name_cluster(coll, 1, "cats")
-    centroid_before = clusters._centroids(coll)[1].copy()
+    centroid_before = cluster_store.centroids(coll)[1].copy()
     members_of = {c.id: set(c.member_ids) for c in before.clusters}
     centre_of_1 = int(np.argmax(coll.vectors([min(members_of[1])])[1][0]))
 
@@ -95,8 +80,8 @@ def test_new_images_join_existing_clusters_and_removed_ones_leave(coll):
     after = clusters.clustering(coll)
     assert after.unassigned == 0
     assert [c.id for c in after.clusters] == [0, 1, 2]
-    assert after.by_id(1).name == "cats"
-    np.testing.assert_array_equal(clusters._centroids(coll)[1], centroid_before)
+    assert clusters.cluster(coll, 1).name == "cats"
+    np.testing.assert_array_equal(cluster_store.centroids(coll)[1], centroid_before)
     for c in after.clusters:
         assert members_of[c.id] <= set(c.member_ids)  # nobody moved
     assign = clusters.assignments(coll)
@@ -109,15 +94,15 @@ def test_new_images_join_existing_clusters_and_removed_ones_leave(coll):
     gone = sorted(members_of[1])[:3]
     coll.remove(gone)
     again = clusters.clustering(coll)
-    assert not set(gone) & set(again.by_id(1).member_ids)
-    assert again.by_id(1).size == len(members_of[1]) + 2 - 3
+    assert not set(gone) & set(clusters.cluster(coll, 1).member_ids)
+    assert clusters.cluster(coll, 1).size == len(members_of[1]) + 2 - 3
 
 
 def test_recluster_keeps_names_of_matching_clusters(coll):
     add(coll, blobs(8, 3))
     first = clusters.recluster(coll, 3)
     for c in first.clusters:
-        clusters.name_cluster(coll, c.id, f"name{c.id}")
+        labels.name_cluster(coll, c.id, f"name{c.id}")
     second = clusters.recluster(coll, 3, seed=5)
     assert sorted(c.name for c in second.clusters) == ["name0", "name1", "name2"]
     for c in second.clusters:  # the name went with the members
@@ -136,7 +121,7 @@ def test_merge_clusters(coll):
     with pytest.raises(RevsearchError, match="no cluster 2"):
         clusters.members(coll, 2)
     with pytest.raises(RevsearchError, match="at least two"):
-        clusters.merge_clusters(coll, [0])
+        labels.merge_clusters(coll, [0])
 
 
 def test_suggest_k_reports_every_score_and_prefers_k_of_3_or_more(coll):

@@ -1,0 +1,132 @@
+"""Stored clusters: centroids, names and members (with each member's similarity and the content hash it had).
+
+The k-means itself and the rules for numbering, naming and merging live in revsearch/clusters.py; this module only
+reads and writes the `clusters` and `cluster_members` tables, each write in one transaction together with the
+metadata values the caller passes (so the bookkeeping never disagrees with the rows).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from revsearch.collection import catalog
+from revsearch.collection.collection import Collection
+
+MemberRow = tuple[int, int, float, str | None]  # (image id, cluster id, similarity, content hash)
+
+
+@dataclass(frozen=True)
+class StoredMember:
+    cluster_id: int
+    image_id: int
+    similarity: float
+    path: str
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def names(coll: Collection) -> dict[int, str | None]:
+    """cluster id -> name (None when unnamed), by id; empty when the collection was never clustered."""
+    return {int(r[0]): r[1] for r in catalog.fetch(coll, "SELECT id, name FROM clusters ORDER BY id")}
+
+
+def centroids(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster ids int64[k], unit centroids float32[k, dim]) by id."""
+    rows = catalog.fetch(coll, "SELECT id, centroid FROM clusters ORDER BY id")
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, coll.dim), np.float32)
+    cids = np.array([r[0] for r in rows], dtype=np.int64)
+    return cids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), coll.dim)
+
+
+def members(coll: Collection, cluster_id: int | None = None) -> list[StoredMember]:
+    """Members of one cluster (or of all, by cluster id), closest to the centroid first."""
+    where, params = ("WHERE m.cluster_id = ? ", (int(cluster_id),)) if cluster_id is not None else ("", ())
+    rows = catalog.fetch(coll, "SELECT m.cluster_id, m.image_id, m.similarity, i.path FROM cluster_members m "
+                               f"JOIN images i ON i.id = m.image_id {where}"
+                               "ORDER BY m.cluster_id, m.similarity DESC, m.image_id", params)
+    return [StoredMember(int(r[0]), int(r[1]), float(r[2]), r[3]) for r in rows]
+
+
+def member_ids(coll: Collection, cluster_ids: Sequence[int]) -> list[int]:
+    """Image ids of every member of the given clusters."""
+    cluster_ids = [int(c) for c in cluster_ids]
+    if not cluster_ids:
+        return []
+    return [int(r[0]) for r in catalog.fetch(
+        coll, f"SELECT image_id FROM cluster_members WHERE cluster_id IN ({catalog.marks(cluster_ids)})", cluster_ids)]
+
+
+def assignments(coll: Collection) -> dict[int, int]:
+    """image id -> cluster id for every clustered image."""
+    return {int(a): int(b) for a, b in catalog.fetch(coll, "SELECT image_id, cluster_id FROM cluster_members")}
+
+
+def member_names(coll: Collection) -> dict[int, str]:
+    """image id -> the name of its cluster, for members of named clusters (a recluster carries names by them)."""
+    return {int(a): b for a, b in catalog.fetch(
+        coll, "SELECT m.image_id, c.name FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "
+              "WHERE c.name IS NOT NULL")}
+
+
+def unplaced(coll: Collection) -> dict[int, str | None]:
+    """id -> hash of indexed images without a cluster, or whose content changed since they were assigned."""
+    return {int(r[0]): r[1] for r in catalog.fetch(
+        coll, "SELECT i.id, i.hash FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
+              "WHERE i.status = 'indexed' AND (m.image_id IS NULL OR m.hash IS NOT i.hash)")}
+
+
+def unassigned_count(coll: Collection) -> int:
+    """Indexed images without a cluster."""
+    return int(catalog.fetch(coll, "SELECT COUNT(*) FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
+                                   "WHERE i.status = 'indexed' AND m.image_id IS NULL")[0][0])
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+def replace(coll: Collection, centroids: np.ndarray, rows: Sequence[MemberRow], names: Mapping[int, str],
+            meta: Mapping[str, object]) -> None:
+    """Replace the whole clustering: clusters 0 … k-1 with these centroids and names, and these members."""
+    now = time.time()
+    with coll.transaction() as conn:
+        conn.execute("DELETE FROM cluster_members")
+        conn.execute("DELETE FROM clusters")
+        conn.executemany("INSERT INTO clusters(id, centroid, name, created_at) VALUES(?, ?, ?, ?)",
+                         [(c, np.asarray(centroids[c], np.float32).tobytes(), names.get(c), now)
+                          for c in range(len(centroids))])
+        _put_members(conn, rows)
+        catalog.set_many(conn, meta)
+
+
+def assign(coll: Collection, rows: Sequence[MemberRow], meta: Mapping[str, object]) -> None:
+    """Add or move members; rows that stopped being indexed (became a copy, or skipped) leave their cluster."""
+    with coll.transaction() as conn:
+        conn.execute("DELETE FROM cluster_members WHERE image_id IN (SELECT id FROM images WHERE status != 'indexed')")
+        _put_members(conn, rows)
+        catalog.set_many(conn, meta)
+
+
+def merge(coll: Collection, target: int, others: Sequence[int], centroid: np.ndarray, name: str | None,
+          similarities: Sequence[tuple[int, float]]) -> None:
+    """Store a merge: `target` gets the centroid, the name and the images of `similarities` (image id, similarity
+    to the new centroid) as members; the clusters `others` are dropped."""
+    with coll.transaction() as conn:
+        conn.execute("UPDATE clusters SET centroid = ?, name = ? WHERE id = ?",
+                     (np.asarray(centroid, np.float32).tobytes(), name, int(target)))
+        conn.executemany("UPDATE cluster_members SET cluster_id = ?, similarity = ? WHERE image_id = ?",
+                         [(int(target), float(s), int(i)) for i, s in similarities])
+        others = [int(i) for i in others if int(i) != int(target)]
+        conn.execute(f"DELETE FROM clusters WHERE id IN ({catalog.marks(others)})", others)
+
+
+def _put_members(conn: sqlite3.Connection, rows: Sequence[MemberRow]) -> None:
+    conn.executemany("INSERT OR REPLACE INTO cluster_members(image_id, cluster_id, similarity, hash) "
+                     "VALUES(?, ?, ?, ?)", [(int(i), int(c), float(s), h) for i, c, s, h in rows])
+

@@ -1,0 +1,65 @@
+"""Stored 2-D map positions (`projection` table): one point per indexed image, with the content hash it was placed
+for and whether it took part in the last fit. How points are computed lives in revsearch/projection.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from revsearch.collection import catalog
+from revsearch.collection.collection import Collection
+
+PointRow = tuple[int, float, float, str | None]  # (image id, x, y, content hash)
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    id: int
+    path: str
+    x: float
+    y: float
+    cluster: int | None
+    label: str | None
+
+
+def count(coll: Collection) -> int:
+    return int(catalog.fetch(coll, "SELECT COUNT(*) FROM projection")[0][0])
+
+
+def stored(coll: Collection) -> dict[int, tuple[str | None, bool]]:
+    """image id -> (content hash it was placed for, took part in the fit)."""
+    return {int(r[0]): (r[1], bool(r[2])) for r in catalog.fetch(coll, "SELECT image_id, hash, fitted FROM projection")}
+
+
+def points(coll: Collection) -> list[StoredPoint]:
+    """Every point with its image's path, cluster id and label, by image id."""
+    rows = catalog.fetch(coll, "SELECT p.image_id, i.path, p.x, p.y, m.cluster_id, l.label FROM projection p "
+                               "JOIN images i ON i.id = p.image_id "
+                               "LEFT JOIN cluster_members m ON m.image_id = p.image_id "
+                               "LEFT JOIN labels l ON l.image_id = p.image_id ORDER BY p.image_id")
+    return [StoredPoint(int(r[0]), r[1], float(r[2]), float(r[3]), None if r[4] is None else int(r[4]), r[5])
+            for r in rows]
+
+
+def replace(coll: Collection, rows: Sequence[PointRow], meta: Mapping[str, object]) -> None:
+    """A new fit: these points (all fitted) replace the whole map, with the map's metadata, in one transaction."""
+    with coll.transaction() as conn:
+        conn.execute("DELETE FROM projection")
+        _insert(conn, rows, fitted=True)
+        catalog.set_many(conn, meta)
+
+
+def place(coll: Collection, rows: Sequence[PointRow], stale: Sequence[int], meta: Mapping[str, object]) -> None:
+    """Add points placed into an existing fit and drop `stale` ones, in one transaction."""
+    with coll.transaction() as conn:
+        conn.executemany("DELETE FROM projection WHERE image_id = ?", [(int(i),) for i in stale])
+        _insert(conn, rows, fitted=False)
+        catalog.set_many(conn, meta)
+
+
+def _insert(conn: sqlite3.Connection, rows: Sequence[PointRow], fitted: bool) -> None:
+    conn.executemany("INSERT OR REPLACE INTO projection(image_id, x, y, hash, fitted) VALUES(?, ?, ?, ?, ?)",
+                     [(int(i), float(x), float(y), h, int(fitted)) for i, x, y, h in rows])
+

@@ -1,0 +1,135 @@
+"""Image rows and their vectors: the one place that inserts, updates and deletes them.
+
+`Collection.add_rows`, `Collection.remove` and incremental sync all write through a `RowWriter`, which works inside one
+open catalog transaction and remembers whether the set of vectors changed (then the collection's generation moves).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from revsearch.errors import RevsearchError
+
+STATUSES = ("indexed", "skipped", "duplicate")
+
+_UPSERT = """
+INSERT INTO images(path, hash, size, mtime_ns, width, height, status, reason, duplicate_of, added_at, updated_at)
+VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,
+    width=excluded.width, height=excluded.height, status=excluded.status, reason=excluded.reason,
+    duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at
+RETURNING id"""
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One catalog row as the rest of revsearch sees it."""
+
+    id: int
+    path: str
+    status: str
+    reason: str | None
+    hash: str | None
+    size: int | None
+    mtime_ns: int | None
+    width: int | None
+    height: int | None
+    duplicate_of: int | None
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> "ImageRow":
+        return cls(row["id"], row["path"], row["status"], row["reason"], row["hash"], row["size"], row["mtime_ns"],
+                   row["width"], row["height"], row["duplicate_of"])
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A row to write with `Collection.add_rows` (upserted by path)."""
+
+    path: str  # absolute path
+    hash: str | None = None  # sha256 hex of the content
+    size: int | None = None
+    mtime_ns: int | None = None
+    width: int | None = None
+    height: int | None = None
+    status: str = "indexed"  # 'indexed' | 'skipped' | 'duplicate'
+    reason: str | None = None  # why skipped
+    duplicate_of: int | None = None
+
+    def check(self) -> None:
+        """Refuse rows the catalog must never hold, with a message naming the row."""
+        if self.status not in STATUSES:
+            raise RevsearchError(f"{self.path}: status must be one of {', '.join(STATUSES)}, not {self.status!r}")
+        if not os.path.isabs(self.path):
+            raise RevsearchError(f"catalog paths are absolute, not {self.path!r}")
+
+
+class RowWriter:
+    """Row and vector writes inside one open transaction (see `Collection.batch`)."""
+
+    def __init__(self, conn: sqlite3.Connection, encode: Callable[[np.ndarray], bytes]) -> None:
+        self._conn = conn
+        self._encode = encode
+        self.vectors_changed = False
+
+    def upsert(self, row: NewRow, vector: np.ndarray | None = None) -> int:
+        """Insert or update the row for `row.path`; returns its id.
+
+        An indexed row gets `vector` (None keeps the vector it already has); any other row loses its vector."""
+        row.check()
+        now = time.time()
+        image_id = int(self._conn.execute(_UPSERT, (
+            row.path, row.hash, row.size, row.mtime_ns, row.width, row.height, row.status, row.reason,
+            row.duplicate_of, now, now)).fetchone()[0])
+        if row.status == "indexed":
+            if vector is not None:
+                self._conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) VALUES(?, ?)",
+                                   (image_id, self._encode(vector)))
+                self.vectors_changed = True
+        elif self._conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,)).rowcount:
+            self.vectors_changed = True
+        return image_id
+
+    def has_vector(self, image_id: int) -> bool:
+        return self._conn.execute("SELECT 1 FROM vectors WHERE image_id = ?", (int(image_id),)).fetchone() is not None
+
+    def path(self, image_id: int) -> str | None:
+        row = self._conn.execute("SELECT path FROM images WHERE id = ?", (int(image_id),)).fetchone()
+        return row[0] if row else None
+
+    def promote_heir(self, image_id: int) -> int | None:
+        """An indexed original is going away or changing: its first duplicate becomes indexed with the same vector.
+
+        Counts as a change of the vectors (the original's own vector is about to be replaced or removed)."""
+        self.vectors_changed = True
+        heir = self._conn.execute("SELECT id FROM images WHERE duplicate_of = ? AND status = 'duplicate' "
+                                  "ORDER BY id LIMIT 1", (image_id,)).fetchone()
+        if heir is None:
+            return None
+        self._conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) SELECT ?, vec FROM vectors "
+                           "WHERE image_id = ?", (heir[0], image_id))
+        self._conn.execute("UPDATE images SET status = 'indexed', duplicate_of = NULL, updated_at = ? WHERE id = ?",
+                           (time.time(), heir[0]))
+        self._conn.execute("UPDATE images SET duplicate_of = ? WHERE duplicate_of = ?", (heir[0], image_id))
+        return int(heir[0])
+
+    def remove(self, ids: Sequence[int]) -> int:
+        """Delete rows, promoting a duplicate of each removed indexed original; returns how many rows went."""
+        removed = 0
+        for image_id in (int(i) for i in ids):
+            row = self._conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+            if row is None:
+                continue
+            if row["status"] == "indexed":
+                self.promote_heir(image_id)
+            self._conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            removed += 1
+        if removed:
+            self.vectors_changed = True
+        return removed
