@@ -15,10 +15,11 @@ accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when
 
 Public API:
     export_imagefolder(coll, out, link=False, unlabelled="skip", progress=None) -> ExportReport
-    export_csv(coll, out, include_unlabelled=True) -> ExportReport          (out: path or text file object)
-    export_json(coll, out, include_unlabelled=True) -> ExportReport
-    export_zip_bytes(coll, unlabelled="skip", progress=None) -> bytes       ImageFolder layout + labels.csv
+    export_csv(coll, out, include_unlabelled=True, force=False) -> ExportReport   (out: path or text file object)
+    export_json(coll, out, include_unlabelled=True, force=False) -> ExportReport
+    export_zip(coll, unlabelled="skip", progress=None) -> (bytes, ExportReport)  ImageFolder layout + labels.csv
     export_rows(coll, include_unlabelled=True) -> list[ExportRow]
+    unreadable_originals(coll, include_unlabelled=False) -> list[str]       what an export would have to leave out
     folder_names(labels) -> dict[str, str]                                  label -> safe, distinct folder name
 """
 
@@ -28,12 +29,12 @@ import csv
 import io
 import json
 import os
-import shutil
 import unicodedata
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 from revsearch import clusters as clusters_mod
 from revsearch import labels as labels_mod
@@ -41,6 +42,7 @@ from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 from revsearch.files import is_windows_reserved, safe_relpath, unique_path, with_suffix_n
 from revsearch.progress import Progress, report
+from revsearch.safe_write import DiskFull, atomic_output, copy_atomic, disk_full, is_disk_full
 
 UNLABELLED_DIR = "_unlabelled"
 UNLABELLED_CHOICES = ("skip", "folder")
@@ -91,6 +93,12 @@ def export_rows(coll: Collection, include_unlabelled: bool = True) -> list[Expor
         confidence = (lr.confidence if lr.confidence is not None else 1.0) if lr is not None else None
         out.append(ExportRow(r.id, r.path, lr.label if lr else None, cluster, confidence, lr.source if lr else None))
     return out
+
+
+def unreadable_originals(coll: Collection, include_unlabelled: bool = False) -> list[str]:
+    """Originals an export would have to leave out because they cannot be read now (moved, unplugged, no access)."""
+    return [r.path for r in export_rows(coll, include_unlabelled)
+            if (include_unlabelled or r.label is not None) and not os.access(r.path, os.R_OK)]
 
 
 # ---------------------------------------------------------------------------------------------------- names
@@ -150,9 +158,11 @@ def export_imagefolder(coll: Collection, out: Path | str, link: bool = False, un
     """Write OUT/<label>/<file> copies (or absolute symlinks with `link`) of the labelled images."""
     _check_unlabelled(unlabelled)
     rows = export_rows(coll)
+    created = not Path(out).expanduser().exists()
     out_dir = _prepare_out(Path(out))
     names = folder_names(r.label for r in rows if r.label is not None)
     result = ExportReport(str(out_dir), "imagefolder", folders=names)
+    made: list[Path] = []
     todo = []
     for r in rows:
         if r.label is None:
@@ -176,13 +186,18 @@ def export_imagefolder(coll: Collection, out: Path | str, link: bool = False, un
             if link:
                 os.symlink(source, target)
             else:
-                with open(source, "rb") as src, open(target, "xb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                shutil.copystat(source, target)
+                copy_atomic(source, target)  # a killed export never leaves a truncated copy behind
+        except DiskFull:
+            _remove_partial(out_dir, made, created)
+            raise
         except OSError as exc:
-            result.missing.append(f"{r.path} ({exc.strerror or exc})")
             target.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                _remove_partial(out_dir, made, created)
+                raise disk_full(out_dir, exc) from exc
+            result.missing.append(f"{r.path} ({exc.strerror or exc})")
             continue
+        made.append(target)
         result.written += 1
         if r.label is None:
             result.unlabelled_written += 1
@@ -190,6 +205,18 @@ def export_imagefolder(coll: Collection, out: Path | str, link: bool = False, un
             result.labelled += 1
         report(progress, done, len(todo), file_name)
     return result
+
+
+def _remove_partial(out_dir: Path, made: list[Path], created: bool) -> None:
+    """Undo an export cut short: the files it wrote, the folders it made, and OUT itself when it made it."""
+    for path in made:
+        path.unlink(missing_ok=True)
+    for folder in sorted({p.parent for p in made} | {out_dir}, key=lambda p: len(p.parts), reverse=True):
+        if folder != out_dir or created:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
 
 def _safe_file_name(name: str) -> str:
@@ -202,32 +229,31 @@ def _safe_file_name(name: str) -> str:
 # ---------------------------------------------------------------------------------------------------- csv / json
 
 
-def _open_text(out: Path | str | IO[str]):
+@contextmanager
+def _text_output(out: Path | str | IO[str], force: bool) -> Iterator[IO[str]]:
+    """A stream as given, or a file path written atomically (refused if it exists, unless `force`)."""
     if hasattr(out, "write"):
-        return out, False
-    path = Path(out).expanduser()
-    if path.is_dir():
-        raise RevsearchError(f"{path} is a folder; give a file name to export to")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w", newline="", encoding="utf-8"), True
+        yield out  # type: ignore[misc]
+        return
+    with atomic_output(out, force=force, mode="w", newline="", encoding="utf-8") as fh:
+        yield fh
 
 
-def export_csv(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True) -> ExportReport:
+def export_csv(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True,
+               force: bool = False) -> ExportReport:
+    """`path,label,cluster,confidence,source` rows; an existing file is replaced only with `force`."""
     rows = export_rows(coll, include_unlabelled)
-    fh, close = _open_text(out)
-    try:
+    with _text_output(out, force) as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
         for r in rows:
             writer.writerow([r.path, r.label or "", "" if r.cluster is None else r.cluster,
                              "" if r.confidence is None else f"{r.confidence:.4f}", r.source or ""])
-    finally:
-        if close:
-            fh.close()
     return _row_report(out, "csv", rows)
 
 
-def export_json(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True) -> ExportReport:
+def export_json(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True,
+                force: bool = False) -> ExportReport:
     """{"collection", "labels": {label: count}, "clusters": [{id, name, size}], "images": [rows]}."""
     rows = export_rows(coll, include_unlabelled)
     clustering = clusters_mod.clustering(coll, n_representatives=0, n_outliers=0)
@@ -242,13 +268,9 @@ def export_json(coll: Collection, out: Path | str | IO[str], include_unlabelled:
         "images": [{"path": r.path, "label": r.label, "cluster": r.cluster, "confidence": r.confidence,
                     "source": r.source} for r in rows],
     }
-    fh, close = _open_text(out)
-    try:
+    with _text_output(out, force) as fh:
         json.dump(data, fh, ensure_ascii=False, indent=1)
         fh.write("\n")
-    finally:
-        if close:
-            fh.close()
     return _row_report(out, "json", rows)
 
 
@@ -261,15 +283,18 @@ def _row_report(out, fmt: str, rows: list[ExportRow]) -> ExportReport:
 # ---------------------------------------------------------------------------------------------------- zip
 
 
-def export_zip_bytes(coll: Collection, unlabelled: str = "skip", progress: Progress | None = None,
-                     include_csv: bool = True) -> bytes:
-    """The ImageFolder layout (plus `labels.csv` with paths relative to the zip root) as zip bytes, for a download.
+def export_zip(coll: Collection, unlabelled: str = "skip", progress: Progress | None = None,
+               include_csv: bool = True) -> tuple[bytes, ExportReport]:
+    """The ImageFolder layout (plus `labels.csv` with paths relative to the zip root) as zip bytes, for a download,
+    and a report naming every original that could not be read (it is left out of the zip, never silently).
 
     JPEG/PNG originals are already compressed, so members are stored, not deflated.
     """
     _check_unlabelled(unlabelled)
     rows = export_rows(coll)
     names = folder_names(r.label for r in rows if r.label is not None)
+    result = ExportReport("<zip>", "zip", folders=names)
+    result.unlabelled_skipped = sum(1 for r in rows if r.label is None and unlabelled == "skip")
     buf = io.BytesIO()
     used: set[str] = set()
     listing = []
@@ -280,10 +305,16 @@ def export_zip_bytes(coll: Collection, unlabelled: str = "skip", progress: Progr
             name = _unique_member(used, folder, _safe_file_name(Path(r.path).name))
             try:
                 zf.write(r.path, name)
-            except OSError:
+            except OSError as exc:
                 used.discard(name.casefold())
+                result.missing.append(f"{r.path} ({exc.strerror or exc})")
                 continue
             listing.append((name, r))
+            result.written += 1
+            if r.label is None:
+                result.unlabelled_written += 1
+            else:
+                result.labelled += 1
             report(progress, done, len(todo), name)
         if include_csv:
             text = io.StringIO()
@@ -293,7 +324,7 @@ def export_zip_bytes(coll: Collection, unlabelled: str = "skip", progress: Progr
                 writer.writerow([name, r.label or "", "" if r.cluster is None else r.cluster,
                                  "" if r.confidence is None else f"{r.confidence:.4f}", r.source or ""])
             zf.writestr("labels.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-    return buf.getvalue()
+    return buf.getvalue(), result
 
 
 def _unique_member(used: set[str], folder: str, file_name: str) -> str:

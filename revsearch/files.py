@@ -20,6 +20,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from revsearch.safe_write import disk_full, is_disk_full
+
 __all__ = [
     "ZipRefused",
     "walk_files",
@@ -364,8 +366,12 @@ def _extract_member(
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
             ValueError) as exc:
-        # CRC mismatch, truncated data, unsupported compression, needs a password, ...
+        # CRC mismatch, truncated data, unsupported compression, needs a password, ... — or a full disk, which is
+        # not the zip's fault and must not be reported as a corrupt entry
         target.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            _remove_empty_parents(target.parent, base)
+            raise disk_full(info.filename, exc) from exc  # type: ignore[arg-type]
         log.warning("corrupt zip entry skipped: %s (%s)", info.filename, exc)
         _remove_empty_parents(target.parent, base)
         return None

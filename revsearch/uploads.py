@@ -16,6 +16,7 @@ from typing import Iterable, Protocol
 
 from revsearch import images
 from revsearch.files import ZipRefused, content_hash, extract_zip, open_new, safe_relpath, unique_path
+from revsearch.safe_write import DiskFull, disk_full, is_disk_full
 
 MAX_ZIP_BYTES = 2 * 1024**3
 _CHUNK = 1 << 20
@@ -69,8 +70,11 @@ def save_uploads(dest: Path, uploads: Iterable[Upload], max_zip_bytes: int = MAX
                 _save_zip(upload, rel, dest, max_zip_bytes, result)
             else:
                 _save_one(upload, rel, dest, result)
+        except DiskFull as exc:
+            result.rejected.append((name, str(exc)))
         except OSError as exc:
-            result.rejected.append((name, f"could not be saved: {exc.strerror or exc}"))
+            result.rejected.append((name, str(disk_full(name, exc)) if is_disk_full(exc)
+                                    else f"could not be saved: {exc.strerror or exc}"))
     return result
 
 

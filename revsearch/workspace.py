@@ -28,6 +28,7 @@ from pathlib import Path
 from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
+from revsearch.safe_write import atomic_output, copy_atomic
 
 DATA_ENV = "REVSEARCH_DATA"
 DEMO_ENV = "REVSEARCH_DEMO"  # folder of demo photos; "off" (or "") builds no demo
@@ -262,9 +263,8 @@ class Workspace:
             if not src.is_file() or any(p.startswith(".") for p in rel.parts) or src.name.upper() == "LICENSE":
                 continue
             target = files / rel
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, target)
+            if not target.is_file() or target.stat().st_size != src.stat().st_size:
+                copy_atomic(src, target)  # a killed build leaves no truncated copy; an old one is replaced
         return self.info(DEMO_SLUG)
 
     def mark_demo_built(self) -> None:
@@ -285,15 +285,8 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, force=True) as fh:
+        json.dump(data, fh, indent=2)
 
 
 __all__ = ["CollectionInfo", "DATA_ENV", "DEMO_ENV", "DEMO_SLUG", "Workspace", "data_dir", "demo_source", "slugify"]

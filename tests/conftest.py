@@ -239,3 +239,22 @@ def edge_case_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
         path.write_bytes(data)
         expected[rel] = outcome
     return folder, expected
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 256 KiB tmpfs mounted in tmp_path, to fill a disk for real (needs root and mount; skipped otherwise)."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("filling a real disk needs a tmpfs mount, which needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -56,7 +56,7 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     stem = info.slug
 
     def zip_bytes() -> bytes:
-        return export.export_zip_bytes(coll, unlabelled="folder" if unlabelled else "skip")
+        return export.export_zip(coll, unlabelled="folder" if unlabelled else "skip")[0]
 
     def csv_bytes() -> bytes:
         buf = io.StringIO()
@@ -68,6 +68,11 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
         export.export_json(coll, buf, include_unlabelled=unlabelled)
         return buf.getvalue().encode("utf-8")
 
+    unreadable = export.unreadable_originals(coll, include_unlabelled=unlabelled)
+    if unreadable:
+        shown = ", ".join(unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else "")
+        st.warning(f"{len(unreadable)} original(s) cannot be read now and would be left out of the ImageFolder zip: "
+                   f"{shown}. Reconnect the drive or fix their permissions first.", icon=":material/warning:")
     cols = st.columns(3)
     cols[0].download_button("ImageFolder (.zip)", zip_bytes, file_name=f"{stem}-imagefolder.zip",
                             mime="application/zip", icon=":material/folder_zip:", width="stretch",

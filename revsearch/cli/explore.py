@@ -82,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unlabelled", choices=export.UNLABELLED_CHOICES, default="skip",
                    help="imagefolder: leave unlabelled images out (skip) or put them in _unlabelled/ (folder)")
     p.add_argument("--labelled-only", action="store_true", help="csv/json: leave unlabelled images out")
+    p.add_argument("--force", action="store_true", help="csv/json: replace an existing file (never done silently)")
     add_json_arg(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_export)
@@ -262,9 +263,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             rep = export.export_imagefolder(coll, args.out, link=args.link, unlabelled=args.unlabelled,
                                             progress=progress)
         elif args.format == "csv":
-            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only)
+            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
         else:
-            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only)
+            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
     if args.json:
         print_json(rep.as_dict())
     else:

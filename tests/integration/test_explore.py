@@ -288,7 +288,8 @@ def test_imagefolder_export_resolves_collisions_and_never_touches_originals(coll
     with pytest.raises(RevsearchError, match="not empty"):
         export.export_imagefolder(coll, tmp_path / "out")
 
-    data = export.export_zip_bytes(coll, unlabelled="folder")
+    data, zipped = export.export_zip(coll, unlabelled="folder")
+    assert zipped.written == 5 and zipped.missing == []
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = sorted(zf.namelist())
         listing = list(csv.DictReader(io.StringIO(zf.read("labels.csv").decode())))

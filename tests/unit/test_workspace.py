@@ -118,6 +118,11 @@ def test_demo_photos_copied_once_and_built_flag(ws, monkeypatch, tmp_path, sampl
     assert sorted(str(p.relative_to(info.files_dir)) for p in info.files_dir.rglob("*") if p.is_file()) == [
         "hats/a.jpg"]
     assert ws.copy_demo(ModelStub()).slug == DEMO_SLUG  # type: ignore[arg-type]  # resumes, no second demo
+    copied = info.files_dir / "hats" / "a.jpg"
+    copied.write_bytes(copied.read_bytes()[:100])  # what a build killed mid-copy left behind before
+    ws.copy_demo(ModelStub())  # type: ignore[arg-type]
+    assert copied.read_bytes() == (source / "hats" / "a.jpg").read_bytes()
+    assert not [p for p in info.files_dir.rglob(".*")]  # no temporary copies left
     assert ws.demo_needed()  # copied is not built: the next start resumes
     ws.mark_demo_built()
     assert not ws.demo_needed()
