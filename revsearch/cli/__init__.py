@@ -7,10 +7,10 @@ import logging
 import sys
 from typing import Sequence
 
-from revsearch.cli import bench, engine, explore, quality
+from revsearch.cli import bench, engine, explore, quality, scale
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, quality, explore, bench)
+COMMAND_MODULES = (engine, scale, quality, explore, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

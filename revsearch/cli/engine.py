@@ -11,6 +11,7 @@ from pathlib import Path
 from revsearch import images
 from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json,
                                   progress_bar)
+from revsearch.cli.scale import add_ray_args, batch_source
 from revsearch.collection import Collection, IndexReport, index_folder
 from revsearch.collection.catalog import SCHEMA_VERSION
 from revsearch.embed import REGISTRY, Embedder, default_model
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (new collections; half the size)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_ray_args(p)
     p.set_defaults(run=cmd_index)
 
     p = sub.add_parser("search", help="find the images most similar to query images")
@@ -65,8 +67,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         embedder = Embedder(name, backend=args.backend)
         coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
                                  vector_dtype="float16" if args.float16 else "float32")
-    with coll, progress_bar(quiet=args.quiet) as progress:
-        result = index_folder(coll, folder, embedder, progress=progress, batch_size=args.batch_size)
+    with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as source:
+        result = index_folder(coll, folder, embedder, progress=progress, batch_size=args.batch_size, source=source)
         coll.index()  # leave a fresh index on disk so the next open is instant
     if args.json:
         print_json({"collection": str(coll.directory), "model": coll.model, "backend": embedder.backend,
