@@ -17,7 +17,7 @@ from revsearch.collection.catalog import SCHEMA_VERSION
 from revsearch.embed import REGISTRY, Embedder, default_model
 from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
 from revsearch.errors import RevsearchError
-from revsearch.search import METRICS, Searcher
+from revsearch.search import METRICS, Searcher, combine_queries, load_query_vectors, search_vectors
 
 LIST_LIMIT = 20
 
@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_index)
 
     p = sub.add_parser("search", help="find the images most similar to query images")
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
+    p.add_argument("--embedding", type=Path, metavar="FILE.npy",
+                   help="query with raw vectors instead of images (1-D or 2-D float .npy; no model is loaded)")
     add_collection_arg(p)
     add_model_args(p)
     add_json_arg(p)
@@ -100,6 +102,10 @@ def _more(n: int) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if bool(args.images) == bool(args.embedding):
+        raise RevsearchError("give query IMAGEs or --embedding FILE.npy (one of the two)")
+    if args.embedding:
+        return search_embeddings(args)
     coll = Collection.open(args.collection)
     with coll:
         searcher = Searcher(coll, embedder_for(coll, args))
@@ -118,14 +124,33 @@ def cmd_search(args: argparse.Namespace) -> int:
         ok = iter(hits)
         out = [{"query": str(p), "results": [], "error": failed[n]} if n in failed
                else {"query": str(p), "results": [h.as_dict() for h in next(ok)]} for n, p in enumerate(args.images)]
-    if args.json:
+    print_hits(out, args.json)
+    return 1 if failed else 0
+
+
+def search_embeddings(args: argparse.Namespace) -> int:
+    """Queries given as vectors, labelled FILE#ROW, in the same output shape as image queries."""
+    coll = Collection.open(args.collection)
+    with coll:
+        queries = load_query_vectors(args.embedding, coll.dim)
+        labels = [f"{args.embedding}#{n}" for n in range(len(queries))]
+        hits = search_vectors(coll, combine_queries(queries) if args.combine else queries, args.k, args.metric)
+    if args.combine:
+        out = [{"query": labels, "results": [h.as_dict() for h in hits[0]]}]
+    else:
+        out = [{"query": label, "results": [h.as_dict() for h in row]} for label, row in zip(labels, hits)]
+    print_hits(out, args.json)
+    return 0
+
+
+def print_hits(out: list[dict], as_json: bool) -> None:
+    if as_json:
         print_json(out)
     else:
         for entry in out:
             print(f"{entry['query']}:" + (f" error: {entry['error']}" if "error" in entry else ""))
             for rank, hit in enumerate(entry["results"], 1):
                 print(f"  {rank:>3}. {hit['score']:.4f}  {hit['path']}")
-    return 1 if failed else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
