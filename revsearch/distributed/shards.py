@@ -56,23 +56,17 @@ def shard_files(location: Path) -> list[Path]:
 
 
 def shard_model(path: Path) -> tuple[str | None, str | None]:
-    """(model, fingerprint) from a shard's file metadata; None where a tool did not record it."""
-    meta = _open(path).schema_arrow.metadata or {}
+    """(model, fingerprint) from a shard's file metadata (None where a tool did not record it), after checking the
+    schema, so a bad shard is refused before anything is written."""
+    meta = _checked(path).schema_arrow.metadata or {}
     model, fingerprint = meta.get(MODEL_KEY), meta.get(FINGERPRINT_KEY)
     return (model.decode() if model else None), (fingerprint.decode() if fingerprint else None)
 
 
 def read_shard(path: Path, dim: int | None) -> Iterator[list[ShardRow]]:
     """Validated rows, one list per row group; the first bad row stops with an error naming shard and row."""
-    pf = _open(path)
+    pf = _checked(path)
     names = set(pf.schema_arrow.names)
-    for required in ("path", "embedding"):
-        if required not in names:
-            raise RevsearchError(f"shard {path}: missing required column {required!r} (has: {', '.join(sorted(names))})")
-    etype = pf.schema_arrow.field("embedding").type
-    if not (pa.types.is_list(etype) or pa.types.is_large_list(etype) or pa.types.is_fixed_size_list(etype)) or \
-            not pa.types.is_floating(etype.value_type):
-        raise RevsearchError(f"shard {path}: column 'embedding' must be a list of float32, not {etype}")
     columns = ["path", "embedding", *(c for c in OPTIONAL if c in names)]
     first = 0
     for group in range(pf.num_row_groups):
@@ -107,6 +101,20 @@ def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: list | No
         if abs(norm - 1.0) > NORM_TOLERANCE:
             raise RevsearchError(f"{where} ({path}): embedding is not L2-normalised (norm {norm:.4f})")
     return ShardRow(path, vector, *(data.get(c, [None] * (n + 1))[n] for c in OPTIONAL))
+
+
+def _checked(path: Path) -> pq.ParquetFile:
+    """The shard, opened, with its required columns and their types checked."""
+    pf = _open(path)
+    names = set(pf.schema_arrow.names)
+    for required in ("path", "embedding"):
+        if required not in names:
+            raise RevsearchError(f"shard {path}: missing required column {required!r} (has: {', '.join(sorted(names))})")
+    etype = pf.schema_arrow.field("embedding").type
+    if not (pa.types.is_list(etype) or pa.types.is_large_list(etype) or pa.types.is_fixed_size_list(etype)) or \
+            not pa.types.is_floating(etype.value_type):
+        raise RevsearchError(f"shard {path}: column 'embedding' must be a list of float32, not {etype}")
+    return pf
 
 
 def _open(path: Path) -> pq.ParquetFile:
