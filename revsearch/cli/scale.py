@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator
 
@@ -36,7 +36,8 @@ def batch_source(args: argparse.Namespace, embedder: Embedder) -> Iterator[Batch
         return
     from revsearch.distributed import ray_index
 
-    with ray_index.ray_cluster(args.ray) as resources:
+    # Ray prints worker events ("(raylet) A worker died…") on stdout; stdout belongs to the command's own output
+    with redirect_stdout(sys.stderr), ray_index.ray_cluster(args.ray) as resources:
         p = ray_index.plan(resources, args.actors, args.cpus_per_actor, args.gpus_per_actor)
         ray_index.check_fits(p, resources)
         print(f"ray: {p.actors} actor(s) × {p.cpus_per_actor:g} CPU" +

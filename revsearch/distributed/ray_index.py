@@ -93,6 +93,7 @@ def ray_cluster(address: str) -> Iterator[dict[str, float]]:
     env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
     kwargs: dict[str, Any] = {
         "include_dashboard": False, "logging_level": logging.WARNING, "configure_logging": True,
+        "log_to_driver": False,  # worker output on stdout would break --json; task errors still reach the driver
         # workers on other machines import revsearch from the driver's copy, so the code is the same everywhere
         "runtime_env": {"py_modules": [str(Path(__file__).resolve().parents[1])], "env_vars": env},
     }
