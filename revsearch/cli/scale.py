@@ -23,7 +23,7 @@ def add_ray_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ray", metavar="ADDRESS", help="'local' (a Ray on this machine), 'auto' ($RAY_ADDRESS) or "
                                                        "the address of a running Ray cluster")
     group.add_argument("--actors", type=int, help="model actors (default: fill the cluster)")
-    group.add_argument("--cpus-per-actor", type=float, help="CPUs each actor reserves (default: up to 4)")
+    group.add_argument("--cpus-per-actor", type=float, help="CPUs each actor reserves (default 1)")
     group.add_argument("--gpus-per-actor", type=float,
                        help="GPUs each actor reserves (default: 1 when the cluster has GPUs, else 0)")
 

@@ -46,7 +46,7 @@ def test_ray_local_matches_in_process(tmp_path: Path, folder: Path, in_process: 
                env={"RAY_TMPDIR": str(ray_tmp)})
     report = json.loads(proc.stdout)
     assert (report["indexed"], len(report["skipped"]), len(report["duplicates"])) == (30, 1, 1)
-    assert "ray: 1 actor(s) × 2 CPU" in proc.stderr
+    assert "ray: 2 actor(s) × 1 CPU" in proc.stderr
     assert_same(snapshot(target), snapshot(in_process))
     assert ray_processes(ray_tmp) == []
 
@@ -54,8 +54,8 @@ def test_ray_local_matches_in_process(tmp_path: Path, folder: Path, in_process: 
 def test_killed_worker_loses_and_duplicates_nothing(tmp_path: Path, folder: Path, in_process: Path,
                                                      ray_tmp: Path) -> None:
     target, marker = tmp_path / "coll", tmp_path / "crashed"
-    proc = cli("index", str(folder), "-c", str(target), "--ray", "local", "--batch-size", "8", "--actors", "2",
-               "--cpus-per-actor", "1", "--json", "-q",
+    proc = cli("index", str(folder), "-c", str(target), "--ray", "local", "--batch-size", "8", "--actors", "1",
+               "--cpus-per-actor", "2", "--json", "-q",
                env={"RAY_TMPDIR": str(ray_tmp), "REVSEARCH_TEST_CRASH_ONCE": str(marker)})
     assert marker.exists()  # an actor really died mid-run (os._exit in its first batch)
     report = json.loads(proc.stdout)

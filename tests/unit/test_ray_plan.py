@@ -10,7 +10,8 @@ from revsearch.errors import RevsearchError
 
 def test_cpu_cluster_fills_cpus_without_gpu_request() -> None:
     p = plan({"CPU": 16.0})
-    assert (p.actors, p.cpus_per_actor) == (4, 4.0)
+    assert (p.actors, p.cpus_per_actor) == (16, 1.0)
+    assert plan({"CPU": 16.0}, cpus_per_actor=4).actors == 4
     assert "num_gpus" not in p.actor_options() and p.actor_options()["max_restarts"] > 0
 
 
