@@ -109,7 +109,8 @@ def _checked(path: Path) -> pq.ParquetFile:
     names = set(pf.schema_arrow.names)
     for required in ("path", "embedding"):
         if required not in names:
-            raise RevsearchError(f"shard {path}: missing required column {required!r} (has: {', '.join(sorted(names))})")
+            raise RevsearchError(f"shard {path}: missing required column {required!r} "
+                                 f"(has: {', '.join(sorted(names))})")
     etype = pf.schema_arrow.field("embedding").type
     if not (pa.types.is_list(etype) or pa.types.is_large_list(etype) or pa.types.is_fixed_size_list(etype)) or \
             not pa.types.is_floating(etype.value_type):
