@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from revsearch import clusters, projection, thumbnails
 from revsearch.collection import Collection, IndexReport, index_files, index_folder
+from revsearch.collection.sync import BatchSource
 from revsearch.embed.embedder import Embedder
 from revsearch.progress import Progress, report
 from revsearch.workspace import CollectionInfo, Workspace
@@ -36,17 +37,18 @@ class Added:
 
 
 def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
-               phases: Phases | None = None, prepare: bool = True, batch_size: int = 32) -> Added:
+               phases: Phases | None = None, prepare: bool = True, batch_size: int = 32,
+               batches: BatchSource | None = None) -> Added:
     """Index `source` (a folder, synced; or a list of files, added) into `coll`, then prepare the pages.
 
     Thumbnails of content no longer in the collection (files deleted from a synced folder, or changed in place) are
     deleted from the cache, so it does not grow without bound. `prepare=False` skips thumbnails, clusters and the
     map (the CLI's default: the first UMAP fit of 10k images takes about a minute, and `cluster` / `map` do it on
-    demand).
+    demand). `batches` replaces in-process decoding and embedding of a folder (e.g. a Ray cluster's results).
     """
     progress = _phase(phases, EMBEDDING)
     if isinstance(source, (str, Path)):
-        result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size)
+        result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size, source=batches)
     else:
         result = index_files(coll, list(source), embedder, progress=progress, batch_size=batch_size)
     coll.index()  # leave a fresh index on disk so the next search opens at once

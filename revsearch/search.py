@@ -59,8 +59,8 @@ class Searcher:
                   combine: bool = False) -> list[list[Hit]]:
         """One result list per query image, or a single list for their mean when `combine` ("more like these")."""
         vectors = self.embed(sources)
-        if combine and len(vectors) > 1:
-            vectors = unit_rows(vectors.mean(axis=0, keepdims=True))
+        if combine:
+            vectors = combine_queries(vectors)
         return search_vectors(self.coll, vectors, k, metric)
 
     def by_ids(self, ids: Sequence[int], k: int = 10, metric: str = "cosine") -> list[list[Hit]]:
@@ -103,3 +103,28 @@ def search_vectors(coll: Collection, queries: np.ndarray, k: int, metric: str = 
         results.append(hits)
     return results
 
+
+def combine_queries(vectors: np.ndarray) -> np.ndarray:
+    """Several queries as one ("more like these"): their normalised mean."""
+    return unit_rows(vectors.mean(axis=0, keepdims=True)) if len(vectors) > 1 else vectors
+
+
+def load_query_vectors(path: Path | str, dim: int) -> np.ndarray:
+    """Raw query vectors from a .npy file (1-D: one query, 2-D: one per row), L2-normalised; never unpickles."""
+    try:
+        array = np.load(Path(path).expanduser(), allow_pickle=False)
+    except FileNotFoundError:
+        raise RevsearchError(f"query vectors not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise RevsearchError(f"{path} is not a numeric .npy array: {exc}") from exc
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu" or array.ndim not in (1, 2):
+        raise RevsearchError(f"{path}: expected a 1-D or 2-D float array, got {getattr(array, 'dtype', '?')} "
+                             f"of shape {getattr(array, 'shape', '?')}")
+    queries = np.atleast_2d(array).astype(np.float32)
+    if queries.shape[1] != dim:
+        raise RevsearchError(f"{path}: vectors have {queries.shape[1]} dimensions; the collection's have {dim}")
+    if not np.isfinite(queries).all():
+        raise RevsearchError(f"{path}: contains NaN or infinity")
+    if (np.linalg.norm(queries, axis=1) == 0).any():
+        raise RevsearchError(f"{path}: contains an all-zero vector (no direction to search)")
+    return unit_rows(queries)

@@ -10,10 +10,10 @@ import logging
 import sys
 from typing import Sequence
 
-from revsearch.cli import engine, explore, quality
+from revsearch.cli import engine, explore, quality, scale
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, quality, explore)
+COMMAND_MODULES = (engine, scale, quality, explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

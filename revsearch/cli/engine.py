@@ -12,12 +12,13 @@ from revsearch import images
 from revsearch.adding import add_images
 from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json,
                                   progress_bar)
+from revsearch.cli.scale import add_ray_args, batch_source
 from revsearch.collection import Collection, IndexReport
 from revsearch.collection.catalog import SCHEMA_VERSION
 from revsearch.embed import REGISTRY, Embedder, default_model
 from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
 from revsearch.errors import RevsearchError
-from revsearch.search import METRICS, Searcher
+from revsearch.search import METRICS, Searcher, combine_queries, load_query_vectors, search_vectors
 
 LIST_LIMIT = 20
 
@@ -33,10 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prepare", action="store_true",
                    help="also make thumbnails, clusters and the map, as the app does (slow on large folders)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_ray_args(p)
     p.set_defaults(run=cmd_index)
 
     p = sub.add_parser("search", help="find the images most similar to query images")
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
+    p.add_argument("--embedding", type=Path, metavar="FILE.npy",
+                   help="query with raw vectors instead of images (1-D or 2-D float .npy; no model is loaded)")
     add_collection_arg(p)
     add_model_args(p)
     add_json_arg(p)
@@ -68,9 +72,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         embedder = Embedder(name, backend=args.backend)
         coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
                                  vector_dtype="float16" if args.float16 else "float32")
-    with coll, progress_bar(quiet=args.quiet) as progress:
+    with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as batches:
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
-                           batch_size=args.batch_size)
+                           batch_size=args.batch_size, batches=batches)
     result = added.report
     if args.json:
         prepared = {"prepared": added.prepared} if args.prepare else {}
@@ -105,6 +109,10 @@ def _more(n: int) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if bool(args.images) == bool(args.embedding):
+        raise RevsearchError("give query IMAGEs or --embedding FILE.npy (one of the two)")
+    if args.embedding:
+        return search_embeddings(args)
     coll = Collection.open(args.collection)
     with coll:
         searcher = Searcher(coll, embedder_for(coll, args))
@@ -123,14 +131,33 @@ def cmd_search(args: argparse.Namespace) -> int:
         ok = iter(hits)
         out = [{"query": str(p), "results": [], "error": failed[n]} if n in failed
                else {"query": str(p), "results": [h.as_dict() for h in next(ok)]} for n, p in enumerate(args.images)]
-    if args.json:
+    print_hits(out, args.json)
+    return 1 if failed else 0
+
+
+def search_embeddings(args: argparse.Namespace) -> int:
+    """Queries given as vectors, labelled FILE#ROW, in the same output shape as image queries."""
+    coll = Collection.open(args.collection)
+    with coll:
+        queries = load_query_vectors(args.embedding, coll.dim)
+        labels = [f"{args.embedding}#{n}" for n in range(len(queries))]
+        hits = search_vectors(coll, combine_queries(queries) if args.combine else queries, args.k, args.metric)
+    if args.combine:
+        out = [{"query": labels, "results": [h.as_dict() for h in hits[0]]}]
+    else:
+        out = [{"query": label, "results": [h.as_dict() for h in row]} for label, row in zip(labels, hits)]
+    print_hits(out, args.json)
+    return 0
+
+
+def print_hits(out: list[dict], as_json: bool) -> None:
+    if as_json:
         print_json(out)
     else:
         for entry in out:
             print(f"{entry['query']}:" + (f" error: {entry['error']}" if "error" in entry else ""))
             for rank, hit in enumerate(entry["results"], 1):
                 print(f"  {rank:>3}. {hit['score']:.4f}  {hit['path']}")
-    return 1 if failed else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from revsearch import images
 from revsearch.collection.collection import Collection
 from revsearch.collection.rows import NewRow, RowWriter
 from revsearch.embed.embedder import Embedder
-from revsearch.embed.pipeline import embed_stream
+from revsearch.embed.pipeline import Embedded, embed_stream
 from revsearch.errors import RevsearchError
 from revsearch.files import content_hash, walk_files
 from revsearch.progress import Progress, report
@@ -57,6 +57,12 @@ class IndexReport:
         }
 
 
+Entry = tuple[Path, int, int]  # (path, size, mtime_ns) of a file to (re)index; size -1 when it cannot be stat'ed
+#: Where embedded batches come from: given the entries to do and the content hashes already indexed, yield committed-
+#: size batches of `Embedded` (loaded facts + vector). In-process by default; `revsearch.distributed` plugs in Ray.
+BatchSource = Callable[[list[Entry], frozenset[str]], Iterable[list[Embedded]]]
+
+
 @dataclass
 class Loaded:
     """A file after the decode worker: content facts plus the model input, or why there is none."""
@@ -73,7 +79,7 @@ class Loaded:
 
 
 def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progress: Progress | None = None,
-                 batch_size: int = 32) -> IndexReport:
+                 batch_size: int = 32, source: BatchSource | None = None) -> IndexReport:
     """Sync the collection with everything under `folder`: add new, re-embed changed, drop deleted files."""
     root = Path(folder).expanduser()
     if not root.exists():
@@ -90,7 +96,7 @@ def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progr
     result = IndexReport()
     if gone:
         result.removed = coll.remove(gone)
-    ingest(coll, files, embedder, progress, batch_size, result)
+    ingest(coll, files, embedder, progress, batch_size, result, source)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -106,12 +112,12 @@ def index_files(coll: Collection, files: Sequence[Path | str], embedder: Embedde
 
 
 def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress: Progress | None,
-           batch_size: int, result: IndexReport) -> IndexReport:
+           batch_size: int, result: IndexReport, source: BatchSource | None = None) -> IndexReport:
     """Embed the new and changed files among `files` into the collection, batch by committed batch."""
     coll.check_model(embedder.name, embedder.fingerprint)
     result.scanned += len(files)
     existing = {r.path: r for r in coll.rows()}
-    todo: list[tuple[Path, int, int]] = []
+    todo: list[Entry] = []
     for path in files:
         try:
             st = path.stat()
@@ -129,10 +135,7 @@ def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress
     done = 0
     report(progress, 0, total, f"{total} new or changed files, {result.unchanged} unchanged")
 
-    def load(entry: tuple[Path, int, int]) -> Loaded:
-        return load_file(entry, embedder, known_before)
-
-    for batch in embed_stream(todo, load, embedder, batch_size=batch_size):
+    for batch in (source or local_source(embedder, batch_size))(todo, known_before):
         with coll.batch() as writer:
             for item in batch:
                 vector = item.vector
@@ -144,7 +147,14 @@ def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress
     return result
 
 
-def load_file(entry: tuple[Path, int, int], embedder: Embedder, known_hashes: frozenset[str]) -> Loaded:
+def local_source(embedder: Embedder, batch_size: int) -> BatchSource:
+    """Decode in this process's threads while the model runs here: the default batch source."""
+    def source(todo: list[Entry], known: frozenset[str]) -> Iterable[list[Embedded]]:
+        return embed_stream(todo, lambda entry: load_file(entry, embedder, known), embedder, batch_size=batch_size)
+    return source
+
+
+def load_file(entry: Entry, embedder: Embedder, known_hashes: frozenset[str]) -> Loaded:
     """Hash, probe and decode one file in a worker thread; files whose content is already indexed are not decoded."""
     path, size, mtime_ns = entry
     loaded = Loaded(path, size, mtime_ns)

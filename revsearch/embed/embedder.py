@@ -30,8 +30,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("REVSEARCH_CACHE", Path.home() / ".cache" / "revsearch")).expanduser()
 
 
+THREADS_ENV = "REVSEARCH_THREADS"
+
+
 def cpu_threads() -> int:
-    """Threads for inference: every core this process may use."""
+    """Threads for inference: every core this process may use, or $REVSEARCH_THREADS (a Ray actor sets it to the
+    CPUs it reserved, so two actors on one node do not each spin up a thread per core)."""
+    if os.environ.get(THREADS_ENV, "").isdigit() and int(os.environ[THREADS_ENV]) > 0:
+        return int(os.environ[THREADS_ENV])
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
@@ -58,6 +64,16 @@ def prepare_image(img: Image.Image, spec: ModelSpec) -> np.ndarray:
     canvas = Image.new("RGB", (size, size), (255, 255, 255))
     canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
     return np.asarray(canvas, dtype=np.uint8)
+
+
+def onnx_cache_path(name: str, fingerprint: str) -> Path:
+    """Where the validated ONNX graph of a model + weights lives (a Ray worker installs a shipped graph here)."""
+    return cache_dir() / "onnx" / f"{name}-{fingerprint[:16]}-torch{version('torch')}.onnx"
+
+
+def onnx_providers(available: Sequence[str]) -> list[str]:
+    """CUDA first when this ONNX Runtime build has it (onnxruntime-gpu on a GPU node), always CPU as the fallback."""
+    return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
 
 
 class Embedder:
@@ -148,7 +164,7 @@ class Embedder:
     # ------------------------------------------------------------------ ONNX
 
     def onnx_path(self) -> Path:
-        return cache_dir() / "onnx" / f"{self.name}-{self.fingerprint[:16]}-torch{version('torch')}.onnx"
+        return onnx_cache_path(self.name, self.fingerprint)
 
     def _load_onnx(self):
         """The cached graph; exported and validated first when missing (only validated graphs reach the cache)."""
@@ -167,7 +183,7 @@ class Embedder:
         # Idle threads must not spin after a run: they would take the cores from the FAISS scan that follows a
         # query embedding (measured: query p50 at 100k vectors 81 → 49 ms) and from the decode workers.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), opts, providers=onnx_providers(ort.get_available_providers()))
 
     def _export_onnx(self, path: Path) -> None:
         """Export once per model + weights + torch version; the file is renamed into the cache only after the

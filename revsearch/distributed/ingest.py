@@ -1,0 +1,146 @@
+"""Bring embedding shards into a collection: incremental (rows already there are not re-added), resumable (each
+row group commits in one transaction), and refusing vectors from another model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from revsearch.collection import Collection, ImageRow, NewRow
+from revsearch.distributed.shards import ShardRow, read_shard, shard_files, shard_model
+from revsearch.embed.models import file_fingerprint, model_entry
+from revsearch.errors import RevsearchError
+from revsearch.progress import Progress, report
+
+
+@dataclass
+class IngestReport:
+    shards: int = 0
+    rows: int = 0
+    indexed: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"shards": self.shards, "rows": self.rows, "indexed": self.indexed, "updated": self.updated,
+                "unchanged": self.unchanged, "seconds": round(self.seconds, 3),
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "duplicates": [{"path": p, "duplicate_of": i} for p, i in self.duplicates]}
+
+
+def shards_model(files: Sequence[Path], vouched: str | None) -> tuple[str, str]:
+    """The one (model, fingerprint) every shard records. A shard that records none is accepted only when the user
+    vouches for it with --model NAME, and is then taken as made by NAME with the weights this machine has."""
+    if not files:
+        raise RevsearchError("no .parquet shards found")
+    assumed = (vouched, file_fingerprint(model_entry(vouched).weights_path())) if vouched else None
+    found: tuple[str, str] | None = None
+    for shard in files:
+        model, fingerprint = shard_model(shard)
+        if model is None or fingerprint is None:
+            if assumed is None:
+                raise RevsearchError(f"shard {shard} does not record revsearch.model/revsearch.fingerprint; pass "
+                                     f"--model NAME to vouch that NAME (with this machine's weights) made it")
+            model, fingerprint = assumed
+        elif vouched and model != vouched:
+            raise RevsearchError(f"shard {shard} was made with model {model!r}, not {vouched!r}")
+        if found is not None and (model, fingerprint) != found:
+            raise RevsearchError(f"shard {shard} was made with {model} ({fingerprint[:12]}…) but earlier shards with "
+                                 f"{found[0]} ({found[1][:12]}…); their vectors are not comparable")
+        found = (model, fingerprint)
+    assert found is not None
+    return found
+
+
+def open_for(directory: Path, model: str, fingerprint: str, files: Sequence[Path]) -> Collection:
+    """The collection to ingest into: existing (its model must match) or new, bound to the shards' model."""
+    if Collection.exists(directory):
+        coll = Collection.open(directory)
+        try:
+            coll.check_model(model, fingerprint)
+        except RevsearchError:
+            coll.close()
+            raise
+        return coll
+    try:
+        dim = model_entry(model).spec.dim
+    except RevsearchError:  # vectors from a model revsearch does not run: searchable with --embedding only
+        dim = next((len(r.vector) for rows in read_shard(files[0], None) for r in rows if r.vector is not None), 0)
+    return Collection.create(directory, model, fingerprint, dim)
+
+
+def ingest_shards(coll: Collection, files: Sequence[Path], progress: Progress | None = None) -> IngestReport:
+    """Add or refresh the shards' rows, one committed transaction per row group."""
+    started = time.perf_counter()
+    result = IngestReport(shards=len(files))
+    existing = {r.path: r for r in coll.rows()}
+    known = {r.hash: r.id for r in existing.values() if r.status == "indexed" and r.hash}
+    for shard in files:
+        for rows in read_shard(shard, coll.dim):
+            result.rows += len(rows)
+            _ingest_group(coll, rows, existing, known, result)
+            report(progress, result.rows, 0, shard.name)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _unchanged(old: ImageRow, row: ShardRow) -> bool:
+    """Same path and, where the shard says, the same content hash, size and mtime as the catalog row."""
+    return all(new is None or new == have for new, have in
+               ((row.sha256, old.hash), (row.size, old.size), (row.mtime_ns, old.mtime_ns)))
+
+
+def _ingest_group(coll: Collection, rows: list[ShardRow], existing: dict[str, ImageRow], known: dict[str, int],
+                  result: IngestReport) -> None:
+    """Commit one row group; a second copy of content first seen in this group waits for the original's id."""
+    batch: list[tuple[NewRow, np.ndarray | None]] = []
+    pending: set[str] = set()
+    for row in rows:
+        old = existing.get(row.path)
+        if old is not None and _unchanged(old, row):
+            result.unchanged += 1
+            continue
+        if row.sha256 in pending:
+            _commit(coll, batch, existing, known)
+            batch, pending = [], set()
+        own_id = old.id if old else None
+        if row.error is not None:
+            new = NewRow(row.path, row.sha256, row.size, row.mtime_ns, row.width, row.height, "skipped", row.error)
+            result.skipped.append((row.path, row.error))
+        elif row.sha256 and row.sha256 in known and known[row.sha256] != own_id:
+            new = NewRow(row.path, row.sha256, row.size, row.mtime_ns, row.width, row.height, "duplicate",
+                         duplicate_of=known[row.sha256])
+            result.duplicates.append((row.path, known[row.sha256]))
+        else:
+            new = NewRow(row.path, row.sha256, row.size, row.mtime_ns, row.width, row.height)
+            if row.sha256:
+                pending.add(row.sha256)
+            if old is None:
+                result.indexed += 1
+            else:
+                result.updated += 1
+        batch.append((new, row.vector if new.status == "indexed" else None))
+    _commit(coll, batch, existing, known)
+
+
+def _commit(coll: Collection, batch: list[tuple[NewRow, np.ndarray | None]], existing: dict[str, ImageRow],
+            known: dict[str, int]) -> None:
+    if not batch:
+        return
+    vectors = np.zeros((len(batch), coll.dim), dtype=np.float32)
+    for n, (_, vector) in enumerate(batch):
+        if vector is not None:
+            vectors[n] = vector
+    ids = coll.add_rows([new for new, _ in batch], vectors)
+    for (new, _), image_id in zip(batch, ids):
+        existing[new.path] = ImageRow(image_id, new.path, new.status, new.reason, new.hash, new.size, new.mtime_ns,
+                                      new.width, new.height, new.duplicate_of)
+        if new.status == "indexed" and new.hash:
+            known[new.hash] = image_id
