@@ -238,16 +238,17 @@ def section_umap(src: Path, tmp: Path) -> None:
     script = f"""
 import sys, time, shutil
 sys.path.insert(0, {str(ROOT)!r})
-from revsearch.collection import Collection
+from revsearch.collection import Collection, NewRow
 from revsearch import projection
 c = Collection.open({str(tmp / 'umap')!r})
-ids = [i for i, in c.conn.execute("SELECT id FROM images WHERE status='indexed' ORDER BY id")]
+ids, vecs = c.vectors()
 t = time.perf_counter(); u = projection.update_map(c); fit = time.perf_counter() - t
 t = time.perf_counter(); again = projection.update_map(c); cached = time.perf_counter() - t
 t = time.perf_counter(); refit = projection.update_map(c, force=True); refit_s = time.perf_counter() - t
-with c.transaction() as tx:  # pretend 30 images are new: drop their points, move the generation
-    tx.execute("DELETE FROM projection WHERE image_id IN (%s)" % ",".join(map(str, ids[:30])))
-    c.bump_generation(tx)
+# 30 images arrive as new: the same files removed and added back (new ids, so the map must place them)
+back = [c.get(int(i)) for i in ids[:30]]
+c.remove(ids[:30].tolist())
+c.add_rows([NewRow(r.path, r.hash, r.size, r.mtime_ns, r.width, r.height) for r in back], vecs[:30])
 t = time.perf_counter(); tr = projection.update_map(c); tr_s = time.perf_counter() - t
 print(f"{{u.points}}|{{u.method}}|{{fit:.2f}}|{{again.action}}|{{cached*1000:.2f}}|{{refit_s:.2f}}|{{tr.action}}|{{tr.placed}}|{{tr_s:.2f}}")
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -36,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RevsearchError as exc:
         print(f"revsearch: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `revsearch … | head` closed the pipe: the reader has what it wanted, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     except (OSError, ValueError) as exc:
         print(f"revsearch: error: {exc}", file=sys.stderr)
         return 1

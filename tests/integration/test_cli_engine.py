@@ -125,3 +125,14 @@ def test_index_prepare_is_opt_in(indexed, tmp_path):
     assert n == 6 and {k: v for k, v in out.items() if k != "prepared"}.keys() == plain.keys()
     assert out["prepared"]["thumbnails"] == 2 * n and out["prepared"]["clusters"] >= 2 and out["prepared"]["map"]
     assert len(list((tmp_path / "b" / "thumbs").glob("*/*.jpg"))) == 2 * n
+
+
+def test_a_reader_that_stops_early_is_not_an_error(indexed):
+    """`revsearch search … --json | head -1`: the closed pipe ends the command quietly with exit 0."""
+    _folder, collection, _ = indexed
+    query = sorted(p for p in _folder.rglob("*.jpg"))[0]
+    proc = subprocess.Popen([sys.executable, "-m", "revsearch", "search", str(query), "--collection", str(collection),
+                             "-k", "30"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the command prints anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Broken pipe" not in err and "Traceback" not in err
