@@ -146,7 +146,8 @@ def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str]
             fig.add_annotation(x=float(np.median([pts["x"][n] for n in rows])),
                                y=float(np.median([pts["y"][n] for n in rows])), text=_esc(short_name)[:28],
                                showarrow=False, font={"size": 12, "color": "#1d2433"},
-                               bgcolor="rgba(255,255,255,0.78)", bordercolor=color, borderwidth=1.5, borderpad=2)
+                               bgcolor="rgba(255,255,255,0.7)", bordercolor=color, borderwidth=1.5, borderpad=2,
+                               yshift=14)  # just above the centre, so the points there stay visible
     _style(fig, height)
     fit(fig, pts["x"], pts["y"])
     fig.update_layout(dragmode="lasso", legend={"itemsizing": "constant", "y": 0.98, "yanchor": "top"})
@@ -160,7 +161,7 @@ def group_style(g: int, missing: bool) -> tuple[str, str]:
     return PALETTE[g % len(PALETTE)], SYMBOLS[(g // len(PALETTE)) % len(SYMBOLS)]
 
 
-def fit(fig: go.Figure, xs: Sequence[float], ys: Sequence[float], pad: float = 0.04) -> None:
+def fit(fig: go.Figure, xs: Sequence[float], ys: Sequence[float], pad: float = 0.06) -> None:
     """Fit the view to the points (a small margin around them), filling the canvas instead of keeping 1:1 units:
     only nearness matters on a UMAP map, and a square layout in a wide canvas left most of it empty."""
     if not len(xs):
