@@ -8,7 +8,6 @@ from revsearch.adding import add_images, add_local_folder
 from revsearch.uploads import save_uploads
 from revsearch.workspace import demo_source
 from ui import state, views, widgets
-from ui.progress_text import report_summary
 
 ws = state.workspace()
 infos = state.collections()
@@ -26,16 +25,16 @@ def after_indexing(summary: dict) -> None:
 
 def index_uploads(files: list) -> None:
     """Save uploads into the collection's storage, then add them (embed, then prepare the pages), with progress."""
+    run = widgets.AddingRun("Adding", existing=info.counts.get("indexed", 0))  # the clock starts at the click
     with st.status(f"Adding {len(files)} file{'s' if len(files) != 1 else ''} to {info.name}…",
                    expanded=True) as status:
         st.write("Saving the uploads…")
         saved = save_uploads(info.files_dir, files)
-        phases, clear = widgets.adding_progress("Adding")
+        embedder = run.load_model(info.model)
         with ws.open(info.slug) as coll:
-            added = add_images(coll, saved.paths, state.embedder(info.model), phases)
-        clear()
+            added = add_images(coll, saved.paths, embedder, run.phases)
         status.update(label="Done", state="complete")
-    after_indexing(report_summary(added.report, saved.rejected))
+    after_indexing(run.summary(added.report, saved.rejected))
 
 
 if info is None:
@@ -79,10 +78,9 @@ else:
                 go = st.form_submit_button("Index this folder", type="primary")
             if go:
                 with state.guard("Indexing the folder"):
-                    phases, clear = widgets.adding_progress("Indexing")
-                    added = add_local_folder(ws, info.slug, path, state.embedder(info.model), phases)
-                    clear()
-                    after_indexing(report_summary(added.report))
+                    run = widgets.AddingRun("Indexing", existing=info.counts.get("indexed", 0))
+                    added = add_local_folder(ws, info.slug, path, run.load_model(info.model), run.phases)
+                    after_indexing(run.summary(added.report))
             if info.sources:
                 st.caption("Folders indexed in place: " + ", ".join(f"`{s}`" for s in info.sources))
 
@@ -93,12 +91,15 @@ for c in infos:
         row = st.columns([6, 1.2, 1.4], vertical_alignment="center")
         in_use = info is not None and c.slug == info.slug
         extra = " · **in use**" if in_use else ""
-        row[0].markdown(f"**{views.md_escape(c.name)}**{extra}  \n{c.counts.get('indexed', 0)} images · "
+        held = (f":orange[:material/hourglass_top: being indexed now]: {c.counts.get('indexed', 0)} images so far"
+                if c.indexing else f"{c.counts.get('indexed', 0)} images")
+        row[0].markdown(f"**{views.md_escape(c.name)}**{extra}  \n{held} · "
                         f"{state.model_title(c.model)}" + (" · demo" if c.demo else ""))
         if row[1].button("Use", key=f"use_{c.slug}", disabled=in_use, width="stretch"):
             state.select(c.slug)
             st.rerun()
-        with row[2].popover("Delete", icon=":material/delete:", width="stretch"):
+        with row[2].popover("Delete", icon=":material/delete:", width="stretch", disabled=c.indexing,
+                            help="It is being indexed: it can be deleted when the run ends" if c.indexing else None):
             st.write(f"Delete **{views.md_escape(c.name)}**? Its index and uploaded copies are removed; folders "
                      "indexed in place are not touched.")
             if st.button("Yes, delete it", type="primary", key=f"delete_{c.slug}"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from revsearch import clusters, projection, thumbnails
+from revsearch import busy, clusters, projection, thumbnails
 from revsearch.collection import Collection, IndexReport, index_files, index_folder
 from revsearch.collection.sync import BatchSource
 from revsearch.embed.embedder import Embedder
@@ -45,7 +45,14 @@ def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embe
     deleted from the cache, so it does not grow without bound. `prepare=False` skips thumbnails, clusters and the
     map (the CLI's default: the first UMAP fit of 10k images takes about a minute, and `cluster` / `map` do it on
     demand). `batches` replaces in-process decoding and embedding of a folder (e.g. a Ray cluster's results).
+    The collection is marked as being indexed meanwhile (revsearch.busy), so it cannot be deleted mid-run.
     """
+    with busy.indexing(coll.directory):
+        return _add_images(coll, source, embedder, phases, prepare, batch_size)
+
+
+def _add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
+                phases: Phases | None, prepare: bool, batch_size: int) -> Added:
     progress = _phase(phases, EMBEDDING)
     if isinstance(source, (str, Path)):
         result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size, source=batches)

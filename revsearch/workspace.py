@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from revsearch import busy
 from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
@@ -75,6 +76,7 @@ class CollectionInfo:
     created_at: float
     sources: list[str]
     demo: bool
+    indexing: bool = False  # an indexing run holds it now (see revsearch.busy): counts are still growing
 
     @property
     def files_dir(self) -> Path:
@@ -82,9 +84,9 @@ class CollectionInfo:
 
     @property
     def label(self) -> str:
-        """One line for a selector: name · n images."""
+        """One line for a selector: name · n images (· indexing when a run holds it)."""
         n = self.counts.get("indexed", 0)
-        return f"{self.name} · {n} image{'s' if n != 1 else ''}"
+        return f"{self.name} · {n} image{'s' if n != 1 else ''}" + (" so far, indexing…" if self.indexing else "")
 
 
 def slugify(name: str) -> str:
@@ -144,7 +146,8 @@ class Workspace:
             model, counts = coll.model, coll.counts()
         return CollectionInfo(slug=slug, name=about.get("name") or slug, directory=directory, model=model,
                               counts=counts, created_at=float(about.get("created_at") or 0.0),
-                              sources=list(about.get("sources") or []), demo=bool(about.get("demo")))
+                              sources=list(about.get("sources") or []), demo=bool(about.get("demo")),
+                              indexing=busy.is_indexing(directory))
 
     def list(self) -> list[CollectionInfo]:
         """Every collection, the demo first, then by name."""
@@ -181,7 +184,9 @@ class Workspace:
         return self.info(slug)
 
     def delete(self, slug: str) -> None:
-        """Remove a collection's folder (catalog, thumbnails and other caches, uploaded copies); server folders stay."""
+        """Remove a collection's folder (catalog, thumbnails and other caches, uploaded copies); server folders stay.
+
+        Refused while the collection is being indexed (the run would write into a folder that is going away)."""
         directory = self.directory(slug)
         if not Collection.exists(directory):
             raise RevsearchError(f"there is no collection {slug!r}")
@@ -190,8 +195,11 @@ class Workspace:
             raise RevsearchError(f"refusing to delete {resolved}: it is not inside {self.collections_dir}")
         # Move aside first so a half-finished delete never leaves a half collection that still lists.
         trash = Path(tempfile.mkdtemp(prefix=f".deleting-{slug}-", dir=self.collections_dir))
-        os.replace(resolved, trash / slug)
-        shutil.rmtree(trash, ignore_errors=True)
+        try:
+            with busy.exclusive(resolved, f"delete the collection {slug!r}"):
+                os.replace(resolved, trash / slug)
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def open(self, slug: str) -> Collection:
         return Collection.open(self.directory(slug))

@@ -20,9 +20,13 @@ from ui import state
 HOVER = 96  # px of the hover previews (their own thumbnail size, cached in the collection)
 HOVER_LIMIT = 5000  # beyond this many points the map shows names only on hover (keeps the page light)
 SVG_LIMIT = 3000  # up to this many points plain SVG (crisp, quick to draw); WebGL beyond
-PALETTE = ["#2f6fde", "#e4572e", "#17a398", "#f3a712", "#8e44ad", "#29335c", "#db2763", "#4f9d2d", "#a0522d",
-           "#00a6ed", "#7a7a7a", "#c44536", "#3d5a80", "#b5a400", "#6a4c93", "#1b998b", "#ff7f50", "#2e4057",
-           "#8ac926", "#d35400", "#5c80bc", "#bc4b51", "#48a9a6", "#9b5de5"]
+# 36 colours kept apart by hue and lightness (Kelly's colours of maximum contrast, then Tableau's and a few more),
+# none close to the grey of "no cluster / unlabelled"; past 36 groups the symbol changes too, so 100+ stay apart.
+PALETTE = ["#0067a5", "#e25822", "#008856", "#f3c300", "#875692", "#be0032", "#a1caf1", "#8db600", "#e68fac",
+           "#654522", "#f99379", "#604e97", "#f6a600", "#b3446c", "#2b3d26", "#dcd300", "#882d17", "#00a6a6",
+           "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+           "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1"]
+SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star"]
 UNLABELLED = "#c9ced6"
 
 
@@ -107,8 +111,11 @@ def _hover_text(pts: dict, n: int, names: dict[int, str]) -> str:
     return "<br>".join(parts)
 
 
-def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str], height: int = 620) -> go.Figure:
-    """One trace per cluster (or label); customdata = image id; the hover previews ride in each trace's meta."""
+def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str], height: int = 620,
+           size: int | None = None, opacity: float = 0.9, show_names: bool = True) -> go.Figure:
+    """One trace per cluster (or label); customdata = image id; the hover previews ride in each trace's meta.
+
+    Each group's name is written at its centre (the median of its points), and the view is fitted to the points."""
     groups: dict[object, list[int]] = {}
     for n in range(len(pts["id"])):
         key = pts["cluster"][n] if color_by == "cluster" else pts["label"][n]
@@ -118,24 +125,51 @@ def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str]
         return (key is None, str(key) if color_by == "label" else (key if key is not None else 0))
 
     fig = go.Figure()
+    size = size or marker_size(len(pts["id"]))
     for g, key in enumerate(sorted(groups, key=order)):
         rows = groups[key]
+        color, symbol = group_style(g, key is None)
         if key is None:
-            name, color = ("unlabelled" if color_by == "label" else "no cluster"), UNLABELLED
+            name = "unlabelled" if color_by == "label" else "no cluster"
         else:
             name = names.get(key, str(key)) if color_by == "cluster" else str(key)
-            color = PALETTE[g % len(PALETTE)]
         fig.add_trace(scatter_type(len(pts["id"]))(
             x=[pts["x"][n] for n in rows], y=[pts["y"][n] for n in rows], mode="markers", name=name,
-            marker={"size": marker_size(len(pts["id"])), "color": color, "line": {"width": 0.5, "color": "white"},
-                    "opacity": 0.9},
+            marker={"size": size, "color": color, "symbol": symbol, "line": {"width": 0.5, "color": "white"},
+                    "opacity": opacity},
             customdata=[[pts["id"][n]] for n in rows],
             hovertext=[_hover_text(pts, n, names) for n in rows], hovertemplate="%{hovertext}<extra></extra>",
             meta={"thumbs": [uris.get(pts["id"][n], "") for n in rows], "names": [pts["name"][n] for n in rows]},
         ))
+        if show_names and key is not None:
+            short_name = name.split(" · ", 1)[-1] if color_by == "cluster" else name
+            fig.add_annotation(x=float(np.median([pts["x"][n] for n in rows])),
+                               y=float(np.median([pts["y"][n] for n in rows])), text=_esc(short_name)[:28],
+                               showarrow=False, font={"size": 12, "color": "#1d2433"},
+                               bgcolor="rgba(255,255,255,0.7)", bordercolor=color, borderwidth=1.5, borderpad=2,
+                               yshift=14)  # just above the centre, so the points there stay visible
     _style(fig, height)
+    fit(fig, pts["x"], pts["y"])
     fig.update_layout(dragmode="lasso", legend={"itemsizing": "constant", "y": 0.98, "yanchor": "top"})
     return fig
+
+
+def group_style(g: int, missing: bool) -> tuple[str, str]:
+    """(colour, marker symbol) of the g-th group: distinct colours first, then the symbol changes."""
+    if missing:
+        return UNLABELLED, "circle"
+    return PALETTE[g % len(PALETTE)], SYMBOLS[(g // len(PALETTE)) % len(SYMBOLS)]
+
+
+def fit(fig: go.Figure, xs: Sequence[float], ys: Sequence[float], pad: float = 0.06) -> None:
+    """Fit the view to the points (a small margin around them), filling the canvas instead of keeping 1:1 units:
+    only nearness matters on a UMAP map, and a square layout in a wide canvas left most of it empty."""
+    if not len(xs):
+        return
+    for axis, values in (("xaxis", xs), ("yaxis", ys)):
+        lo, hi = float(min(values)), float(max(values))
+        margin = (hi - lo) * pad or 1.0
+        fig.update_layout({axis: {"range": [lo - margin, hi + margin]}})
 
 
 def marker_size(n: int) -> int:
@@ -152,7 +186,7 @@ def _style(fig: go.Figure, height: int) -> None:
                       hoverlabel={"bgcolor": "white", "font": {"size": 12, "color": "#1d2433"}, "bordercolor": "#d5dae3"},
                       uirevision="map")
     fig.update_xaxes(visible=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(visible=False, showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
+    fig.update_yaxes(visible=False, showgrid=False, zeroline=False)
 
 
 def selected_ids(event: object) -> list[int]:
@@ -224,13 +258,14 @@ def hover_previews() -> None:
     st.html(HOVER_JS, unsafe_allow_javascript=True)
 
 
-def collection_map(info: CollectionInfo, color_by: str, key: str, height: int = 620) -> list[int]:
-    """The interactive map; returns the ids of the selected images."""
+def collection_map(info: CollectionInfo, color_by: str, key: str, height: int = 620, size: int | None = None,
+                   opacity: float = 0.9, show_names: bool = True) -> list[int]:
+    """The interactive map; returns the ids of the images picked by the last box, lasso or click."""
     pts = points(info)
     if not pts["id"]:
         st.info("The map is empty: the collection has no indexed images yet.")
         return []
-    fig = figure(pts, color_by, cluster_names(info), hover_uris(info), height)
+    fig = figure(pts, color_by, cluster_names(info), hover_uris(info), height, size, opacity, show_names)
     hover_previews()
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=key,
                             config={"displaylogo": False, "scrollZoom": True,
@@ -281,10 +316,10 @@ def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height
             marker={"size": 12, "color": [h.score for _, h, _ in shown], "colorscale": "Blues", "cmin": 0,
                     "cmax": 1, "line": {"width": 1, "color": "#1d2433"}},
             customdata=[[h.id] for _, h, _ in shown],
-            hovertext=[f"#{r} · {h.score:.3f}<br>{_hover_text(pts, n, names)}" for r, h, n in shown],
+            hovertext=[f"<b>#{r} · score {h.score:.3f}</b><br>{_hover_text(pts, n, names)}" for r, h, n in shown],
             hovertemplate="%{hovertext}<extra></extra>",
             meta={"thumbs": [uris.get(h.id, "") for _, h, _ in shown],
-                  "names": [f"#{r} {pts['name'][n]}" for r, _, n in shown]}))
+                  "names": [f"#{r} · score {h.score:.3f} · {pts['name'][n]}" for r, h, n in shown]}))
     if origin is not None:
         fig.add_trace(go.Scatter(x=[origin[0]], y=[origin[1]], mode="markers", name="query",
                                  marker={"symbol": "star", "size": 22, "color": "#e4572e",
@@ -292,8 +327,9 @@ def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height
                                  hovertext=[f"<b>query</b><br>{_esc(query_name)}"],
                                  hovertemplate="%{hovertext}<extra></extra>"))
     _style(fig, height)
+    fit(fig, pts["x"], pts["y"])
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": 1.02, "x": 0})
     hover_previews()
     st.plotly_chart(fig, key="query_map", config={"displaylogo": False, "scrollZoom": True})
     st.caption("The star is placed among its closest results; lines join it to every result shown, numbered by "
-               "rank. Hover a point to preview it.")
+               "rank. Hover a point to preview it; a result's hover shows its score.")

@@ -2,39 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import streamlit as st
 
 from revsearch import adding
+from revsearch.collection import IndexReport
 from revsearch.embed import REGISTRY
+from revsearch.embed.embedder import Embedder
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo
 from ui import state
-from ui.progress_text import PHASE_LABELS, ProgressText, step_text
+from ui.progress_text import MODEL, RunClock, report_summary, run_text, step_text
 
 
-def adding_progress(label: str) -> tuple[adding.Phases, Callable[[], None]]:
-    """One progress bar through the phases of adding images; returns (phases for add_images, clear).
+class AddingRun:
+    """One progress bar for a whole run of adding images, from the click to the end: the model loading, then every
+    phase of `add_images`, with one ETA for all of them (ui.progress_text.RunClock) and the run's true wall time.
 
-    Embedding shows count, rate and ETA; the later phases (thumbnails, clusters, map) show their step and message.
+        run = AddingRun("Adding", existing=n)    # first thing after the click
+        embedder = run.load_model(model)
+        add_images(coll, files, embedder, run.phases)
+        seconds = run.finish()                   # clears the bar
     """
-    bar = st.progress(0.0, text=f"{label}…")
 
-    def phase(name: str) -> Progress:
-        title = f"{label} — {PHASE_LABELS.get(name, name)}"
-        if name == adding.EMBEDDING:
-            text = ProgressText()
+    def __init__(self, label: str, existing: int = 0) -> None:
+        self.label = label
+        self.clock = RunClock(existing=existing)
+        self.bar = st.progress(0.0, text=f"{label}…")
 
-            def update(done: int, total: int, message: str) -> None:
-                fraction, line = text(done, total, message)
-                bar.progress(fraction, text=f"{title}: {line}")
+    def show(self, done: int = 0, total: int = 0, message: str = "") -> None:
+        fraction, text = run_text(self.clock, self.label, done, total, message)
+        self.bar.progress(fraction, text=text)
 
-            return update
+    def load_model(self, name: str) -> Embedder:
+        """The model, loaded on this bar ("Loading the model…") rather than in a spinner beside an empty bar."""
+        self.clock.start(MODEL)
+        self.show()
+        return state.loaded_embedder(name)
 
-        return _steps_on(bar, title)
+    def phases(self, name: str) -> Progress:
+        """For `add_images(..., phases=run.phases)`: each phase, as it starts, takes over the bar."""
+        self.clock.start(name)
+        self.show()
+        return self.show
 
-    return phase, bar.empty
+    def finish(self) -> float:
+        self.bar.empty()
+        return self.clock.finish()
+
+    def summary(self, result: IndexReport, rejected: Sequence[tuple[str, str]] = ()) -> dict:
+        """The summary of the finished run: its counts, and the wall time of the whole run with where it went."""
+        seconds = self.finish()
+        return report_summary(result, rejected, seconds=seconds, breakdown=self.clock.breakdown())
 
 
 def model_note(model: str) -> None:
@@ -83,7 +103,8 @@ def sidebar(infos: list[CollectionInfo], info: CollectionInfo | None) -> None:
 def index_summary(summary: dict) -> None:
     """What an indexing run did: counts, then skipped files with reasons and duplicates, expandable."""
     skipped, duplicates = summary["skipped"], summary["duplicates"]
-    st.success(f"Done in {summary['seconds']:.1f} s: **{summary['indexed']}** new image"
+    took = f" ({summary['breakdown']})" if summary.get("breakdown") else ""
+    st.success(f"Done in {summary['seconds']:.1f} s{took}: **{summary['indexed']}** new image"
                f"{'s' if summary['indexed'] != 1 else ''} indexed.", icon=":material/check_circle:")
     cols = st.columns(4 if not summary.get("removed") else 5)
     cols[0].metric("Indexed", summary["indexed"])
@@ -103,25 +124,23 @@ def index_summary(summary: dict) -> None:
 
 
 def steps(label: str) -> tuple[Progress, Callable[[], None]]:
-    """A progress bar for multi-step work whose messages say the sub-step (k-means, saving…); (callback, clear)."""
+    """A progress bar for multi-step work whose messages say the sub-step (k-means, saving…); (callback, clear).
+
+    Messages are prefixed with `label`, with a percentage when there is a total."""
     bar = st.progress(0.0, text=f"{label}…")
-    return _steps_on(bar, label), bar.empty
-
-
-def _steps_on(bar, label: str) -> Progress:
-    """Draw a step's progress on `bar`: its messages prefixed with `label`, and a percentage when there is a total."""
 
     def update(done: int, total: int, message: str) -> None:
         fraction = min(1.0, done / total) if total else 0.0
         bar.progress(fraction, text=step_text(label, message) + (f" ({fraction:.0%})" if total else ""))
 
-    return update
+    return update, bar.empty
 
 
 def build_demo() -> None:
     """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard)."""
-    phases, clear = adding_progress("Setting up the demo (about 20 s the first time)")
-    demo, _added = adding.build_demo(state.workspace(), state.embedder(state.model_for_new_collections()[0]), phases)
-    clear()
+    run = AddingRun("Setting up the demo")
+    embedder = run.load_model(state.model_for_new_collections()[0])
+    demo, _added = adding.build_demo(state.workspace(), embedder, run.phases)
+    run.finish()
     state.select(demo.slug)
     st.rerun()

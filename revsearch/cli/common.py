@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TextIO
 
 from tqdm import tqdm
 
@@ -44,9 +45,50 @@ def print_json(data: object) -> None:
     sys.stdout.write("\n")
 
 
+LOG_INTERVAL = 5.0  # seconds between progress lines when stderr is not a terminal (a log file, a pipe)
+
+
+class LogLines:
+    """Progress as plain lines for a log: one at most every `interval` seconds (and one when a step's total changes),
+    each with done/total, rate and ETA, so a long run into a file or CI log stays a few lines, not thousands."""
+
+    def __init__(self, unit: str, stream: TextIO, interval: float = LOG_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.unit, self.stream, self.interval, self.clock = unit, stream, interval, clock
+        self.total = -1
+        self.started = self.last = clock()
+        self.start_done = 0
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        now = self.clock()
+        if total != self.total or done < self.start_done:  # a new step (or phase) begins: its own rate and ETA
+            self.total, self.started, self.start_done = total, now, done
+        elif now - self.last < self.interval and not (total and done >= total):
+            return
+        self.last = now
+        self.stream.write(self.line(done, total, message, now) + "\n")
+        self.stream.flush()
+
+    def line(self, done: int, total: int, message: str, now: float) -> str:
+        parts = [f"{done}/{total} {self.unit}" if total else message or "working"]
+        elapsed = now - self.started
+        if total and elapsed > 0 and done > self.start_done:
+            rate = (done - self.start_done) / elapsed
+            parts.append(f"{rate:.1f} {self.unit}/s")
+            if done < total:
+                parts.append(f"ETA {round((total - done) / rate)} s")
+        if total and message:
+            parts.append(message[-60:])
+        return "revsearch: " + " · ".join(parts)
+
+
 @contextmanager
 def progress_bar(unit: str = "img", quiet: bool = False) -> Iterator[Progress]:
-    """A tqdm bar on stderr behind the shared Progress callback (silent when stderr is not a terminal and quiet)."""
+    """Progress on stderr behind the shared Progress callback: a tqdm bar on a terminal, throttled plain lines
+    otherwise (a redrawn bar would write a fragment per update into a log file); nothing when quiet."""
+    if not sys.stderr.isatty():
+        yield (lambda done, total, message: None) if quiet else LogLines(unit, sys.stderr)
+        return
     bar = tqdm(total=0, unit=unit, file=sys.stderr, disable=quiet, dynamic_ncols=True, leave=False)
 
     def update(done: int, total: int, message: str) -> None:

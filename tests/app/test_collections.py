@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from revsearch import busy
 from revsearch.collection import Collection
 from tests.app.conftest import errors, problems, texts
 
@@ -38,6 +39,10 @@ def test_create_index_folder_switch_delete(app, data_dir, tiny_demo):
     assert not problems(at) and not errors(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Indexed"] == "6" and metrics["Skipped"] == "0" and metrics["Duplicates"] == "0"
+    # the time reported is the whole run's (model, embedding and preparing the pages), with where it went
+    summary = at.session_state["index_summary"][1]
+    assert summary["seconds"] > 0 and "embedding" in summary["breakdown"]
+    assert at.success[0].value.startswith(f"Done in {summary['seconds']:.1f} s (")
     with Collection.open(data_dir / "collections" / "holiday-photos") as coll:
         assert coll.counts()["indexed"] == 6
 
@@ -72,3 +77,29 @@ def test_mistakes_are_messages(app, tmp_path):
     at.run()
     assert not problems(at)
     assert any("folder not found" in e for e in errors(at))
+
+
+def popovers(block) -> list:
+    """Every popover block under `block` (AppTest lists popovers as blocks, not elements)."""
+    found = []
+    for child in getattr(block, "children", {}).values():
+        if getattr(child, "type", "") == "popover":
+            found.append(child)
+        found += popovers(child)
+    return found
+
+
+def test_a_collection_being_indexed_shows_it_and_cannot_be_deleted(app, data_dir):
+    at = collections_page(app)
+    at = create(at, "Busy photos")
+    directory = data_dir / "collections" / "busy-photos"
+    with busy.indexing(directory):  # an indexing run (another session, or the CLI) holds the collection
+        at = collections_page(at)
+        assert "being indexed now" in texts(at) and "0 images so far" in texts(at)
+        deletes = [p.proto.popover for p in popovers(at.main) if p.proto.popover.label == "Delete"]
+        assert [(d.disabled, "being indexed" in d.help) for d in deletes] == [(False, False), (True, True)]
+    at = collections_page(at)
+    assert "being indexed now" not in texts(at)
+    at.button(key="delete_busy-photos").click().run()
+    assert not problems(at) and not errors(at)
+    assert not directory.exists()

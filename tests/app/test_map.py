@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 from revsearch import labels
 from revsearch.collection import Collection
-from tests.app.conftest import errors, problems
-from ui.explore import figure, selected_ids
+from tests.app.conftest import errors, problems, texts
+from ui.explore import PALETTE, figure, group_style, selected_ids
+from ui.map_selection import merge
 
 
 def test_map_shows_every_image(app):
@@ -51,3 +52,83 @@ def test_figure_groups_points_by_cluster():
     assert [list(t.customdata[:, 0]) if hasattr(t.customdata, "shape") else [c[0] for c in t.customdata]
             for t in fig.data] == [[1, 3], [2]]
     assert "&lt;c&gt;.jpg" in fig.data[0].hovertext[1]  # file names cannot inject markup into the tooltip
+
+
+def map_spec(at) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def test_display_controls_and_a_fitted_view(app):
+    at = app.switch_page("app_pages/explore.py").run()
+    spec = map_spec(at)
+    xs = [x for t in spec["data"] for x in t["x"]]
+    lo, hi = spec["layout"]["xaxis"]["range"]
+    assert lo < min(xs) and hi > max(xs) and (hi - lo) < 1.2 * (max(xs) - min(xs))  # fitted, not mostly empty
+    assert "scaleanchor" not in spec["layout"]["yaxis"]
+    names = [a["text"] for a in spec["layout"].get("annotations", [])]
+    assert len(names) == len(spec["data"])  # every cluster's name at its centre
+    at.slider(key="map_point_size").set_value(17)
+    at.slider(key="map_opacity").set_value(0.4)
+    at.toggle(key="map_names").set_value(False)
+    at.run()
+    assert not problems(at) and not errors(at)
+    spec = map_spec(at)
+    assert {t["marker"]["size"] for t in spec["data"]} == {17}
+    assert {t["marker"]["opacity"] for t in spec["data"]} == {0.4}
+    assert not spec["layout"].get("annotations")
+
+
+def test_palette_keeps_30_plus_groups_apart():
+    styles = [group_style(g, False) for g in range(40)]
+    assert len(set(styles)) == 40 and len({c for c, _ in styles[:36]}) == 36
+    assert group_style(0, True)[0] not in PALETTE  # "no cluster" stays grey
+    pts = {"id": list(range(35)), "x": list(range(35)), "y": [0] * 35, "cluster": list(range(35)),
+           "label": [None] * 35, "name": [f"{i}.jpg" for i in range(35)]}
+    fig = figure(pts, "cluster", {}, {})
+    assert len({t.marker.color for t in fig.data}) == 35
+
+
+def test_picks_add_up_and_a_repeated_event_adds_nothing():
+    assert merge([], [], [3, 4]) == ([3, 4], [3, 4])
+    assert merge([3, 4], [3, 4], [3, 4]) == ([3, 4], [3, 4])  # the same event on the next rerun
+    assert merge([3, 4], [3, 4], [4, 9]) == ([3, 4, 9], [4, 9])  # a new box or lasso adds
+    assert merge([3, 4, 9], [4, 9], []) == ([3, 4, 9], [])  # the chart's pick cleared: the selection stays
+
+
+def select(at, data_dir, n: int) -> list[int]:
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        ids = [r.id for r in coll.rows("indexed")][:n]
+    at.session_state["map_selection"] = {"slug": "demo", "ids": ids, "seen": [], "round": 0}
+    return ids
+
+
+def test_selection_grid_untick_one_then_label_the_others(app, data_dir):
+    at = app.switch_page("app_pages/explore.py").run()
+    ids = select(at, data_dir, 4)
+    at.run()
+    assert not problems(at) and not errors(at)
+    assert "4 images selected" in texts(at)
+    boxes = [c for c in at.checkbox if c.key.startswith("keep_demo_")]
+    assert len(boxes) == 4 and all(c.value for c in boxes)
+    at.checkbox(key=f"keep_demo_0_{ids[1]}").uncheck().run()
+    assert "4 images selected · 3 ticked" in texts(at)
+    at.text_input(key="selection_label").input("picked")
+    next(b for b in at.button if b.label == "Label 3 ticked").click().run()
+    assert not problems(at) and not errors(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        known = labels.labels(coll)
+    assert {i: known.get(i) for i in ids} == {ids[0]: "picked", ids[1]: None, ids[2]: "picked", ids[3]: "picked"}
+    assert "No images selected." in texts(at)  # labelling ends the selection
+
+
+def test_drop_unticked_and_clear(app, data_dir):
+    at = app.switch_page("app_pages/explore.py").run()
+    ids = select(at, data_dir, 3)
+    at.run()
+    at.checkbox(key=f"keep_demo_0_{ids[0]}").uncheck().run()
+    next(b for b in at.button if b.label == "Drop unticked").click().run()
+    assert at.session_state["map_selection"]["ids"] == ids[1:]
+    assert "2 images selected" in texts(at)
+    at.button(key="clear_selection").click().run()
+    assert not problems(at) and "No images selected." in texts(at)
+    assert at.session_state["map_selection"]["round"] == 1  # a new chart: its own box or lasso is gone too

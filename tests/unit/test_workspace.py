@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from revsearch import busy
 from revsearch.errors import RevsearchError
 from revsearch.workspace import DATA_ENV, DEMO_ENV, DEMO_SLUG, Workspace, data_dir, demo_source, slugify
 
@@ -134,3 +137,38 @@ def test_demo_photos_copied_once_and_built_flag(ws, monkeypatch, tmp_path, sampl
     monkeypatch.setenv(DEMO_ENV, "off")
     with pytest.raises(RevsearchError, match="no demo folder"):
         ws.copy_demo(ModelStub())  # type: ignore[arg-type]
+
+
+def test_a_collection_being_indexed_says_so_and_cannot_be_deleted(ws):
+    info = ws.create("Busy", ModelStub())
+    assert not info.indexing
+    with busy.indexing(info.directory):
+        assert ws.info("busy").indexing and "indexing" in ws.info("busy").label
+        with pytest.raises(RevsearchError, match="being indexed"):
+            ws.delete("busy")
+        assert [c.slug for c in ws.list()] == ["busy"]  # untouched, no trash left beside it
+        assert [p.name for p in ws.collections_dir.iterdir()] == ["busy"]
+    assert not ws.info("busy").indexing
+    ws.delete("busy")
+    assert ws.list() == []
+
+
+def test_a_killed_indexing_run_does_not_leave_the_collection_stuck(ws):
+    """The mark is a lock held by the indexing process: when that process dies, so does the mark."""
+    info = ws.create("Killed", ModelStub())
+    code = ("import sys, time; from revsearch import busy\n"
+            "with busy.indexing(sys.argv[1]):\n    print('locked', flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(info.directory)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        assert ws.info("killed").indexing
+        with pytest.raises(RevsearchError, match="being indexed"):
+            ws.delete("killed")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (info.directory / busy.LOCK_FILE).exists()  # the file stays; without a lock on it, it means nothing
+    assert not ws.info("killed").indexing
+    ws.delete("killed")
+    assert ws.list() == []
