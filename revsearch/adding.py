@@ -48,11 +48,11 @@ def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embe
     The collection is marked as being indexed meanwhile (revsearch.busy), so it cannot be deleted mid-run.
     """
     with busy.indexing(coll.directory):
-        return _add_images(coll, source, embedder, phases, prepare, batch_size)
+        return _add_images(coll, source, embedder, phases, prepare, batch_size, batches)
 
 
 def _add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
-                phases: Phases | None, prepare: bool, batch_size: int) -> Added:
+                phases: Phases | None, prepare: bool, batch_size: int, batches: BatchSource | None) -> Added:
     progress = _phase(phases, EMBEDDING)
     if isinstance(source, (str, Path)):
         result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size, source=batches)
