@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import clusters, evaluate, labels
 from ui import clustering as ui_clusters
-from ui import state, views, widgets
+from ui import state, undo, views, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
@@ -43,6 +43,8 @@ with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stre
                         "score may read better).")
             st.bar_chart({"silhouette": {str(k): v for k, v in suggestion["scores"].items()}}, height=160,
                          x_label="k", y_label="silhouette")
+
+undo.undo_button(coll, key="undo_clusters")
 
 if current is None:
     st.info("This collection has not been grouped yet. Use **Re-cluster** above (pick k or let revsearch suggest "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch import labels, thumbnails
-from ui import explore, state, views
+from ui import explore, state, undo, views
 
 info, coll = state.page_collection("Map", "Nothing to map yet")
 
@@ -16,6 +16,7 @@ top[0].caption("Similar images sit close together. Hover a point to preview it; 
                "top right of the map) to select a group, then label it below.")
 color_by = top[1].segmented_control("Colour by", ["cluster", "label"], default="cluster", key="map_color",
                                     format_func=str.capitalize) or "cluster"
+undo.undo_button(coll, key="undo_map")
 
 selected: list[int] = []
 with state.guard("Drawing the map"):
