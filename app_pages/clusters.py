@@ -91,7 +91,7 @@ age = time.time() - current.created_at
 st.caption(f"**{len(current.clusters)} clusters** of {n_images} images (k = {current.k}, made "
            f"{ui_clusters.ago(age)}). Each shows the images closest to its centre, then its outliers (outlined in "
            "red). Cohesion is the mean similarity of the members to the centre (higher = tighter). Naming a cluster "
-           "labels all its images.")
+           "labels its images that have no label set by hand.")
 
 # ------------------------------------------------------------------------------------------ the clusters
 per_row = 2

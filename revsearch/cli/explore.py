@@ -53,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_map)
 
-    p = sub.add_parser("label", help="name a cluster, label/unlabel images, rename a label, import labels")
+    p = sub.add_parser("label", help="name a cluster, label/unlabel images, rename a label, import labels, undo")
     add_collection_arg(p)
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--cluster", type=int, metavar="ID", help="name this cluster; all its members get the label")
+    what.add_argument("--cluster", type=int, metavar="ID", help="name this cluster; its members without a hand label get the label")
     what.add_argument("--image", nargs="+", metavar="PATH", help="label these images (paths or ids)")
     what.add_argument("--rename", metavar="OLD", help="rename the label OLD to --name everywhere")
     what.add_argument("--import", dest="import_csv", type=Path, metavar="CSV", help="labels from a path,label CSV")
