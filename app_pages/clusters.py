@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import clusters, evaluate, labels
 from ui import clustering as ui_clusters
-from ui import state, views, widgets
+from ui import state, undo, views, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
@@ -43,6 +43,8 @@ with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stre
                         "score may read better).")
             st.bar_chart({"silhouette": {str(k): v for k, v in suggestion["scores"].items()}}, height=160,
                          x_label="k", y_label="silhouette")
+
+undo.undo_button(coll, key="undo_clusters")
 
 if current is None:
     st.info("This collection has not been grouped yet. Use **Re-cluster** above (pick k or let revsearch suggest "
@@ -89,7 +91,7 @@ age = time.time() - current.created_at
 st.caption(f"**{len(current.clusters)} clusters** of {n_images} images (k = {current.k}, made "
            f"{ui_clusters.ago(age)}). Each shows the images closest to its centre, then its outliers (outlined in "
            "red). Cohesion is the mean similarity of the members to the centre (higher = tighter). Naming a cluster "
-           "labels all its images.")
+           "labels its images that have no label set by hand.")
 
 # ------------------------------------------------------------------------------------------ the clusters
 per_row = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch import labels
-from ui import explore, map_selection, state, views
+from ui import explore, map_selection, state, undo, views
 
 info, coll = state.page_collection("Map", "Nothing to map yet")
 
@@ -22,6 +22,7 @@ with top[2].popover("Display", icon=":material/tune:", width="stretch"):
     opacity = st.slider("Opacity", 0.1, 1.0, 0.9, 0.05, key="map_opacity")
     show_names = st.toggle("Names on the map", value=True, key="map_names",
                            help="each cluster's (or label's) name written at its centre")
+undo.undo_button(coll, key="undo_map")
 
 selected: list[int] = []
 with state.guard("Drawing the map"):

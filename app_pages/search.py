@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import explore, state, views
+from ui import explore, state, undo, views
 
 infos = state.collections()
 info = state.current(infos)
@@ -55,3 +55,4 @@ with state.guard("Searching"):
         if label_tab.open:
             with label_tab:
                 views.label_results_form(info, shown)
+                undo.undo_button(coll, key="undo_search")

@@ -5,6 +5,11 @@ image got it by its cluster being named), 'suggestion' (accepted k-NN suggestion
 Labelling an indexed image also labels its exact copies (rows with status 'duplicate' of it), which are the same
 picture. Every change is written to `label_history` — when, what, old → new, from which source; no user names.
 
+A person's work is never lost (issue 9): hand labels ('manual', 'import') are never overwritten by a cluster name;
+naming a cluster labels only its members without one, and may cover an accepted suggestion, which comes back (with
+its confidence) when the name is removed; removing or renaming a name changes only what the cluster gave. Every
+call below that writes labels is one action that `undo` reverses, several levels deep (label_store, label_actions).
+
 Suggestions: for every unlabelled indexed image, its `k` nearest labelled images vote for their labels with weight
 exp((similarity - 1) / temperature), so closer neighbours count much more. `k` background votes at similarity
 `background` (0.5) take part too: the confidence is the winning label's share of all votes, so it is high only when
@@ -19,8 +24,8 @@ Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
     label_images(coll, refs, label, source="manual", confidence=None) -> int       rows changed
     unlabel_images(coll, refs) -> int
-    name_cluster(coll, cluster_id, name) -> int                 names the cluster, labels all members; rows changed
-    merge_clusters(coll, ids, into=None, name=None) -> Cluster  merge (history recorded); a name labels all members
+    name_cluster(coll, cluster_id, name) -> int                 names the cluster, labels members without a hand label
+    merge_clusters(coll, ids, into=None, name=None) -> Cluster  merge (history recorded); a name labels the members
     rename_label(coll, old, new) -> int                         every image and cluster called `old` → `new`
     labels(coll) -> dict[int, str]                              image id -> label
     label_rows(coll) -> list[LabelRow]                          with path, source and confidence
@@ -30,6 +35,8 @@ Public API (take an open `Collection`; `refs` are image ids or paths):
     suggest(coll, k=10, min_confidence=0.0) -> list[Suggestion] unlabelled indexed images, most confident first
     accept_suggestions(coll, threshold, k=10, suggestions=None) -> int   label those with confidence >= threshold
     import_csv(coll, csv_path) -> ImportReport                  `path,label` rows; relative paths from the CSV's folder
+    undo(coll, action_id=None) -> UndoReport                    reverse the newest labelling action not undone yet
+    last_action(coll) -> Action | None                          what `undo` would reverse (its .description)
     clean_label(name) -> str                                    validated label text (error if unusable)
 """
 
@@ -47,8 +54,8 @@ import faiss
 import numpy as np
 
 from revsearch import clusters as clusters_mod
-from revsearch.collection import Collection, label_store
-from revsearch.collection.label_store import HistoryEntry, LabelRow
+from revsearch.collection import Collection, cluster_store, label_store
+from revsearch.collection.label_store import Action, HistoryEntry, LabelRow, UndoReport
 from revsearch.errors import RevsearchError
 
 SOURCES = ("manual", "cluster", "suggestion", "import")
@@ -158,7 +165,8 @@ def unlabel_images(coll: Collection, refs: Iterable[ImageRef]) -> int:
 
 
 def name_cluster(coll: Collection, cluster_id: int, name: str | None) -> int:
-    """Name a cluster and give all its current members that label (None clears the name and their cluster labels).
+    """Name a cluster and give its current members without a hand label that label (None clears the name and only
+    the labels it gave, restoring any suggestion they covered).
 
     Returns how many images' labels changed. Images that join the cluster later are not labelled automatically —
     they show up in `suggest` instead, where their labelled neighbours vote.
@@ -173,12 +181,11 @@ def merge_clusters(coll: Collection, ids: Sequence[int], into: int | None = None
     """Merge clusters into one (`into`, default the smallest id; see clusters.merge_members) and record it in the
     label history; with `name`, the merged cluster is named and all its members labelled."""
     label = clean_label(name) if name else None
+    names_before = cluster_store.names(coll)
     merged = clusters_mod.merge_members(coll, ids, into=into, name=label)
-    label_store.record_merge(coll, merged.id, ids)
-    if label:
-        name_cluster(coll, merged.id, label)
-        merged = clusters_mod.cluster(coll, merged.id)
-    return merged
+    label_store.record_merge(coll, merged.id, ids, names_before.get(merged.id), merged.name, label,
+                             merged.member_ids if label else ())
+    return clusters_mod.cluster(coll, merged.id) if label else merged
 
 
 def rename_label(coll: Collection, old: str, new: str) -> int:
@@ -187,6 +194,21 @@ def rename_label(coll: Collection, old: str, new: str) -> int:
     if renamed is None:
         raise RevsearchError(f"no image or cluster is labelled {old!r}")
     return renamed
+
+
+def undo(coll: Collection, action_id: int | None = None) -> UndoReport:
+    """Reverse the newest labelling action not undone yet (or the one `action_id` names, e.g. the one an Undo
+    button showed); images relabelled since are left alone and named in the report."""
+    report = label_store.undo(coll, action_id)
+    if report is None:
+        raise RevsearchError("nothing to undo: no labelling action left" if action_id is None
+                             else f"labelling action {action_id} was undone already (or never existed)")
+    return report
+
+
+def last_action(coll: Collection) -> Action | None:
+    """What `undo` would reverse now."""
+    return label_store.last_action(coll)
 
 
 # ---------------------------------------------------------------------------------------------------- reading

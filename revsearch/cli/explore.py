@@ -53,14 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_map)
 
-    p = sub.add_parser("label", help="name a cluster, label/unlabel images, rename a label, import labels")
+    p = sub.add_parser("label", help="name a cluster, label/unlabel images, rename a label, import labels, undo")
     add_collection_arg(p)
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--cluster", type=int, metavar="ID", help="name this cluster; all its members get the label")
+    what.add_argument("--cluster", type=int, metavar="ID", help="name this cluster; its members without a hand label get the label")
     what.add_argument("--image", nargs="+", metavar="PATH", help="label these images (paths or ids)")
     what.add_argument("--rename", metavar="OLD", help="rename the label OLD to --name everywhere")
     what.add_argument("--import", dest="import_csv", type=Path, metavar="CSV", help="labels from a path,label CSV")
     what.add_argument("--list", action="store_true", help="label counts and recent history")
+    what.add_argument("--undo", action="store_true",
+                      help="undo the latest labelling action not undone yet (again: one more level back)")
     p.add_argument("--name", help="the label")
     p.add_argument("--remove", action="store_true", help="with --image / --cluster: remove the label instead")
     add_json_arg(p)
@@ -182,14 +184,22 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.list:
             counts = labels.label_counts(coll)
             hist = labels.history(coll, limit=20)
+            last = labels.last_action(coll)
             if args.json:
-                print_json({"labels": counts, "history": [h.as_dict() for h in hist]})
+                print_json({"labels": counts, "history": [h.as_dict() for h in hist],
+                            "undo": last.as_dict() if last else None})
             else:
                 for name, n in counts.items():
                     print(f"{n:>6}  {name}")
                 if not counts:
                     print("no labels yet")
+                if last:
+                    print(f"--undo would undo: {last.description}")
             return 0
+        if args.undo:
+            if args.name or args.remove:
+                raise RevsearchError("--undo takes no --name or --remove")
+            return _print_undo(labels.undo(coll), labels.last_action(coll), args.json)
         if args.import_csv is not None:
             rep = labels.import_csv(coll, args.import_csv)
             if args.json:
@@ -225,6 +235,27 @@ def cmd_label(args: argparse.Namespace) -> int:
         print_json({"action": action, "changed": changed})
     else:
         print(f"{action}: {changed} image(s) changed")
+    return 0
+
+
+def _print_undo(rep: labels.UndoReport, next_action: labels.Action | None, as_json: bool) -> int:
+    """Say what was undone, what was skipped because it changed since, and what the next undo would undo."""
+    action = f"undid: {rep.action.description}"
+    if as_json:
+        print_json({"action": action, "changed": rep.restored, **rep.as_dict(),
+                    "next": next_action.as_dict() if next_action else None})
+        return 0
+    print(f"{action}: {rep.restored} image(s) restored"
+          + (f", {rep.clusters} cluster name(s) restored" if rep.clusters else ""))
+    if rep.skipped:
+        print(f"  {len(rep.skipped)} image(s) left as they are (their label changed since):")
+        for path in rep.skipped[:20]:
+            print(f"    {path}")
+    if rep.clusters_skipped:
+        print(f"  cluster(s) {', '.join(map(str, rep.clusters_skipped))} renamed or gone since: names left as they are")
+    if rep.note:
+        print(f"  note: {rep.note}")
+    print(f"next --undo: {next_action.description}" if next_action else "nothing more to undo")
     return 0
 
 

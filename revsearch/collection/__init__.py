@@ -1,8 +1,8 @@
 """Persistent collections: catalog + vectors + FAISS index, synced incrementally with folders.
 
 This package is the only place in revsearch that speaks SQL. The rest uses `Collection` (rows, vectors, index,
-metadata, `add_rows`) and the store modules: `label_store` (labels with history), `cluster_store` (centroids,
-members, names) and `map_store` (2-D map points).
+metadata, `add_rows`) and the store modules: `label_store` (labels with history, every write one undoable action
+recorded by `label_actions`), `cluster_store` (centroids, members, names) and `map_store` (2-D map points).
 """
 
 from revsearch.collection.collection import Collection

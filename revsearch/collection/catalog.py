@@ -85,6 +85,48 @@ MIGRATIONS: list[list[str]] = [
         fitted INTEGER NOT NULL
     )""",
     ],
+    # undoable labelling actions (revsearch/collection/label_actions.py). Only new tables that reference tables of
+    # step 2, so this step may sit at any position after it. One `label_actions` row per labelling action; per image
+    # and layer ('label' = the label in `labels`, 'beneath' = the one a cluster name covers) the state before and
+    # after in `label_changes`; cluster names it changed in `label_action_clusters`. `labels_beneath` holds what a
+    # cluster label covers (an accepted suggestion), restored when the cluster's name goes.
+    [
+        """CREATE TABLE label_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        description TEXT NOT NULL,
+        images INTEGER NOT NULL,
+        undone_at REAL,
+        undo_of INTEGER REFERENCES label_actions(id) ON DELETE SET NULL
+    )""",
+        """CREATE INDEX label_actions_open ON label_actions(undone_at, id)""",
+        """CREATE TABLE label_changes (
+        action_id INTEGER NOT NULL REFERENCES label_actions(id) ON DELETE CASCADE,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        layer TEXT NOT NULL CHECK (layer IN ('label', 'beneath')),
+        old_label TEXT,
+        old_source TEXT,
+        old_confidence REAL,
+        new_label TEXT,
+        new_source TEXT,
+        new_confidence REAL,
+        PRIMARY KEY (action_id, image_id, layer)
+    )""",
+        """CREATE TABLE label_action_clusters (
+        action_id INTEGER NOT NULL REFERENCES label_actions(id) ON DELETE CASCADE,
+        cluster_id INTEGER NOT NULL,
+        old_name TEXT,
+        new_name TEXT,
+        PRIMARY KEY (action_id, cluster_id)
+    )""",
+        """CREATE TABLE labels_beneath (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        source TEXT NOT NULL,
+        confidence REAL
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

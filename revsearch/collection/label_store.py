@@ -1,8 +1,16 @@
-"""Labels of images, with their history: every write here also appends to `label_history` in the same transaction.
+"""Labels of images, with their history: every write here is one undoable action (label_actions.py) and appends to
+`label_history` in the same transaction.
 
 One label per image (`labels` table) with its source ('manual', 'cluster', 'suggestion', 'import') and confidence.
 Every change is recorded — when, what, old → new, from which source — and moves the labels version (a meta value
 caches compare). The rules about *what* to label (clean text, suggestions, imports) live in revsearch/labels.py.
+
+A cluster name never overwrites a hand label (sources in HAND: 'manual', 'import'). Naming a cluster labels its
+members without one: an unlabelled member gets the name, a member with a cluster label (an earlier name) gets the
+new name, and a member with an accepted suggestion gets the name *over* it — the suggestion (label, confidence)
+waits in `labels_beneath` and comes back exactly when the cluster's name is removed. Removing a name removes only
+labels the cluster gave (source 'cluster' and that name). A hand label written over a cluster label drops what the
+cluster covered: the person decided.
 """
 
 from __future__ import annotations
@@ -12,10 +20,13 @@ import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from revsearch.collection import catalog
+from revsearch.collection import catalog, label_actions
 from revsearch.collection.collection import Collection
+from revsearch.collection.label_actions import Action, Recorder, UndoReport
 
-META_VERSION = "labels_version"
+META_VERSION = label_actions.META_VERSION
+HAND = ("manual", "import")
+CLUSTER = "cluster"
 
 Assignment = tuple[str | None, float | None]  # (label or None to remove it, confidence)
 
@@ -32,9 +43,9 @@ class LabelRow:
 @dataclass(frozen=True)
 class HistoryEntry:
     at: float  # unix time
-    kind: str  # 'image' | 'cluster' | 'label'
-    subject: str  # image path, cluster id, or label (for renames)
-    event: str  # 'created' | 'changed' | 'removed' | 'renamed' | 'merged'
+    kind: str  # 'image' | 'cluster' | 'label' | 'action'
+    subject: str  # image path, cluster id, label (for renames), or action id (for undos)
+    event: str  # 'created' | 'changed' | 'removed' | 'renamed' | 'merged' | 'undone'
     old: str | None
     new: str | None
     source: str
@@ -77,97 +88,143 @@ def history(coll: Collection, limit: int = 200) -> list[HistoryEntry]:
     return [HistoryEntry(*r) for r in rows]
 
 
+def last_action(coll: Collection) -> Action | None:
+    """The action `undo` would undo now (None when there is nothing to undo)."""
+    with coll.lock:
+        return label_actions.latest(coll.conn)
+
+
+def actions(coll: Collection, limit: int = 50) -> list[Action]:
+    """Labelling actions, undos included, newest first."""
+    with coll.lock:
+        return label_actions.recent(coll.conn, limit)
+
+
 # ---------------------------------------------------------------------------------------------------- writing
 
 
 def set_labels(coll: Collection, assignments: Mapping[int, Assignment], source: str, *, copies: bool = True,
                only_unlabelled: bool = False) -> int:
-    """Set (label, confidence) per image id — None removes the label — in one transaction; returns rows changed.
+    """Set (label, confidence) per image id — None removes the label — as one action; returns images relabelled.
 
     `copies`: each image's exact copies (rows with status 'duplicate' of it) get the same value.
-    `only_unlabelled`: images that have a label by the time of writing are left alone (with their copies)."""
+    `only_unlabelled`: images (copies included) that have a label by the time of writing are left alone."""
+    now = time.time()
     with coll.transaction() as conn:
-        todo = dict(assignments)
-        if only_unlabelled:
-            labelled = _labelled(conn, list(todo))
-            todo = {i: a for i, a in todo.items() if i not in labelled}
-        if copies:
-            todo = _with_copies(conn, todo)
-        return _set_labels(conn, todo, source, time.time())
+        todo = _with_copies(conn, assignments) if copies else dict(assignments)
+        rec = Recorder(conn, source, now)
+        for image_id, state in label_actions.states(conn, list(todo)).items():
+            label, confidence = todo[image_id]
+            if only_unlabelled and state.label is not None:
+                continue
+            if label is not None and state.label is not None and state.label[:2] == (label, source):
+                continue
+            rec.put(image_id, state, None if label is None else (label, source, confidence), None)
+        kind, what = _describe(todo, source, rec.images)
+        rec.finish(kind, what)
+        return rec.relabelled
 
 
 def label_cluster(coll: Collection, cluster_id: int, label: str | None, member_ids: Sequence[int]) -> int:
-    """Name a cluster and give `member_ids` (and their copies) that label, source 'cluster', in one transaction.
-
-    None clears the name and only the labels the cluster gave. Returns how many images' labels changed."""
-    now = time.time()
+    """Name a cluster (None clears the name) and label `member_ids` and their copies by the rules above, as one
+    action. Returns how many images' labels changed."""
     with coll.transaction() as conn:
         row = conn.execute("SELECT name FROM clusters WHERE id = ?", (int(cluster_id),)).fetchone()
-        old_name = row[0] if row else None
-        conn.execute("UPDATE clusters SET name = ? WHERE id = ?", (label, int(cluster_id)))
-        if old_name != label:
-            event = "created" if old_name is None else ("removed" if label is None else "changed")
-            _history(conn, "cluster", str(cluster_id), event, old_name, label, "manual", now)
-        targets = list(_with_copies(conn, {int(i): (label, None) for i in member_ids}))
+        old = row[0] if row else None
+        rec = Recorder(conn, CLUSTER, time.time())
+        if row is not None:
+            rec.name(cluster_id, old, label)
+        _cover(conn, rec, old, label, member_ids)
+        n = f"({rec.images} image{'s' if rec.images != 1 else ''})"
         if label is None:
-            given = _labelled(conn, targets, source="cluster")
-            targets = [i for i in targets if i in given]
-        return _set_labels(conn, {i: (label, None) for i in targets}, "cluster", now)
+            what = f"removed the name {old!r} of cluster {cluster_id} {n}"
+        elif old is None or old == label:
+            what = f"named cluster {cluster_id} {label!r} {n}"
+        else:
+            what = f"renamed cluster {cluster_id} {old!r} to {label!r} {n}"
+        rec.finish("name_cluster", what)
+        return rec.relabelled
 
 
-def record_merge(coll: Collection, cluster_id: int, merged: Sequence[int]) -> None:
-    """History entry for clusters `merged` folded into `cluster_id`."""
+def record_merge(coll: Collection, cluster_id: int, merged: Sequence[int], old_name: str | None,
+                 new_name: str | None, label: str | None = None, member_ids: Sequence[int] = ()) -> int:
+    """Record clusters `merged` folded into `cluster_id` (its name was `old_name`, now `new_name`) as one action;
+    with `label`, `member_ids` are labelled by the cluster rules. Returns how many images' labels changed."""
     others = ",".join(str(i) for i in sorted({int(i) for i in merged}) if i != cluster_id)
     with coll.transaction() as conn:
-        _history(conn, "cluster", str(cluster_id), "merged", others, str(cluster_id), "manual", time.time())
+        rec = Recorder(conn, CLUSTER, time.time())
+        label_actions.history(conn, "cluster", str(cluster_id), "merged", others, str(cluster_id), "manual", rec.at)
+        rec.name(cluster_id, old_name, new_name)
+        if label is not None:
+            _cover(conn, rec, new_name, label, member_ids)
+        named = f" {new_name!r}" if new_name else ""
+        rec.finish("merge", f"merged clusters {others} into {cluster_id}{named} ({rec.images} images)")
+        return rec.relabelled
 
 
 def rename(coll: Collection, old: str, new: str) -> int | None:
-    """Rename a label on every image and cluster; None when nothing carries `old`, else images renamed."""
-    now = time.time()
+    """Rename a label on every image and cluster as one action; None when nothing carries `old`, else how many
+    images' labels were renamed."""
     with coll.transaction() as conn:
-        ids = [int(r[0]) for r in conn.execute("SELECT image_id FROM labels WHERE label = ?", (old,))]
-        named = conn.execute("SELECT COUNT(*) FROM clusters WHERE name = ?", (old,)).fetchone()[0]
+        ids = [int(r[0]) for r in conn.execute("SELECT image_id FROM labels WHERE label = ? UNION "
+                                               "SELECT image_id FROM labels_beneath WHERE label = ?", (old, old))]
+        named = [int(r[0]) for r in conn.execute("SELECT id FROM clusters WHERE name = ?", (old,))]
         if not ids and not named:
             return None
         if old == new:
             return 0
-        conn.execute("UPDATE clusters SET name = ? WHERE name = ?", (new, old))
-        for chunk in catalog.chunks(ids):
-            marks = catalog.marks(chunk)
-            for r in conn.execute(f"SELECT l.image_id, i.path FROM labels l JOIN images i ON i.id = l.image_id "
-                                  f"WHERE l.image_id IN ({marks})", chunk).fetchall():
-                _history(conn, "image", r[1], "changed", old, new, "manual", now)
-            conn.execute(f"UPDATE labels SET label = ?, updated_at = ? WHERE image_id IN ({marks})", [new, now, *chunk])
-        _history(conn, "label", old, "renamed", old, new, "manual", now)  # last, so newest-first shows it on top
-        _bump(conn)
-    return len(ids)
+        rec = Recorder(conn, "manual", time.time())
+        for cluster_id in named:
+            rec.name(cluster_id, old, new)
+        for image_id, state in label_actions.states(conn, ids).items():
+            rec.put(image_id, state, _renamed(state.label, old, new), _renamed(state.beneath, old, new))
+        label_actions.history(conn, "label", old, "renamed", old, new, "manual", rec.at)  # newest-first: on top
+        rec.finish("rename", f"renamed label {old!r} to {new!r} ({rec.images} images)")
+        return rec.relabelled
+
+
+def undo(coll: Collection, action_id: int | None = None) -> UndoReport | None:
+    """Undo the newest labelling action not undone yet (or `action_id`); None when there is nothing to undo."""
+    with coll.transaction() as conn:
+        return label_actions.undo(conn, time.time(), action_id)
 
 
 # ---------------------------------------------------------------------------------------------------- internals
 
 
-def _bump(conn: sqlite3.Connection) -> None:
-    catalog.set_meta(conn, META_VERSION, int(catalog.get_meta(conn, META_VERSION) or 0) + 1)
+def _cover(conn: sqlite3.Connection, rec: Recorder, old: str | None, label: str | None,
+           member_ids: Sequence[int]) -> None:
+    """Apply a cluster name change (`old` → `label`) to its members and their copies; hand labels are never
+    touched, an accepted suggestion is covered (and uncovered when the name goes)."""
+    targets = _with_copies(conn, {int(i): (label, None) for i in member_ids})
+    for image_id, state in label_actions.states(conn, list(targets)).items():
+        current = state.label
+        if label is None:
+            if current is not None and current[1] == CLUSTER and current[0] == old:
+                rec.put(image_id, state, state.beneath, None)
+        elif current is None:
+            rec.put(image_id, state, (label, CLUSTER, None), None)
+        elif current[1] == CLUSTER:
+            rec.put(image_id, state, (label, CLUSTER, None), state.beneath)
+        elif current[1] not in HAND:
+            rec.put(image_id, state, (label, CLUSTER, None), current)
 
 
-def _history(conn: sqlite3.Connection, kind: str, subject: str, event: str, old: str | None, new: str | None,
-             source: str, at: float) -> None:
-    conn.execute("INSERT INTO label_history(at, kind, subject, event, old, new, source) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                 (at, kind, subject, event, old, new, source))
+def _renamed(value: label_actions.Label | None, old: str, new: str) -> label_actions.Label | None:
+    return (new, value[1], value[2]) if value is not None and value[0] == old else value
 
 
-def _labelled(conn: sqlite3.Connection, ids: Sequence[int], source: str | None = None) -> set[int]:
-    """Which of `ids` have a label (given by `source`, when set)."""
-    out: set[int] = set()
-    for chunk in catalog.chunks(ids):
-        sql = f"SELECT image_id FROM labels WHERE image_id IN ({catalog.marks(chunk)})"
-        params: list[object] = list(chunk)
-        if source is not None:
-            sql += " AND source = ?"
-            params.append(source)
-        out.update(int(r[0]) for r in conn.execute(sql, params))
-    return out
+def _describe(todo: Mapping[int, Assignment], source: str, images: int) -> tuple[str, str]:
+    """(kind, description) of a set_labels action."""
+    n = f"{images} image{'s' if images != 1 else ''}"
+    names = {label for label, _ in todo.values()}
+    if names == {None}:
+        return "unlabel", f"removed the labels of {n}"
+    if source == "suggestion":
+        return "accept", f"accepted {images} suggestion{'s' if images != 1 else ''}"
+    if source == "import":
+        return "import", f"imported labels for {n}"
+    return "label", f"labelled {n}" + (f" {next(iter(names))!r}" if len(names) == 1 else "")
 
 
 def _with_copies(conn: sqlite3.Connection, assignments: Mapping[int, Assignment]) -> dict[int, Assignment]:
@@ -179,40 +236,3 @@ def _with_copies(conn: sqlite3.Connection, assignments: Mapping[int, Assignment]
                                       f"AND duplicate_of IN ({catalog.marks(chunk)})", chunk).fetchall():
             out.setdefault(int(dup), out[int(orig)])
     return out
-
-
-def _set_labels(conn: sqlite3.Connection, assignments: Mapping[int, Assignment], source: str, at: float) -> int:
-    """Write label (or None to remove) per image id inside an open transaction; history per change. Rows changed."""
-    if not assignments:
-        return 0
-    current: dict[int, tuple[str, str]] = {}
-    paths: dict[int, str] = {}
-    for chunk in catalog.chunks(list(assignments)):
-        for r in conn.execute(f"SELECT i.id, i.path, l.label, l.source FROM images i LEFT JOIN labels l "
-                              f"ON l.image_id = i.id WHERE i.id IN ({catalog.marks(chunk)})", chunk):
-            paths[int(r[0])] = r[1]
-            if r[2] is not None:
-                current[int(r[0])] = (r[2], r[3])
-    changed = 0
-    for image_id, (label, confidence) in assignments.items():
-        if image_id not in paths:
-            continue
-        old = current.get(image_id, (None, None))[0]
-        if label is None:
-            if old is None:
-                continue
-            conn.execute("DELETE FROM labels WHERE image_id = ?", (image_id,))
-            _history(conn, "image", paths[image_id], "removed", old, None, source, at)
-        else:
-            if old == label and current[image_id][1] == source:
-                continue
-            conn.execute("INSERT INTO labels(image_id, label, source, confidence, updated_at) VALUES(?, ?, ?, ?, ?) "
-                         "ON CONFLICT(image_id) DO UPDATE SET label = excluded.label, source = excluded.source, "
-                         "confidence = excluded.confidence, updated_at = excluded.updated_at",
-                         (image_id, label, source, confidence, at))
-            if old != label:
-                _history(conn, "image", paths[image_id], "created" if old is None else "changed", old, label,
-                         source, at)
-        changed += 1 if old != label else 0
-    _bump(conn)
-    return changed
