@@ -85,6 +85,17 @@ MIGRATIONS: list[list[str]] = [
         fitted INTEGER NOT NULL
     )""",
     ],
+    # 3: pairs a person marked "not a duplicate" on the Duplicates page (revsearch/collection/duplicate_store.py);
+    #    a < b, and a mark goes with either image.
+    [
+        """CREATE TABLE not_duplicates (
+        a INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        b INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        PRIMARY KEY (a, b),
+        CHECK (a < b)
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
