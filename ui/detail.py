@@ -21,6 +21,7 @@ from ui import crop, explore, state, views
 
 LARGE = 1024  # longest side of the picture shown in the dialog
 EXACT_BADGE = "In your collection"
+OPEN = "detail_open"  # session_state key: the key of the Details button whose dialog is open
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -47,13 +48,19 @@ def open_detail(info: CollectionInfo, image_id: int, score: float | None = None,
 
 def detail_button(info: CollectionInfo, image_id: int, key: str, score: float | None = None,
                   exact: bool = False, label: str = "Details") -> None:
-    """A small button that opens the dialog."""
+    """A small button that opens the dialog; it stays open across reruns of the page until it is closed."""
     if st.button(label, key=key, icon=":material/open_in_full:", type="tertiary",
                  help="larger picture, path, size, label; download, label or search with a region of it"):
+        st.session_state[OPEN] = key
+    if st.session_state.get(OPEN) == key:
         open_detail(info, image_id, score, exact)
 
 
-@st.dialog("Image details", width="large")
+def _closed() -> None:
+    st.session_state.pop(OPEN, None)
+
+
+@st.dialog("Image details", width="large", on_dismiss=_closed)
 def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: bool) -> None:
     coll = state.collection(info)
     row = coll.get(image_id)
@@ -90,6 +97,7 @@ def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: boo
                                icon=":material/download:", on_click="ignore", key="detail_download")
         if st.button("More like this", key="detail_more", icon=":material/search:", type="primary"):
             views.more_like_this(image_id, path.name)
+            _closed()
             st.switch_page("app_pages/search.py")
     _label_form(info, image_id, label_of.get(image_id))
     _region(info, row, data)
@@ -106,8 +114,8 @@ def _label_form(info: CollectionInfo, image_id: int, current: str | None) -> Non
                     st.warning("Type or pick a label first.")
                 else:
                     labels.label_images(state.collection(info), [image_id], label)
-                    st.toast(f"Labelled “{label}”", icon=":material/check_circle:")
-                    st.rerun(scope="fragment")
+                    state.flash(f"Labelled “{label}”")
+                    st.rerun()  # the whole page: its grids show the new label; the dialog stays open
 
 
 def _region(info: CollectionInfo, row, data: bytes | None) -> None:
@@ -119,4 +127,5 @@ def _region(info: CollectionInfo, row, data: bytes | None) -> None:
         if st.button("Search with this region", key="detail_region_search", icon=":material/crop:",
                      disabled=box is None):
             views.search_region(row.id, Path(row.path).name, box)
+            _closed()
             st.switch_page("app_pages/search.py")
