@@ -12,7 +12,7 @@ from ui import state, views, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
-current = clusters.clustering(coll, n_representatives=8, n_outliers=4)
+current = clusters.clustering(coll, n_representatives=6, n_outliers=2)  # two rows of four tiles
 
 # ------------------------------------------------------------------------------------------ toolbar
 tool_recluster, tool_merge, tool_labels = st.columns(3)
