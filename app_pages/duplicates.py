@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from revsearch import dedupe, near_duplicates, thumbnails
+from revsearch import near_duplicates, thumbnails
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
 from ui import detail, duplicates, state, views

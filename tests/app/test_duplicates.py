@@ -70,7 +70,7 @@ def test_not_a_duplicate_is_remembered(data_dir, tiny_demo):
 
 def test_redundant_csv_and_move_with_undo(data_dir, tiny_demo, tmp_path):
     at = with_copies(data_dir, tiny_demo)
-    [csv_button] = [b for b in at.get("download_button") if b.label.startswith("Redundant copies (2)")]
+    assert [b.label for b in at.get("download_button")] == ["Redundant copies (2) as CSV"]
     files = data_dir / "collections" / "demo" / "files"
     before = sorted(p.relative_to(files) for p in files.rglob("*.jpg"))
     aside = tmp_path / "aside"
