@@ -5,10 +5,13 @@ This file only wires pages together: the sidebar (collection + model), the first
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="revsearch", page_icon=":material/image_search:", layout="wide",
-                   initial_sidebar_state="expanded")
+# a bundled PNG: an emoji or :material/…: page icon makes the browser fetch the favicon from a CDN (issue 12)
+st.set_page_config(page_title="revsearch", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
+                   layout="wide", initial_sidebar_state="expanded")
 
 from ui import state, widgets  # noqa: E402  (after set_page_config)
 
@@ -19,6 +22,8 @@ STYLE = """
   aspect-ratio: 1 / 1; object-fit: contain; background: #f3f5f9; border-radius: 8px; width: 100%;
 }
 [class*="st-key-grid_"] [data-testid="stCaptionContainer"] { line-height: 1.35; }
+/* cluster outliers: outlined in red */
+[class*="st-key-outlier_"] [data-testid="stImage"] img { outline: 3px solid #e5484d; outline-offset: -3px; }
 </style>
 """
 
@@ -53,6 +58,10 @@ ready = False
 with state.guard("Starting revsearch"):
     build_demo_if_needed()
     infos = state.collections()
+    unknown = state.unknown_url_collection(infos)
+    if unknown:
+        widgets.unknown_collection(unknown, infos)
+        st.stop()
     widgets.sidebar(infos, state.current(infos))
     ready = True
 if not ready:

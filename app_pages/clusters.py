@@ -12,7 +12,7 @@ from ui import state, undo, views, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
-current = clusters.clustering(coll, n_representatives=0, n_outliers=0)
+current = clusters.clustering(coll, n_representatives=6, n_outliers=2)  # two rows of four tiles
 
 # ------------------------------------------------------------------------------------------ toolbar
 tool_recluster, tool_merge, tool_labels = st.columns(3)
@@ -94,23 +94,26 @@ st.caption(f"**{len(current.clusters)} clusters** of {n_images} images (k = {cur
            "labels its images that have no label set by hand.")
 
 # ------------------------------------------------------------------------------------------ the clusters
-per_row = 2
-for start in range(0, len(current.clusters), per_row):
+browsing = st.session_state.get("browse_cluster")
+shown = [c for c in current.clusters if c.id == browsing] or current.clusters
+per_row = 1 if len(shown) == 1 and browsing is not None else 2
+for start in range(0, len(shown), per_row):
     cols = st.columns(per_row, gap="medium")
-    for col, c in zip(cols, current.clusters[start : start + per_row]):
+    for col, c in zip(cols, shown[start : start + per_row]):
         with col.container(border=True):
             st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
             st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
-                       + (f" · {len(c.outliers)} outliers outlined" if c.outliers else ""))
-            browsing = st.session_state.get("browse_cluster") == c.id
+                       + (f" · {len(c.outliers)} outliers outlined in red" if c.outliers else "")
+                       + " · click an image's button for its details")
+            is_open = browsing == c.id
             with state.guard(f"Drawing cluster {c.id}"):
-                if browsing:
+                if is_open:
                     ui_clusters.browse(info, c.id)
                 else:
-                    st.image(ui_clusters.montage_jpeg(info, c.id), width="content")
-            if st.button("Back to the montage" if browsing else f"Browse all {c.size} images", type="tertiary",
+                    ui_clusters.tiles(info, c)
+            if st.button("Back to all clusters" if is_open else f"Browse all {c.size} images", type="tertiary",
                          icon=":material/grid_view:", key=f"browse_{c.id}"):
-                st.session_state["browse_cluster"] = None if browsing else c.id
+                st.session_state["browse_cluster"] = None if is_open else c.id
                 st.rerun()
             with st.form(f"name_{c.id}", border=False):
                 row = st.columns([3, 1.3], vertical_alignment="bottom")

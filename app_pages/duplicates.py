@@ -1,4 +1,5 @@
-"""Duplicates: groups of near-identical images side by side with their similarity scores."""
+"""Duplicates: groups of near-identical images side by side with their similarity scores; "not a duplicate", the
+redundant copies as CSV, and moving them to a folder (with undo). Nothing is ever deleted."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import streamlit as st
 from revsearch import near_duplicates, thumbnails
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
-from ui import state, views
+from ui import detail, duplicates, state, views
 
 info, coll = state.page_collection("Duplicates", "Nothing to compare yet")
 
 
 @st.cache_data(show_spinner="Comparing every image with every other…", max_entries=16)
-def find(directory: str, generation: int, threshold: float, exact: bool, _info: CollectionInfo) -> list[DuplicateGroup]:
+def find(directory: str, generation: int, marks: int, threshold: float, exact: bool,
+         _info: CollectionInfo) -> list[DuplicateGroup]:
     return near_duplicates.find_duplicates(state.collection(_info), threshold=threshold, include_exact=exact)
 
 
@@ -27,14 +29,17 @@ threshold = left.slider("Similarity threshold", 0.70, 1.0, float(near_duplicates
                              "distinct photos reach it.")
 exact = right.toggle("Include exact copies (same file content)", value=True, key="dup_exact")
 
+duplicates.undo_last_move(info)
 with state.guard("Finding duplicates"):
-    groups = find(str(info.directory), coll.generation, round(threshold, 3), exact, info)
+    groups = find(str(info.directory), coll.generation, duplicates.marks_version(info), round(threshold, 3), exact,
+                  info)
     if not groups:
         st.success(f"No two images are {threshold:.2f} similar or more.", icon=":material/check_circle:")
         st.stop()
     n_images = sum(len(g.members) for g in groups)
     st.caption(f"**{len(groups)} group{'s' if len(groups) != 1 else ''}**, {n_images} images. The first image of "
-               "each group is its anchor (the best connected); scores are similarity to the anchor.")
+               "each group is its anchor (the best connected, the copy to keep); scores are similarity to the anchor.")
+    duplicates.actions(info, groups)
     limit = 60
     ids = [m.id for g in groups[:limit] for m in g.members[:8]]
     thumbs = thumbnails.thumbnails(coll, ids, views.THUMB)
@@ -50,8 +55,11 @@ with state.guard("Finding duplicates"):
                     name = Path(m.path).name
                     tag = "anchor" if m is g.members[0] else ("exact copy" if m.exact else f"{m.score:.3f}")
                     st.caption(f"{tag}  \n{views.md_escape(views.short(name))}", help=m.path)
+                    detail.detail_button(info, m.id, key=f"dup_detail_{g.id}_{m.id}", score=m.score)
                     if not m.exact:
                         views.more_like_this_button(m.id, name, key=f"dup_mlt_{g.id}_{m.id}", switch=True)
+                        if m is not g.members[0]:
+                            duplicates.not_duplicate_button(info, m.id, g)
             if len(g.members) > 8:
                 st.caption(f"… and {len(g.members) - 8} more")
     if len(groups) > limit:

@@ -35,6 +35,7 @@ if query is None:
     st.stop()
 
 with state.guard("Searching"):
+    query = views.query_region(info, query)
     hits = views.search(info, query, k)
     shown = [h for h in hits if h.score >= min_score]
     views.query_header(info, query, shown, hits, min_score)
@@ -44,7 +45,7 @@ with state.guard("Searching"):
              ":material/label: Label these"], key="search_tab", on_change="rerun")
         if grid_tab.open:
             with grid_tab:
-                views.results_grid(info, shown, key="search")
+                views.results_grid(info, shown, key="search", exact=views.exact_ids(info, query, shown))
                 views.results_csv_button(info, query, shown)
         if montage_tab.open:
             with montage_tab:

@@ -5,6 +5,9 @@ components of those pairs (union-find). Exact copies — files with identical co
 status 'duplicate' of their original — join their original's group with score 1.0 and are marked `exact`. A group
 whose pairs are all exact is itself marked `exact`.
 
+Pairs a person marked "not a duplicate" (revsearch/collection/duplicate_store.py) are left out before grouping, so
+a member dismissed from a group leaves it unless another, unmarked pair still ties it in.
+
 Each member carries `score`: its similarity to the group's anchor (the member with the strongest links), so a
 reviewer sees at a glance which copy is the odd one out; `pairs` lists the strongest pairs with their scores.
 
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-from revsearch.collection import Collection
+from revsearch.collection import Collection, duplicate_store
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 
@@ -122,9 +125,12 @@ def find_duplicates(coll: Collection, threshold: float = DEFAULT_THRESHOLD, incl
     row_of = {int(i): n for n, i in enumerate(ids)}
     uf = _UnionFind()
     pairs: list[Pair] = []
+    dismissed = duplicate_store.marked(coll)
     if len(ids) > 1:
         for i, j, s in _similar_pairs(np.ascontiguousarray(vectors), threshold, progress):
             a, b = int(ids[i]), int(ids[j])
+            if (min(a, b), max(a, b)) in dismissed:
+                continue
             pairs.append(Pair(a, b, s, False))
             uf.union(a, b)
     original_of: dict[int, int] = {}

@@ -1,4 +1,4 @@
-"""Cluster views: titles, cached montages, and the export downloads."""
+"""Cluster views: titles, clickable tiles of typical images and outliers, the full-width browser, exports."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import io
 
 import streamlit as st
 
-from revsearch import clusters, export, montage
+from revsearch import clusters, export, thumbnails
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import explore, state, views
+from ui import detail, state, views
 
 
 def title(c: Cluster) -> str:
@@ -27,24 +27,27 @@ def ago(seconds: float) -> str:
     return f"{round(seconds / 86400)} days ago"
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _montage(directory: str, key: str, cluster_id: int, _info: CollectionInfo) -> bytes:
-    image = montage.cluster_montage(state.collection(_info), cluster_id, n=8, cols=4, tile=100, outliers=4)
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG", quality=88)
-    return buf.getvalue()
+def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
+    """The cluster's most typical images, then its outliers (outlined in red); each opens the detail view."""
+    coll = state.collection(info)
+    members = [(m, False) for m in c.representatives] + [(m, True) for m in c.outliers]
+    thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], views.THUMB)
+    grid = st.container(key=f"grid_cluster_tiles_{c.id}")
+    for start in range(0, len(members), per_row):
+        cols = grid.columns(per_row, gap="small")
+        for col, (m, outlier) in zip(cols, members[start : start + per_row]):
+            with col.container(key=f"{'outlier' if outlier else 'typical'}_{c.id}_{m.id}", gap=None):
+                if m.id in thumbs:
+                    st.image(thumbs[m.id], width="stretch")
+                detail.detail_button(info, m.id, key=f"cluster_tile_{c.id}_{m.id}", score=m.similarity,
+                                     label="outlier" if outlier else f"{m.similarity:.2f}")
 
 
-def montage_jpeg(info: CollectionInfo, cluster_id: int) -> bytes:
-    """Representatives then outliers of one cluster; recomputed only when the collection or clusters change."""
-    return _montage(str(info.directory), explore.state_key(info), cluster_id, info)
-
-
-def browse(info: CollectionInfo, cluster_id: int, limit: int = 60) -> None:
-    """Every member of a cluster (closest to the centre first) with "More like this" under each."""
+def browse(info: CollectionInfo, cluster_id: int, limit: int = 120) -> None:
+    """Every member of a cluster (closest to the centre first), full width, with "More like this" and details."""
     members = clusters.members(state.collection(info), cluster_id)
     hits = [Hit(m.id, m.path, m.similarity) for m in members[:limit]]
-    views.results_grid(info, hits, key=f"cluster_{cluster_id}", columns=4, show_rank=False, switch=True)
+    views.results_grid(info, hits, key=f"cluster_{cluster_id}", columns=6, show_rank=False, switch=True)
     if len(members) > limit:
         st.caption(f"… and {len(members) - limit} more, farthest from the centre.")
     st.caption("Scores are similarity to the cluster's centre.")

@@ -17,6 +17,7 @@ from revsearch.workspace import CollectionInfo, Workspace, data_dir
 
 log = logging.getLogger("revsearch.app")
 SELECTED = "collection"  # session_state key: slug of the collection in use
+URL_KEY = "collection"  # query parameter: the collection in use, so a reload, a new tab or a shared link keep it
 
 
 # ---------------------------------------------------------------------------------------------- cached handles
@@ -89,19 +90,32 @@ def collections() -> list[CollectionInfo]:
 
 def select(slug: str | None) -> None:
     st.session_state[SELECTED] = slug
+    if slug is None:
+        st.query_params.pop(URL_KEY, None)
+    else:
+        st.query_params[URL_KEY] = slug
+
+
+def unknown_url_collection(infos: list[CollectionInfo]) -> str | None:
+    """The collection named in the URL when this data folder has no such collection (a stale or foreign link)."""
+    if st.session_state.get(SELECTED) is not None:
+        return None  # chosen in this session already
+    wanted = st.query_params.get(URL_KEY)
+    return wanted if wanted and wanted not in {c.slug for c in infos} else None
 
 
 def current(infos: list[CollectionInfo] | None = None) -> CollectionInfo | None:
-    """The collection in use: the one chosen in this session, else the first (the demo), else None."""
+    """The collection in use: chosen in this session, else named in the URL, else the first (the demo), else None.
+
+    The choice is written back to the URL on every run: page switches drop query parameters, and a reload must find
+    it there."""
     infos = collections() if infos is None else infos
-    slug = st.session_state.get(SELECTED)
-    for info in infos:
-        if info.slug == slug:
-            return info
-    if infos:
-        st.session_state[SELECTED] = infos[0].slug
-        return infos[0]
-    return None
+    slug = st.session_state.get(SELECTED) or st.query_params.get(URL_KEY)
+    chosen = next((info for info in infos if info.slug == slug), infos[0] if infos else None)
+    if chosen is not None and (st.session_state.get(SELECTED) != chosen.slug
+                               or st.query_params.get(URL_KEY) != chosen.slug):
+        select(chosen.slug)
+    return chosen
 
 
 def page_collection(title: str, nothing_yet: str) -> tuple[CollectionInfo, Collection]:

@@ -5,42 +5,62 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import streamlit as st
 
-from revsearch import clusters, labels, montage, thumbnails
+from PIL import Image
+
+from revsearch import clusters, images, labels, montage, regions, thumbnails
+from revsearch.errors import RevsearchError
+from revsearch.files import content_hash
 from revsearch.search import Hit, Searcher
 from revsearch.workspace import CollectionInfo
-from ui import explore, state
+from ui import crop, detail, explore, state
 
 QUERY = "query"  # session_state key: the active Query
 QUERY_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
 THUMB = 256
+EXACT_SCORE = 0.9999  # a result this similar to the query is the same picture
 
 
 @dataclass(frozen=True)
 class Query:
-    """What to search with: image bytes (upload / camera) or an image of the collection ("more like this")."""
+    """What to search with: image bytes (upload / camera) or an image of the collection ("more like this"), whole or
+    a region of it (x, y, w, h in pixels of the original)."""
 
     kind: str  # "upload" | "camera" | "image"
     name: str
     data: bytes | None = None
     image_id: int | None = None
+    crop: regions.Box | None = None
 
     @property
     def key(self) -> str:
+        region = "" if self.crop is None else ":" + ",".join(str(v) for v in self.crop)
         if self.data is not None:
-            return "b:" + hashlib.blake2b(self.data, digest_size=16).hexdigest()
-        return f"i:{self.image_id}"
+            return "b:" + hashlib.blake2b(self.data, digest_size=16).hexdigest() + region
+        return f"i:{self.image_id}" + region
+
+
+def _new_query(query: Query) -> None:
+    """Make `query` the active one; an earlier upload leaves the uploader, so it is not shown beside the new query."""
+    st.session_state[QUERY] = query
+    st.session_state["search_goto"] = True
+    st.session_state.pop("query_file_id", None)
+    st.session_state["query_upload_round"] = st.session_state.get("query_upload_round", 0) + 1
 
 
 def more_like_this(image_id: int, name: str) -> None:
     """Button callback: search with an image of the collection (from any page)."""
-    st.session_state[QUERY] = Query("image", name, image_id=int(image_id))
-    st.session_state["search_goto"] = True
+    _new_query(Query("image", name, image_id=int(image_id)))
+
+
+def search_region(image_id: int, name: str, box: regions.Box) -> None:
+    """Search with a region of an image of the collection (from its detail view)."""
+    _new_query(Query("image", f"region of {name}", image_id=int(image_id), crop=tuple(int(v) for v in box)))
 
 
 def more_like_this_button(image_id: int, name: str, key: str, switch: bool = False) -> None:
@@ -61,7 +81,8 @@ def query_picker(info: CollectionInfo) -> Query | None:
                                      key="query_source", on_change="rerun")
     if upload_tab.open:
         with upload_tab:
-            up = st.file_uploader("Query image", type=QUERY_TYPES, key="query_upload", label_visibility="collapsed")
+            up = st.file_uploader("Query image", type=QUERY_TYPES, label_visibility="collapsed",
+                                  key=f"query_upload_{st.session_state.get('query_upload_round', 0)}")
             if up is not None and st.session_state.get("query_file_id") != up.file_id:
                 st.session_state["query_file_id"] = up.file_id
                 st.session_state[QUERY] = Query("upload", up.name, data=up.getvalue())
@@ -90,9 +111,25 @@ def _search(directory: str, generation: int, query_key: str, k: int, _info: Coll
     coll = state.collection(_info)
     # no st.* inside a cached function: the model without its spinner ("Searching…" spins instead)
     searcher = Searcher(coll, state.loaded_embedder(coll.model))
-    if _query.image_id is not None:
+    if _query.image_id is not None and _query.crop is None:
         return searcher.by_ids([_query.image_id], k=k)[0]
-    return searcher.by_images([_query.data], k=k)[0]
+    return searcher.by_images([query_image(_info, _query, searcher.embedder.input_size)], k=k)[0]
+
+
+def query_image(info: CollectionInfo, query: Query, size: int | None = None) -> Image.Image:
+    """The query decoded (its region, when cropped); a file that is no readable image is a message for people."""
+    if query.data is not None:
+        source: bytes | str = query.data
+    else:
+        row = state.collection(info).get(query.image_id)
+        if row is None:
+            raise RevsearchError("That image is no longer in the collection.")
+        source = row.path
+    img = images.load_image(source, target=None if query.crop else size)
+    if isinstance(img, images.Skip):
+        raise RevsearchError(f"That file isn't an image we can read ({img.reason}). Try a JPEG, PNG, WebP or HEIC "
+                             "photo.")
+    return regions.crop(img, query.crop) if query.crop else img
 
 
 def search(info: CollectionInfo, query: Query, k: int) -> list[Hit]:
@@ -113,7 +150,9 @@ def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: lis
     """The query image beside a one-line verdict."""
     left, right = st.columns([1, 5], vertical_alignment="center")
     with left:
-        if query.data is not None:
+        if query.crop is not None:
+            st.image(_region_jpeg(str(info.directory), query.key, info, query), width=150)
+        elif query.data is not None:
             st.image(query.data, width=150)
         else:
             data = thumbnails.thumbnail(state.collection(info), query.image_id, THUMB)
@@ -136,8 +175,57 @@ def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: lis
                 st.rerun()
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _region_jpeg(directory: str, query_key: str, _info: CollectionInfo, _query: Query) -> bytes:
+    return images.thumbnail_bytes(_png(query_image(_info, _query)), THUMB)  # type: ignore[return-value]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _whole(directory: str, query_key: str, _info: CollectionInfo, _query: Query) -> tuple[bytes, tuple[int, int]]:
+    """A preview-sized PNG of the uncropped query and its full size, for the region picker."""
+    img = query_image(_info, _query)
+    size = img.size
+    img.thumbnail((crop.PREVIEW, crop.PREVIEW))
+    return _png(img), size
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def query_region(info: CollectionInfo, query: Query) -> Query:
+    """"Search with a region": crop the query before searching (uploads, photos and collection images alike)."""
+    whole = replace(query, crop=None)
+    try:
+        data, size = _whole(str(info.directory), whole.key, info, whole)
+    except RevsearchError:
+        return query  # the search itself says what is wrong with the file
+    round_ = st.session_state.get("query_upload_round", 0)  # a new query starts with fresh sliders
+    with st.expander("Search with a region of the query", icon=":material/crop:", expanded=query.crop is not None):
+        box = crop.region_picker(Image.open(io.BytesIO(data)), size, key=f"crop_{round_}_{whole.key}",
+                                  initial=query.crop)
+    wanted = None if box is None or box == (0, 0, *size) else box
+    if wanted != query.crop:
+        query = replace(query, crop=wanted)
+        st.session_state[QUERY] = query
+    return query
+
+
+def exact_ids(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> set[int]:
+    """Results that are the query itself: the same file content, or a similarity of (almost exactly) 1."""
+    same = {h.id for h in hits if h.score >= EXACT_SCORE}
+    if query.data is not None and query.crop is None:
+        wanted = content_hash(query.data)
+        rows = state.collection(info).rows_by_id([h.id for h in hits])
+        same |= {i for i, r in rows.items() if r.hash == wanted}
+    return same
+
+
 def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: int = 6,
-                 show_rank: bool = True, show_score: bool = True, switch: bool = False) -> None:
+                 show_rank: bool = True, show_score: bool = True, switch: bool = False,
+                 exact: set[int] = frozenset()) -> None:  # type: ignore[assignment]
     """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each."""
     coll = state.collection(info)
     ids = [h.id for h in hits]
@@ -157,6 +245,8 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                 head = f"**#{rank}** · {hit.score:.3f}" if show_rank else (f"{hit.score:.3f}" if show_score else "")
                 if head:
                     st.markdown(head)
+                if hit.id in exact:
+                    st.badge(detail.EXACT_BADGE, icon=":material/verified:", color="green")
                 st.caption(md_escape(short(name, 24)))
                 facts = []
                 if hit.id in cluster_of:
@@ -165,6 +255,8 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                              else "unlabelled")
                 st.caption("  \n".join(facts))
                 more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}", switch=switch)
+                detail.detail_button(info, hit.id, key=f"{key}_detail_{hit.id}_{rank}",
+                                     score=hit.score if show_score else None, exact=hit.id in exact)
 
 
 def examples(info: CollectionInfo, n: int = 12) -> None:

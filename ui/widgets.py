@@ -100,6 +100,19 @@ def sidebar(infos: list[CollectionInfo], info: CollectionInfo | None) -> None:
         model_note(info.model)
 
 
+def unknown_collection(slug: str, infos: list[CollectionInfo]) -> None:
+    """A link named a collection this data folder does not have: say so and offer the ones it has (no silent switch)."""
+    st.title("Collection not found")
+    st.warning(f"This link opens the collection **{slug}**, but there is no such collection in "
+               f"`{state.workspace().root}`: it may have been deleted or renamed, or the link comes from another "
+               "computer. Nothing was switched. Choose a collection:", icon=":material/link_off:")
+    for c in infos:
+        st.button(c.label, key=f"url_use_{c.slug}", icon=":material/photo_library:", on_click=state.select,
+                  args=(c.slug,))
+    if not infos:
+        st.info("There is no collection yet: create one on the **Collections** page.")
+
+
 def index_summary(summary: dict) -> None:
     """What an indexing run did: counts, then skipped files with reasons and duplicates, expandable."""
     skipped, duplicates = summary["skipped"], summary["duplicates"]

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+from PIL import Image
+
 from revsearch import images
 from revsearch.adding import add_images
 from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json,
@@ -18,6 +20,7 @@ from revsearch.collection.catalog import SCHEMA_VERSION
 from revsearch.embed import REGISTRY, Embedder, default_model
 from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
 from revsearch.errors import RevsearchError
+from revsearch.regions import Box, crop, parse_box
 from revsearch.search import METRICS, Searcher, combine_queries, load_query_vectors, search_vectors
 
 LIST_LIMIT = 20
@@ -47,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=10, help="results per query (default 10)")
     p.add_argument("--metric", choices=METRICS, default="cosine")
     p.add_argument("--combine", action="store_true", help="one query from the mean of all query images")
+    p.add_argument("--crop", metavar="X,Y,W,H",
+                   help="search with this region of each query image (pixels of the original image)")
     p.set_defaults(run=cmd_search)
 
     p = sub.add_parser("info", help="what a collection holds")
@@ -112,16 +117,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     if bool(args.images) == bool(args.embedding):
         raise RevsearchError("give query IMAGEs or --embedding FILE.npy (one of the two)")
     if args.embedding:
+        if args.crop:
+            raise RevsearchError("--crop applies to query images, not to --embedding vectors")
         return search_embeddings(args)
+    box = parse_box(args.crop) if args.crop else None
     coll = Collection.open(args.collection)
     with coll:
         searcher = Searcher(coll, embedder_for(coll, args))
         decoded, failed = [], {}
         for n, path in enumerate(args.images):
-            img = images.load_image(path, target=searcher.embedder.input_size)
-            if isinstance(img, images.Skip):
-                failed[n] = img.reason
-                print(f"revsearch: error: cannot use {path} as a query: {img.reason}", file=sys.stderr)
+            img = _query_image(path, box, searcher.embedder.input_size)
+            if isinstance(img, str):
+                failed[n] = img
+                print(f"revsearch: error: cannot use {path} as a query: {img}", file=sys.stderr)
             else:
                 decoded.append(img)
         hits = searcher.by_images(decoded, k=args.k, metric=args.metric, combine=args.combine) if decoded else []
@@ -158,6 +166,20 @@ def print_hits(out: list[dict], as_json: bool) -> None:
             print(f"{entry['query']}:" + (f" error: {entry['error']}" if "error" in entry else ""))
             for rank, hit in enumerate(entry["results"], 1):
                 print(f"  {rank:>3}. {hit['score']:.4f}  {hit['path']}")
+
+
+def _query_image(path: Path, box: Box | None, size: int) -> Image.Image | str:
+    """The decoded query (its region when `box`), or why it cannot be used."""
+    if box is None:
+        img = images.load_image(path, target=size)
+        return img.reason if isinstance(img, images.Skip) else img
+    img = images.load_image(path, target=None)
+    if isinstance(img, images.Skip):
+        return img.reason
+    try:
+        return crop(img, box)
+    except RevsearchError as exc:
+        return str(exc)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -85,7 +85,7 @@ MIGRATIONS: list[list[str]] = [
         fitted INTEGER NOT NULL
     )""",
     ],
-    # undoable labelling actions (revsearch/collection/label_actions.py). Only new tables that reference tables of
+    # 3: undoable labelling actions (revsearch/collection/label_actions.py). Only new tables that reference tables of
     # step 2, so this step may sit at any position after it. One `label_actions` row per labelling action; per image
     # and layer ('label' = the label in `labels`, 'beneath' = the one a cluster name covers) the state before and
     # after in `label_changes`; cluster names it changed in `label_action_clusters`. `labels_beneath` holds what a
@@ -125,6 +125,17 @@ MIGRATIONS: list[list[str]] = [
         label TEXT NOT NULL,
         source TEXT NOT NULL,
         confidence REAL
+    )""",
+    ],
+    # 4: pairs a person marked "not a duplicate" on the Duplicates page (revsearch/collection/duplicate_store.py);
+    #    a < b, and a mark goes with either image.
+    [
+        """CREATE TABLE not_duplicates (
+        a INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        b INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        PRIMARY KEY (a, b),
+        CHECK (a < b)
     )""",
     ],
 ]

@@ -82,4 +82,4 @@ def test_undecodable_query_is_a_message(app):
     app.session_state["query"] = Query("upload", "broken.jpg", data=b"\xff\xd8\xff this is no jpeg")
     at = app.run()
     assert not problems(at)
-    assert any("Searching did not work" in e and "cannot use uploaded image as a query" in e for e in errors(at))
+    assert any("Searching did not work" in e and "That file isn't an image we can read (" in e for e in errors(at))

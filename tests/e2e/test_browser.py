@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from PIL import Image
@@ -28,6 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DEMO = ROOT / "assets" / "demo"
 LABEL = "e2e-picked"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+OUTSIDE: list[str] = []  # every request the page tried to send to another host (blocked)
 
 pytestmark = pytest.mark.e2e
 
@@ -98,11 +101,22 @@ def page(server):
         browser = p.chromium.launch(executable_path=str(CHROMIUM),
                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
         context = browser.new_context(viewport={"width": 1400, "height": 1500}, accept_downloads=True)
+        context.route("**/*", keep_local)
         pg = context.new_page()
         pg.set_default_timeout(60_000)
         yield pg
         context.close()
         browser.close()
+
+
+def keep_local(route) -> None:
+    """Nothing leaves the machine: requests to any other host are blocked and counted."""
+    host = urlparse(route.request.url).hostname
+    if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+        route.continue_()
+    else:
+        OUTSIDE.append(route.request.url)
+        route.abort()
 
 
 def settle(page: Page) -> None:
@@ -173,6 +187,13 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     assert not (base / "escape.jpg").exists() and not (base / "data" / "escape.jpg").exists()
     uploaded += zipped
 
+    # ---- the collection lives in the URL: a reload (or a shared link) opens the same collection
+    assert "collection=e2e-photos" in page.url
+    page.reload()
+    settle(page)
+    expect(page.get_by_text("Add images to “E2E photos”")).to_be_visible()
+    assert "E2E photos" in page.locator("[data-testid='stSidebar']").aria_snapshot()  # the sidebar's selector too
+
     # ---- search with a resized copy of one uploaded photo: it must come first
     target = uploaded[4]
     query = tmp_path / "query.jpg"
@@ -184,6 +205,30 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     settle(page)
     no_tracebacks(page)
     shot(page, "03-search-results")
+
+    # ---- the detail view of the best result: large picture, full path, the actions
+    page.get_by_role("button", name="Details").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator("code").first).to_contain_text(f"e2e-photos/files/", timeout=30_000)
+    expect(dialog.locator("code").first).to_contain_text(target.name)
+    expect(dialog.get_by_role("button", name="Download the original")).to_be_visible()
+    shot(page, "03b-detail-view")
+    page.keyboard.press("Escape")
+    settle(page)
+
+    # ---- a region of the query (its centre): the best hit is still the image the region came from
+    page.get_by_text("Search with a region of the query").click()
+    sliders = page.get_by_test_id("stExpander").get_by_role("slider")
+    for thumb, presses in ((0, 40), (1, -40), (2, 50), (3, -50)):  # x left, x right, y top, y bottom
+        sliders.nth(thumb).focus()
+        for _ in range(abs(presses)):
+            page.keyboard.press("ArrowRight" if presses > 0 else "ArrowLeft")
+        settle(page)
+    expect(page.get_by_text("--crop ", exact=False)).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Top match: {target.name}")).to_be_visible(timeout=60_000)
+    crop_caption = page.get_by_text("--crop ", exact=False).inner_text()
+    assert "--crop 0,0," not in crop_caption  # a real region, not the whole image
+    shot(page, "03c-region-query")
     page.get_by_role("tab", name="On the map").click()
     settle(page)
     expect(page.locator(".js-plotly-plot")).to_have_count(1)
@@ -228,3 +273,12 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     shot(page, "07-duplicates")
     go(page, "Map")
     shot(page, "08-map-labelled")
+
+
+def test_nothing_leaves_the_machine(server, page: Page):
+    """Runs after the walk through every page above (same browser): no request went to another host."""
+    page.goto(server[0])
+    settle(page)
+    icon = page.locator("link[rel='shortcut icon'], link[rel='icon']").first.get_attribute("href") or ""
+    assert not icon.startswith("http") or urlparse(icon).hostname in LOCAL_HOSTS
+    assert OUTSIDE == [], f"requests to other hosts: {OUTSIDE[:10]}"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,6 +87,7 @@ def test_reindex_is_incremental(indexed):
     (["index", "/nonexistent/folder", "--collection", "{tmp}/c"], "folder not found"),
     (["search", "{img}", "--collection", "{tmp}/nothing"], "no collection"),
     (["info", "--collection", "{tmp}/garbage"], "cannot read"),
+    (["search", "{img}", "--collection", "{coll}", "--crop", "1,2,3"], "--crop takes x,y,w,h"),
     (["index", "{folder}", "--collection", "{coll}", "--model", "resnet50"], "built with model 'efficientnet_lite0'"),
     (["search", "{img}", "--collection", "{coll}", "--model", "resnet50"], "built with model 'efficientnet_lite0'"),
 ])
@@ -136,3 +138,24 @@ def test_a_reader_that_stops_early_is_not_an_error(indexed):
     proc.stdout.close()  # the reader is gone before the command prints anything
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and "Broken pipe" not in err and "Traceback" not in err
+
+
+def test_search_by_a_region_finds_the_image_it_came_from(indexed):
+    """A region (the centre half) of an indexed photo: its best hit is that photo; the JSON contract is unchanged."""
+    folder, coll, _ = indexed
+    queries = sorted(str(p) for p in folder.rglob("*.jpg") if p.name != "broken.jpg")[:3]
+    for query in queries:
+        with Image.open(query) as im:
+            w, h = im.size
+        box = f"{w // 4},{h // 4},{w // 2},{h // 2}"
+        out = json.loads(cli("search", query, "--collection", str(coll), "-k", "3", "--crop", box, "--json").stdout)
+        assert set(out[0]) == {"query", "results"}
+        assert out[0]["results"][0]["path"] == str(Path(query).resolve())
+        assert out[0]["results"][0]["score"] < 0.999  # a region, not the whole picture
+    with Image.open(queries[0]) as im:
+        w, h = im.size
+    proc = cli("search", queries[0], "--collection", str(coll), "--crop", "0,0,99999,10", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"revsearch: error: cannot use {queries[0]} as a query: the crop "
+                                                f"0,0,99999,10 reaches outside the {w}×{h} image (x + w must be ≤ "
+                                                f"{w}, y + h ≤ {h})"]
