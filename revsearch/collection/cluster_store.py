@@ -46,10 +46,11 @@ def centroids(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
 
 
 def members(coll: Collection, cluster_id: int | None = None) -> list[StoredMember]:
-    """Members of one cluster (or of all, by cluster id), closest to the centroid first."""
-    where, params = ("WHERE m.cluster_id = ? ", (int(cluster_id),)) if cluster_id is not None else ("", ())
+    """Members of one cluster (or of all, by cluster id), closest to the centroid first; missing images keep their
+    membership but are not shown."""
+    where, params = ("AND m.cluster_id = ? ", (int(cluster_id),)) if cluster_id is not None else ("", ())
     rows = catalog.fetch(coll, "SELECT m.cluster_id, m.image_id, m.similarity, i.path FROM cluster_members m "
-                               f"JOIN images i ON i.id = m.image_id {where}"
+                               f"JOIN images i ON i.id = m.image_id WHERE i.missing_since IS NULL {where}"
                                "ORDER BY m.cluster_id, m.similarity DESC, m.image_id", params)
     return [StoredMember(int(r[0]), int(r[1]), float(r[2]), r[3]) for r in rows]
 
@@ -79,13 +80,15 @@ def unplaced(coll: Collection) -> dict[int, str | None]:
     """id -> hash of indexed images without a cluster, or whose content changed since they were assigned."""
     return {int(r[0]): r[1] for r in catalog.fetch(
         coll, "SELECT i.id, i.hash FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
-              "WHERE i.status = 'indexed' AND (m.image_id IS NULL OR m.hash IS NOT i.hash)")}
+              "WHERE i.status = 'indexed' AND i.missing_since IS NULL "
+              "AND (m.image_id IS NULL OR m.hash IS NOT i.hash)")}
 
 
 def unassigned_count(coll: Collection) -> int:
     """Indexed images without a cluster."""
     return int(catalog.fetch(coll, "SELECT COUNT(*) FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
-                                   "WHERE i.status = 'indexed' AND m.image_id IS NULL")[0][0])
+                                   "WHERE i.status = 'indexed' AND i.missing_since IS NULL "
+                                   "AND m.image_id IS NULL")[0][0])
 
 
 # ---------------------------------------------------------------------------------------------------- writing

@@ -16,6 +16,8 @@ from revsearch.collection import catalog, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.errors import RevsearchError
 
+MISSING = "missing"  # pseudo-status for `rows` and `counts`: rows whose file is not found
+
 
 class Collection:
     """Open with `Collection.open(dir)` or `Collection.create(dir, ...)`; thread-safe for the app's reruns."""
@@ -135,16 +137,25 @@ class Collection:
                 self.conn.execute("COMMIT")
 
     def counts(self) -> dict[str, int]:
+        """Present files per status ('indexed' = searchable), and 'missing': rows whose file is not found."""
         with self.lock:
-            rows = self.conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall()
-        counts = {"indexed": 0, "skipped": 0, "duplicate": 0}
+            rows = self.conn.execute("SELECT CASE WHEN missing_since IS NULL THEN status ELSE 'missing' END, COUNT(*) "
+                                     "FROM images GROUP BY 1").fetchall()
+        counts = {"indexed": 0, "skipped": 0, "duplicate": 0, "missing": 0}
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
     def rows(self, status: str | None = None) -> list[ImageRow]:
-        sql = "SELECT * FROM images" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+        """Every row (missing ones included, see `ImageRow.missing`); or present rows of one status; or, with
+        status 'missing', the rows whose file is not found."""
+        if status is None:
+            sql, params = "SELECT * FROM images ORDER BY id", ()
+        elif status == MISSING:
+            sql, params = "SELECT * FROM images WHERE missing_since IS NOT NULL ORDER BY id", ()
+        else:
+            sql, params = "SELECT * FROM images WHERE status = ? AND missing_since IS NULL ORDER BY id", (status,)
         with self.lock:
-            return [ImageRow.from_sql(r) for r in self.conn.execute(sql, (status,) if status else ())]
+            return [ImageRow.from_sql(r) for r in self.conn.execute(sql, params)]
 
     def get(self, image_id: int) -> ImageRow | None:
         with self.lock:
@@ -179,12 +190,14 @@ class Collection:
     def indexed_hashes(self) -> dict[int, str | None]:
         """id → content hash of every indexed image (what derived data remembers to notice changed files)."""
         with self.lock:
-            return {int(r[0]): r[1] for r in self.conn.execute("SELECT id, hash FROM images WHERE status = 'indexed'")}
+            return {int(r[0]): r[1] for r in self.conn.execute("SELECT id, hash FROM images WHERE status = 'indexed' "
+                                                                  "AND missing_since IS NULL")}
 
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64[n], vectors float32[n, dim]) of indexed images, in id order (or for the given ids).
 
-        Rows are streamed straight into one preallocated array: no second copy of all vectors at any point."""
+        Missing images are not among them (their vectors are parked until their file is found again). Rows are
+        streamed straight into one preallocated array: no second copy of all vectors at any point."""
         with self.lock:
             if ids is None:
                 n = self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
@@ -316,6 +329,19 @@ class Collection:
     def remove(self, ids: Sequence[int]) -> int:
         """Forget images (rows and vectors); a removed original hands its vector to its first duplicate."""
         with self.batch() as writer:
+            return writer.remove(ids)
+
+    def mark_missing(self, ids: Sequence[int]) -> int:
+        """Files no longer found: they leave search and counts but keep their rows, labels and clusters."""
+        with self.batch() as writer:
+            return writer.mark_missing(ids)
+
+    def prune(self, under: str | None = None) -> int:
+        """Delete missing rows for good (all, or those whose path starts with `under`); their labels, cluster
+        membership and map points go with them. Returns how many rows went."""
+        with self.batch() as writer:
+            ids = [r[0] for r in self.conn.execute("SELECT id, path FROM images WHERE missing_since IS NOT NULL")
+                   if under is None or r[1].startswith(under)]
             return writer.remove(ids)
 
 

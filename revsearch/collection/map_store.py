@@ -34,11 +34,12 @@ def stored(coll: Collection) -> dict[int, tuple[str | None, bool]]:
 
 
 def points(coll: Collection) -> list[StoredPoint]:
-    """Every point with its image's path, cluster id and label, by image id."""
+    """Every point with its image's path, cluster id and label, by image id (missing images are not shown)."""
     rows = catalog.fetch(coll, "SELECT p.image_id, i.path, p.x, p.y, m.cluster_id, l.label FROM projection p "
                                "JOIN images i ON i.id = p.image_id "
                                "LEFT JOIN cluster_members m ON m.image_id = p.image_id "
-                               "LEFT JOIN labels l ON l.image_id = p.image_id ORDER BY p.image_id")
+                               "LEFT JOIN labels l ON l.image_id = p.image_id "
+                               "WHERE i.missing_since IS NULL ORDER BY p.image_id")
     return [StoredPoint(int(r[0]), r[1], float(r[2]), float(r[3]), None if r[4] is None else int(r[4]), r[5])
             for r in rows]
 
