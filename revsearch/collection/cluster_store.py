@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -50,7 +50,8 @@ def members(coll: Collection, cluster_id: int | None = None) -> list[StoredMembe
     membership but are not shown."""
     where, params = ("AND m.cluster_id = ? ", (int(cluster_id),)) if cluster_id is not None else ("", ())
     rows = catalog.fetch(coll, "SELECT m.cluster_id, m.image_id, m.similarity, i.path FROM cluster_members m "
-                               f"JOIN images i ON i.id = m.image_id WHERE i.missing_since IS NULL {where}"
+                               f"JOIN images i ON i.id = m.image_id WHERE i.missing_since IS NULL "
+                               f"AND i.status = 'indexed' {where}"
                                "ORDER BY m.cluster_id, m.similarity DESC, m.image_id", params)
     return [StoredMember(int(r[0]), int(r[1]), float(r[2]), r[3]) for r in rows]
 
@@ -65,15 +66,19 @@ def member_ids(coll: Collection, cluster_ids: Sequence[int]) -> list[int]:
 
 
 def assignments(coll: Collection) -> dict[int, int]:
-    """image id -> cluster id for every clustered image."""
-    return {int(a): int(b) for a, b in catalog.fetch(coll, "SELECT image_id, cluster_id FROM cluster_members")}
+    """image id -> cluster id for every clustered image that is still indexed."""
+    return {int(a): int(b) for a, b in catalog.fetch(
+        coll, "SELECT m.image_id, m.cluster_id FROM cluster_members m JOIN images i ON i.id = m.image_id "
+              "WHERE i.status = 'indexed'")}
+
+
+_MEMBER_NAMES = ("SELECT m.image_id, c.name FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "
+                 "WHERE c.name IS NOT NULL")
 
 
 def member_names(coll: Collection) -> dict[int, str]:
     """image id -> the name of its cluster, for members of named clusters (a recluster carries names by them)."""
-    return {int(a): b for a, b in catalog.fetch(
-        coll, "SELECT m.image_id, c.name FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "
-              "WHERE c.name IS NOT NULL")}
+    return {int(a): b for a, b in catalog.fetch(coll, _MEMBER_NAMES)}
 
 
 def unplaced(coll: Collection) -> dict[int, str | None]:
@@ -94,11 +99,18 @@ def unassigned_count(coll: Collection) -> int:
 # ---------------------------------------------------------------------------------------------------- writing
 
 
-def replace(coll: Collection, centroids: np.ndarray, rows: Sequence[MemberRow], names: Mapping[int, str],
-            meta: Mapping[str, object]) -> None:
-    """Replace the whole clustering: clusters 0 … k-1 with these centroids and names, and these members."""
+def replace(coll: Collection, centroids: np.ndarray, rows: Sequence[MemberRow],
+            names: Mapping[int, str] | Callable[[dict[int, str]], Mapping[int, str]],
+            meta: Mapping[str, object], generation: int | None = None) -> None:
+    """Replace the whole clustering: clusters 0 … k-1 with these centroids and names, and these members.
+
+    `names` may be a function of the replaced clustering's `member_names`, read inside the same transaction (so a
+    name given meanwhile by another process is carried, not lost); `generation`: refuse (GenerationMoved) when the
+    vectors moved since the clustering was computed."""
     now = time.time()
-    with coll.transaction() as conn:
+    with coll.transaction(generation) as conn:
+        if callable(names):
+            names = names({int(a): b for a, b in conn.execute(_MEMBER_NAMES)})
         conn.execute("DELETE FROM cluster_members")
         conn.execute("DELETE FROM clusters")
         conn.executemany("INSERT INTO clusters(id, centroid, name, created_at) VALUES(?, ?, ?, ?)",

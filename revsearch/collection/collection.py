@@ -16,6 +16,10 @@ from revsearch.collection import catalog, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.errors import RevsearchError
 
+class GenerationMoved(RevsearchError):
+    """A result computed from the vectors of one generation met a catalog whose vectors changed meanwhile."""
+
+
 MISSING = "missing"  # pseudo-status for `rows` and `counts`: rows whose file is not found
 
 
@@ -285,9 +289,15 @@ class Collection:
     # ------------------------------------------------------------------ writing
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic batch of raw catalog writes, for the modules of revsearch/collection/ only."""
+    def transaction(self, generation: int | None = None) -> Iterator[sqlite3.Connection]:
+        """One atomic batch of raw catalog writes, for the modules of revsearch/collection/ only.
+
+        With `generation`: refuses (GenerationMoved, nothing written) when the vectors are no longer those of that
+        generation — a long build computed outside the lock is swapped in only if it still describes the catalog.
+        """
         with self.lock, _transaction(self.conn) as conn:
+            if generation is not None and int(catalog.get_meta(conn, "generation") or 0) != int(generation):
+                raise GenerationMoved(f"the collection changed while this was computed (generation {generation})")
             yield conn
 
     def bump_generation(self, conn: sqlite3.Connection) -> None:

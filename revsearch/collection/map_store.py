@@ -44,17 +44,20 @@ def points(coll: Collection) -> list[StoredPoint]:
             for r in rows]
 
 
-def replace(coll: Collection, rows: Sequence[PointRow], meta: Mapping[str, object]) -> None:
-    """A new fit: these points (all fitted) replace the whole map, with the map's metadata, in one transaction."""
-    with coll.transaction() as conn:
+def replace(coll: Collection, rows: Sequence[PointRow], meta: Mapping[str, object],
+            generation: int | None = None) -> None:
+    """A new fit: these points (all fitted) replace the whole map, with the map's metadata, in one transaction
+    (refused with GenerationMoved when the vectors are no longer those of `generation`)."""
+    with coll.transaction(generation) as conn:
         conn.execute("DELETE FROM projection")
         _insert(conn, rows, fitted=True)
         catalog.set_many(conn, meta)
 
 
-def place(coll: Collection, rows: Sequence[PointRow], stale: Sequence[int], meta: Mapping[str, object]) -> None:
-    """Add points placed into an existing fit and drop `stale` ones, in one transaction."""
-    with coll.transaction() as conn:
+def place(coll: Collection, rows: Sequence[PointRow], stale: Sequence[int], meta: Mapping[str, object],
+          generation: int | None = None) -> None:
+    """Add points placed into an existing fit and drop `stale` ones, in one transaction (refused like `replace`)."""
+    with coll.transaction(generation) as conn:
         conn.executemany("DELETE FROM projection WHERE image_id = ?", [(int(i),) for i in stale])
         _insert(conn, rows, fitted=False)
         catalog.set_many(conn, meta)
