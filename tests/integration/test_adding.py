@@ -85,7 +85,7 @@ def test_sync_prunes_thumbnails_of_removed_and_changed_files(coll, folder, embed
 
     added = add_images(coll, folder, embedder, prepare=False, prune=True)
     assert (added.report.missing, added.report.removed, added.report.updated) == (2, 2, 1)
-    assert added.prepared == {"pruned": 3 * len(THUMB_SIZES)}
+    assert added.prepared == {"pruned": 3 * len(THUMB_SIZES), "assigned": 1}  # the changed file joins its cluster
     left = thumb_files(coll)
     assert not any(name.startswith(h) for h in gone | {old_hash} for name in left)
     assert left == live_thumbs(coll) - {thumbnails.thumb_path(coll, coll.by_path(changed).hash, s).name
