@@ -62,6 +62,14 @@ def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embe
     return added
 
 
+def prune_missing(coll: Collection) -> int:
+    """Delete for good every image whose file is missing (with its labels), and their cached thumbnails."""
+    removed = coll.prune()
+    if removed:
+        thumbnails.prune(coll)
+    return removed
+
+
 def prepare_pages(coll: Collection, phases: Phases | None = None) -> dict[str, int | str]:
     """Thumbnails, clusters and the map brought up to date after images were added, so pages open at once.
 
@@ -118,4 +126,4 @@ def _phase(phases: Phases | None, name: str) -> Progress | None:
 
 
 __all__ = ["Added", "CLUSTERS", "EMBEDDING", "MAP", "PHASES", "Phases", "THUMBNAILS", "THUMB_SIZES", "add_images",
-           "add_local_folder", "build_demo", "initial_k", "prepare_pages"]
+           "add_local_folder", "build_demo", "initial_k", "prepare_pages", "prune_missing"]

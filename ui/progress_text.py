@@ -79,4 +79,7 @@ def report_summary(result: IndexReport, rejected: Sequence[tuple[str, str]] = ()
         "skipped": skipped,
         "duplicates": [(Path(p).name, Path(o).name) for p, o in result.duplicates],
         "seconds": result.seconds,
+        "missing": result.missing,
+        "moved": len(result.moves),
+        "warnings": list(result.warnings),
     }
