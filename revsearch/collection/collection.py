@@ -64,15 +64,17 @@ class Collection:
         return cls(directory, conn)
 
     @classmethod
-    def open(cls, directory: Path | str) -> "Collection":
-        """Open an existing collection (upgrading its schema), with a clear error when there is none."""
+    def open(cls, directory: Path | str, read_only: bool = False) -> "Collection":
+        """Open an existing collection (upgrading its schema), with a clear error when there is none.
+
+        `read_only` (or a catalog file this user may not write) opens it `mode=ro`: reads work, writes fail."""
         directory = Path(directory).expanduser().resolve()
         path = directory / catalog.CATALOG_NAME
         if not path.is_file():
             raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME}); create one with "
                                  f"`python -m revsearch index FOLDER --collection {directory}`")
         try:
-            conn = catalog.connect(path)
+            conn = catalog.connect(path, read_only=read_only)
             catalog.migrate(conn)
             model = catalog.get_meta(conn, "model")
         except sqlite3.DatabaseError as exc:
