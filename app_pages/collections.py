@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from revsearch.adding import add_images, add_local_folder
+from revsearch.adding import add_images, add_local_folder, prune_missing
 from revsearch.uploads import save_uploads
 from revsearch.workspace import demo_source
 from ui import state, views, widgets
@@ -47,6 +47,14 @@ else:
     last = st.session_state.get("index_summary")
     if last and last[0] == info.slug:
         widgets.index_summary(last[1])
+    if counts.get("missing"):
+        st.caption(f"{counts['missing']} images are missing: their files were not found at the last sync (an "
+                   "unplugged drive, a moved folder?). They keep their labels and come back when found again.")
+        if st.button(f"Remove {counts['missing']} missing images for good", icon=":material/delete_sweep:",
+                     key="prune_missing"):
+            with state.guard("Removing missing images"), ws.open(info.slug) as coll:
+                state.flash(f"Removed {prune_missing(coll)} missing images.")
+                st.rerun()
 
     round_ = st.session_state["upload_round"]
     folder_tab, files_tab, path_tab = st.tabs([":material/folder_open: Upload a folder",

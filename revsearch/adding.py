@@ -1,6 +1,7 @@
 """Adding images to a collection: index them, then get every page ready — written once for the app and the CLI.
 
-`add_images` embeds a folder (a sync: new and changed files are embedded, deleted ones dropped) or a set of files
+`add_images` embeds a folder (a sync: new and changed files are embedded, files not found marked missing, moved ones
+re-linked; `prune=True` then deletes what is still missing under it) or a set of files
 (uploads: nothing else is removed), leaves a fresh search index on disk, deletes cached thumbnails of content that
 left the collection, and — unless told not to — prepares thumbnails, clusters and the map so the pages open at once.
 
@@ -38,33 +39,46 @@ class Added:
 
 def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
                phases: Phases | None = None, prepare: bool = True, batch_size: int = 32,
-               batches: BatchSource | None = None) -> Added:
+               batches: BatchSource | None = None, prune: bool = False) -> Added:
     """Index `source` (a folder, synced; or a list of files, added) into `coll`, then prepare the pages.
 
-    Thumbnails of content no longer in the collection (files deleted from a synced folder, or changed in place) are
+    Images new to an existing clustering join their nearest cluster here (a write), so that reading clusters never
+    has to. Thumbnails of content no longer in the collection (missing files pruned, or changed in place) are
     deleted from the cache, so it does not grow without bound. `prepare=False` skips thumbnails, clusters and the
     map (the CLI's default: the first UMAP fit of 10k images takes about a minute, and `cluster` / `map` do it on
     demand). `batches` replaces in-process decoding and embedding of a folder (e.g. a Ray cluster's results).
     The collection is marked as being indexed meanwhile (revsearch.busy), so it cannot be deleted mid-run.
     """
     with busy.indexing(coll.directory):
-        return _add_images(coll, source, embedder, phases, prepare, batch_size, batches)
+        return _add_images(coll, source, embedder, phases, prepare, batch_size, batches, prune)
 
 
 def _add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
-                phases: Phases | None, prepare: bool, batch_size: int, batches: BatchSource | None) -> Added:
+                phases: Phases | None, prepare: bool, batch_size: int, batches: BatchSource | None,
+                prune: bool) -> Added:
     progress = _phase(phases, EMBEDDING)
     if isinstance(source, (str, Path)):
-        result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size, source=batches)
+        result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size, source=batches,
+                              prune=prune)
     else:
         result = index_files(coll, list(source), embedder, progress=progress, batch_size=batch_size)
     coll.index()  # leave a fresh index on disk so the next search opens at once
     added = Added(result)
+    if not prepare and (assigned := clusters.assign_new(coll)):  # prepare_pages assigns otherwise
+        added.prepared["assigned"] = assigned
     if result.removed or result.updated:
         added.prepared["pruned"] = thumbnails.prune(coll)
     if prepare:
         added.prepared.update(prepare_pages(coll, phases))
     return added
+
+
+def prune_missing(coll: Collection) -> int:
+    """Delete for good every image whose file is missing (with its labels), and their cached thumbnails."""
+    removed = coll.prune()
+    if removed:
+        thumbnails.prune(coll)
+    return removed
 
 
 def prepare_pages(coll: Collection, phases: Phases | None = None) -> dict[str, int | str]:
@@ -104,7 +118,7 @@ def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Emb
                      phases: Phases | None = None) -> Added:
     """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection.
 
-    Adding the same folder again syncs it: new and changed files are embedded, deleted ones dropped.
+    Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing.
     """
     path = ws.local_folder(folder)
     with ws.open(slug) as coll:
@@ -123,4 +137,4 @@ def _phase(phases: Phases | None, name: str) -> Progress | None:
 
 
 __all__ = ["Added", "CLUSTERS", "EMBEDDING", "MAP", "PHASES", "Phases", "THUMBNAILS", "THUMB_SIZES", "add_images",
-           "add_local_folder", "build_demo", "initial_k", "prepare_pages"]
+           "add_local_folder", "build_demo", "initial_k", "prepare_pages", "prune_missing"]

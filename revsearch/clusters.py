@@ -35,6 +35,7 @@ import faiss
 import numpy as np
 
 from revsearch.collection import Collection, cluster_store
+from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
@@ -44,6 +45,7 @@ META_K = "clusters_k"
 META_SEED = "clusters_seed"
 META_CREATED = "clusters_created_at"
 DEFAULT_SEED = 0
+REDO = 3  # a long build whose input changed meanwhile is recomputed this many times at most
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,18 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
     Ids run 0 … k-1 by size (largest first). A name survives when more than half of a new cluster's members were in
     one old cluster of that name (each name goes to at most one new cluster). Image labels are never touched here.
     """
-    with coll.lock:
+    for _attempt in range(REDO):
+        try:
+            return _recluster(coll, k, seed, progress)
+        except GenerationMoved:
+            continue  # images were added or went missing while k-means ran: cluster what is there now
+    raise RevsearchError("the collection kept changing while clustering (is an `index` running?); "
+                         "cluster again when it is done")
+
+
+def _recluster(coll: Collection, k: int, seed: int, progress: Progress | None) -> Clustering:
+    """One k-means of the current vectors, computed outside the lock and written only if they did not change."""
+    with coll.reading():
         generation = coll.generation
         ids, vectors = coll.vectors()
         hashes = coll.indexed_hashes()
@@ -200,11 +213,11 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
     new_assign = renumber[fit.assign]
     centroids = fit.centroids[order]
     report(progress, 2, 3, "saving")
-    with coll.lock:  # the names carried over are those of the clustering being replaced
-        old_names = _carry_names(cluster_store.member_names(coll), ids, new_assign)
-        cluster_store.replace(coll, centroids, [(int(i), int(c), float(sim), hashes.get(int(i)))
-                                                for i, c, sim in zip(ids, new_assign, fit.sims)], old_names,
-                              {META_K: k, META_SEED: seed, META_CREATED: time.time(), META_GENERATION: generation})
+    cluster_store.replace(coll, centroids, [(int(i), int(c), float(sim), hashes.get(int(i)))
+                                            for i, c, sim in zip(ids, new_assign, fit.sims)],
+                          lambda old: _carry_names(old, ids, new_assign),  # names of the clustering replaced
+                          {META_K: k, META_SEED: seed, META_CREATED: time.time(), META_GENERATION: generation},
+                          generation=generation)
     report(progress, 3, 3, "done")
     result = clustering(coll)
     if result is None:
@@ -234,28 +247,38 @@ def _carry_names(old: dict[int, str], ids: np.ndarray, new_assign: np.ndarray) -
 
 
 def assign_new(coll: Collection) -> int:
-    """Assign indexed images that have no cluster (new, or whose file content changed) to the nearest centroid.
+    """Store the nearest-centroid cluster of indexed images that have none (new, or whose file content changed).
 
     Cluster ids, names and centroids are unchanged. Cheap when nothing changed (one meta read). Returns how many
-    images were (re)assigned; 0 when there is no clustering yet.
+    images were (re)assigned; 0 when there is no clustering yet. Called after indexing and before edits — reads
+    never call it: they compute the same assignment on the fly (`_pending`) and write nothing.
     """
     with coll.lock:
         generation = coll.generation
         if coll.meta(META_GENERATION) == str(generation):
             return 0
+        rows = _pending(coll)
+        if not cluster_store.names(coll):
+            return 0
+        cluster_store.assign(coll, rows, {META_GENERATION: generation})  # a short write of its own
+        return len(rows)
+
+
+def _pending(coll: Collection) -> list[cluster_store.MemberRow]:
+    """(image id, nearest cluster id, similarity, hash) of indexed images without a current cluster — not stored."""
+    with coll.reading():
+        if coll.meta(META_GENERATION) == str(coll.generation):
+            return []
         cids, centroids = cluster_store.centroids(coll)
         if len(cids) == 0:
-            return 0
+            return []
         hashes = cluster_store.unplaced(coll)
-        found, vectors = coll.vectors(list(hashes)) if hashes else (np.zeros(0, np.int64), None)
-        rows = []
-        if len(found):
-            sims = vectors @ centroids.T
-            best = sims.argmax(axis=1)
-            rows = [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in
-                    enumerate(zip(found, best))]
-        cluster_store.assign(coll, rows, {META_GENERATION: generation})  # a short write of its own
-        return len(found)
+        if not hashes:
+            return []
+        found, vectors = coll.vectors(list(hashes))
+    sims = vectors @ centroids.T
+    best = sims.argmax(axis=1)
+    return [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in enumerate(zip(found, best))]
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -263,15 +286,15 @@ def assign_new(coll: Collection) -> int:
 
 def clustering(coll: Collection, n_representatives: int = 8, n_outliers: int = 4,
                include_empty: bool = False) -> Clustering | None:
-    """The current clustering (None if the collection was never clustered), after assigning new images."""
-    assign_new(coll)
+    """The current clustering (None if the collection was never clustered); images not assigned yet are shown in
+    their nearest cluster (computed, not stored: reading writes nothing)."""
     with coll.reading():
         meta = {k: coll.meta(k) for k in (META_K, META_SEED, META_CREATED)}
         names = cluster_store.names(coll)
         if not names:
             return None
-        stored = cluster_store.members(coll)
-        unassigned = cluster_store.unassigned_count(coll)
+        stored = _with_pending(coll, cluster_store.members(coll))
+        unassigned = cluster_store.unassigned_count(coll) - sum(1 for m in stored if m.pending)
     grouped: dict[int, list[Member]] = {cid: [] for cid in names}
     for m in stored:
         grouped.setdefault(m.cluster_id, []).append(Member(m.image_id, m.path, m.similarity))
@@ -298,8 +321,30 @@ def members(coll: Collection, cluster_id: int) -> list[Member]:
 
 
 def _members(coll: Collection, cluster_id: int) -> list[Member]:
-    assign_new(coll)
-    return [Member(m.image_id, m.path, m.similarity) for m in cluster_store.members(coll, cluster_id)]
+    with coll.reading():
+        stored = _with_pending(coll, cluster_store.members(coll, cluster_id))
+    return [Member(m.image_id, m.path, m.similarity) for m in stored if m.cluster_id == int(cluster_id)]
+
+
+@dataclass(frozen=True)
+class _Placed:
+    cluster_id: int
+    image_id: int
+    similarity: float
+    path: str
+    pending: bool  # assigned on the fly by this read (the image had no cluster)
+
+
+def _with_pending(coll: Collection, stored: list[cluster_store.StoredMember]) -> list[_Placed]:
+    """Stored members with the on-the-fly assignment of unassigned or changed images laid over them, ordered like
+    `cluster_store.members` (by cluster, closest first)."""
+    pending = {r[0]: r for r in _pending(coll)}
+    out = [_Placed(m.cluster_id, m.image_id, m.similarity, m.path, False) for m in stored
+           if m.image_id not in pending]
+    held = {m.image_id for m in stored}
+    paths = coll.paths(list(pending))
+    out += [_Placed(c, i, s, paths[i], i not in held) for i, c, s, _ in pending.values() if i in paths]
+    return sorted(out, key=lambda m: (m.cluster_id, -m.similarity, m.image_id))
 
 
 def cluster(coll: Collection, cluster_id: int, n_representatives: int = 8, n_outliers: int = 4) -> Cluster:
@@ -327,8 +372,10 @@ def version(coll: Collection) -> str:
 
 def assignments(coll: Collection) -> dict[int, int]:
     """image id -> cluster id for every clustered image (empty when there is no clustering)."""
-    assign_new(coll)
-    return cluster_store.assignments(coll)
+    with coll.reading():
+        out = cluster_store.assignments(coll)
+        out.update({r[0]: r[1] for r in _pending(coll)})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- editing

@@ -82,7 +82,8 @@ def export_rows(coll: Collection, include_unlabelled: bool = True) -> list[Expor
     """One row per indexed image and exact copy, in path order, with its label and cluster."""
     assign = clusters_mod.assignments(coll)
     with coll.reading():
-        rows = sorted((r for r in coll.rows() if r.status in ("indexed", "duplicate")), key=lambda r: r.path)
+        rows = sorted((r for r in coll.rows() if r.status in ("indexed", "duplicate") and not r.missing),
+                      key=lambda r: r.path)
         labelled = {lr.id: lr for lr in labels_mod.label_rows(coll)}
     out = []
     for r in rows:

@@ -17,6 +17,7 @@ import stat
 import unicodedata
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -24,6 +25,8 @@ from revsearch.safe_write import disk_full, is_disk_full
 
 __all__ = [
     "ZipRefused",
+    "Walk",
+    "walk",
     "walk_files",
     "content_hash",
     "safe_relpath",
@@ -52,14 +55,29 @@ _WINDOWS_RESERVED = {
 # walking
 
 
+@dataclass
+class Walk:
+    """What a walk found: the files, and the folders (``root`` included) it could not list, with why."""
+
+    files: list[Path] = field(default_factory=list)
+    unlistable: list[tuple[Path, str]] = field(default_factory=list)
+
+
 def walk_files(root: Path) -> list[Path]:
-    """Every regular file under ``root``, recursively, as sorted absolute paths.
+    """Every regular file under ``root``, recursively, as sorted absolute paths (see :func:`walk`)."""
+    return walk(root).files
+
+
+def walk(root: Path) -> Walk:
+    """Every regular file under ``root``, recursively, as sorted absolute paths, and the folders that could not be
+    listed.
 
     Hidden entries (name starting with ``.``) are skipped at any depth below ``root`` because they
     are OS/tool litter (``.DS_Store``, ``.git``, ``._foo.jpg``), not the user's photos.  Symlinked
     *directories* are never descended into (no loops, no escaping the tree); symlinked *files* are
-    kept (under their link path) when they point at a regular file.  Unreadable subfolders are
-    skipped with a log message rather than failing the whole walk.
+    kept (under their link path) when they point at a regular file.  Unreadable subfolders do not
+    fail the whole walk: they are reported in ``unlistable``, so a sync knows that the files it
+    holds under them are not found rather than deleted.
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -68,7 +86,7 @@ def walk_files(root: Path) -> list[Path]:
         raise NotADirectoryError(f"not a folder (it is a file): {root}")
     root = root.resolve()
 
-    found: list[Path] = []
+    found = Walk()
     stack: list[Path] = [root]
     while stack:
         folder = stack.pop()
@@ -77,6 +95,7 @@ def walk_files(root: Path) -> list[Path]:
                 entries = list(it)
         except OSError as exc:  # permission denied, vanished while walking, ...
             log.warning("cannot list %s: %s", folder, exc)
+            found.unlistable.append((folder, exc.strerror or str(exc)))
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -85,10 +104,11 @@ def walk_files(root: Path) -> list[Path]:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=True):  # regular file, or a symlink to one
-                    found.append(Path(entry.path))
+                    found.files.append(Path(entry.path))
             except OSError as exc:
                 log.warning("cannot stat %s: %s", entry.path, exc)
-    found.sort()
+    found.files.sort()
+    found.unlistable.sort()
     return found
 
 

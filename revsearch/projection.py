@@ -36,7 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from revsearch.clusters import REDO, assignments
 from revsearch.collection import Collection, map_store
+from revsearch.collection.collection import GenerationMoved
+from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 
 MIN_UMAP = 20
@@ -104,7 +107,13 @@ def update_map(coll: Collection, progress: Progress | None = None, force: bool =
     with _LOCKS_GUARD:
         lock = _UPDATE_LOCKS.setdefault(str(coll.directory), threading.Lock())
     with lock:
-        return _update_map(coll, progress, force, refit_fraction, seed)
+        for _attempt in range(REDO):
+            try:
+                return _update_map(coll, progress, force, refit_fraction, seed)
+            except GenerationMoved:
+                continue  # images were added or went missing during the fit: map what is there now
+    raise RevsearchError("the collection kept changing while making the map (is an `index` running?); "
+                         "open the map again when it is done")
 
 
 def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_fraction: float,
@@ -127,7 +136,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
     n = len(hashes)
 
     if n == 0:
-        map_store.replace(coll, [], {META_GENERATION: generation})
+        map_store.replace(coll, [], {META_GENERATION: generation}, generation)
         reducer_path(coll).unlink(missing_ok=True)
         return MapUpdate("empty", method, 0, 0, fits, time.perf_counter() - started)
 
@@ -142,11 +151,11 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
             report(progress, 0, 2, f"placing {len(new)} new images on the map")
             ids, vectors = coll.vectors(new)
             xy = place(reference[1], reference[2], vectors)
-            map_store.place(coll, _rows(ids, xy, hashes), stale, {META_GENERATION: generation})
+            map_store.place(coll, _rows(ids, xy, hashes), stale, {META_GENERATION: generation}, generation)
             report(progress, 2, 2, "done")
             return MapUpdate("transform", "umap", n, len(ids), fits, time.perf_counter() - started)
     if not refit:  # only removals (or changes too small to matter) — points already gone by cascade
-        map_store.place(coll, [], stale, {META_GENERATION: generation})
+        map_store.place(coll, [], stale, {META_GENERATION: generation}, generation)
         return MapUpdate("pruned", method, n, 0, fits, time.perf_counter() - started)
 
     ids, vectors = coll.vectors()
@@ -165,7 +174,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
     fits += 1
     map_store.replace(coll, _rows(ids, xy, hashes), {
         META_GENERATION: generation, META_METHOD: method, META_FITS: fits, META_FITTED_N: len(ids),
-        META_FITTED_AT: time.time()})
+        META_FITTED_AT: time.time()}, generation)
     report(progress, 100, 100, "done")
     return MapUpdate("fit", method, len(ids), len(ids), fits, time.perf_counter() - started)
 
@@ -191,13 +200,13 @@ def place(ref_vectors: np.ndarray, ref_xy: np.ndarray, vectors: np.ndarray, k: i
 
 
 def map_points(coll: Collection, update: bool = True, progress: Progress | None = None) -> list[MapPoint]:
-    """Every point of the map with its path, cluster id and label (updating the map first unless `update=False`)."""
+    """Every point of the map with its path, cluster id and label (updating the map first unless `update=False`;
+    with `update=False` nothing is written)."""
     if update:
         update_map(coll, progress=progress)
-    from revsearch.clusters import assign_new
-
-    assign_new(coll)  # new images get their cluster first (a short write of its own, only when vectors changed)
-    return [MapPoint(p.id, p.path, p.x, p.y, p.cluster, p.label) for p in map_store.points(coll)]
+    with coll.reading():
+        clusters = assignments(coll)  # images not assigned yet shown in their nearest cluster, computed not stored
+        return [MapPoint(p.id, p.path, p.x, p.y, clusters.get(p.id), p.label) for p in map_store.points(coll)]
 
 
 # ---------------------------------------------------------------------------------------------------- internals

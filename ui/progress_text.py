@@ -197,4 +197,7 @@ def report_summary(result: IndexReport, rejected: Sequence[tuple[str, str]] = ()
         "duplicates": [(Path(p).name, Path(o).name) for p, o in result.duplicates],
         "seconds": result.seconds if seconds is None else seconds,
         "breakdown": breakdown,
+        "missing": result.missing,
+        "moved": len(result.moves),
+        "warnings": list(result.warnings),
     }

@@ -125,7 +125,12 @@ def index_summary(summary: dict) -> None:
     cols[2].metric("Skipped", len(skipped))
     cols[3].metric("Duplicates", len(duplicates))
     if summary.get("removed"):
-        cols[4].metric("Removed", summary["removed"], help="files gone from the folder since the last sync")
+        cols[4].metric("Removed", summary["removed"], help="missing files deleted for good")
+    for warning in summary.get("warnings", []):
+        st.warning(warning, icon=":material/warning:")
+    if summary.get("missing") or summary.get("moved"):
+        st.caption(f"{summary.get('missing', 0)} files not found (kept with their labels until they come back or "
+                   f"are removed) · {summary.get('moved', 0)} moved or renamed (labels kept, not re-embedded)")
     if skipped:
         with st.expander(f"Skipped files ({len(skipped)}) and why"):
             st.dataframe([{"file": name, "reason": reason} for name, reason in skipped], hide_index=True,

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (new collections; half the size)")
     p.add_argument("--prepare", action="store_true",
                    help="also make thumbnails, clusters and the map, as the app does (slow on large folders)")
+    p.add_argument("--prune", action="store_true",
+                   help="delete for good the images under FOLDER whose files are missing (with their labels)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_ray_args(p)
     p.set_defaults(run=cmd_index)
@@ -79,12 +81,14 @@ def cmd_index(args: argparse.Namespace) -> int:
                                  vector_dtype="float16" if args.float16 else "float32")
     with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as batches:
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
-                           batch_size=args.batch_size, batches=batches)
+                           batch_size=args.batch_size, batches=batches, prune=args.prune)
     result = added.report
     if args.json:
         prepared = {"prepared": added.prepared} if args.prepare else {}
         print_json({"collection": str(coll.directory), "model": coll.model, "backend": embedder.backend,
                     **result.as_dict(), **prepared})
+        for warning in result.warnings:
+            print(f"revsearch: warning: {warning}", file=sys.stderr)
     else:
         print_report(result)
         if args.prepare:
@@ -96,6 +100,15 @@ def print_report(result: IndexReport) -> None:
     print(f"indexed {result.indexed} · updated {result.updated} · unchanged {result.unchanged} · "
           f"removed {result.removed} · skipped {len(result.skipped)} · duplicates {len(result.duplicates)}  "
           f"({result.scanned} files in {result.seconds:.1f} s, {result.throughput:.1f} img/s)")
+    print(f"missing {result.missing} (kept; `--prune` deletes them) · found again {result.restored} · "
+          f"moved {len(result.moves)}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    if result.moves:
+        print("moved (same content, labels kept, not re-embedded):")
+        for old, new in result.moves[:LIST_LIMIT]:
+            print(f"  {old} -> {new}")
+        _more(len(result.moves))
     if result.skipped:
         print("skipped:")
         for path, reason in result.skipped[:LIST_LIMIT]:
@@ -206,7 +219,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     recall = "" if index_info.recall_at_10 is None else f", recall@10 {index_info.recall_at_10:.3f} vs exact"
     print(f"index      {index_info.kind} over {index_info.ntotal} vectors{recall}, "
           f"{index_info.bytes_per_vector:.0f} MB per million vectors")
-    print(f"images     {counts['indexed']} indexed · {counts['skipped']} skipped · {counts['duplicate']} duplicates")
+    print(f"images     {counts['indexed']} indexed · {counts['skipped']} skipped · {counts['duplicate']} duplicates"
+          f" · {counts['missing']} missing")
     if skipped:
         print("skip reasons:")
         for reason, n in Counter(_reason_kind(s["reason"]) for s in skipped).most_common():

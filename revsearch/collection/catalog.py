@@ -7,7 +7,9 @@ row without its vector or the other way round.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -138,18 +140,58 @@ MIGRATIONS: list[list[str]] = [
         CHECK (a < b)
     )""",
     ],
+    # 5: missing is not deleted — a file no longer found keeps its row (id, labels, cluster membership) with the time
+    #    it went missing; its vector is parked outside `vectors` (which holds exactly what search sees) until the
+    #    file is found again, at its path or by content hash at a new one. `index --prune` deletes such rows.
+    [
+        """ALTER TABLE images ADD COLUMN missing_since REAL""",
+        """CREATE INDEX images_missing ON images(missing_since)""",
+        """CREATE TABLE parked_vectors (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        vec BLOB NOT NULL
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the catalog in WAL mode with foreign keys on; usable from the app's worker threads."""
-    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's write lock before SQLite gives up
+_RETRIES = 5
+
+
+def connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """Open the catalog in WAL mode with foreign keys on; usable from the app's worker threads.
+
+    Several processes share one catalog (app tabs, `index`, `label`, `search`): every write is BEGIN IMMEDIATE and
+    waits up to BUSY_TIMEOUT for the lock. Opening can still meet SQLITE_BUSY where SQLite does not wait (switching
+    to WAL, recovering another process's WAL), so it is retried. `read_only` (or a catalog file without write
+    permission) opens with `mode=ro`: every read works, writes are refused by SQLite."""
+    if not read_only and not os.access(path, os.W_OK) and path.exists():
+        read_only = True
+    for attempt in range(_RETRIES):
+        try:
+            if read_only:
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT,
+                                       check_same_thread=False, isolation_level=None)
+            else:
+                conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, check_same_thread=False,
+                                       isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            if not read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or attempt == _RETRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock; retrying later succeeds."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -167,6 +209,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     for version in range(current, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if schema_version(conn) > version:  # another process migrated while this one waited for the lock
+                conn.execute("COMMIT")
+                continue
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -46,10 +46,12 @@ def centroids(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
 
 
 def members(coll: Collection, cluster_id: int | None = None) -> list[StoredMember]:
-    """Members of one cluster (or of all, by cluster id), closest to the centroid first."""
-    where, params = ("WHERE m.cluster_id = ? ", (int(cluster_id),)) if cluster_id is not None else ("", ())
+    """Members of one cluster (or of all, by cluster id), closest to the centroid first; missing images keep their
+    membership but are not shown."""
+    where, params = ("AND m.cluster_id = ? ", (int(cluster_id),)) if cluster_id is not None else ("", ())
     rows = catalog.fetch(coll, "SELECT m.cluster_id, m.image_id, m.similarity, i.path FROM cluster_members m "
-                               f"JOIN images i ON i.id = m.image_id {where}"
+                               f"JOIN images i ON i.id = m.image_id WHERE i.missing_since IS NULL "
+                               f"AND i.status = 'indexed' {where}"
                                "ORDER BY m.cluster_id, m.similarity DESC, m.image_id", params)
     return [StoredMember(int(r[0]), int(r[1]), float(r[2]), r[3]) for r in rows]
 
@@ -64,38 +66,51 @@ def member_ids(coll: Collection, cluster_ids: Sequence[int]) -> list[int]:
 
 
 def assignments(coll: Collection) -> dict[int, int]:
-    """image id -> cluster id for every clustered image."""
-    return {int(a): int(b) for a, b in catalog.fetch(coll, "SELECT image_id, cluster_id FROM cluster_members")}
+    """image id -> cluster id for every clustered image that is still indexed."""
+    return {int(a): int(b) for a, b in catalog.fetch(
+        coll, "SELECT m.image_id, m.cluster_id FROM cluster_members m JOIN images i ON i.id = m.image_id "
+              "WHERE i.status = 'indexed'")}
+
+
+_MEMBER_NAMES = ("SELECT m.image_id, c.name FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "
+                 "WHERE c.name IS NOT NULL")
 
 
 def member_names(coll: Collection) -> dict[int, str]:
     """image id -> the name of its cluster, for members of named clusters (a recluster carries names by them)."""
-    return {int(a): b for a, b in catalog.fetch(
-        coll, "SELECT m.image_id, c.name FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "
-              "WHERE c.name IS NOT NULL")}
+    return {int(a): b for a, b in catalog.fetch(coll, _MEMBER_NAMES)}
 
 
 def unplaced(coll: Collection) -> dict[int, str | None]:
     """id -> hash of indexed images without a cluster, or whose content changed since they were assigned."""
     return {int(r[0]): r[1] for r in catalog.fetch(
         coll, "SELECT i.id, i.hash FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
-              "WHERE i.status = 'indexed' AND (m.image_id IS NULL OR m.hash IS NOT i.hash)")}
+              "WHERE i.status = 'indexed' AND i.missing_since IS NULL "
+              "AND (m.image_id IS NULL OR m.hash IS NOT i.hash)")}
 
 
 def unassigned_count(coll: Collection) -> int:
     """Indexed images without a cluster."""
     return int(catalog.fetch(coll, "SELECT COUNT(*) FROM images i LEFT JOIN cluster_members m ON m.image_id = i.id "
-                                   "WHERE i.status = 'indexed' AND m.image_id IS NULL")[0][0])
+                                   "WHERE i.status = 'indexed' AND i.missing_since IS NULL "
+                                   "AND m.image_id IS NULL")[0][0])
 
 
 # ---------------------------------------------------------------------------------------------------- writing
 
 
-def replace(coll: Collection, centroids: np.ndarray, rows: Sequence[MemberRow], names: Mapping[int, str],
-            meta: Mapping[str, object]) -> None:
-    """Replace the whole clustering: clusters 0 … k-1 with these centroids and names, and these members."""
+def replace(coll: Collection, centroids: np.ndarray, rows: Sequence[MemberRow],
+            names: Mapping[int, str] | Callable[[dict[int, str]], Mapping[int, str]],
+            meta: Mapping[str, object], generation: int | None = None) -> None:
+    """Replace the whole clustering: clusters 0 … k-1 with these centroids and names, and these members.
+
+    `names` may be a function of the replaced clustering's `member_names`, read inside the same transaction (so a
+    name given meanwhile by another process is carried, not lost); `generation`: refuse (GenerationMoved) when the
+    vectors moved since the clustering was computed."""
     now = time.time()
-    with coll.transaction() as conn:
+    with coll.transaction(generation) as conn:
+        if callable(names):
+            names = names({int(a): b for a, b in conn.execute(_MEMBER_NAMES)})
         conn.execute("DELETE FROM cluster_members")
         conn.execute("DELETE FROM clusters")
         conn.executemany("INSERT INTO clusters(id, centroid, name, created_at) VALUES(?, ?, ?, ?)",

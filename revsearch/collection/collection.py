@@ -16,6 +16,12 @@ from revsearch.collection import catalog, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.errors import RevsearchError
 
+class GenerationMoved(RevsearchError):
+    """A result computed from the vectors of one generation met a catalog whose vectors changed meanwhile."""
+
+
+MISSING = "missing"  # pseudo-status for `rows` and `counts`: rows whose file is not found
+
 
 class Collection:
     """Open with `Collection.open(dir)` or `Collection.create(dir, ...)`; thread-safe for the app's reruns."""
@@ -58,15 +64,17 @@ class Collection:
         return cls(directory, conn)
 
     @classmethod
-    def open(cls, directory: Path | str) -> "Collection":
-        """Open an existing collection (upgrading its schema), with a clear error when there is none."""
+    def open(cls, directory: Path | str, read_only: bool = False) -> "Collection":
+        """Open an existing collection (upgrading its schema), with a clear error when there is none.
+
+        `read_only` (or a catalog file this user may not write) opens it `mode=ro`: reads work, writes fail."""
         directory = Path(directory).expanduser().resolve()
         path = directory / catalog.CATALOG_NAME
         if not path.is_file():
             raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME}); create one with "
                                  f"`python -m revsearch index FOLDER --collection {directory}`")
         try:
-            conn = catalog.connect(path)
+            conn = catalog.connect(path, read_only=read_only)
             catalog.migrate(conn)
             model = catalog.get_meta(conn, "model")
         except sqlite3.DatabaseError as exc:
@@ -135,16 +143,25 @@ class Collection:
                 self.conn.execute("COMMIT")
 
     def counts(self) -> dict[str, int]:
+        """Present files per status ('indexed' = searchable), and 'missing': rows whose file is not found."""
         with self.lock:
-            rows = self.conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall()
-        counts = {"indexed": 0, "skipped": 0, "duplicate": 0}
+            rows = self.conn.execute("SELECT CASE WHEN missing_since IS NULL THEN status ELSE 'missing' END, COUNT(*) "
+                                     "FROM images GROUP BY 1").fetchall()
+        counts = {"indexed": 0, "skipped": 0, "duplicate": 0, "missing": 0}
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
     def rows(self, status: str | None = None) -> list[ImageRow]:
-        sql = "SELECT * FROM images" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+        """Every row (missing ones included, see `ImageRow.missing`); or present rows of one status; or, with
+        status 'missing', the rows whose file is not found."""
+        if status is None:
+            sql, params = "SELECT * FROM images ORDER BY id", ()
+        elif status == MISSING:
+            sql, params = "SELECT * FROM images WHERE missing_since IS NOT NULL ORDER BY id", ()
+        else:
+            sql, params = "SELECT * FROM images WHERE status = ? AND missing_since IS NULL ORDER BY id", (status,)
         with self.lock:
-            return [ImageRow.from_sql(r) for r in self.conn.execute(sql, (status,) if status else ())]
+            return [ImageRow.from_sql(r) for r in self.conn.execute(sql, params)]
 
     def get(self, image_id: int) -> ImageRow | None:
         with self.lock:
@@ -179,12 +196,14 @@ class Collection:
     def indexed_hashes(self) -> dict[int, str | None]:
         """id → content hash of every indexed image (what derived data remembers to notice changed files)."""
         with self.lock:
-            return {int(r[0]): r[1] for r in self.conn.execute("SELECT id, hash FROM images WHERE status = 'indexed'")}
+            return {int(r[0]): r[1] for r in self.conn.execute("SELECT id, hash FROM images WHERE status = 'indexed' "
+                                                                  "AND missing_since IS NULL")}
 
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64[n], vectors float32[n, dim]) of indexed images, in id order (or for the given ids).
 
-        Rows are streamed straight into one preallocated array: no second copy of all vectors at any point."""
+        Missing images are not among them (their vectors are parked until their file is found again). Rows are
+        streamed straight into one preallocated array: no second copy of all vectors at any point."""
         with self.lock:
             if ids is None:
                 n = self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
@@ -272,9 +291,15 @@ class Collection:
     # ------------------------------------------------------------------ writing
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic batch of raw catalog writes, for the modules of revsearch/collection/ only."""
+    def transaction(self, generation: int | None = None) -> Iterator[sqlite3.Connection]:
+        """One atomic batch of raw catalog writes, for the modules of revsearch/collection/ only.
+
+        With `generation`: refuses (GenerationMoved, nothing written) when the vectors are no longer those of that
+        generation — a long build computed outside the lock is swapped in only if it still describes the catalog.
+        """
         with self.lock, _transaction(self.conn) as conn:
+            if generation is not None and int(catalog.get_meta(conn, "generation") or 0) != int(generation):
+                raise GenerationMoved(f"the collection changed while this was computed (generation {generation})")
             yield conn
 
     def bump_generation(self, conn: sqlite3.Connection) -> None:
@@ -316,6 +341,19 @@ class Collection:
     def remove(self, ids: Sequence[int]) -> int:
         """Forget images (rows and vectors); a removed original hands its vector to its first duplicate."""
         with self.batch() as writer:
+            return writer.remove(ids)
+
+    def mark_missing(self, ids: Sequence[int]) -> int:
+        """Files no longer found: they leave search and counts but keep their rows, labels and clusters."""
+        with self.batch() as writer:
+            return writer.mark_missing(ids)
+
+    def prune(self, under: str | None = None) -> int:
+        """Delete missing rows for good (all, or those whose path starts with `under`); their labels, cluster
+        membership and map points go with them. Returns how many rows went."""
+        with self.batch() as writer:
+            ids = [r[0] for r in self.conn.execute("SELECT id, path FROM images WHERE missing_since IS NOT NULL")
+                   if under is None or r[1].startswith(under)]
             return writer.remove(ids)
 
 

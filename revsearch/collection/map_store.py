@@ -34,26 +34,30 @@ def stored(coll: Collection) -> dict[int, tuple[str | None, bool]]:
 
 
 def points(coll: Collection) -> list[StoredPoint]:
-    """Every point with its image's path, cluster id and label, by image id."""
+    """Every point with its image's path, cluster id and label, by image id (missing images are not shown)."""
     rows = catalog.fetch(coll, "SELECT p.image_id, i.path, p.x, p.y, m.cluster_id, l.label FROM projection p "
                                "JOIN images i ON i.id = p.image_id "
                                "LEFT JOIN cluster_members m ON m.image_id = p.image_id "
-                               "LEFT JOIN labels l ON l.image_id = p.image_id ORDER BY p.image_id")
+                               "LEFT JOIN labels l ON l.image_id = p.image_id "
+                               "WHERE i.missing_since IS NULL ORDER BY p.image_id")
     return [StoredPoint(int(r[0]), r[1], float(r[2]), float(r[3]), None if r[4] is None else int(r[4]), r[5])
             for r in rows]
 
 
-def replace(coll: Collection, rows: Sequence[PointRow], meta: Mapping[str, object]) -> None:
-    """A new fit: these points (all fitted) replace the whole map, with the map's metadata, in one transaction."""
-    with coll.transaction() as conn:
+def replace(coll: Collection, rows: Sequence[PointRow], meta: Mapping[str, object],
+            generation: int | None = None) -> None:
+    """A new fit: these points (all fitted) replace the whole map, with the map's metadata, in one transaction
+    (refused with GenerationMoved when the vectors are no longer those of `generation`)."""
+    with coll.transaction(generation) as conn:
         conn.execute("DELETE FROM projection")
         _insert(conn, rows, fitted=True)
         catalog.set_many(conn, meta)
 
 
-def place(coll: Collection, rows: Sequence[PointRow], stale: Sequence[int], meta: Mapping[str, object]) -> None:
-    """Add points placed into an existing fit and drop `stale` ones, in one transaction."""
-    with coll.transaction() as conn:
+def place(coll: Collection, rows: Sequence[PointRow], stale: Sequence[int], meta: Mapping[str, object],
+          generation: int | None = None) -> None:
+    """Add points placed into an existing fit and drop `stale` ones, in one transaction (refused like `replace`)."""
+    with coll.transaction(generation) as conn:
         conn.executemany("DELETE FROM projection WHERE image_id = ?", [(int(i),) for i in stale])
         _insert(conn, rows, fitted=False)
         catalog.set_many(conn, meta)

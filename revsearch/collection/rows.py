@@ -2,6 +2,10 @@
 
 `Collection.add_rows`, `Collection.remove` and incremental sync all write through a `RowWriter`, which works inside one
 open catalog transaction and remembers whether the set of vectors changed (then the collection's generation moves).
+
+A row whose file is no longer found is *missing* (`missing_since` set), never deleted by a sync: it keeps its id,
+labels and cluster membership, and its vector waits in `parked_vectors`, so the `vectors` table always holds exactly
+the searchable images. `restore` brings it back (same path, or a new path with the same content: a move).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ INSERT INTO images(path, hash, size, mtime_ns, width, height, status, reason, du
 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,
     width=excluded.width, height=excluded.height, status=excluded.status, reason=excluded.reason,
-    duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at
+    duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at, missing_since=NULL
 RETURNING id"""
+_UNPARK = "INSERT OR REPLACE INTO vectors(image_id, vec) SELECT image_id, vec FROM parked_vectors WHERE image_id = ?"
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,16 @@ class ImageRow:
     width: int | None
     height: int | None
     duplicate_of: int | None
+    missing_since: float | None = None  # unix time the file was last not found; None while it is present
+
+    @property
+    def missing(self) -> bool:
+        return self.missing_since is not None
 
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> "ImageRow":
         return cls(row["id"], row["path"], row["status"], row["reason"], row["hash"], row["size"], row["mtime_ns"],
-                   row["width"], row["height"], row["duplicate_of"])
+                   row["width"], row["height"], row["duplicate_of"], row["missing_since"])
 
 
 @dataclass(frozen=True)
@@ -92,9 +102,52 @@ class RowWriter:
                 self._conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) VALUES(?, ?)",
                                    (image_id, self._encode(vector)))
                 self.vectors_changed = True
+            elif self._conn.execute(_UNPARK, (image_id,)).rowcount:  # was missing, found again unchanged
+                self.vectors_changed = True
         elif self._conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,)).rowcount:
             self.vectors_changed = True
+        self._conn.execute("DELETE FROM parked_vectors WHERE image_id = ?", (image_id,))
         return image_id
+
+    def mark_missing(self, ids: Sequence[int]) -> int:
+        """Files no longer found: rows stay (labels, clusters), vectors are parked; returns how many rows changed.
+
+        A missing original with a copy still present hands its vector to that copy (see `hand_over`)."""
+        now = time.time()
+        marked = 0
+        for image_id in (int(i) for i in ids):
+            if not self._conn.execute("UPDATE images SET missing_since = ? WHERE id = ? AND missing_since IS NULL",
+                                      (now, image_id)).rowcount:
+                continue
+            marked += 1
+            self._conn.execute("INSERT OR REPLACE INTO parked_vectors(image_id, vec) SELECT image_id, vec "
+                               "FROM vectors WHERE image_id = ?", (image_id,))
+            if self._conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,)).rowcount:
+                self.vectors_changed = True
+        self.hand_over()
+        return marked
+
+    def restore(self, image_id: int, path: str, size: int, mtime_ns: int) -> None:
+        """A missing (or moved) row found again at `path` with the content it had: same id, vector back, nothing
+        re-embedded. `path` must not belong to another row."""
+        self._conn.execute("UPDATE images SET path = ?, size = ?, mtime_ns = ?, missing_since = NULL, updated_at = ? "
+                           "WHERE id = ?", (path, size, mtime_ns, time.time(), int(image_id)))
+        if self._conn.execute(_UNPARK, (int(image_id),)).rowcount:
+            self.vectors_changed = True
+        self._conn.execute("DELETE FROM parked_vectors WHERE image_id = ?", (int(image_id),))
+
+    def hand_over(self) -> int:
+        """Missing originals whose copy is present: the copy becomes the indexed row (same vector), the missing row
+        one of its copies — so the content stays searchable and a returning file does not index it twice."""
+        orphans = [r[0] for r in self._conn.execute(
+            "SELECT DISTINCT o.id FROM images o JOIN images d ON d.duplicate_of = o.id WHERE o.status = 'indexed' "
+            "AND o.missing_since IS NOT NULL AND d.status = 'duplicate' AND d.missing_since IS NULL")]
+        for image_id in orphans:
+            heir = self.promote_heir(image_id)
+            self._conn.execute("UPDATE images SET status = 'duplicate', duplicate_of = ? WHERE id = ?",
+                               (heir, image_id))
+            self._conn.execute("DELETE FROM parked_vectors WHERE image_id = ?", (image_id,))
+        return len(orphans)
 
     def has_vector(self, image_id: int) -> bool:
         return self._conn.execute("SELECT 1 FROM vectors WHERE image_id = ?", (int(image_id),)).fetchone() is not None
@@ -108,12 +161,15 @@ class RowWriter:
 
         Counts as a change of the vectors (the original's own vector is about to be replaced or removed)."""
         self.vectors_changed = True
-        heir = self._conn.execute("SELECT id FROM images WHERE duplicate_of = ? AND status = 'duplicate' "
-                                  "ORDER BY id LIMIT 1", (image_id,)).fetchone()
+        heir = self._conn.execute("SELECT id, missing_since FROM images WHERE duplicate_of = ? "
+                                  "AND status = 'duplicate' ORDER BY missing_since IS NOT NULL, id LIMIT 1",
+                                  (image_id,)).fetchone()
         if heir is None:
             return None
-        self._conn.execute("INSERT OR REPLACE INTO vectors(image_id, vec) SELECT ?, vec FROM vectors "
-                           "WHERE image_id = ?", (heir[0], image_id))
+        table = "vectors" if heir[1] is None else "parked_vectors"  # a missing heir keeps its vector parked
+        self._conn.execute(f"INSERT OR REPLACE INTO {table}(image_id, vec) SELECT ?, vec FROM vectors "
+                           "WHERE image_id = ? UNION ALL SELECT ?, vec FROM parked_vectors WHERE image_id = ?",
+                           (heir[0], image_id, heir[0], image_id))
         self._conn.execute("UPDATE images SET status = 'indexed', duplicate_of = NULL, updated_at = ? WHERE id = ?",
                            (time.time(), heir[0]))
         self._conn.execute("UPDATE images SET duplicate_of = ? WHERE duplicate_of = ?", (heir[0], image_id))

@@ -83,9 +83,9 @@ def test_sync_prunes_thumbnails_of_removed_and_changed_files(coll, folder, embed
     (folder / "img5.jpg").unlink()
     changed.write_bytes(samples.jpeg(samples.pattern(99, (96, 72))))
 
-    added = add_images(coll, folder, embedder, prepare=False)
-    assert (added.report.removed, added.report.updated) == (2, 1)
-    assert added.prepared == {"pruned": 3 * len(THUMB_SIZES)}
+    added = add_images(coll, folder, embedder, prepare=False, prune=True)
+    assert (added.report.missing, added.report.removed, added.report.updated) == (2, 2, 1)
+    assert added.prepared == {"pruned": 3 * len(THUMB_SIZES), "assigned": 1}  # the changed file joins its cluster
     left = thumb_files(coll)
     assert not any(name.startswith(h) for h in gone | {old_hash} for name in left)
     assert left == live_thumbs(coll) - {thumbnails.thumb_path(coll, coll.by_path(changed).hash, s).name
@@ -100,7 +100,7 @@ def test_pruning_keeps_content_still_held_by_a_duplicate(coll, folder, embedder)
     shutil.copy2(folder / "img3.jpg", folder / "copy_of_img3.jpg")
     add_images(coll, folder, embedder)
     (folder / "img3.jpg").unlink()  # the original goes; its copy inherits the vector and the thumbnail
-    added = add_images(coll, folder, embedder, prepare=False)
+    added = add_images(coll, folder, embedder, prepare=False, prune=True)
     assert added.report.removed == 1 and added.prepared["pruned"] == 0
     assert thumb_files(coll) == live_thumbs(coll)
 

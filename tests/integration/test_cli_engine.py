@@ -72,7 +72,7 @@ def test_info_json(indexed):
     folder, coll, _ = indexed
     info = json.loads(cli("info", "--collection", str(coll), "--json").stdout)
     assert info["model"] == "efficientnet_lite0" and info["dim"] == 1280
-    assert info["counts"] == {"indexed": 30, "skipped": 2, "duplicate": 0}
+    assert info["counts"] == {"indexed": 30, "skipped": 2, "duplicate": 0, "missing": 0}
     assert {Path(s["path"]).name for s in info["skipped"]} == {"notes.txt", "broken.jpg"}
     assert all(s["reason"] for s in info["skipped"])
 
@@ -118,8 +118,11 @@ def test_index_prepare_is_opt_in(indexed, tmp_path):
     for path in [p for p in sorted(folder.rglob("*.jpg")) if p.name != "broken.jpg"][:6]:
         shutil.copy2(path, photos / path.name)
     plain = json.loads(cli("index", str(photos), "--collection", str(tmp_path / "a"), "--json", "-q").stdout)
-    assert set(plain) == {"collection", "model", "backend", "scanned", "indexed", "updated", "unchanged", "removed",
-                          "seconds", "images_per_second", "skipped", "duplicates"}
+    assert set(plain) >= {"collection", "model", "backend", "scanned", "indexed", "updated", "unchanged", "removed",
+                          "seconds", "images_per_second", "skipped", "duplicates"}  # keys kept; new ones added:
+    assert set(plain) - {"collection", "model", "backend", "scanned", "indexed", "updated", "unchanged", "removed",
+                         "seconds", "images_per_second", "skipped", "duplicates"} == {
+        "missing", "restored", "moved", "moves", "warnings"}
     assert not (tmp_path / "a" / "thumbs").exists()
     out = json.loads(cli("index", str(photos), "--collection", str(tmp_path / "b"), "--json", "-q",
                          "--prepare").stdout)

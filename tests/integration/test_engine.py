@@ -64,8 +64,10 @@ def test_identical_files_are_embedded_once(tmp_path, clothing_folder, embedder):
         # the original goes away: a copy inherits its vector, nothing is re-embedded
         os.unlink(original.path)
         again = index_folder(coll, tmp_path / "photos", embedder)
-        assert again.removed == 1 and again.embedded == 0
-        assert coll.counts() == {"indexed": 3, "skipped": 0, "duplicate": 1}
+        assert (again.missing, again.removed, again.embedded) == (1, 0, 0)
+        assert coll.counts() == {"indexed": 3, "skipped": 0, "duplicate": 1, "missing": 1}
+        assert index_folder(coll, tmp_path / "photos", embedder, prune=True).removed == 1
+        assert coll.counts() == {"indexed": 3, "skipped": 0, "duplicate": 1, "missing": 0}
 
 
 def test_incremental_add_change_delete(tmp_path, clothing_folder, embedder):
@@ -84,8 +86,8 @@ def test_incremental_add_change_delete(tmp_path, clothing_folder, embedder):
         before_id = coll.by_path(changed.resolve()).id
         before_vec = coll.vectors([before_id])[1][0]
 
-        result = index_folder(coll, tmp_path / "photos", embedder)
-        assert (result.indexed, result.updated, result.removed, result.unchanged) == (2, 1, 1, 18)
+        result = index_folder(coll, tmp_path / "photos", embedder, prune=True)
+        assert (result.indexed, result.updated, result.missing, result.removed, result.unchanged) == (2, 1, 1, 1, 18)
         assert result.embedded == 3  # work for 3 images, not 21
         assert coll.by_path(photos[7].resolve()) is None
         after = coll.by_path(changed.resolve())

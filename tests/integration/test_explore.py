@@ -257,7 +257,7 @@ def collision_collection(tmp_path, clothing_folder, embedder):
         shutil.copy2(photo, src / rel)
     coll = Collection.create(tmp_path / "coll", embedder.name, embedder.fingerprint, embedder.dim)
     index_folder(coll, src, embedder)
-    assert coll.counts() == {"indexed": 4, "skipped": 0, "duplicate": 1}
+    assert coll.counts() == {"indexed": 4, "skipped": 0, "duplicate": 1, "missing": 0}
     labels.label_images(coll, [src / "a/same.jpg", src / "b/same.jpg"], "tops/shirts")
     labels.label_images(coll, [src / "c/other.jpg"], "pants")
     yield coll, src

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from revsearch import projection
+from revsearch import clusters, projection
 from revsearch.collection import Collection, NewRow, cluster_store, label_store, map_store
 from revsearch.collection import catalog
 from revsearch.errors import RevsearchError
@@ -195,3 +195,54 @@ def test_a_planted_pickle_in_the_collection_folder_is_never_loaded(coll, tmp_pat
     assert not marker.exists()
     assert update.action == "fit" and update.points == 31  # the unreadable reference means a refit, not a crash
     assert not (coll.directory / projection.LEGACY_REDUCER_FILE).exists()
+
+
+# ---------------------------------------------------------------------------------------------------- missing rows
+
+
+def test_missing_rows_keep_id_labels_and_vector_but_leave_search_and_counts(coll):
+    ids = coll.add_rows(rows(coll, 4), vecs(4))
+    label_store.set_labels(coll, {ids[0]: ("kept", None)}, "manual")
+    generation = coll.generation
+    assert coll.mark_missing(ids[:2]) == 2 and coll.mark_missing(ids[:2]) == 0  # marking twice changes nothing
+    assert coll.generation > generation
+    assert coll.counts() == {"indexed": 2, "skipped": 0, "duplicate": 0, "missing": 2}
+    assert list(coll.vectors()[0]) == ids[2:] and [r.id for r in coll.rows("missing")] == ids[:2]
+    assert label_store.labels(coll) == {ids[0]: "kept"}
+    with coll.batch() as writer:  # found again (moved): same id, the same vector back
+        writer.restore(ids[0], str(coll.directory / "moved.jpg"), 1, 2)
+    assert coll.get(ids[0]).path == str(coll.directory / "moved.jpg") and not coll.get(ids[0]).missing
+    assert np.allclose(coll.vectors([ids[0]])[1], vecs(4)[:1], atol=1e-6)
+    assert coll.prune() == 1 and coll.get(ids[1]) is None and label_store.labels(coll) == {ids[0]: "kept"}
+
+
+def test_a_missing_original_hands_its_vector_to_a_present_copy(coll):
+    [orig] = coll.add_rows(rows(coll, 1), vecs(1))
+    [copy] = coll.add_rows([NewRow(str(coll.directory / "copy.jpg"), "img0", 1, 1, status="duplicate",
+                                   duplicate_of=orig)])
+    coll.mark_missing([orig])
+    assert coll.get(copy).status == "indexed" and coll.get(orig).status == "duplicate"
+    assert coll.get(orig).duplicate_of == copy and list(coll.vectors()[0]) == [copy]
+
+
+def test_writes_computed_for_an_old_generation_are_refused(coll):
+    from revsearch.collection.collection import GenerationMoved
+
+    generation = coll.generation
+    coll.add_rows(rows(coll, 2), vecs(2))
+    with pytest.raises(GenerationMoved):
+        map_store.replace(coll, [], {}, generation)
+    map_store.replace(coll, [], {}, coll.generation)
+
+
+def test_a_catalog_opened_read_only_reads_clusters_and_the_map_without_writing(coll):
+    ids = coll.add_rows(rows(coll, 3), vecs(3))
+    cluster_store.replace(coll, vecs(1, seed=5), [(ids[0], 0, 1.0, "img0")], {}, {})
+    coll.add_rows(rows(coll, 2, prefix="new"), vecs(2, seed=9))  # not assigned yet: reads assign on the fly
+    with Collection.open(coll.directory, read_only=True) as ro:
+        assert ro.counts()["indexed"] == 5 and len(ro.vectors()[0]) == 5
+        assert len(clusters.clustering(ro).clusters[0].member_ids) == 5
+        assert len(projection.map_points(ro, update=False)) == 0
+        with pytest.raises(sqlite3.OperationalError):
+            ro.mark_missing([ids[0]])
+    assert len(cluster_store.assignments(coll)) == 1  # nothing was written by the reads

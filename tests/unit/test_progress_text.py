@@ -80,11 +80,13 @@ def test_every_phase_has_words():
 def test_report_summary_counts_rejected_uploads_as_skipped():
     result = IndexReport(indexed=3, updated=1, unchanged=2, removed=1, seconds=1.5,
                          skipped=[("/photos/broken.jpg", "truncated")],
-                         duplicates=[("/photos/b.jpg", "/photos/a.jpg")])
+                         duplicates=[("/photos/b.jpg", "/photos/a.jpg")], missing=2,
+                         moves=[("/photos/c.jpg", "/photos/d/c.jpg")], warnings=["/x is empty or unreadable"])
     summary = report_summary(result, [("notes.txt", "not an image")])
     assert summary == {"indexed": 4, "unchanged": 2, "removed": 1, "seconds": 1.5, "breakdown": "",
                        "skipped": [("broken.jpg", "truncated"), ("notes.txt", "not an image")],
-                       "duplicates": [("b.jpg", "a.jpg")]}
+                       "duplicates": [("b.jpg", "a.jpg")], "missing": 2, "moved": 1,
+                       "warnings": ["/x is empty or unreadable"]}
 
 
 def test_report_summary_reports_the_wall_time_of_the_run():
