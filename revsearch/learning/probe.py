@@ -12,7 +12,7 @@ from scipy.optimize import minimize
 
 SCALE = 10.0
 L2 = 1e-3
-MAX_ITER = 200
+MAX_ITER = 100
 
 
 def features(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
