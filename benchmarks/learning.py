@@ -1,0 +1,216 @@
+"""Learning from labels on clothing-small: search quality, labelling through review, calibration, learn time.
+
+    .venv/bin/python benchmarks/learning.py --collection /tmp/learn/clothing.rs [--dataset DIR] [--seeds 3]
+                                            [--round 12] [--out BENCHMARKS.md]
+
+The collection must be an index of the dataset (`python -m revsearch index DATASET --collection DIR`); it is only
+read. Protocol (issue 8): k labels per class drawn at random (at most class size − 2), queries = the unlabelled
+images, database = the whole collection, relevant = same class; mean and range over seeds. Review: rounds of
+`--round` images chosen by revsearch.learning.review, answered with the true label, then every other image takes its
+best suggestion. Calibration: the suggester at 20 labels/class on the unlabelled images. Learn time: train +
+validate on a synthetic 10k × 1280 set with 10 classes (plus 5k unlabelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from revsearch.collection import Collection  # noqa: E402
+from revsearch.learning import calibrate, head, review, validate  # noqa: E402
+from revsearch.learning.labelset import LabelSet, NotEnoughLabels  # noqa: E402
+from revsearch.learning.validate import average_precision  # noqa: E402
+
+SECTION = "## Learning from labels"
+
+
+def load(collection: Path, dataset: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    truth = {}
+    with open(dataset / "labels.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            truth[str((dataset / row["path"]).resolve())] = row["label"]
+    with Collection.open(collection) as coll:
+        ids, x = coll.vectors()
+        paths = coll.paths(ids.tolist())
+    keep = np.array([paths[int(i)] in truth for i in ids])
+    names = np.array([truth[paths[int(i)]] for i in ids[keep]])
+    return ids[keep], x[keep], names
+
+
+def draw(names: np.ndarray, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(names), bool)
+    for c in np.unique(names):
+        members = np.flatnonzero(names == c)
+        mask[rng.choice(members, min(k, len(members) - 2), replace=False)] = True
+    return mask
+
+
+def labelset(ids, x, names, mask) -> LabelSet:
+    return LabelSet.build(ids, x, {int(i): str(n) for i, n in zip(ids[mask], names[mask])})
+
+
+def retrieval(space: np.ndarray, codes: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    q = np.flatnonzero(~mask)
+    ap = average_precision(space[q], codes[q], space, codes, q)
+    sims = space[q] @ space.T
+    sims[np.arange(len(q)), q] = -np.inf
+    top = np.argsort(-sims, axis=1)[:, :10]
+    return float(ap.mean()), float((codes[top] == codes[q][:, None]).mean())
+
+
+def fmt(values: list[float]) -> str:
+    return f"{np.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
+
+def bench_search(ids, x, names, seeds) -> list[str]:
+    codes = np.unique(names, return_inverse=True)[1]
+    rows = ["| labels/class | raw mAP | learned mAP | raw P@10 | learned P@10 | held-out mAP raw → learned (k-fold) |",
+            "|---|---|---|---|---|---|"]
+    for k in (5, 20, 50):
+        r = {key: [] for key in ("rm", "lm", "rp", "lp", "hr", "hl")}
+        for s in seeds:
+            mask = draw(names, k, s)
+            ls = labelset(ids, x, names, mask)
+            learned = head.apply(head.train(ls, seed=s), x)
+            (rm, rp), (lm, lp) = retrieval(x, codes, mask), retrieval(learned, codes, mask)
+            val = validate.validate(ls, seed=s)
+            for key, v in zip(r, (rm, lm, rp, lp, val.raw_map, val.learned_map)):
+                r[key].append(v)
+        rows.append(f"| {k} | {fmt(r['rm'])} | {fmt(r['lm'])} | {fmt(r['rp'])} | {fmt(r['lp'])} | "
+                    f"{np.mean(r['hr']):.3f} → {np.mean(r['hl']):.3f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def suggester_for(ls: LabelSet, seed: int) -> calibrate.Suggester | None:
+    try:
+        ls.require()
+    except NotEnoughLabels:
+        return None
+    return calibrate.build(ls, head.train(ls, seed=seed), validate.validate(ls, seed=seed, folds=3), seed)
+
+
+def bench_review(ids, x, names, seeds, round_size) -> list[str]:
+    rows = ["| answered | random picks + head | review rounds + head |", "|---|---|---|"]
+    for share in (0.05, 0.10):
+        budget = int(round(share * len(names)))
+        rand, rev = [], []
+        for s in seeds:
+            mask = np.zeros(len(names), bool)
+            mask[np.random.default_rng(s).choice(len(names), budget, replace=False)] = True
+            rand.append(all_labels_accuracy(ids, x, names, mask, s))
+            chosen: list[int] = []
+            suggester = None
+            while len(chosen) < budget:
+                mask = np.zeros(len(names), bool)
+                mask[chosen] = True
+                items = review.select(labelset(ids, x, names, mask), min(round_size, budget - len(chosen)),
+                                      suggester, seed=s)
+                chosen += [it.row for it in items]
+                mask[chosen] = True
+                suggester = suggester_for(labelset(ids, x, names, mask), s)
+            rev.append(all_labels_accuracy(ids, x, names, mask, s))
+        rows.append(f"| {share:.0%} ({budget}) | {fmt(rand)} | {fmt(rev)} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def all_labels_accuracy(ids, x, names, mask, seed) -> float:
+    """Share of all images whose final label is right: answers are right, the rest take the head's best class."""
+    ls = labelset(ids, x, names, mask)
+    try:
+        trained = head.train(ls, seed=seed)
+    except NotEnoughLabels:
+        return float(mask.mean())
+    guess = np.array(trained.classes)[trained.logits(x).argmax(axis=1)]
+    return float(np.mean(np.where(mask, names, guess) == names))
+
+
+def bench_calibration(ids, x, names, seeds) -> list[str]:
+    bins = [0.0, 0.5, 0.7, 0.9, 1.01]
+    right = {b: [] for b in bins[:-1]}
+    for s in seeds:
+        mask = draw(names, 20, s)
+        best, conf = suggester_for(labelset(ids, x, names, mask), s).best(x[~mask])
+        ok = np.array([b == t for b, t in zip(best, names[~mask])])
+        for lo, hi in zip(bins, bins[1:]):
+            sel = (conf >= lo) & (conf < hi)
+            right[lo].append((int(sel.sum()), float(ok[sel].mean()) if sel.any() else float("nan"),
+                              float(conf[sel].mean()) if sel.any() else float("nan")))
+    rows = ["| confidence | suggestions (per draw) | right | mean confidence |", "|---|---|---|---|"]
+    for lo, hi in zip(bins, bins[1:]):
+        n, acc, mc = zip(*right[lo])
+        rows.append(f"| {lo:.1f}–{min(hi, 1.0):.1f} | {np.mean(n):.0f} | {np.nanmean(acc):.3f} | {np.nanmean(mc):.3f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def bench_time() -> list[str]:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 1280))
+    x = (centres[rng.integers(0, 10, 15000)] + 3 * rng.normal(size=(15000, 1280))).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    codes = (x @ centres.T.astype(np.float32)).argmax(axis=1)
+    labels = {i: f"c{codes[i]}" for i in range(10000)}
+    ls = LabelSet.build(np.arange(len(x)), x, labels)
+    start = time.perf_counter()
+    trained = head.train(ls)
+    t_train = time.perf_counter() - start
+    val = validate.validate(ls, folds=3)
+    t_all = time.perf_counter() - start
+    start = time.perf_counter()
+    head.apply(trained, x)
+    t_apply = time.perf_counter() - start
+    row = (f"| 10,000 labelled + 5,000 unlabelled × 1280 | {t_train:.1f} s | {t_all:.1f} s | {t_apply:.2f} s |")
+    print(row, flush=True)
+    del val
+    return ["| learn on | train | train + 3-fold validation | re-project 15k vectors |", "|---|---|---|---|", row]
+
+
+def write_section(out: Path, body: str) -> None:
+    text = out.read_text() if out.exists() else ""
+    block = f"{SECTION}\n\n{body}\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    out.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--collection", type=Path, required=True)
+    ap.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "datasets" / "clothing-small")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--round", type=int, default=12)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["search", "review", "calibration", "time"])
+    args = ap.parse_args()
+    ids, x, names = load(args.collection, args.dataset)
+    seeds = list(range(args.seeds))
+    parts = [f"clothing-small ({len(names)} photos, {len(np.unique(names))} classes), method "
+             f"`{head.METHOD}`, {args.seeds} random draws: mean (min–max)."]
+    for name, title, fn in (
+        ("search", "Search: unlabelled images as queries, whole collection as database", lambda: bench_search(ids, x, names, seeds)),
+        ("review", f"All labels right after answering through review (rounds of {args.round})", lambda: bench_review(ids, x, names, seeds, args.round)),
+        ("calibration", "Calibration of suggestions (20 labels/class, unlabelled images)", lambda: bench_calibration(ids, x, names, seeds)),
+        ("time", "Learn time (this CPU)", bench_time),
+    ):
+        if name in args.skip:
+            continue
+        print(f"\n{title}", flush=True)
+        parts.append(f"**{title}**\n\n" + "\n".join(fn()))
+    if args.out:
+        write_section(args.out, "\n\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The learned head: a self-trained class probe whose probabilities are appended to the raw vector.
+
+Learned vector = normalise([raw, CLASS_WEIGHT · normalise(softmax(probe(raw) / SOFTNESS))]). The raw half keeps instance
+retrieval (an edited copy still finds its source first); the class half pulls same-kind images together. Training:
+fit the probe on the labelled images, spread its predictions over the k-NN graph of the labelled images plus (a sample
+of) the unlabelled ones, refit on labels + confident (≥ PSEUDO_MIN) graph-smoothed pseudo-labels weighted by their
+confidence. Chosen by measurement on clothing-small (mAP, unlabelled images as queries, 20 labels/class, 3 draws):
+raw 0.543, supervised-contrastive linear head 0.74, probe concat 0.794, this 0.799. A heavier class half (weight 2,
+softness 1) reaches 0.809 but then 1 edited copy in 10 (half-size JPEG q40, 90 % crop) no longer finds its source
+first; weight 1 / softness 1.5 keeps all of them first (worst margin +0.02 in cosine).
+
+A head is a few numpy arrays plus JSON-able metadata, saved as one .npz (written atomically, read without pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from revsearch.errors import RevsearchError
+from revsearch.learning import graph, probe
+from revsearch.learning.labelset import LabelSet
+
+FORMAT_VERSION = 1
+METHOD = "probe-selftrain-concat"
+CLASS_WEIGHT = 1.0
+SOFTNESS = 1.5  # temperature of the class half: softer probabilities flip less under edits
+PSEUDO_MIN = 0.5
+MAX_UNLABELLED = 5000  # the transductive step samples at most this many unlabelled vectors (keeps learn in seconds)
+
+
+@dataclass
+class Head:
+    """Parameters (mean [d], weights [d, C], bias [C]) and metadata (method, dims, classes, versions, scores)."""
+
+    mean: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def dim_in(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def dim_out(self) -> int:
+        return self.dim_in + int(self.weights.shape[1])
+
+    def logits(self, vectors: np.ndarray) -> np.ndarray:
+        return probe.features(vectors, self.mean) @ self.weights + self.bias
+
+    def save(self, path: Path | str) -> None:
+        """Write the head as .npz atomically (temp file in the same folder, then os.replace)."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".head-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, mean=self.mean, weights=self.weights, bias=self.bias,
+                         meta=np.array(json.dumps(self.meta)))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load(path: Path | str) -> Head:
+    """Read a head saved by `Head.save`; a damaged, foreign or newer file is a RevsearchError, never unpickled."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("mean", "weights", "bias", "meta")}
+        meta = json.loads(str(arrays["meta"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise RevsearchError(f"{path}: not a readable learned head ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        raise RevsearchError(f"{path}: learned head format {meta.get('format') if isinstance(meta, dict) else '?'} "
+                             f"is not {FORMAT_VERSION}; run learn again")
+    mean, weights, bias = (arrays[k].astype(np.float32) for k in ("mean", "weights", "bias"))
+    d, c = weights.shape if weights.ndim == 2 else (-1, -1)
+    if mean.shape != (d,) or bias.shape != (c,) or len(meta.get("classes", [])) != c or c < 2:
+        raise RevsearchError(f"{path}: learned head arrays have inconsistent shapes; run learn again")
+    return Head(mean, weights, bias, meta)
+
+
+def apply(head: Head, vectors: np.ndarray) -> np.ndarray:
+    """Raw backbone vectors [n, d] → learned vectors [n, d + C], float32, rows L2-normalised (cosine-ready)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != head.dim_in:
+        raise RevsearchError(f"vectors of shape {vectors.shape} do not fit a head for {head.dim_in}-d vectors")
+    probs = probe.softmax(head.logits(vectors) / np.float32(head.meta.get("softness", SOFTNESS)))
+    probs /= np.linalg.norm(probs, axis=1, keepdims=True)
+    out = np.hstack([vectors, np.float32(head.meta.get("class_weight", CLASS_WEIGHT)) * probs])
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out.astype(np.float32)
+
+
+def fit_params(labelset: LabelSet, seed: int = 0,
+               max_unlabelled: int = MAX_UNLABELLED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, W, b) of the self-trained probe: fit, smooth over the k-NN graph, refit with pseudo-labels."""
+    x_all = labelset.vectors
+    mean = x_all.mean(axis=0)
+    lab = np.flatnonzero(labelset.labelled)
+    unl = np.flatnonzero(~labelset.labelled)
+    if len(unl) > max_unlabelled:
+        unl = np.sort(np.random.default_rng(seed).choice(unl, max_unlabelled, replace=False))
+    n_classes = len(labelset.classes)
+    codes = labelset.codes[lab]
+    W, b = probe.fit(probe.features(x_all[lab], mean), codes, n_classes)
+    if len(unl) == 0:
+        return mean, W, b
+    rows = np.concatenate([lab, unl])
+    x = probe.features(x_all[rows], mean)
+    prior = probe.softmax(x @ W + b)
+    prior[: len(lab)] = np.eye(n_classes, dtype=np.float32)[codes]
+    smoothed = graph.spread(graph.knn_graph(x_all[rows]), prior)
+    pseudo = smoothed.argmax(axis=1)
+    conf = smoothed.max(axis=1)
+    pseudo[: len(lab)] = codes
+    weight = np.where(np.arange(len(rows)) < len(lab), 1.0, conf * (conf >= PSEUDO_MIN))
+    keep = weight > 0
+    W, b = probe.fit(x[keep], pseudo[keep], n_classes, weights=weight[keep])
+    return mean, W, b
+
+
+def train(labelset: LabelSet, seed: int = 0, label_version: int | None = None, model_fingerprint: str = "",
+          max_unlabelled: int = MAX_UNLABELLED) -> Head:
+    """A head for this label set (needs 2+ labels with 2+ images each, else NotEnoughLabels)."""
+    labelset.require()
+    start = time.perf_counter()
+    mean, W, b = fit_params(labelset, seed, max_unlabelled)
+    meta = {
+        "format": FORMAT_VERSION, "method": METHOD, "dim_in": int(W.shape[0]), "dim_out": int(sum(W.shape)),
+        "classes": list(labelset.classes), "class_weight": CLASS_WEIGHT, "softness": SOFTNESS,
+        "counts": labelset.counts().tolist(),
+        "label_version": label_version, "model_fingerprint": model_fingerprint,
+        "trained_at": time.time(), "train_seconds": round(time.perf_counter() - start, 3),
+    }
+    return Head(mean.astype(np.float32), W.astype(np.float32), b.astype(np.float32), meta)
