@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (new collections; half the size)")
     p.add_argument("--prepare", action="store_true",
                    help="also make thumbnails, clusters and the map, as the app does (slow on large folders)")
+    p.add_argument("--index-memory", metavar="SIZE",
+                   help="memory budget of the search index build, e.g. 4G (default 4G; remembered by the collection)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_index)
 
@@ -69,6 +71,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
                                  vector_dtype="float16" if args.float16 else "float32")
     with coll, progress_bar(quiet=args.quiet) as progress:
+        coll.set_index_memory(args.index_memory)
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
                            batch_size=args.batch_size)
     result = added.report
