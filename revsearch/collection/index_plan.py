@@ -85,7 +85,7 @@ def plan(n: int, dim: int, exact_limit: int, float16: bool = False, budget: int 
         estimate = max(train_phase, add_phase)
         if budget is None or estimate <= budget:
             return IndexPlan(f"IVF{nlist},{codes}", nlist, train_n, chunk, estimate, budget)
-    smallest = PROCESS + centroids + stream + int(GROWTH * n * (_codes(dim)[-1][1] + 8))
+    smallest = max(train_phase, PROCESS + centroids + stream + int(GROWTH * n * (_codes(dim)[-1][1] + 8)))
     raise RevsearchError(f"an index of {n:,} vectors of dimension {dim} needs at least "
                          f"{smallest / GIB:.1f} GB; raise --index-memory")
 
