@@ -46,6 +46,10 @@ META_SEED = "clusters_seed"
 META_CREATED = "clusters_created_at"
 DEFAULT_SEED = 0
 REDO = 3  # a long build whose input changed meanwhile is recomputed this many times at most
+#: Above this many images k-means trains on a seeded sample of this size and assigns every image chunk by chunk from
+#: a catalog snapshot (a million 1280-d vectors would be 5 GB in RAM at once).
+SAMPLE_LIMIT = 200_000
+ASSIGN_CHUNK = 16_384
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,33 @@ def kmeans(vectors: np.ndarray, k: int, seed: int = DEFAULT_SEED, niter: int = 3
                           min_points_per_centroid=1, max_points_per_centroid=256)
         km.train(x)
         centroids = unit_rows(km.centroids)
-    sims = x @ centroids.T
+    assign, best = nearest(x, centroids)
+    return _Fit(centroids, assign, best, float(best.sum()))
+
+
+def nearest(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the most similar centroid, its cosine similarity) for each vector."""
+    sims = vectors @ centroids.T
     assign = sims.argmax(axis=1)
-    return _Fit(centroids, assign, sims[np.arange(n), assign], float(sims.max(axis=1).sum()))
+    return assign, sims[np.arange(len(vectors)), assign]
+
+
+def _fit_streamed(coll: Collection, k: int, seed: int, sample: int) -> tuple[int, np.ndarray, _Fit]:
+    """(generation, ids, fit): k-means trained on `sample` vectors drawn from a snapshot, then every vector of the
+    same snapshot assigned chunk by chunk — memory is the sample plus one chunk, whatever the collection's size."""
+    with coll.snapshot() as snap:
+        n = snap.n
+        if not 1 <= k <= n:
+            raise RevsearchError(f"k = {k} is more than the {n} indexed images" if k > n else "k must be at least 1")
+        centroids = kmeans(snap.sample(sample, np.random.default_rng(seed)), k, seed=seed).centroids
+        ids, assign, sims = [], [], []
+        for chunk_ids, vecs in snap.batches(ASSIGN_CHUNK):
+            a, s = nearest(vecs, centroids)
+            ids.append(chunk_ids)
+            assign.append(a)
+            sims.append(s)
+        best = np.concatenate(sims)
+        return snap.generation, np.concatenate(ids), _Fit(centroids, np.concatenate(assign), best, float(best.sum()))
 
 
 def suggest_k(coll: Collection, ks: Sequence[int] | None = None, sample: int = 2000, seed: int = DEFAULT_SEED,
@@ -149,8 +177,9 @@ def suggest_k(coll: Collection, ks: Sequence[int] | None = None, sample: int = 2
     from sklearn.metrics import silhouette_score
 
     started = time.perf_counter()
-    _, vectors = coll.vectors()
-    n = len(vectors)
+    with coll.snapshot() as snap:  # the same seeded positions as sampling coll.vectors(), without loading them all
+        n = snap.n
+        x = snap.sample(sample, np.random.default_rng(seed)) if n >= 3 else np.zeros((n, coll.dim), np.float32)
     if n < 3:
         raise RevsearchError(f"need at least 3 indexed images to suggest a number of clusters (have {n})")
     if ks is None:
@@ -158,8 +187,6 @@ def suggest_k(coll: Collection, ks: Sequence[int] | None = None, sample: int = 2
     ks = [k for k in ks if 2 <= k < n]
     if not ks:
         raise RevsearchError(f"no k to try between 2 and {n - 1}")
-    rng = np.random.default_rng(seed)
-    x = vectors if n <= sample else vectors[np.sort(rng.choice(n, sample, replace=False))]
     scores: dict[int, float] = {}
     for done, k in enumerate(ks):
         report(progress, done, len(ks), f"k = {k}")
@@ -181,28 +208,22 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
     Ids run 0 … k-1 by size (largest first). A name survives when more than half of a new cluster's members were in
     one old cluster of that name (each name goes to at most one new cluster). Image labels are never touched here.
     """
-    for _attempt in range(REDO):
-        try:
-            return _recluster(coll, k, seed, progress)
-        except GenerationMoved:
-            continue  # images were added or went missing while k-means ran: cluster what is there now
-    raise RevsearchError("the collection kept changing while clustering (is an `index` running?); "
-                         "cluster again when it is done")
-
-
-def _recluster(coll: Collection, k: int, seed: int, progress: Progress | None) -> Clustering:
-    """One k-means of the current vectors, computed outside the lock and written only if they did not change."""
-    with coll.reading():
-        generation = coll.generation
-        ids, vectors = coll.vectors()
-        hashes = coll.indexed_hashes()
-    if len(ids) == 0:
+    n = coll.counts()["indexed"]
+    if n == 0:
         raise RevsearchError("the collection has no indexed images to cluster")
-    if not 1 <= k <= len(ids):
-        raise RevsearchError(f"k = {k} is more than the {len(ids)} indexed images" if k > len(ids)
-                             else "k must be at least 1")
-    report(progress, 1, 3, f"k-means, k = {k}, {len(ids)} images")
-    fit = kmeans(vectors, k, seed=seed)
+    report(progress, 1, 3, f"k-means, k = {k}, {n} images")
+    if n > SAMPLE_LIMIT:
+        hashes = coll.indexed_hashes()  # read first: a file changed after it gets re-assigned by assign_new
+        generation, ids, fit = _fit_streamed(coll, k, seed, SAMPLE_LIMIT)
+    else:
+        with coll.reading():
+            generation = coll.generation
+            ids, vectors = coll.vectors()
+            hashes = coll.indexed_hashes()
+        if not 1 <= k <= len(ids):
+            raise RevsearchError(f"k = {k} is more than the {len(ids)} indexed images" if k > len(ids)
+                                 else "k must be at least 1")
+        fit = kmeans(vectors, k, seed=seed)
     # Number by size (desc), then by the smallest member id, so ids do not depend on faiss's internal order.
     sizes = np.bincount(fit.assign, minlength=k)
     first = np.full(k, np.iinfo(np.int64).max)

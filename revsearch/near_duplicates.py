@@ -1,6 +1,7 @@
 """Near-duplicate groups: images whose cosine similarity is at least a threshold, joined transitively.
 
-Pairs come from a FAISS range search over the collection's vectors (exact inner product); groups are the connected
+Pairs come from a FAISS range search over the collection's vectors (exact inner product; past INDEX_ABOVE images through
+the collection's index, candidates re-scored exactly); groups are the connected
 components of those pairs (union-find). Exact copies — files with identical content, recorded at indexing time as
 status 'duplicate' of their original — join their original's group with score 1.0 and are marked `exact`. A group
 whose pairs are all exact is itself marked `exact`.
@@ -38,6 +39,10 @@ from revsearch.progress import Progress, report
 DEFAULT_THRESHOLD = 0.90
 MAX_PAIRS_PER_GROUP = 200
 _CHUNK = 2048
+#: Above this many images pairs come from range searches through the collection's (ANN) index, chunk by chunk, instead
+#: of an exact all-pairs scan over every vector in RAM; candidates are re-scored exactly.
+INDEX_ABOVE = 100_000
+INDEX_MARGIN = 0.02  # SQ8 codes shift scores by up to ~0.01: search a little below the threshold, then re-score
 
 
 @dataclass(frozen=True)
@@ -116,23 +121,52 @@ def _similar_pairs(vectors: np.ndarray, threshold: float, progress: Progress | N
     return out
 
 
+def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None) -> list[tuple[int, int, float]]:
+    """(id a, id b, exact score) with a < b and score ≥ threshold, found by range searches through the index: memory
+    is one chunk of vectors plus the candidates, whatever the collection's size."""
+    index = coll.index()
+    candidates: set[tuple[int, int]] = set()
+    done, n = 0, index.ntotal
+    for ids, vecs in coll.iter_vectors(_CHUNK):
+        report(progress, done, n, "comparing vectors")
+        lims, _, found = index.range_search(vecs, threshold - INDEX_MARGIN)
+        for q in range(len(ids)):
+            a = int(ids[q])
+            candidates.update((a, int(b)) for b in found[lims[q] : lims[q + 1]] if b > a)
+        done += len(ids)
+    report(progress, n, n, "grouping")
+    if not candidates:
+        return []
+    found_ids, vectors = coll.vectors(sorted({i for pair in candidates for i in pair}))
+    row_of = {int(i): r for r, i in enumerate(found_ids)}
+    out = []
+    for a, b in sorted(candidates):
+        if a in row_of and b in row_of:
+            s = float(vectors[row_of[a]] @ vectors[row_of[b]])
+            if s >= threshold - 1e-6:
+                out.append((a, b, min(s, 1.0)))
+    return out
+
+
 def find_duplicates(coll: Collection, threshold: float = DEFAULT_THRESHOLD, include_exact: bool = True,
                     progress: Progress | None = None) -> list[DuplicateGroup]:
     """Groups of near-identical images (≥ threshold) plus exact copies; largest score first."""
     if not -1.0 <= threshold <= 1.0:
         raise RevsearchError("the duplicate threshold is a cosine similarity between -1 and 1 (e.g. 0.9)")
-    ids, vectors = coll.vectors()
-    row_of = {int(i): n for n, i in enumerate(ids)}
+    if coll.counts()["indexed"] > INDEX_ABOVE:
+        similar = _indexed_pairs(coll, threshold, progress)
+    else:
+        ids, vectors = coll.vectors()
+        similar = [(int(ids[i]), int(ids[j]), s) for i, j, s in
+                   _similar_pairs(np.ascontiguousarray(vectors), threshold, progress)] if len(ids) > 1 else []
     uf = _UnionFind()
     pairs: list[Pair] = []
     dismissed = duplicate_store.marked(coll)
-    if len(ids) > 1:
-        for i, j, s in _similar_pairs(np.ascontiguousarray(vectors), threshold, progress):
-            a, b = int(ids[i]), int(ids[j])
-            if (min(a, b), max(a, b)) in dismissed:
-                continue
-            pairs.append(Pair(a, b, s, False))
-            uf.union(a, b)
+    for a, b, s in similar:
+        if (min(a, b), max(a, b)) in dismissed:
+            continue
+        pairs.append(Pair(a, b, s, False))
+        uf.union(a, b)
     original_of: dict[int, int] = {}
     if include_exact:
         exact_rows = [(r.id, r.duplicate_of) for r in coll.rows("duplicate") if r.duplicate_of is not None]
@@ -147,6 +181,8 @@ def find_duplicates(coll: Collection, threshold: float = DEFAULT_THRESHOLD, incl
         by_root.setdefault(uf.find(p.a), []).append(p)
     all_ids = {i for p in pairs for i in (p.a, p.b)}
     paths = coll.paths(sorted(all_ids))
+    ids, vectors = coll.vectors(sorted(all_ids))  # members' vectors only (the anchor scores need nothing else)
+    row_of = {int(i): n for n, i in enumerate(ids)}
     groups = []
     for root, group_pairs in by_root.items():
         member_ids = sorted({i for p in group_pairs for i in (p.a, p.b)})
@@ -194,6 +230,14 @@ def _weakest_link(member_ids: list[int], pairs: list[Pair]) -> float:
 
 def top1_similarities(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
     """(ids, best cosine similarity of each indexed image to any other indexed image)."""
+    if coll.counts()["indexed"] > INDEX_ABOVE:  # through the index, chunk by chunk
+        out_ids, out = [], []
+        index = coll.index()
+        for ids, vecs in coll.iter_vectors(16_384):
+            scores, found = index.search(vecs, 2)
+            out_ids.append(ids)
+            out.append(np.where(found[:, 0] == ids, scores[:, 1], scores[:, 0]))
+        return np.concatenate(out_ids), np.concatenate(out).astype(np.float32)
     ids, vectors = coll.vectors()
     if len(ids) < 2:
         return ids, np.zeros(len(ids), np.float32)

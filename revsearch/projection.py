@@ -10,7 +10,8 @@ when the collection's generation has not moved since the map was made. When it h
 - new images (or images whose file content changed) are placed among the fitted points: at the similarity-weighted
   mean position of their `N_NEIGHBORS` most similar fitted images (cosine), so the existing points do not move;
 - the whole map is refitted when asked (`force=True`) or when more than `refit_fraction` of the points are new,
-  changed or gone since the last fit (the old layout would no longer describe the collection).
+  changed or gone since the last fit (the old layout would no longer describe the collection);
+- past FIT_LIMIT images UMAP is fitted on a seeded sample of FIT_LIMIT and every other image is placed as above.
 
 Collections with fewer than `MIN_UMAP` (20) images get a PCA projection instead (refitted on every change, it is
 instant); one image sits at (0, 0), two at (±1, 0).
@@ -43,6 +44,9 @@ from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 
 MIN_UMAP = 20
+#: Past this many images the map is fitted on a seeded sample of this size and the rest placed among it.
+FIT_LIMIT = 20_000
+PLACE_CHUNK = 8_192
 REFIT_FRACTION = 0.2
 REDUCER_FILE = "map-reducer.npz"
 LEGACY_REDUCER_FILE = "map-reducer.pkl"  # written by older versions; deleted on the next fit, never read
@@ -142,7 +146,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
 
     refit = (force or method is None or method != "umap" and bool(new or stale)
              or (method != "umap" and n >= MIN_UMAP) or (method == "umap" and n < MIN_UMAP)
-             or changed > refit_fraction * max(fitted_n, 1))
+             or changed > refit_fraction * max(fitted_n, len(stored) if fitted_n >= FIT_LIMIT else 1, 1))
     if not refit and method == "umap" and new:
         reference = _load_reference(coll)
         if reference is None:
@@ -158,6 +162,8 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
         map_store.place(coll, [], stale, {META_GENERATION: generation}, generation)
         return MapUpdate("pruned", method, n, 0, fits, time.perf_counter() - started)
 
+    if n > FIT_LIMIT:
+        return _fit_sampled(coll, generation, hashes, fits, seed, progress, started)
     ids, vectors = coll.vectors()
     if len(ids) >= MIN_UMAP:
         xy = _fit_umap(vectors, seed, progress)
@@ -177,6 +183,32 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
         META_FITTED_AT: time.time()}, generation)
     report(progress, 100, 100, "done")
     return MapUpdate("fit", method, len(ids), len(ids), fits, time.perf_counter() - started)
+
+
+def _fit_sampled(coll: Collection, generation: int, hashes: dict[int, str | None], fits: int, seed: int,
+                 progress: Progress | None, started: float) -> MapUpdate:
+    """UMAP on a seeded sample of FIT_LIMIT images, every other image placed among them chunk by chunk (the same
+    placement as for images added later): a fit over a million points would not finish, nor fit in RAM."""
+    with coll.snapshot() as snap:
+        all_ids = snap.ids()
+        rng = np.random.default_rng(seed)
+        chosen = np.sort(rng.choice(len(all_ids), size=FIT_LIMIT, replace=False))
+        ids, vectors = snap.vectors_of(all_ids[chosen])
+        xy = _fit_umap(vectors, seed, progress)
+        _save_reference(coll, ids, vectors, xy)
+        (coll.directory / LEGACY_REDUCER_FILE).unlink(missing_ok=True)
+        map_store.replace(coll, _rows(ids, xy, hashes), {META_METHOD: "umap", META_FITS: fits + 1,
+                                                         META_FITTED_N: len(ids), META_FITTED_AT: time.time()})
+        fitted = set(ids.tolist())
+        report(progress, 99, 100, "placing the other images")
+        for chunk_ids, vecs in snap.batches(PLACE_CHUNK):
+            keep = np.fromiter((int(i) not in fitted for i in chunk_ids), dtype=bool, count=len(chunk_ids))
+            if keep.any():
+                map_store.place(coll, _rows(chunk_ids[keep], place(vectors, xy, vecs[keep]), hashes), [], {})
+        map_store.place(coll, [], [], {META_GENERATION: generation})  # last: an interrupted placement is redone
+        n = snap.n
+    report(progress, 100, 100, "done")
+    return MapUpdate("fit", "umap", n, len(ids), fits + 1, time.perf_counter() - started)
 
 
 def _rows(ids: np.ndarray, xy: np.ndarray, hashes: dict[int, str | None]) -> list[tuple[int, float, float, str | None]]:

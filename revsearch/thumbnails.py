@@ -9,7 +9,7 @@ Public API:
     thumbnail(coll, image_id, size=256) -> bytes | None            cached JPEG bytes (made on first use); None if the
                                                                    original is gone or undecodable
     thumbnails(coll, ids, size=256, progress=None, workers=4) -> dict[int, bytes]   many at once, in parallel
-    warm(coll, size=256, progress=None) -> int                      make every missing thumbnail; how many were made
+    warm(coll, size=256, progress=None, limit=WARM_LIMIT) -> int     make missing thumbnails (the first `limit`); count
     prune(coll) -> int                                              delete thumbnails of content no longer in the
                                                                    collection; how many files went
     thumb_path(coll, content_hash, size) -> Path
@@ -104,11 +104,23 @@ def thumbnails(coll: Collection, ids: Sequence[int], size: int = DEFAULT_SIZE, p
     return out
 
 
-def warm(coll: Collection, size: int = DEFAULT_SIZE, progress: Progress | None = None, workers: int = 4) -> int:
-    """Make every missing thumbnail of indexed and duplicate images; returns how many were made (a missing one whose
-    original is gone or undecodable is not made, and not counted)."""
-    missing = {r.hash: r.id for r in coll.rows() if r.status != "skipped" and r.hash
-               and not thumb_path(coll, r.hash, size).is_file()}  # exact copies share one thumbnail
+#: Thumbnails made ahead of time per size; more than a first screenful of every page, far fewer than a big collection.
+WARM_LIMIT = 5_000
+
+
+def warm(coll: Collection, size: int = DEFAULT_SIZE, progress: Progress | None = None, workers: int = 4,
+         limit: int | None = WARM_LIMIT) -> int:
+    """Make missing thumbnails of indexed and duplicate images, the first `limit` of them by id (None: all); returns
+    how many were made (a missing one whose original is gone or undecodable is not made, and not counted).
+
+    The rest are made on demand by `thumbnails()` when a page shows them: at a million images warming all would take
+    hours and fill the disk with thumbnails nobody looks at."""
+    missing: dict[str, int] = {}
+    for r in coll.rows():
+        if limit is not None and len(missing) >= limit:
+            break
+        if r.status != "skipped" and r.hash and r.hash not in missing and not thumb_path(coll, r.hash, size).is_file():
+            missing[r.hash] = r.id  # exact copies share one thumbnail
     made = thumbnails(coll, list(missing.values()), size, progress, workers)
     return len(made)
 

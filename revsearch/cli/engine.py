@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also make thumbnails, clusters and the map, as the app does (slow on large folders)")
     p.add_argument("--prune", action="store_true",
                    help="delete for good the images under FOLDER whose files are missing (with their labels)")
+    p.add_argument("--index-memory", metavar="SIZE",
+                   help="memory budget of the search index build, e.g. 4G (default 4G; remembered by the collection)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_ray_args(p)
     p.set_defaults(run=cmd_index)
@@ -80,6 +82,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
                                  vector_dtype="float16" if args.float16 else "float32")
     with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as batches:
+        coll.set_index_memory(args.index_memory)
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
                            batch_size=args.batch_size, batches=batches, prune=args.prune)
     result = added.report

@@ -12,8 +12,9 @@ from typing import Iterator, Mapping, Sequence
 import faiss
 import numpy as np
 
-from revsearch.collection import catalog, vector_index
+from revsearch.collection import catalog, index_plan, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
+from revsearch.collection.snapshot import VectorSnapshot
 from revsearch.errors import RevsearchError
 
 class GenerationMoved(RevsearchError):
@@ -30,6 +31,7 @@ class Collection:
         self.directory = directory
         self.conn = conn
         self.lock = threading.RLock()
+        self._build_lock = threading.Lock()
         self.model = catalog.get_meta(conn, "model") or ""
         self.fingerprint = catalog.get_meta(conn, "fingerprint") or ""
         self.dim = int(catalog.get_meta(conn, "dim") or 0)
@@ -233,51 +235,104 @@ class Collection:
     # ------------------------------------------------------------------ the index
 
     def index(self) -> faiss.Index:
-        """The FAISS index for the current generation: cached in memory, else loaded, else rebuilt and saved.
+        """The FAISS index for the current generation: cached, else opened memory-mapped, else built and saved.
 
-        Exact search up to `vector_index.EXACT_LIMIT` vectors, ANN past it (see `index_info`)."""
+        Exact search up to `vector_index.EXACT_LIMIT` vectors, ANN past it (see `index_info`). A build (or patch)
+        reads a snapshot of the catalog on a connection of its own and does not hold the collection's lock: other
+        threads keep reading and writing meanwhile. If the generation moved during the build, the index built is
+        returned and saved under the generation it was built from; the next call patches it up to date."""
         with self.lock:
-            generation = self.generation
-            if self._index is not None and self._index_generation == generation:
-                return self._index
+            ready = self._ready_index()
+        if ready is not None:
+            return ready
+        with self._build_lock:  # one build at a time per collection object; a waiting caller reuses its result
+            with self.lock:
+                ready = self._ready_index()
+                info = self.index_info()
+            if ready is not None:
+                return ready
+            index, info, generation = self._fresh_index(info)
+            vector_index.save(index, self.directory, generation)
+            del index  # served memory-mapped from the file just written, not from this copy
+            with self.transaction() as conn:
+                catalog.set_meta(conn, "index_info", info.to_json())
             index = vector_index.load(self.directory, generation)
-            info = self.index_info()
-            if index is None or info is None or index.ntotal != self.counts()["indexed"]:
-                updated = self._patched_index(info)
-                if updated is None:
-                    ids, vecs = self.vectors()
-                    updated = vector_index.build(ids, vecs, self.dim, float16=self.vector_dtype == np.float16)
-                index, info = updated
-                vector_index.save(index, self.directory, generation)
-                with _transaction(self.conn):
-                    catalog.set_meta(self.conn, "index_info", info.to_json())
+            if index is None:
+                raise RevsearchError(f"the index just written to {self.directory} cannot be read back")
             vector_index.set_search_params(index, info)
-            self._index, self._index_generation = index, generation
+            with self.lock:
+                self._index, self._index_generation = index, generation
             return index
 
-    def _patched_index(self, info: vector_index.IndexInfo | None) -> tuple[faiss.Index, vector_index.IndexInfo] | None:
+    def _ready_index(self) -> faiss.Index | None:
+        """The cached or saved index of the current generation when it matches the catalog (call under the lock)."""
+        generation = self.generation
+        if self._index is not None and self._index_generation == generation:
+            return self._index
+        index = vector_index.load(self.directory, generation)
+        info = self.index_info()
+        if index is None or info is None or index.ntotal != self.counts()["indexed"]:
+            return None
+        vector_index.set_search_params(index, info)
+        self._index, self._index_generation = index, generation
+        return index
+
+    @property
+    def index_memory(self) -> int | None:
+        """The memory budget (bytes) index builds are sized to (`set_index_memory`; default index_plan's 4 GB)."""
+        value = self.meta("index_memory")
+        return int(value) if value else index_plan.DEFAULT_BUDGET
+
+    def set_index_memory(self, budget: str | int | None) -> None:
+        """Remember the budget for every later build ("4G", bytes); the next build that needs it follows it."""
+        value = index_plan.parse_memory(budget)
+        if value is not None and value != self.index_memory:
+            self.set_meta({"index_memory": value})
+
+    def snapshot(self) -> VectorSnapshot:
+        """A consistent streamed view of the vectors on a connection of its own (no lock held while reading)."""
+        return VectorSnapshot(self.directory / catalog.CATALOG_NAME, self.dim, self.vector_dtype)
+
+    def iter_vectors(self, batch: int = 16_384) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 vectors) chunks of at most `batch` rows, in id order, from one consistent snapshot."""
+        with self.snapshot() as snap:
+            yield from snap.batches(batch)
+
+    def _fresh_index(self, info: vector_index.IndexInfo | None
+                     ) -> tuple[faiss.Index, vector_index.IndexInfo, int]:
+        """(index, info, generation it holds): the last index patched, else a budgeted build, from one snapshot."""
+        started = time.time()
+        budget = self.index_memory
+        with self.snapshot() as snap:
+            patched = self._patched_index(snap, info, budget)
+            if patched is not None:
+                return (*patched, snap.generation)
+            index, info = vector_index.build_from(snap, self.dim, float16=self.vector_dtype == np.float16,
+                                                  budget=budget, built_at=started)
+            return index, info, snap.generation
+
+    def _patched_index(self, snap: VectorSnapshot, info: vector_index.IndexInfo | None, budget: int | None
+                       ) -> tuple[faiss.Index, vector_index.IndexInfo] | None:
         """The last saved index brought up to date by removing and adding only what changed since it was built
         (adding 10 images to a large collection must not retrain or re-read everything); None → rebuild."""
         if info is None or info.built_at is None:
             return None
         started = time.time()
-        current = np.fromiter((r[0] for r in self.conn.execute("SELECT image_id FROM vectors")), dtype=np.int64)
-        if not vector_index.can_update(info, len(current), self.dim, self.vector_dtype == np.float16):
+        current = snap.ids()
+        if not vector_index.can_update(info, len(current), self.dim, self.vector_dtype == np.float16, budget):
             return None
         index = vector_index.load_latest(self.directory)
         if index is None:
             return None
         held = vector_index.stored_ids(index)
         # rows touched since the build (a superset: a second of slack for clock granularity) get their vector again
-        changed = np.fromiter((r[0] for r in self.conn.execute(
-            "SELECT v.image_id FROM vectors v JOIN images i ON i.id = v.image_id WHERE i.updated_at >= ?",
-            (info.built_at - 1.0,))), dtype=np.int64)
+        changed = snap.updated_since(info.built_at - 1.0)
         stale = np.union1d(np.setdiff1d(held, current), np.intersect1d(changed, held))
         fresh = np.union1d(np.setdiff1d(current, held), changed)
         if len(stale):
             index.remove_ids(stale)
         if len(fresh):
-            ids, vecs = self.vectors(fresh.tolist())
+            ids, vecs = snap.vectors_of(fresh)
             index.add_with_ids(vecs, ids)
         if index.ntotal != len(current):
             return None

@@ -7,15 +7,17 @@ built from in its name, so a stale or half-written index is never trusted: it is
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator, Protocol
 
 import faiss
 import numpy as np
+
+from revsearch.collection import index_plan
 
 INDEX_PREFIX = "index-"
 INDEX_SUFFIX = ".faiss"
@@ -28,6 +30,8 @@ def index_file(directory: Path, generation: int) -> Path:
 #: Up to this many vectors search is exact (a flat scan of 100k × 1280-d takes ~15 ms here); past it, ANN.
 EXACT_LIMIT = int(os.environ.get("REVSEARCH_EXACT_LIMIT", "100000"))
 TARGET_RECALL = 0.95
+CALIBRATION_QUERIES = 200
+TRAIN_ITERATIONS = 10  # k-means rounds of the IVF quantiser: the recall gain past 10 is nil once nprobe is calibrated
 
 
 @dataclass
@@ -50,56 +54,102 @@ class IndexInfo:
         return cls(**json.loads(text)) if text else None
 
 
-def factory_string(n: int, dim: int, exact_limit: int | None = None, float16: bool = False) -> str:
+def factory_string(n: int, dim: int, exact_limit: int | None = None, float16: bool = False,
+                   budget: int | None = None) -> str:
     """Exact search up to `exact_limit` vectors (over float16 codes when the collection stores float16: exact for
     what is stored, half the memory traffic); past it IVF with 8-bit scalar quantisation (4× smaller than float32,
-    recall ~0.95+ with a calibrated nprobe), with ~4·√n lists."""
-    if n <= (EXACT_LIMIT if exact_limit is None else exact_limit):
-        return "IDMap2,SQfp16" if float16 else "IDMap2,Flat"
-    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
-    nlist = int(max(1, min(65536, nlist, 2 ** int(math.log2(max(1, n // 39))))))  # ≥ 39 training points a list
-    return f"IVF{nlist},SQ8"
+    recall ~0.95+ with a calibrated nprobe), with ~4·√n lists — or smaller PQ codes when `budget` demands it
+    (see index_plan)."""
+    return index_plan.plan(n, dim, EXACT_LIMIT if exact_limit is None else exact_limit, float16, budget).kind
+
+
+class VectorSource(Protocol):
+    """Where a build reads vectors from: a catalog snapshot (streamed) or arrays in memory."""
+
+    n: int
+
+    def sample(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """float32 [min(count, n), dim]: vectors at random positions."""
+
+    def batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids int64, vectors float32) chunks of at most `size` rows, every vector once, ids ascending."""
+
+
+class ArraySource:
+    """Vectors already in memory (tests, benchmarks, small collections)."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) > 1 and np.any(ids[1:] < ids[:-1]):  # the catalog hands them over sorted: no copy then
+            order = np.argsort(ids, kind="stable")
+            ids, vectors = ids[order], vectors[order]
+        self.ids, self.vectors, self.n = ids, vectors, len(ids)
+
+    def sample(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        rows = np.sort(rng.choice(self.n, size=min(self.n, count), replace=False))
+        return np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
+
+    def batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, self.n, size):
+            yield (self.ids[start : start + size],
+                   np.ascontiguousarray(self.vectors[start : start + size], dtype=np.float32))
 
 
 def build(ids: np.ndarray, vectors: np.ndarray, dim: int, exact_limit: int | None = None, float16: bool = False,
-          seed: int = 0) -> tuple[faiss.Index, IndexInfo]:
+          seed: int = 0, budget: int | None = None) -> tuple[faiss.Index, IndexInfo]:
     """The right index for the collection's size, filled with its vectors under their catalog ids."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if len(ids) > 1 and np.any(ids[1:] < ids[:-1]):  # the catalog hands them over sorted: no copy then
-        order = np.argsort(ids, kind="stable")
-        ids, vectors = ids[order], vectors[order]
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    ids = np.ascontiguousarray(ids)
-    kind = factory_string(len(ids), dim, exact_limit, float16)
-    index = faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
-    info = IndexInfo(kind=kind, ntotal=len(ids), built_at=time.time())
-    if kind.startswith("IVF"):
+    return build_from(ArraySource(ids, vectors), dim, exact_limit, float16, seed, budget)
+
+
+def build_from(source: VectorSource, dim: int, exact_limit: int | None = None, float16: bool = False,
+               seed: int = 0, budget: int | None = None, built_at: float | None = None) -> tuple[faiss.Index, IndexInfo]:
+    """Build within `budget` bytes (index_plan's memory model): train the quantiser on a sample, then add the vectors
+    chunk by chunk — never all of them in RAM — while computing the exact top-10 of the calibration queries on the
+    same pass, so nprobe is calibrated without a second read of the catalog."""
+    plan = index_plan.plan(source.n, dim, EXACT_LIMIT if exact_limit is None else exact_limit, float16, budget)
+    index = faiss.index_factory(dim, plan.kind, faiss.METRIC_INNER_PRODUCT)
+    info = IndexInfo(kind=plan.kind, ntotal=source.n, built_at=time.time() if built_at is None else built_at)
+    queries = heap = None
+    if plan.nlist:
         rng = np.random.default_rng(seed)
-        nlist = faiss.extract_index_ivf(index).nlist
-        sample = vectors[rng.choice(len(vectors), size=min(len(vectors), 64 * nlist), replace=False)]
+        sample = source.sample(plan.train_n, rng)
+        faiss.extract_index_ivf(index).cp.niter = TRAIN_ITERATIONS
         index.train(sample)
-        info.trained_n = len(ids)
+        info.trained_n = source.n
+        queries = sample[rng.choice(len(sample), size=min(CALIBRATION_QUERIES, len(sample)), replace=False)]
         del sample
-    if len(ids):
-        index.add_with_ids(vectors, ids)
-    if kind.startswith("IVF"):
-        info.nprobe, info.recall_at_10 = calibrate_nprobe(index, vectors, ids, seed=seed)
-    info.bytes_per_vector = _bytes_per_vector(kind, dim)
+        heap = faiss.ResultHeap(len(queries), min(10, source.n), keep_max=True)
+    for ids, vecs in source.batches(plan.chunk_rows):
+        index.add_with_ids(vecs, ids)
+        if heap is not None:
+            scores, rows = faiss.knn(queries, vecs, min(heap.k, len(vecs)), metric=faiss.METRIC_INNER_PRODUCT)
+            scores, rows = _pad(scores, rows, heap.k)
+            heap.add_result(scores, np.where(rows >= 0, ids[np.maximum(rows, 0)], -1))
+    if heap is not None:
+        heap.finalize()
+        info.nprobe, info.recall_at_10 = calibrate_nprobe(index, queries, heap.I)
+    info.bytes_per_vector = _bytes_per_vector(plan.kind, dim)
     return index, info
 
 
-def calibrate_nprobe(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, target: float = TARGET_RECALL,
-                     k: int = 10, queries: int = 200, seed: int = 0) -> tuple[int, float]:
-    """Smallest power-of-two nprobe whose recall@k against exact search reaches `target` on sampled queries."""
-    rng = np.random.default_rng(seed + 1)
-    sample = vectors[rng.choice(len(vectors), size=min(queries, len(vectors)), replace=False)]
-    _, truth_rows = faiss.knn(sample, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)  # exact, no index copy
-    truth = ids[truth_rows]
+def _pad(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """knn results widened to k columns (a last chunk may hold fewer than k vectors)."""
+    if scores.shape[1] == k:
+        return scores, rows
+    extra = k - scores.shape[1]
+    return (np.hstack([scores, np.full((len(scores), extra), -np.inf, np.float32)]),
+            np.hstack([rows, np.full((len(rows), extra), -1, np.int64)]))
+
+
+def calibrate_nprobe(index: faiss.Index, queries: np.ndarray, truth: np.ndarray, target: float = TARGET_RECALL
+                     ) -> tuple[int, float]:
+    """Smallest power-of-two nprobe whose recall@k against exact search (`truth`: the true top-k ids of each
+    query) reaches `target`."""
     ivf = faiss.extract_index_ivf(index)
     nprobe = 1
     while True:
         ivf.nprobe = nprobe
-        _, got = index.search(sample, k)
+        _, got = index.search(queries, truth.shape[1])
         recall = recall_at_k(got, truth)
         if recall >= target or nprobe >= ivf.nlist:
             return nprobe, recall
@@ -113,8 +163,10 @@ def recall_at_k(got: np.ndarray, truth: np.ndarray) -> float:
 
 def _bytes_per_vector(kind: str, dim: int) -> float:
     """Memory of one stored vector plus its id (what `info` reports per million vectors)."""
-    per_dim = {"SQ8": 1, "SQfp16": 2}.get(kind.rsplit(",", 1)[-1], 4)
-    return float(per_dim * dim + 8)
+    codes = kind.rsplit(",", 1)[-1]
+    if codes.startswith("PQ"):
+        return float(int(codes[2:].split("x")[0]) + 8)
+    return float({"SQ8": 1, "SQfp16": 2}.get(codes, 4) * dim + 8)
 
 
 def set_search_params(index: faiss.Index, info: IndexInfo | None) -> None:
@@ -123,12 +175,12 @@ def set_search_params(index: faiss.Index, info: IndexInfo | None) -> None:
         faiss.extract_index_ivf(index).nprobe = info.nprobe
 
 
-def can_update(info: IndexInfo, n_after: int, dim: int, float16: bool) -> bool:
+def can_update(info: IndexInfo, n_after: int, dim: int, float16: bool, budget: int | None = None) -> bool:
     """Whether an index may be patched to hold `n_after` vectors instead of rebuilt: same family (exact or IVF) as
     a fresh build would choose, and an IVF quantiser trained on at least half of them."""
     if info.built_at is None:
         return False
-    fresh = factory_string(n_after, dim, float16=float16)
+    fresh = factory_string(n_after, dim, float16=float16, budget=budget)
     if fresh.startswith("IVF") != info.kind.startswith("IVF"):
         return False
     return not info.kind.startswith("IVF") or (info.trained_n or 0) * 2 >= n_after
@@ -145,21 +197,30 @@ def stored_ids(index: faiss.Index) -> np.ndarray:
 
 
 def load_latest(directory: Path) -> faiss.Index | None:
-    """The most recent saved index whatever its generation (a starting point for an incremental update)."""
+    """The most recent saved index whatever its generation, read into memory (a starting point for an incremental
+    update: a memory-mapped index is read-only)."""
     files = sorted(directory.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"),
                    key=lambda p: int(p.stem[len(INDEX_PREFIX):]) if p.stem[len(INDEX_PREFIX):].isdigit() else -1)
-    return load(directory, int(files[-1].stem[len(INDEX_PREFIX):])) if files else None
+    return load(directory, int(files[-1].stem[len(INDEX_PREFIX):]), mmap=False) if files else None
 
 
-def load(directory: Path, generation: int) -> faiss.Index | None:
-    """The index saved for exactly this generation, or None."""
+def load(directory: Path, generation: int, mmap: bool = True) -> faiss.Index | None:
+    """The index saved for exactly this generation, or None. Memory-mapped by default: opening a collection reads
+    only the header and the IVF centroids; the codes stay in the page cache, shared and evictable."""
     path = index_file(directory, generation)
     if not path.exists():
         return None
     try:
-        return faiss.read_index(str(path))
+        return faiss.read_index(str(path), mmap_flag(path) if mmap else 0)
     except RuntimeError:
         return None  # unreadable → rebuilt by the caller
+
+
+def mmap_flag(path: Path) -> int:
+    """IVF indexes map their inverted lists (IO_FLAG_MMAP); flat ones map their codes (IO_FLAG_MMAP_IFC)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return faiss.IO_FLAG_MMAP if head.startswith(b"Iw") else faiss.IO_FLAG_MMAP_IFC  # "Iw…": every IVF fourcc
 
 
 def save(index: faiss.Index, directory: Path, generation: int) -> Path:

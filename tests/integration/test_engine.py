@@ -241,8 +241,8 @@ def test_index_is_patched_not_rebuilt_after_small_changes(tmp_path, clothing_fol
 
     monkeypatch.setattr(vector_index, "EXACT_LIMIT", exact_limit)  # 50: the ANN (IVF) path on 120 images
     builds = []
-    real_build = vector_index.build
-    monkeypatch.setattr(vector_index, "build", lambda *a, **kw: builds.append(1) or real_build(*a, **kw))
+    real_build = vector_index.build_from
+    monkeypatch.setattr(vector_index, "build_from", lambda *a, **kw: builds.append(1) or real_build(*a, **kw))
     folder = tmp_path / "photos"
     shutil.copytree(clothing_folder[0], folder)
     later = sorted(folder.rglob("*.jpg"))[:3]
