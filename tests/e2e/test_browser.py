@@ -192,7 +192,7 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     page.reload()
     settle(page)
     expect(page.get_by_text("Add images to “E2E photos”")).to_be_visible()
-    assert "E2E photos" in page.locator("[data-testid='stSidebar']").aria_snapshot()  # the sidebar's selector too
+    expect(page.locator("[data-testid='stSidebar']")).to_contain_text("E2E photos", timeout=60_000)  # its selector too
 
     # ---- search with a resized copy of one uploaded photo: it must come first
     target = uploaded[4]
