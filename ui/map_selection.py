@@ -14,7 +14,7 @@ import streamlit as st
 
 from revsearch import thumbnails
 from revsearch.workspace import CollectionInfo
-from ui import state, views
+from ui import detail, state, views
 
 KEY = "map_selection"
 GRID_LIMIT = 120  # thumbnails shown (each with its checkbox); a bigger selection is labelled as a whole
@@ -88,7 +88,7 @@ def grid(info: CollectionInfo, ids: Sequence[int]) -> None:
                 st.checkbox(views.short(name, 22), value=True, key=_tick_key(info, image_id),
                             help=f"{name} · {label_of.get(image_id, 'unlabelled')}. Untick to leave it out.")
                 st.caption(views.md_escape(label_of.get(image_id, "unlabelled")))
-                # HOOK(detail view): when ui.detail.open_detail exists on main, a "Details" button goes here.
+                detail.detail_button(info, image_id, key=f"sel_detail_{image_id}")
                 views.more_like_this_button(image_id, name, key=f"sel_mlt_{image_id}", switch=True)
     if len(ids) > GRID_LIMIT:
         st.caption(f"… and {len(ids) - GRID_LIMIT} more, not shown: they are labelled with the ticked ones. "

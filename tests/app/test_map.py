@@ -132,3 +132,14 @@ def test_drop_unticked_and_clear(app, data_dir):
     at.button(key="clear_selection").click().run()
     assert not problems(at) and "No images selected." in texts(at)
     assert at.session_state["map_selection"]["round"] == 1  # a new chart: its own box or lasso is gone too
+
+
+def test_a_selected_map_point_opens_its_detail_view(app, data_dir):
+    at = app.switch_page("app_pages/explore.py").run()
+    ids = select(at, data_dir, 2)
+    at.run()
+    at.button(key=f"sel_detail_{ids[1]}").click().run()
+    assert not problems(at) and not errors(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        path = coll.get(ids[1]).path
+    assert [c.value for c in at.code] == [path]  # the dialog shows the full path of the point picked
