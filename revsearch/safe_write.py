@@ -51,9 +51,7 @@ def atomic_output(path: Path | str, force: bool = False, mode: str = "w", **open
     Without `force` the final step refuses a file that appeared meanwhile (hard link: atomic, never replaces).
     """
     path = check_target(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
+    with _temporary_beside(path) as (fd, tmp):
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh
             fh.flush()
@@ -61,14 +59,25 @@ def atomic_output(path: Path | str, force: bool = False, mode: str = "w", **open
         if force:
             os.replace(tmp, path)
         else:
-            _place_new(Path(tmp), path)
+            _place_new(tmp, path)
+
+
+@contextmanager
+def _temporary_beside(target: Path) -> Iterator[tuple[int, Path]]:
+    """A fresh temporary file in `target`'s folder (same file system: the rename is atomic), removed unless it was
+    renamed into place; a full disk on the way becomes `DiskFull`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(name)
+    try:
+        yield fd, tmp
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         if is_disk_full(exc):
-            raise disk_full(path, exc) from exc
+            raise disk_full(target, exc) from exc
         raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -88,21 +97,11 @@ def _place_new(tmp: Path, path: Path) -> None:
 
 def copy_atomic(source: Path, target: Path) -> None:
     """Copy a file (data and times) so that `target` is either absent or complete, even if the process is killed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
+    with _temporary_beside(target) as (fd, tmp):
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
         shutil.copystat(source, tmp)
         os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if is_disk_full(exc):
-            raise disk_full(target, exc) from exc
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["DiskFull", "atomic_output", "check_target", "copy_atomic", "disk_full", "is_disk_full"]
