@@ -2,7 +2,7 @@
 
 Thresholds sit well below what benchmarks/learning.py measured (20 labels/class, 3 draws: unlabelled-query mAP raw
 0.54 → learned 0.80; suggestions at ≥ 0.9 were 97–99 % right; 71 photos answered through review in rounds of 12,
-the rest taking the head's best class: 0.76–0.81 of all labels right over 3 seeds)."""
+the rest taking the head's best class: 0.74–0.81 of all labels right over 3 seeds)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from revsearch.learning import calibrate, head, review, validate
 from revsearch.learning.labelset import LabelSet, NotEnoughLabels
 from revsearch.learning.validate import average_precision
 
-from .conftest import DATASET, dataset_rows
+from tests.integration.conftest import DATASET, dataset_rows
 
 
 @pytest.fixture(scope="session")
@@ -94,4 +94,4 @@ def test_labels_answered_through_review_label_the_rest(devset):
     final = np.array(trained.classes)[trained.logits(x).argmax(axis=1)]
     final = np.where(labelset.labelled, names, final)
     assert len(set(answered.values())) == len(np.unique(names))  # every kind was asked about
-    assert (final == names).mean() >= 0.72
+    assert (final == names).mean() >= 0.70  # measured 0.74 for this seed (0.74–0.81 over 3); random picks 0.66
