@@ -6,9 +6,10 @@ fit the probe on the labelled images, spread its predictions over the k-NN graph
 of) the unlabelled ones, refit on labels + confident (≥ PSEUDO_MIN) graph-smoothed pseudo-labels weighted by their
 confidence (a lower bar, 0.3 or none, gains 1–3 points of label accuracy with 36–71 answers, within the noise between
 draws, but costs 1 point of mAP at 20 labels/class: 0.792 and 0.789). Chosen by measurement on clothing-small (mAP,
-unlabelled images as queries, 20 labels/class, 3 draws): raw 0.543, supervised-contrastive linear head 0.74, probe concat 0.794, this 0.799. A heavier class half (weight 2,
-softness 1) reaches 0.809 but then 1 edited copy in 10 (half-size JPEG q40, 90 % crop) no longer finds its source
-first; weight 1 / softness 1.5 keeps all of them first (worst margin +0.02 in cosine).
+unlabelled images as queries, 20 labels/class, 3 draws): raw 0.543, supervised-contrastive linear head 0.74, probe
+concat 0.794, this 0.80. A heavier class half (weight 2, softness 1) reaches 0.809 but then 1 edited copy in 10
+(half-size JPEG q40, 90 % crop) no longer finds its source first; weight 1 / softness 1.5 keeps all of them first
+(worst margin +0.02 in cosine).
 
 A head is a few numpy arrays plus JSON-able metadata, saved as one .npz (written atomically, read without pickle).
 """
