@@ -35,7 +35,8 @@ def representatives(vectors: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Indices of the vectors nearest the n k-means centres (distinct; fewer only if there are fewer vectors)."""
     if n >= len(vectors):
         return np.arange(len(vectors))
-    km = faiss.Kmeans(vectors.shape[1], n, niter=20, seed=seed, spherical=True, verbose=False)
+    km = faiss.Kmeans(vectors.shape[1], n, niter=20, seed=seed, spherical=True, verbose=False,
+                      min_points_per_centroid=1)
     km.train(np.ascontiguousarray(vectors, dtype=np.float32))
     sims = km.centroids @ vectors.T
     chosen: list[int] = []

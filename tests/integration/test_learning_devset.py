@@ -1,7 +1,8 @@
 """Learning from labels on the real dev set: all 713 clothing-small photos embedded with the real default model.
 
 Thresholds sit well below what benchmarks/learning.py measured (20 labels/class, 3 draws: unlabelled-query mAP raw
-0.54 → learned 0.80; suggestions at ≥ 0.9 were 97–99 % right)."""
+0.54 → learned 0.80; suggestions at ≥ 0.9 were 97–99 % right; 71 photos answered through review in rounds of 12,
+the rest taking the head's best class: 0.74–0.81 of all labels right over 3 seeds)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import numpy as np
 import pytest
 
 from revsearch.collection import Collection, index_folder
-from revsearch.learning import calibrate, head, validate
-from revsearch.learning.labelset import LabelSet
+from revsearch.learning import calibrate, head, review, validate
+from revsearch.learning.labelset import LabelSet, NotEnoughLabels
 from revsearch.learning.validate import average_precision
 
-from .conftest import DATASET, dataset_rows
+from tests.integration.conftest import DATASET, dataset_rows
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +71,27 @@ def test_one_label_does_not_spread_to_other_kinds(devset):
     best, conf = calibrate.build(one).best(x)
     wrongly = (names != "shoes") & (conf >= 0.5) & np.array([b == "shoes" for b in best])
     assert wrongly.sum() <= 0.02 * (names != "shoes").sum()
+
+
+def test_labels_answered_through_review_label_the_rest(devset):
+    """A person answers review's pages of 12 (simulated with the true labels, each round's answers feeding the next
+    round's model) until 10 % of the photos are answered; the head's best class labels everything else."""
+    ids, x, names = devset
+    budget = round(0.10 * len(names))
+    answered: dict[int, str] = {}
+    suggester = None
+    while len(answered) < budget:
+        labelset = LabelSet.build(ids, x, answered)
+        items = review.select(labelset, min(12, budget - len(answered)), suggester)
+        assert items and not {item.id for item in items} & set(answered)
+        answered.update({item.id: str(names[item.row]) for item in items})
+        labelset = LabelSet.build(ids, x, answered)
+        try:
+            trained = head.train(labelset)
+        except NotEnoughLabels:
+            continue
+        suggester = calibrate.build(labelset, trained, validate.validate(labelset, folds=3))
+    final = np.array(trained.classes)[trained.logits(x).argmax(axis=1)]
+    final = np.where(labelset.labelled, names, final)
+    assert len(set(answered.values())) == len(np.unique(names))  # every kind was asked about
+    assert (final == names).mean() >= 0.70  # measured 0.74 for this seed (0.74–0.81 over 3); random picks 0.66

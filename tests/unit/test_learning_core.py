@@ -105,3 +105,26 @@ def test_review_never_returns_labelled_images():
     assert [i.confidence for i in items] == sorted(i.confidence for i in items)
     with pytest.raises(RevsearchError):
         review.select(labelset, 0)
+
+
+def test_stratified_sample_keeps_every_class_and_its_share():
+    codes = np.repeat([0, 1, 2], [600, 300, 100])
+    picked = head.stratified_sample(codes, 100, seed=0)
+    assert len(np.unique(picked)) == len(picked) and np.all(np.diff(picked) > 0)
+    np.testing.assert_array_equal(np.bincount(codes[picked]), [60, 30, 10])
+    np.testing.assert_array_equal(head.stratified_sample(codes[:50], 100, seed=0), np.arange(50))
+
+
+def test_large_label_sets_validate_on_a_stratified_sample(monkeypatch):
+    """Beyond MAX_VALIDATED labels, validation holds out a sample only, and that still calibrates the suggestions."""
+    monkeypatch.setattr(validate, "MAX_VALIDATED", 45)
+    ids, x, names = blobs(spread=1.0, classes=3)
+    labelset = LabelSet.build(ids, x, some_labels(ids, names, 30))
+    result = validate.validate(labelset, folds=3)
+    assert len(result.oof_rows) == 45 and result.queries == 45
+    assert set(result.oof_rows) <= set(np.flatnonzero(labelset.labelled))
+    assert np.all(np.bincount(labelset.codes[result.oof_rows]) == 15)
+    assert result.use_head
+    suggester = calibrate.build(labelset, head.train(labelset), result)
+    best, _ = suggester.best(x[~labelset.labelled])
+    assert np.mean([b == t for b, t in zip(best, names[~labelset.labelled])]) > 0.8
