@@ -22,6 +22,9 @@ Public API (all take an open `Collection`):
 Naming a cluster labels its members, so it lives in labels.py (`labels.name_cluster`, `labels.merge_clusters`).
 
 Similarity is cosine (inner product of unit vectors); cohesion is the mean similarity of members to the centroid.
+Vectors are taken in the collection's learned space when it has one (learned.space_vectors): clusters made after
+`learn` group by the labelled kinds too. Images placed later are compared with the centroids in the space the
+clustering was made in, or on the raw part when the learned space changed since (learned.comparable).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Sequence
 import faiss
 import numpy as np
 
+from revsearch import learned
 from revsearch.collection import Collection, cluster_store
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
@@ -149,7 +153,7 @@ def suggest_k(coll: Collection, ks: Sequence[int] | None = None, sample: int = 2
     from sklearn.metrics import silhouette_score
 
     started = time.perf_counter()
-    _, vectors = coll.vectors()
+    vectors = learned.space_vectors(coll, coll.vectors()[1])
     n = len(vectors)
     if n < 3:
         raise RevsearchError(f"need at least 3 indexed images to suggest a number of clusters (have {n})")
@@ -202,7 +206,7 @@ def _recluster(coll: Collection, k: int, seed: int, progress: Progress | None) -
         raise RevsearchError(f"k = {k} is more than the {len(ids)} indexed images" if k > len(ids)
                              else "k must be at least 1")
     report(progress, 1, 3, f"k-means, k = {k}, {len(ids)} images")
-    fit = kmeans(vectors, k, seed=seed)
+    fit = kmeans(learned.space_vectors(coll, vectors), k, seed=seed)
     # Number by size (desc), then by the smallest member id, so ids do not depend on faiss's internal order.
     sizes = np.bincount(fit.assign, minlength=k)
     first = np.full(k, np.iinfo(np.int64).max)
@@ -276,6 +280,7 @@ def _pending(coll: Collection) -> list[cluster_store.MemberRow]:
         if not hashes:
             return []
         found, vectors = coll.vectors(list(hashes))
+        vectors, centroids = learned.comparable(coll, vectors, centroids)
     sims = vectors @ centroids.T
     best = sims.argmax(axis=1)
     return [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in enumerate(zip(found, best))]
@@ -397,12 +402,16 @@ def merge_members(coll: Collection, ids: Sequence[int], into: int | None = None,
     assign_new(coll)
     with coll.lock:
         found, vectors = coll.vectors(cluster_store.member_ids(coll, ids))
+        cids, cents = cluster_store.centroids(coll)
         if len(found):
+            vectors, _ = learned.comparable(coll, vectors, cents)
             centroid = unit_rows(vectors.mean(axis=0, keepdims=True))[0]
+            sims = vectors @ centroid
+            # a raw centroid among learned ones (the space changed since clustering): same width, same raw part
+            centroid = np.pad(centroid, (0, max(0, cents.shape[1] - len(centroid))))
         else:
-            cids, cents = cluster_store.centroids(coll)
             centroid = cents[list(cids).index(target)]
-        sims = vectors @ centroid if len(found) else np.zeros(0, np.float32)
+            sims = np.zeros(0, np.float32)
         new_name = name or names[target] or next((names[i] for i in ids if names[i]), None)
         cluster_store.merge(coll, target, ids, centroid, new_name,
                             [(int(i), float(s)) for i, s in zip(found, sims)])
