@@ -95,7 +95,7 @@ def test_learn_review_suggest_search_end_to_end(capsys, learned_dir, truth, tmp_
     confident = [truth[s["path"]] == s["label"] for s in suggestions if s["confidence"] >= 0.9]
     show(capsys, f"suggestions >= 0.9: {len(confident)}, {np.mean(confident):.3f} right")
     assert len(confident) >= 100 and np.mean(confident) >= 0.9
-    assert {"none", "votes", "similarity"} <= set(suggestions[0])
+    assert {"id", "path", "label", "confidence", "similarity", "votes", "none"} <= set(suggestions[0])
 
 
 def test_edited_copies_still_find_their_source_after_learning(capsys, learned_dir, truth, tmp_path):
