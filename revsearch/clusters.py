@@ -1,27 +1,29 @@
 """Clusters of a collection: seeded spherical k-means over the (L2-normalised) vectors, persisted in the catalog.
 
-A collection has at most one clustering at a time. Cluster ids are stable: images indexed later are assigned to the
-nearest existing centroid (`assign_new`, also run lazily by every read when the collection's generation moved), images
-removed from the collection leave their cluster, and only an explicit `recluster` renumbers. A recluster keeps a
+A collection has at most one clustering at a time. Cluster ids are stable: images indexed later join the nearest
+centroid (`assign_new`, a write run after indexing; reads place unassigned images on the fly and store nothing),
+images removed from the collection leave their cluster, and only an explicit `recluster` renumbers. A recluster keeps a
 cluster's name when most of its new members carried that name before.
 
 Public API (all take an open `Collection`):
     recluster(coll, k, seed=0, progress=None) -> Clustering          full k-means; replaces the clustering
     suggest_k(coll, ks=None, sample=2000, seed=0, progress=None) -> KSuggestion   silhouette (cosine) per k
     assign_new(coll) -> int                                            place unassigned indexed images; count
-    clustering(coll, n_representatives=8, n_outliers=4) -> Clustering | None     read (cheap; assigns new first)
+    clustering(coll, n_representatives=8, n_outliers=4) -> Clustering | None     read (never writes)
     cluster(coll, cluster_id, ...) -> Cluster                          one cluster (error if unknown)
     members(coll, cluster_id) -> list[Member]                          best (closest to centroid) first
     assignments(coll) -> dict[int, int]                                image id -> cluster id
     cluster_name(coll, cluster_id) -> str | None                       its name (error if unknown)
     version(coll) -> str                                               changes when clusters are remade, renamed, merged
-    merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge: members of `ids`
-                                                                       move into one cluster (users call
-                                                                       labels.merge_clusters: history and labels too)
+    merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge (users call
+                                                                       labels.merge_clusters: labels and history too)
 
 Naming a cluster labels its members, so it lives in labels.py (`labels.name_cluster`, `labels.merge_clusters`).
 
 Similarity is cosine (inner product of unit vectors); cohesion is the mean similarity of members to the centroid.
+Vectors are taken in the collection's learned space when it has one (learned.space_vectors): clusters made after
+`learn` group by the labelled kinds too. Images placed later are compared with the centroids in the space the
+clustering was made in, or on the raw part when the learned space changed since (learned.comparable).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Sequence
 import faiss
 import numpy as np
 
+from revsearch import learned
 from revsearch.collection import Collection, cluster_store
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
@@ -180,6 +183,7 @@ def suggest_k(coll: Collection, ks: Sequence[int] | None = None, sample: int = 2
     with coll.snapshot() as snap:  # the same seeded positions as sampling coll.vectors(), without loading them all
         n = snap.n
         x = snap.sample(sample, np.random.default_rng(seed)) if n >= 3 else np.zeros((n, coll.dim), np.float32)
+    x = learned.space_vectors(coll, x)  # clusters follow the person's labels once a head exists
     if n < 3:
         raise RevsearchError(f"need at least 3 indexed images to suggest a number of clusters (have {n})")
     if ks is None:
@@ -208,6 +212,17 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
     Ids run 0 … k-1 by size (largest first). A name survives when more than half of a new cluster's members were in
     one old cluster of that name (each name goes to at most one new cluster). Image labels are never touched here.
     """
+    for _attempt in range(REDO):
+        try:
+            return _recluster(coll, k, seed, progress)
+        except GenerationMoved:
+            continue  # images were added or went missing while k-means ran: cluster what is there now
+    raise RevsearchError("the collection kept changing while clustering (is an `index` running?); "
+                         "cluster again when it is done")
+
+
+def _recluster(coll: Collection, k: int, seed: int, progress: Progress | None) -> Clustering:
+    """One k-means, computed outside the lock, written only if the vectors did not change (raw above SAMPLE_LIMIT)."""
     n = coll.counts()["indexed"]
     if n == 0:
         raise RevsearchError("the collection has no indexed images to cluster")
@@ -223,7 +238,7 @@ def recluster(coll: Collection, k: int, seed: int = DEFAULT_SEED, progress: Prog
         if not 1 <= k <= len(ids):
             raise RevsearchError(f"k = {k} is more than the {len(ids)} indexed images" if k > len(ids)
                                  else "k must be at least 1")
-        fit = kmeans(vectors, k, seed=seed)
+        fit = kmeans(learned.space_vectors(coll, vectors), k, seed=seed)
     # Number by size (desc), then by the smallest member id, so ids do not depend on faiss's internal order.
     sizes = np.bincount(fit.assign, minlength=k)
     first = np.full(k, np.iinfo(np.int64).max)
@@ -297,6 +312,7 @@ def _pending(coll: Collection) -> list[cluster_store.MemberRow]:
         if not hashes:
             return []
         found, vectors = coll.vectors(list(hashes))
+        vectors, centroids = learned.comparable(coll, vectors, centroids)
     sims = vectors @ centroids.T
     best = sims.argmax(axis=1)
     return [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in enumerate(zip(found, best))]
@@ -418,12 +434,16 @@ def merge_members(coll: Collection, ids: Sequence[int], into: int | None = None,
     assign_new(coll)
     with coll.lock:
         found, vectors = coll.vectors(cluster_store.member_ids(coll, ids))
+        cids, cents = cluster_store.centroids(coll)
         if len(found):
+            vectors, _ = learned.comparable(coll, vectors, cents)
             centroid = unit_rows(vectors.mean(axis=0, keepdims=True))[0]
+            sims = vectors @ centroid
+            # a raw centroid among learned ones (the space changed since clustering): same width, same raw part
+            centroid = np.pad(centroid, (0, max(0, cents.shape[1] - len(centroid))))
         else:
-            cids, cents = cluster_store.centroids(coll)
             centroid = cents[list(cids).index(target)]
-        sims = vectors @ centroid if len(found) else np.zeros(0, np.float32)
+            sims = np.zeros(0, np.float32)
         new_name = name or names[target] or next((names[i] for i in ids if names[i]), None)
         cluster_store.merge(coll, target, ids, centroid, new_name,
                             [(int(i), float(s)) for i, s in zip(found, sims)])

@@ -1,7 +1,7 @@
-"""Labels: name clusters, label and unlabel images, rename labels, suggest labels from labelled neighbours, import.
+"""Labels: name clusters, label and unlabel images, rename labels, suggest labels, import.
 
 Labels belong to images (one label per image, `labels` table) and record their source: 'manual', 'cluster' (the
-image got it by its cluster being named), 'suggestion' (accepted k-NN suggestion, with its confidence) or 'import'.
+image got it by its cluster being named), 'suggestion' (accepted suggestion, with its confidence) or 'import'.
 Labelling an indexed image also labels its exact copies (rows with status 'duplicate' of it), which are the same
 picture. Every change is written to `label_history` — when, what, old → new, from which source; no user names.
 
@@ -10,15 +10,12 @@ naming a cluster labels only its members without one, and may cover an accepted 
 its confidence) when the name is removed; removing or renaming a name changes only what the cluster gave. Every
 call below that writes labels is one action that `undo` reverses, several levels deep (label_store, label_actions).
 
-Suggestions: for every unlabelled indexed image, its `k` nearest labelled images vote for their labels with weight
-exp((similarity - 1) / temperature), so closer neighbours count much more. `k` background votes at similarity
-`background` (0.5) take part too: the confidence is the winning label's share of all votes, so it is high only when
-the neighbours agree *and* are close. Without the background, a collection with one named cluster would get
-"100 %" suggestions of that label for every image. Measured on clothing-small (efficientnet_lite0), half of each
-class labelled: confidence ≥ 0.9 → 80 suggestions, all correct; ≥ 0.7 → 178, 93 % correct; only the shoes
-labelled: no suggestion reaches 0.9, one reaches 0.7. The constants suit the default model's similarity scale;
-pass `background` for a model whose unrelated images score differently. Accepting above a threshold labels them
-in one transaction.
+Suggestions come from the collection's learned model (learned.suggester: a head trained on the hand, import and
+cluster-name labels, learning/calibrate.py): the confidence is a probability calibrated on held-out labels, with room
+for "none of the known labels", so one label — or a lasso that caught a stray image — does not pull every other kind
+of image towards it. When "none" is the most probable answer an image gets no suggestion; accepting at threshold 0
+still labels every unlabelled image with its best known label. Accepting above a threshold labels them in one
+transaction (source 'suggestion'; those labels are not trained on).
 
 Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
@@ -35,6 +32,8 @@ Public API (take an open `Collection`; `refs` are image ids or paths):
     suggest(coll, k=10, min_confidence=0.0) -> list[Suggestion] unlabelled indexed images, most confident first
     accept_suggestions(coll, threshold, k=10, suggestions=None) -> int   label those with confidence >= threshold
     import_csv(coll, csv_path) -> ImportReport                  `path,label` rows; relative paths from the CSV's folder
+    folder_classes(coll, folder=None) -> dict[str, int]         class subfolders (ImageFolder layout) -> images
+    import_folders(coll, folder=None) -> ImportReport           label images by their class subfolder
     undo(coll, action_id=None) -> UndoReport                    reverse the newest labelling action not undone yet
     last_action(coll) -> Action | None                          what `undo` would reverse (its .description)
     clean_label(name) -> str                                    validated label text (error if unusable)
@@ -45,7 +44,6 @@ from __future__ import annotations
 import csv
 import os
 import unicodedata
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -53,7 +51,7 @@ from typing import Iterable, Sequence
 import faiss
 import numpy as np
 
-from revsearch import clusters as clusters_mod
+from revsearch import clusters as clusters_mod, learned
 from revsearch.collection import Collection, cluster_store, label_store
 from revsearch.collection.label_store import Action, HistoryEntry, LabelRow, UndoReport
 from revsearch.errors import RevsearchError
@@ -61,8 +59,6 @@ from revsearch.errors import RevsearchError
 SOURCES = ("manual", "cluster", "suggestion", "import")
 MAX_LABEL_CHARS = 120
 DEFAULT_K = 10
-TEMPERATURE = 0.05
-BACKGROUND = 0.5
 META_VERSION = label_store.META_VERSION
 
 ImageRef = int | str | os.PathLike
@@ -73,13 +69,15 @@ class Suggestion:
     id: int
     path: str
     label: str
-    confidence: float  # share of the similarity-weighted vote, 0 … 1
-    similarity: float  # cosine similarity to the nearest neighbour carrying `label`
-    votes: dict[str, float]  # label -> vote share, best first (top 3)
+    confidence: float  # calibrated probability that `label` is right
+    similarity: float  # cosine similarity to the nearest of its k nearest labelled images carrying `label`
+    votes: dict[str, float]  # label -> probability, best first (top 3)
+    none: float = 0.0  # probability that the image is of none of the known labels
 
     def as_dict(self) -> dict:
         return {"id": self.id, "path": self.path, "label": self.label, "confidence": round(self.confidence, 4),
-                "similarity": round(self.similarity, 4), "votes": {k: round(v, 4) for k, v in self.votes.items()}}
+                "similarity": round(self.similarity, 4), "votes": {k: round(v, 4) for k, v in self.votes.items()},
+                "none": round(self.none, 4)}
 
 
 @dataclass
@@ -241,67 +239,71 @@ def version(coll: Collection) -> str:
 _SUGGEST_CACHE: dict[tuple, list[Suggestion]] = {}
 
 
-def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0,
-            temperature: float = TEMPERATURE, background: float = BACKGROUND) -> list[Suggestion]:
-    """A label for every unlabelled indexed image from its k nearest labelled images, most confident first.
+def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -> list[Suggestion]:
+    """Calibrated suggestions for unlabelled indexed images, most confident first; images for which "none of the
+    known labels" is the most probable answer get none.
 
-    Cached per (collection, generation, label version, parameters), so the app can call it on every rerun.
+    Cached per (collection, generation, label version, k), so the app can call it on every rerun.
     """
+    return [s for s in _guesses(coll, k) if s.confidence >= s.none and s.confidence >= min_confidence]
+
+
+def _guesses(coll: Collection, k: int) -> list[Suggestion]:
+    """The best known label of EVERY unlabelled indexed image, with its probability and that of "none"."""
     if k < 1:
         raise RevsearchError("k must be at least 1")
     with coll.lock:
-        key = (str(coll.directory), coll.generation, label_store.version(coll), k, temperature, background)
+        key = (str(coll.directory), coll.generation, label_store.version(coll), coll.meta(learned.META_HEAD), k)
         cached = _SUGGEST_CACHE.get(key)
         if cached is None:
-            cached = _suggest(coll, k, temperature, background)
+            cached = _suggest(coll, k)
             if len(_SUGGEST_CACHE) > 16:
                 _SUGGEST_CACHE.clear()
             _SUGGEST_CACHE[key] = cached
-    return [s for s in cached if s.confidence >= min_confidence]
+    return cached
 
 
-def _suggest(coll: Collection, k: int, temperature: float, background: float) -> list[Suggestion]:
-    ids, vectors = coll.vectors()
-    known = labels(coll)
-    is_labelled = np.array([int(i) in known for i in ids], dtype=bool)
-    if not is_labelled.any() or is_labelled.all():
+def _suggest(coll: Collection, k: int) -> list[Suggestion]:
+    labelset, suggester = learned.suggester(coll)
+    if suggester is None:
         return []
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors[is_labelled]))
-    lab_ids = ids[is_labelled]
-    lab_names = [known[int(i)] for i in lab_ids]
-    queries = np.ascontiguousarray(vectors[~is_labelled])
-    query_ids = ids[~is_labelled]
-    kk = min(k, int(is_labelled.sum()))
-    sims, nbrs = index.search(queries, kk)
+    known = labels(coll)  # any source: an accepted suggestion is not suggested again
+    rows = np.array([n for n, i in enumerate(labelset.ids) if int(i) not in known], dtype=np.int64)
+    if len(rows) == 0:
+        return []
+    queries = labelset.vectors[rows]
+    probs = suggester.probabilities(queries)
+    kinds, none = probs[:, :-1], probs[:, -1]
+    lab = np.flatnonzero(labelset.labelled)
+    index = faiss.IndexFlatIP(labelset.vectors.shape[1])
+    index.add(np.ascontiguousarray(labelset.vectors[lab]))
+    sims, nbrs = index.search(np.ascontiguousarray(queries), min(k, len(lab)))
+    nbr_codes = labelset.codes[lab][nbrs]
+    names = suggester.classes
+    query_ids = labelset.ids[rows]
     paths = coll.paths(query_ids.tolist())
-    prior = kk * float(np.exp((background - 1.0) / temperature))
     out: list[Suggestion] = []
-    for image_id, row_sims, row_nbrs in zip(query_ids, sims, nbrs):
-        votes: dict[str, float] = defaultdict(float)
-        best_sim: dict[str, float] = {}
-        for s, n in zip(row_sims, row_nbrs):
-            if n < 0:
-                continue
-            name = lab_names[n]
-            votes[name] += float(np.exp((float(s) - 1.0) / temperature))
-            best_sim[name] = max(best_sim.get(name, -1.0), float(s))
-        total = sum(votes.values()) + prior
-        if total <= 0 or not votes:
-            continue
-        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
-        label, weight = ranked[0]
-        out.append(Suggestion(int(image_id), paths.get(int(image_id), ""), label, weight / total, best_sim[label],
-                              {name: w / total for name, w in ranked[:3]}))
+    for n, image_id in enumerate(query_ids):
+        order = np.argsort(-kinds[n], kind="stable")
+        best = int(order[0])
+        same = sims[n][nbr_codes[n] == best]
+        out.append(Suggestion(int(image_id), paths.get(int(image_id), ""), names[best], float(kinds[n, best]),
+                              float(same.max() if len(same) else sims[n, 0]),
+                              {names[c]: float(kinds[n, c]) for c in order[:3]}, float(none[n])))
     out.sort(key=lambda s: (-s.confidence, -s.similarity, s.id))
     return out
 
 
 def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
                        suggestions: Sequence[Suggestion] | None = None) -> int:
-    """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many."""
+    """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many.
+
+    Threshold 0 means "label everything": every unlabelled indexed image gets its best known label, also where
+    "none of the known labels" was more probable (those have no entry in `suggest`)."""
     if not 0.0 <= threshold <= 1.0:
         raise RevsearchError("the acceptance threshold is a confidence between 0 and 1")
+    if threshold == 0.0:
+        suggestions = _guesses(coll, k)
     chosen = [s for s in (suggestions if suggestions is not None else suggest(coll, k)) if s.confidence >= threshold]
     if not chosen:
         return 0
@@ -365,3 +367,42 @@ def import_csv(coll: Collection, csv_path: Path | str, source: str = "import") -
     result.labelled = label_store.set_labels(coll, {i: (lab, None) for i, lab in wanted.items()
                                                     if current.get(i) != lab}, source, copies=False)
     return result
+
+
+def folder_classes(coll: Collection, folder: Path | str | None = None) -> dict[str, int]:
+    """class subfolder name -> indexed images, when the images (under `folder`) look like an ImageFolder layout:
+    two or more class folders holding most of them; {} otherwise. Same-named folders (train/cat, test/cat) merge."""
+    return {name: len(ids) for name, ids in _folder_classes(coll, folder).items()}
+
+
+def import_folders(coll: Collection, folder: Path | str | None = None) -> ImportReport:
+    """Label every image of a class subfolder with the folder's name (source 'import'; one undoable action)."""
+    groups = _folder_classes(coll, folder)
+    if not groups:
+        where = f"under {folder}" if folder else "in this collection"
+        raise RevsearchError(f"no class subfolders {where}: expected an ImageFolder layout (one folder per label, "
+                             f"at least two, holding most of the images)")
+    wanted = {i: clean_label(name) for name, ids in groups.items() for i in ids}
+    current = labels(coll)
+    result = ImportReport(rows=len(wanted), unchanged=sum(1 for i, lab in wanted.items() if current.get(i) == lab))
+    result.labelled = label_store.set_labels(coll, {i: (lab, None) for i, lab in wanted.items()
+                                                    if current.get(i) != lab}, "import")
+    return result
+
+
+def _folder_classes(coll: Collection, folder: Path | str | None) -> dict[str, list[int]]:
+    rows = coll.rows("indexed")
+    if folder is not None:
+        root = str(Path(folder).expanduser().resolve())
+        rows = [r for r in rows if r.path.startswith(root + os.sep)]
+    if not rows:
+        return {}
+    parents = [Path(r.path).parent for r in rows]
+    common = Path(os.path.commonpath([str(p) for p in parents]))
+    groups: dict[str, list[int]] = {}
+    for row, parent in zip(rows, parents):
+        if parent != common:
+            groups.setdefault(parent.name, []).append(row.id)
+    if len(groups) < 2 or sum(len(v) for v in groups.values()) * 2 < len(rows):
+        return {}
+    return dict(sorted(groups.items()))

@@ -13,6 +13,9 @@ when the collection's generation has not moved since the map was made. When it h
   changed or gone since the last fit (the old layout would no longer describe the collection);
 - past FIT_LIMIT images UMAP is fitted on a seeded sample of FIT_LIMIT and every other image is placed as above.
 
+The map is laid out in the collection's learned space when it has one (learned.space_vectors), and fitted again
+when that space gains or loses a kind of label (learned.space_key).
+
 Collections with fewer than `MIN_UMAP` (20) images get a PCA projection instead (refitted on every change, it is
 instant); one image sits at (0, 0), two at (±1, 0).
 
@@ -37,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from revsearch import learned
 from revsearch.clusters import REDO, assignments
 from revsearch.collection import Collection, map_store
 from revsearch.collection.collection import GenerationMoved
@@ -60,6 +64,7 @@ META_METHOD = "map_method"  # umap | pca | trivial
 META_FITS = "map_fits"  # how many fits this collection has seen (tests use it to prove reuse)
 META_FITTED_N = "map_fitted_n"
 META_FITTED_AT = "map_fitted_at"
+META_SPACE = "map_space"  # learned.space_key the map was fitted in ("raw" for maps made before learning existed)
 
 
 @dataclass
@@ -127,7 +132,9 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
         generation = coll.generation
         method = coll.meta(META_METHOD)
         fits = int(coll.meta(META_FITS) or 0)
-        if not force and method and coll.meta(META_GENERATION) == str(generation):
+        space = learned.space_key(coll)
+        moved_space = (coll.meta(META_SPACE) or "raw") != space
+        if not force and method and coll.meta(META_GENERATION) == str(generation) and not moved_space:
             return MapUpdate("cached", method, map_store.count(coll), 0, fits, time.perf_counter() - started)
         hashes = coll.indexed_hashes()
         stored = map_store.stored(coll)
@@ -144,7 +151,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
         reducer_path(coll).unlink(missing_ok=True)
         return MapUpdate("empty", method, 0, 0, fits, time.perf_counter() - started)
 
-    refit = (force or method is None or method != "umap" and bool(new or stale)
+    refit = (force or moved_space or method is None or method != "umap" and bool(new or stale)
              or (method != "umap" and n >= MIN_UMAP) or (method == "umap" and n < MIN_UMAP)
              or changed > refit_fraction * max(fitted_n, len(stored) if fitted_n >= FIT_LIMIT else 1, 1))
     if not refit and method == "umap" and new:
@@ -154,7 +161,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
         else:
             report(progress, 0, 2, f"placing {len(new)} new images on the map")
             ids, vectors = coll.vectors(new)
-            xy = place(reference[1], reference[2], vectors)
+            xy = place(reference[1], reference[2], learned.space_vectors(coll, vectors))
             map_store.place(coll, _rows(ids, xy, hashes), stale, {META_GENERATION: generation}, generation)
             report(progress, 2, 2, "done")
             return MapUpdate("transform", "umap", n, len(ids), fits, time.perf_counter() - started)
@@ -165,6 +172,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
     if n > FIT_LIMIT:
         return _fit_sampled(coll, generation, hashes, fits, seed, progress, started)
     ids, vectors = coll.vectors()
+    vectors = learned.space_vectors(coll, vectors)
     if len(ids) >= MIN_UMAP:
         xy = _fit_umap(vectors, seed, progress)
         method = "umap"
@@ -180,7 +188,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
     fits += 1
     map_store.replace(coll, _rows(ids, xy, hashes), {
         META_GENERATION: generation, META_METHOD: method, META_FITS: fits, META_FITTED_N: len(ids),
-        META_FITTED_AT: time.time()}, generation)
+        META_FITTED_AT: time.time(), META_SPACE: space}, generation)
     report(progress, 100, 100, "done")
     return MapUpdate("fit", method, len(ids), len(ids), fits, time.perf_counter() - started)
 
@@ -319,7 +327,8 @@ def _load_reference(coll: Collection) -> tuple[np.ndarray, np.ndarray, np.ndarra
     except Exception:  # noqa: BLE001 - a damaged or foreign cache is rebuilt, never fatal
         return None
     n = len(ids)
-    if (n == 0 or ids.ndim != 1 or vectors.shape != (n, coll.dim) or xy.shape != (n, 2)
+    width = learned.space_vectors(coll, np.zeros((1, coll.dim), np.float32)).shape[1]
+    if (n == 0 or ids.ndim != 1 or vectors.shape != (n, width) or xy.shape != (n, 2)
             or not np.isfinite(xy).all() or not np.isfinite(vectors).all()):
         return None
     return ids, vectors.astype(np.float32), xy

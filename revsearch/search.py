@@ -2,6 +2,10 @@
 
 Vectors are L2-normalised, so cosine similarity is the inner product, and the euclidean distance follows from it
 exactly: d = sqrt(2 - 2·cos). Both metrics rank identically; euclidean is offered for users who think in distances.
+
+`space`: "learned" (the default) searches the collection's learned space when it has a usable head (revsearch/learned.py)
+and the pretrained one otherwise; "raw" always searches the pretrained vectors. Relevance feedback ("more like these,
+less like those", Rocchio): score = cos(x, mean of the positives) − NEGATIVE_WEIGHT · cos(x, mean of the negatives).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from revsearch import images
+from revsearch import images, learned
 from revsearch.collection import Collection
 from revsearch.vectors import unit_rows
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
 
 METRICS = ("cosine", "euclidean")
+NEGATIVE_WEIGHT = 0.5
 QuerySource = Path | str | bytes | Image.Image
+FeedbackRef = int | QuerySource  # an indexed image id, or an image (an indexed path uses its stored vector)
 
 
 @dataclass(frozen=True)
@@ -56,34 +62,79 @@ class Searcher:
         return np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
 
     def by_images(self, sources: Sequence[QuerySource], k: int = 10, metric: str = "cosine",
-                  combine: bool = False) -> list[list[Hit]]:
+                  combine: bool = False, space: str | None = None) -> list[list[Hit]]:
         """One result list per query image, or a single list for their mean when `combine` ("more like these")."""
         vectors = self.embed(sources)
         if combine:
             vectors = combine_queries(vectors)
-        return search_vectors(self.coll, vectors, k, metric)
+        return search_vectors(self.coll, vectors, k, metric, space=space)
 
-    def by_ids(self, ids: Sequence[int], k: int = 10, metric: str = "cosine") -> list[list[Hit]]:
+    def by_ids(self, ids: Sequence[int], k: int = 10, metric: str = "cosine",
+               space: str | None = None) -> list[list[Hit]]:
         """"More like this" from indexed images; each query image itself is left out of its results."""
-        found_ids, vectors = self.coll.vectors(ids)
-        missing = set(int(i) for i in ids) - set(found_ids.tolist())
-        if missing:
-            raise RevsearchError(f"not indexed in this collection: id {sorted(missing)[0]}")
-        order = {int(i): n for n, i in enumerate(found_ids)}
-        queries = vectors[[order[int(i)] for i in ids]]
-        return search_vectors(self.coll, queries, k, metric, exclude=[{int(i)} for i in ids])
+        queries = stored_vectors(self.coll, ids)
+        return search_vectors(self.coll, queries, k, metric, exclude=[{int(i)} for i in ids], space=space)
+
+    def by_feedback(self, positive: Sequence[FeedbackRef], negative: Sequence[FeedbackRef] = (), k: int = 10,
+                    space: str | None = None, weight: float = NEGATIVE_WEIGHT) -> list[Hit]:
+        """"More like these, less like those": positives and negatives are indexed ids or images (embedded unless
+        indexed); the indexed ones are left out of the results. Scores are the Rocchio score (cosine units)."""
+        if not positive:
+            raise RevsearchError("relevance feedback needs at least one positive image")
+        found = learned.resolve(self.coll, space)
+        pos_ids, pos = self._feedback_vectors(positive)
+        neg_ids, neg = self._feedback_vectors(negative)
+        query = unit_rows(learned.project(found, pos).mean(axis=0, keepdims=True))
+        if len(neg):
+            query = query - weight * unit_rows(learned.project(found, neg).mean(axis=0, keepdims=True))
+        return search_vectors(self.coll, query, k, exclude=[pos_ids | neg_ids], space=space, projected=True)[0]
+
+    def _feedback_vectors(self, refs: Sequence[FeedbackRef]) -> tuple[set[int], np.ndarray]:
+        """(indexed ids among refs, raw vectors of all refs): stored vectors for indexed images, embedded others."""
+        ids: list[int] = []
+        others: list[QuerySource] = []
+        for ref in refs:
+            row = None
+            if isinstance(ref, (int, np.integer)):
+                row = self.coll.get(int(ref))
+            elif isinstance(ref, (str, Path)):
+                row = self.coll.by_path(str(Path(ref).expanduser().resolve()))
+            if row is not None and row.status == "indexed" and not row.missing:
+                ids.append(row.id)
+            elif isinstance(ref, (int, np.integer)):
+                raise RevsearchError(f"not indexed in this collection: id {ref}")
+            else:
+                others.append(ref)
+        parts = [stored_vectors(self.coll, ids)] if ids else []
+        if others:
+            parts.append(self.embed(others))
+        return set(ids), np.concatenate(parts) if parts else np.zeros((0, self.coll.dim), np.float32)
+
+
+def stored_vectors(coll: Collection, ids: Sequence[int]) -> np.ndarray:
+    """The stored raw vectors of indexed images, in the order of `ids` (an error names one that is not indexed)."""
+    found_ids, vectors = coll.vectors(ids)
+    missing = set(int(i) for i in ids) - set(found_ids.tolist())
+    if missing:
+        raise RevsearchError(f"not indexed in this collection: id {sorted(missing)[0]}")
+    order = {int(i): n for n, i in enumerate(found_ids)}
+    return vectors[[order[int(i)] for i in ids]]
 
 
 def search_vectors(coll: Collection, queries: np.ndarray, k: int, metric: str = "cosine",
-                   exclude: Sequence[set[int]] | None = None) -> list[list[Hit]]:
-    """Top-k over the collection's index for each query row, best first."""
+                   exclude: Sequence[set[int]] | None = None, space: str | None = None,
+                   projected: bool = False) -> list[list[Hit]]:
+    """Top-k for each raw query row (already in the space when `projected`) in `space`, best first."""
     if metric not in METRICS:
         raise RevsearchError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     if k < 1:
         raise RevsearchError("k must be at least 1")
-    index = coll.index()
+    found = learned.resolve(coll, space)
+    index = learned.space_index(coll, found)
     if index.ntotal == 0 or len(queries) == 0:
         return [[] for _ in range(len(queries))]
+    if not projected:
+        queries = learned.project(found, queries)
     extra = max((len(e) for e in exclude), default=0) if exclude else 0
     fetch = min(k + extra, index.ntotal)
     scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)

@@ -11,10 +11,10 @@ import os
 import sys
 from typing import Sequence
 
-from revsearch.cli import engine, explore, quality, scale
+from revsearch.cli import engine, explore, learn, quality, scale
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, scale, quality, explore)
+COMMAND_MODULES = (engine, scale, quality, explore, learn)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--combine", action="store_true", help="one query from the mean of all query images")
     p.add_argument("--crop", metavar="X,Y,W,H",
                    help="search with this region of each query image (pixels of the original image)")
+    p.add_argument("--raw", action="store_true",
+                   help="search the pretrained vectors, not the space learned from the labels (`learn`)")
+    p.add_argument("--positive", nargs="+", type=Path, metavar="IMAGE",
+                   help="relevance feedback: more like these (indexed or not)")
+    p.add_argument("--negative", nargs="+", type=Path, default=[], metavar="IMAGE",
+                   help="with --positive: less like these")
     p.set_defaults(run=cmd_search)
 
     p = sub.add_parser("info", help="what a collection holds")
@@ -130,8 +136,10 @@ def _more(n: int) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if args.positive or args.negative:
+        return search_feedback(args)
     if bool(args.images) == bool(args.embedding):
-        raise RevsearchError("give query IMAGEs or --embedding FILE.npy (one of the two)")
+        raise RevsearchError("give query IMAGEs, --embedding FILE.npy or --positive IMAGE… (one of them)")
     if args.embedding:
         if args.crop:
             raise RevsearchError("--crop applies to query images, not to --embedding vectors")
@@ -148,7 +156,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"revsearch: error: cannot use {path} as a query: {img}", file=sys.stderr)
             else:
                 decoded.append(img)
-        hits = searcher.by_images(decoded, k=args.k, metric=args.metric, combine=args.combine) if decoded else []
+        hits = (searcher.by_images(decoded, k=args.k, metric=args.metric, combine=args.combine, space=_space(args))
+                if decoded else [])
     if args.combine:
         out = [{"query": [str(p) for p in args.images], "results": [h.as_dict() for h in (hits[0] if hits else [])]}]
     else:
@@ -165,13 +174,33 @@ def search_embeddings(args: argparse.Namespace) -> int:
     with coll:
         queries = load_query_vectors(args.embedding, coll.dim)
         labels = [f"{args.embedding}#{n}" for n in range(len(queries))]
-        hits = search_vectors(coll, combine_queries(queries) if args.combine else queries, args.k, args.metric)
+        hits = search_vectors(coll, combine_queries(queries) if args.combine else queries, args.k, args.metric,
+                              space=_space(args))
     if args.combine:
         out = [{"query": labels, "results": [h.as_dict() for h in hits[0]]}]
     else:
         out = [{"query": label, "results": [h.as_dict() for h in row]} for label, row in zip(labels, hits)]
     print_hits(out, args.json)
     return 0
+
+
+def search_feedback(args: argparse.Namespace) -> int:
+    """"More like these, less like those": one result list, scored by similarity to the positives minus a weight
+    times similarity to the negatives (Rocchio)."""
+    if not args.positive:
+        raise RevsearchError("--negative goes with --positive IMAGE…")
+    if args.images or args.embedding or args.crop or args.combine or args.metric != "cosine":
+        raise RevsearchError("--positive/--negative take no other query, --crop, --combine or --metric")
+    with Collection.open(args.collection) as coll:
+        searcher = Searcher(coll, embedder_for(coll, args))
+        hits = searcher.by_feedback(args.positive, args.negative, k=args.k, space=_space(args))
+    print_hits([{"query": {"positive": [str(p) for p in args.positive], "negative": [str(p) for p in args.negative]},
+                 "results": [h.as_dict() for h in hits]}], args.json)
+    return 0
+
+
+def _space(args: argparse.Namespace) -> str:
+    return "raw" if args.raw else "learned"
 
 
 def print_hits(out: list[dict], as_json: bool) -> None:

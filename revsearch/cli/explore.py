@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--image", nargs="+", metavar="PATH", help="label these images (paths or ids)")
     what.add_argument("--rename", metavar="OLD", help="rename the label OLD to --name everywhere")
     what.add_argument("--import", dest="import_csv", type=Path, metavar="CSV", help="labels from a path,label CSV")
+    what.add_argument("--from-folders", nargs="?", const="", metavar="FOLDER",
+                      help="label images by their class subfolder (ImageFolder layout; all indexed folders, or FOLDER)")
     what.add_argument("--list", action="store_true", help="label counts and recent history")
     what.add_argument("--undo", action="store_true",
                       help="undo the latest labelling action not undone yet (again: one more level back)")
@@ -200,8 +202,9 @@ def cmd_label(args: argparse.Namespace) -> int:
             if args.name or args.remove:
                 raise RevsearchError("--undo takes no --name or --remove")
             return _print_undo(labels.undo(coll), labels.last_action(coll), args.json)
-        if args.import_csv is not None:
-            rep = labels.import_csv(coll, args.import_csv)
+        if args.import_csv is not None or args.from_folders is not None:
+            rep = (labels.import_csv(coll, args.import_csv) if args.import_csv is not None
+                   else labels.import_folders(coll, args.from_folders or None))
             if args.json:
                 print_json(rep.as_dict())
             else:

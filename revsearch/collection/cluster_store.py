@@ -42,7 +42,7 @@ def centroids(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return np.zeros(0, np.int64), np.zeros((0, coll.dim), np.float32)
     cids = np.array([r[0] for r in rows], dtype=np.int64)
-    return cids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), coll.dim)
+    return cids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)  # raw or learned width
 
 
 def members(coll: Collection, cluster_id: int | None = None) -> list[StoredMember]:

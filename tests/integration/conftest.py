@@ -63,6 +63,18 @@ def clothing_collection_dir(tmp_path_factory: pytest.TempPathFactory, clothing_f
     return directory
 
 
+@pytest.fixture(scope="session")
+def devset_collection_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """A collection of every clothing-small photo (713, split/class/file layout), indexed once per session.
+    Copy it (`devset_copy` in the learning tests) before writing."""
+    dataset_rows()  # skips when the dataset is not there
+    directory = tmp_path_factory.mktemp("collections") / "clothing-all"
+    with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim) as coll:
+        index_folder(coll, DATASET, embedder)
+        coll.index()
+    return directory
+
+
 @pytest.fixture
 def fresh_collection(tmp_path: Path, clothing_collection_dir: Path) -> Collection:
     """A private, writable copy of the clothing collection for one test."""

@@ -9,21 +9,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from revsearch.collection import Collection, index_folder
+from revsearch.collection import Collection
 from revsearch.learning import calibrate, head, review, validate
 from revsearch.learning.labelset import LabelSet, NotEnoughLabels
 from revsearch.learning.validate import average_precision
 
-from tests.integration.conftest import DATASET, dataset_rows
+from tests.integration.conftest import dataset_rows
 
 
 @pytest.fixture(scope="session")
-def devset(tmp_path_factory, embedder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def devset(devset_collection_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, raw vectors, true labels) of every clothing-small photo, indexed once with the real model."""
     truth = {str(p.resolve()): label for p, label in dataset_rows()}
-    directory = tmp_path_factory.mktemp("collections") / "clothing-all"
-    with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim) as coll:
-        index_folder(coll, DATASET, embedder)
+    with Collection.open(devset_collection_dir, read_only=True) as coll:
         ids, x = coll.vectors()
         paths = coll.paths(ids.tolist())
     keep = np.array([paths[int(i)] in truth for i in ids])

@@ -1,0 +1,342 @@
+"""The learned space of a collection: revsearch/learning/ wired to a collection's labels, vectors and files.
+
+Training labels are the ones a person gave: by hand, by import and by naming a cluster. Accepted suggestions are not
+(they are the model's own guesses; training on them would only confirm its mistakes), though they do count as
+labelled, so they are never suggested again.
+
+`learn` trains a head (learning/head.py), validates it by k-fold on the labelled images and keeps it only when it
+beats the raw vectors on held-out labels. The head is stored as `<collection>/head-<digest>.npz` (written atomically,
+read without pickle) and the catalog's meta value `learned_head` names it, written after the file; older heads are
+removed after that. `<digest>` identifies the training labels, so "labels changed since" is a digest comparison. A
+head trained for other model weights is ignored. A stale head (labels changed since) is still used until retrained.
+
+Search, clusters, the map and feedback queries take vectors through `space_vectors` / `space_index`: the learned
+space when a usable head exists, the raw one otherwise. Exact copies and near-duplicates stay on raw vectors.
+The learned index is built in memory per (generation, head) from the stored vectors (a matrix product, no decoding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import faiss
+import numpy as np
+
+from revsearch.collection import Collection, label_store, vector_index
+from revsearch.errors import RevsearchError
+from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
+from revsearch.learning.head import Head
+from revsearch.learning.labelset import LabelSet, NotEnoughLabels
+from revsearch.progress import Progress, report
+from revsearch.vectors import unit_rows
+
+TRAIN_SOURCES = ("manual", "import", "cluster")
+META_HEAD = "learned_head"  # file name of the head in use, "" when none
+META_RESULT = "learned_result"  # JSON: the last learn's result and the digest of the labels it saw
+HEAD_PREFIX = "head-"
+SPACES = ("learned", "raw")
+CHUNK = 65536  # vectors projected at a time when building the learned index
+
+log = logging.getLogger(__name__)
+_LOCK = threading.RLock()
+_HEADS: dict[str, tuple[float, Head]] = {}  # path -> (mtime, head)
+_INDEXES: dict[tuple, faiss.Index] = {}  # (directory, generation, head file) -> learned index
+_SUGGESTERS: dict[tuple, tuple[LabelSet, calibrate.Suggester | None]] = {}
+
+
+@dataclass
+class LearnResult:
+    used: bool  # the head beats raw on held-out labels and is now used
+    labels: int  # labelled images used
+    classes: int
+    raw_map: float | None  # held-out mAP, raw vectors
+    learned_map: float | None  # held-out mAP, learned space
+    gain: float | None  # relative: learned/raw - 1 (0.25 = "25 % better")
+    message: str  # one sentence for a person
+    seconds: float
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("raw_map", "learned_map", "gain"):
+            d[key] = None if d[key] is None else round(d[key], 4)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    id: int
+    path: str
+    suggested: str | None
+    confidence: float
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "path": self.path, "suggested": self.suggested,
+                "confidence": round(self.confidence, 4)}
+
+
+# ---------------------------------------------------------------------------------------------------- labels
+
+
+def training_labels(coll: Collection) -> dict[int, str]:
+    """image id -> label for the labels learning trains on (see TRAIN_SOURCES)."""
+    return {r.id: r.label for r in label_store.label_rows(coll) if r.source in TRAIN_SOURCES}
+
+
+def label_digest(labels: dict[int, str]) -> str:
+    """Identifies a set of training labels (the head's label-set version)."""
+    text = "\n".join(f"{i}\t{labels[i]}" for i in sorted(labels))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _label_set(coll: Collection, labels: dict[int, str]) -> LabelSet:
+    ids, vectors = coll.vectors()
+    return LabelSet.build(ids, vectors, labels)
+
+
+# ---------------------------------------------------------------------------------------------------- learning
+
+
+def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
+    """Train, validate and (when it wins on held-out labels) store the head; the result says what changed."""
+    started = time.perf_counter()
+    report(progress, 0, 4, "reading labels and vectors")
+    labels = training_labels(coll)
+    digest = label_digest(labels)
+    labelset = _label_set(coll, labels)
+    n, classes = int(labelset.labelled.sum()), len(labelset.classes)
+    try:
+        labelset.require()
+    except NotEnoughLabels as exc:
+        result = LearnResult(False, n, classes, None, None, None, _not_enough(coll, str(exc)),
+                             time.perf_counter() - started)
+        _record(coll, result, digest)
+        return result
+    report(progress, 1, 4, f"training on {n} labels")
+    trained = head_mod.train(labelset, label_version=digest, model_fingerprint=coll.fingerprint)
+    report(progress, 2, 4, "validating on held-out labels")
+    validation = validate.validate(labelset)
+    suggester = calibrate.build(labelset, trained, validation)
+    trained.meta["calibration"] = {"temperature": suggester.temperature, "centre": suggester.centre,
+                                   "slope": suggester.slope}
+    trained.meta["validation"] = validation.as_dict()
+    with _LOCK:
+        _SUGGESTERS[(str(coll.directory), coll.generation, digest)] = (labelset, suggester)
+    report(progress, 3, 4, "storing")
+    raw, learned, gain = validation.raw_map, validation.learned_map, validation.gain
+    if validation.use_head:
+        message = (f"your {n} labels made search {gain:.0%} better on held-out images "
+                   f"(mAP {raw:.2f} → {learned:.2f}); search, clusters, the map and suggestions now use them")
+    else:
+        message = (f"your {n} labels did not make search better on held-out images (mAP {raw:.2f} raw, "
+                   f"{learned:.2f} learned): search stays on the pretrained vectors; label more images")
+    result = LearnResult(validation.use_head, n, classes, raw, learned, gain, message, 0.0)
+    _store(coll, trained if validation.use_head else None)
+    result.seconds = time.perf_counter() - started
+    _record(coll, result, digest)
+    if validation.use_head:
+        space_index(coll, active_head(coll))  # built now, so the next search does not wait for it
+    report(progress, 4, 4, "done")
+    return result
+
+
+def retrain_if_stale(coll: Collection, progress: Progress | None = None) -> LearnResult | None:
+    """What the app runs in the background after a labelling action: `learn` when the training labels changed
+    since the last attempt, else None at once."""
+    last = _last(coll)
+    if last and last.get("digest") == label_digest(training_labels(coll)):
+        return None
+    return learn(coll, progress)
+
+
+def _not_enough(coll: Collection, why: str) -> str:
+    unused = sum(1 for r in label_store.label_rows(coll) if r.source not in TRAIN_SOURCES)
+    note = f" ({unused} labels from accepted suggestions do not count)" if unused else ""
+    return f"nothing learned: {why}{note}"
+
+
+def _store(coll: Collection, trained: Head | None) -> None:
+    """Write the head file, then point the catalog at it, then remove older heads (None: use no head)."""
+    name = ""
+    if trained is not None:
+        name = f"{HEAD_PREFIX}{trained.meta['label_version']}.npz"
+        trained.save(coll.directory / name)
+    coll.set_meta({META_HEAD: name})
+    for old in coll.directory.glob(f"{HEAD_PREFIX}*.npz"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def _record(coll: Collection, result: LearnResult, digest: str) -> None:
+    coll.set_meta({META_RESULT: json.dumps({**result.as_dict(), "digest": digest, "at": time.time()})})
+
+
+def _last(coll: Collection) -> dict | None:
+    try:
+        data = json.loads(coll.meta(META_RESULT) or "null")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------------- the head
+
+
+def active_head(coll: Collection) -> Head | None:
+    """The stored head, if there is one trained for this collection's model (stale ones included)."""
+    name = coll.meta(META_HEAD) or ""
+    if not name:
+        return None
+    path = coll.directory / name
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    with _LOCK:
+        cached = _HEADS.get(str(path))
+        if cached is None or cached[0] != mtime:
+            try:
+                cached = (mtime, head_mod.load(path))
+            except RevsearchError as exc:
+                log.warning("%s; searching the pretrained vectors", exc)
+                return None
+            _HEADS[str(path)] = cached
+    found = cached[1]
+    if found.meta.get("model_fingerprint") != coll.fingerprint or found.dim_in != coll.dim:
+        return None
+    return found
+
+
+def status(coll: Collection) -> dict:
+    """{"head", "current", "labels", "gain", "message", "trained_at"} for the app's and the CLI's summaries."""
+    found = active_head(coll)
+    labels = training_labels(coll)
+    last = _last(coll) or {}
+    out = {"head": found is not None, "current": False, "labels": len(labels), "gain": None,
+           "message": "", "trained_at": None}
+    if found is None:
+        stale_file = bool(coll.meta(META_HEAD))
+        out["message"] = ("the learned space was made for other model weights and is ignored; run learn again"
+                          if stale_file else last.get("message") or
+                          "search uses the pretrained vectors: label images of two or more kinds, then learn")
+        return out
+    out["current"] = found.meta.get("label_version") == label_digest(labels)
+    out["gain"] = found.meta.get("validation", {}).get("gain")
+    out["trained_at"] = found.meta.get("trained_at")
+    then = int(sum(found.meta.get("counts", [])))
+    out["message"] = (last.get("message", "") if out["current"] else
+                      f"labels changed since the learned space was trained ({then} labels then, {len(labels)} now): "
+                      f"search still uses it until you learn again")
+    return out
+
+
+def resolve(coll: Collection, space: str | None) -> Head | None:
+    """The head a query in `space` uses: None for 'raw' or when no usable head exists ('learned' is the default)."""
+    if space not in (None, *SPACES):
+        raise RevsearchError(f"unknown space {space!r}; choose one of {', '.join(SPACES)}")
+    return None if space == "raw" else active_head(coll)
+
+
+def project(found: Head | None, vectors: np.ndarray) -> np.ndarray:
+    """Raw vectors in the space of `found` (unchanged, as float32, when None)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors if found is None or len(vectors) == 0 else head_mod.apply(found, vectors)
+
+
+def space_vectors(coll: Collection, vectors: np.ndarray) -> np.ndarray:
+    """Raw vectors re-projected into the collection's learned space (raw when it has none)."""
+    return project(active_head(coll), vectors)
+
+
+def space_key(coll: Collection) -> str:
+    """Names the space maps are laid out in: 'raw', or the learned head's classes (a retrain on more labels of the
+    same kinds keeps the layout; a new kind changes it)."""
+    found = active_head(coll)
+    return "raw" if found is None else "learned:" + "\x1f".join(found.classes)
+
+
+def comparable(coll: Collection, vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, centroids) in one space: the current one when the centroids were made in it, else the raw one —
+    a learned vector's first `dim` components are its raw vector, so learned centroids fall back to that part."""
+    projected = space_vectors(coll, vectors)
+    if projected.shape[1] == centroids.shape[1]:
+        return projected, centroids
+    return np.asarray(vectors, dtype=np.float32), unit_rows(centroids[:, : coll.dim])
+
+
+def space_index(coll: Collection, found: Head | None) -> faiss.Index:
+    """The index to search in the space of `found` (a head from `resolve`): the collection's own for None (raw)."""
+    if found is None:
+        return coll.index()
+    with _LOCK:
+        generation = coll.generation
+        key = (str(coll.directory), generation, found.meta.get("label_version"), coll.fingerprint)
+        index = _INDEXES.get(key)
+        if index is None:
+            ids, vectors = coll.vectors()
+            out = np.empty((len(ids), found.dim_out), dtype=np.float32)
+            for start in range(0, len(ids), CHUNK):
+                out[start : start + CHUNK] = head_mod.apply(found, vectors[start : start + CHUNK])
+            del vectors
+            index, info = vector_index.build(ids, out, found.dim_out)
+            vector_index.set_search_params(index, info)
+            for old in [k for k in _INDEXES if k[0] == key[0]]:
+                del _INDEXES[old]
+            _INDEXES[key] = index
+        return index
+
+
+# ---------------------------------------------------------------------------------------------------- suggestions
+
+
+def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
+    """The training label set and a calibrated suggester for it (None without labels): the stored head's when it is
+    current, else trained here (kept in memory per generation and labels; `learn` is what stores a head)."""
+    labels = training_labels(coll)
+    digest = label_digest(labels)
+    key = (str(coll.directory), coll.generation, digest)
+    with _LOCK:
+        if key in _SUGGESTERS:
+            return _SUGGESTERS[key]
+    labelset = _label_set(coll, labels)
+    found = active_head(coll)
+    calibration = found.meta.get("calibration") if found is not None else None
+    if not labelset.labelled.any():
+        built = None
+    elif found is not None and calibration and found.meta.get("label_version") == digest:
+        built = calibrate.Suggester(list(labelset.classes), found, calibration["temperature"],
+                                    calibration["centre"], calibration["slope"], labelset.vectors[labelset.labelled])
+    elif len(labelset.classes) == 1:
+        built = calibrate.build(labelset)
+    else:
+        try:
+            labelset.require()
+            built = calibrate.build(labelset, head_mod.train(labelset), validate.validate(labelset))
+        except NotEnoughLabels:  # kinds with one example: an uncalibrated probe, prior known-ness
+            probe = Head(*head_mod.fit_params(labelset), meta={"classes": list(labelset.classes)})
+            built = calibrate.Suggester(list(labelset.classes), probe, 1.0, calibrate.PRIOR_CENTRE,
+                                        calibrate.PRIOR_SLOPE, labelset.vectors[labelset.labelled])
+    with _LOCK:
+        if len(_SUGGESTERS) > 8:
+            _SUGGESTERS.clear()
+        _SUGGESTERS[key] = (labelset, built)
+    return labelset, built
+
+
+def review(coll: Collection, n: int) -> list[ReviewItem]:
+    """The n images to label next (never ones already labelled by a person), most useful first."""
+    labelset, built = suggester(coll)
+    try:
+        labelset.require()
+    except NotEnoughLabels:
+        built = None  # first rounds: cover the collection rather than probe one label's border
+    hand = set(training_labels(coll))
+    items = review_mod.select(labelset, n, built)
+    paths = coll.paths([i.id for i in items])
+    return [ReviewItem(i.id, paths.get(i.id, ""), i.suggested, i.confidence) for i in items if i.id not in hand]
+
