@@ -23,6 +23,7 @@ in one transaction.
 Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
     label_images(coll, refs, label, source="manual", confidence=None) -> int       rows changed
+    label_each(coll, {ref: label}, source="manual") -> int      several labels in one action (one undo)
     unlabel_images(coll, refs) -> int
     name_cluster(coll, cluster_id, name) -> int                 names the cluster, labels members without a hand label
     merge_clusters(coll, ids, into=None, name=None) -> Cluster  merge (history recorded); a name labels the members
@@ -48,7 +49,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import faiss
 import numpy as np
@@ -156,6 +157,14 @@ def label_images(coll: Collection, refs: Iterable[ImageRef], label: str, source:
         raise RevsearchError(f"unknown label source {source!r}")
     ids = resolve(coll, refs)
     return label_store.set_labels(coll, {i: (label, confidence) for i in ids}, source)
+
+
+def label_each(coll: Collection, assignments: Mapping[ImageRef, str], source: str = "manual") -> int:
+    """Give each image its own label as ONE undoable action (a page of answers in the app's Label next view)."""
+    if source not in SOURCES:
+        raise RevsearchError(f"unknown label source {source!r}")
+    todo = {resolve(coll, [ref])[0]: (clean_label(label), None) for ref, label in assignments.items()}
+    return label_store.set_labels(coll, todo, source) if todo else 0
 
 
 def unlabel_images(coll: Collection, refs: Iterable[ImageRef]) -> int:
@@ -365,3 +374,31 @@ def import_csv(coll: Collection, csv_path: Path | str, source: str = "import") -
     result.labelled = label_store.set_labels(coll, {i: (lab, None) for i, lab in wanted.items()
                                                     if current.get(i) != lab}, source, copies=False)
     return result
+
+
+# ------------------------------------------------------------------ TEMPORARY STAND-IN (branch wt-learnapp): the
+# backend helper's folder_classes / import_folders replace these two functions (API in /work/notes/learn_api.md).
+
+
+def _folder_of(coll: Collection) -> dict[int, str]:
+    rows = [r for r in coll.rows("indexed")]
+    if len(rows) < 2:
+        return {}
+    root = os.path.commonpath([os.path.dirname(r.path) for r in rows])
+    out = {r.id: Path(r.path).relative_to(root).parts[0] for r in rows if len(Path(r.path).relative_to(root).parts) > 1}
+    return out if len(out) == len(rows) and len(set(out.values())) >= 2 else {}
+
+
+def folder_classes(coll: Collection) -> dict[str, int]:
+    found: dict[str, int] = defaultdict(int)
+    for name in _folder_of(coll).values():
+        found[name] += 1
+    return dict(sorted(found.items()))
+
+
+def import_folders(coll: Collection, folder: Path | str | None = None) -> ImportReport:
+    wanted = _folder_of(coll)
+    report = ImportReport(rows=len(wanted))
+    report.labelled = label_store.set_labels(coll, {i: (clean_label(n), None) for i, n in wanted.items()}, "import",
+                                             copies=False)
+    return report

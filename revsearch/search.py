@@ -73,6 +73,19 @@ class Searcher:
         queries = vectors[[order[int(i)] for i in ids]]
         return search_vectors(self.coll, queries, k, metric, exclude=[{int(i)} for i in ids])
 
+    # TEMPORARY STAND-IN (branch wt-learnapp): the backend helper's by_feedback replaces this method.
+    def by_feedback(self, positive_ids: Sequence[int], negative_ids: Sequence[int] = (), k: int = 10,
+                    space: str = "learned") -> list[Hit]:
+        """"More like these, less like those": Rocchio (mean of positives - 0.5 · mean of negatives)."""
+        if not positive_ids:
+            raise RevsearchError("relevance feedback needs at least one image marked as a good result")
+        _, pos = self.coll.vectors(list(positive_ids))
+        query = pos.mean(axis=0)
+        if negative_ids:
+            query = query - 0.5 * self.coll.vectors(list(negative_ids))[1].mean(axis=0)
+        seen = {int(i) for i in [*positive_ids, *negative_ids]}
+        return search_vectors(self.coll, unit_rows(query[None, :]), k, exclude=[seen])[0]
+
 
 def search_vectors(coll: Collection, queries: np.ndarray, k: int, metric: str = "cosine",
                    exclude: Sequence[set[int]] | None = None) -> list[list[Hit]]:
