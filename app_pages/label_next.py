@@ -20,8 +20,9 @@ answered = st.session_state.get(f"answered_{slug}", 0)
 if not known:
     st.markdown("revsearch picks the images whose labels teach it the most. Start here: these images cover the "
                 "different kinds of picture in the collection. **Type what each one shows** (e.g. *dress*, *hat*) in "
-                "the box under it (press Enter to add a new label), then press **Confirm this page**. From the next "
-                "round on, each image comes with a suggested label: confirm it with one click, or correct it.")
+                "the box under it, or add labels in the box above the images (separated by commas) and pick them; "
+                "then press **Confirm this page**. From the next round on, each image comes with a suggested label: "
+                "confirm it with one click, or correct it.")
 else:
     st.caption("Each round shows the images revsearch is least sure about. Confirm a suggestion (✓), correct it in "
                "the box, or skip the image; **Confirm this page** saves the page as one action (undoable) and "
@@ -52,7 +53,10 @@ if not items:
     st.success("Every indexed image has a label.", icon=":material/done_all:")
     st.stop()
 
-options = list(known)
+extra = st.text_input("New label for this page", key=f"new_label_{slug}_{page['number']}",
+                      placeholder="add a label, e.g. dress (then pick it under the images)",
+                      max_chars=labels.MAX_LABEL_CHARS, label_visibility="collapsed")
+options = list(dict.fromkeys([*known, *(x.strip() for x in extra.split(",") if x.strip())]))
 
 
 def fix_key(image_id: int) -> str:
