@@ -130,8 +130,7 @@ for start in range(0, len(shown), per_row):
 st.divider()
 st.subheader("Label suggestions")
 learn_cols = st.columns([1.2, 1, 2.5], vertical_alignment="center")
-with learn_cols[0]:
-    learning.improve_button(info, key="improve_clusters")
+learning.improve_button(info, key="improve_clusters", where=learn_cols[0])
 learn_cols[1].page_link("app_pages/label_next.py", label="Label next", icon=":material/task_alt:",
                         help="answer the images that teach revsearch the most, page by page")
 with state.guard("Suggesting labels"):

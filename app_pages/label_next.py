@@ -33,10 +33,9 @@ st.markdown(f"You've answered **{answered}** image{'s' if answered != 1 else ''}
 tools = st.columns([1, 1, 2], vertical_alignment="center")
 with tools[0]:
     size = st.selectbox("Images per page", SIZES, key="label_next_size")
-with tools[1]:
-    learning.improve_button(info, key="improve_label_next")
 with tools[2]:
     undo.undo_button(coll, key="undo_label_next")
+learning.improve_button(info, key="improve_label_next", where=tools[1])
 
 ROUND, NUMBER = f"label_next_round_{slug}", f"label_next_number_{slug}"
 page = st.session_state.get(ROUND)
@@ -102,9 +101,10 @@ for start in range(0, len(items), PER_ROW):
                               on_click=toggle, args=("confirmed", item.id),
                               help="confirmed" if confirmed else f"confirm: {item.suggested}")
             skipped = item.id in page["skipped"]
-            row[1].button("Skipped" if skipped else "Skip", key=f"skip_{slug}_{item.id}", width="stretch",
-                          type="primary" if skipped else "tertiary", on_click=toggle, args=("skipped", item.id),
-                          help="leave this image unlabelled")
+            if item.suggested is not None:
+                row[1].button("Skipped" if skipped else "Skip", key=f"skip_{slug}_{item.id}", width="stretch",
+                              type="primary" if skipped else "tertiary", on_click=toggle,
+                              args=("skipped", item.id), help="leave this image unlabelled")
             st.selectbox("Correct it", options, index=None, key=fix_key(item.id), accept_new_options=True,
                          placeholder="correct it…" if item.suggested else "what is it?",
                          label_visibility="collapsed", help=f"{name}: pick a label, or type a new one")

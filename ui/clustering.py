@@ -42,7 +42,9 @@ def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
             with col.container(key=f"{'outlier' if outlier else 'typical'}_{c.id}_{m.id}", gap=None):
                 if m.id in thumbs:
                     st.image(thumbs[m.id], width="stretch")
-                detail.detail_button(info, m.id, key=f"cluster_tile_{c.id}_{m.id}", score=m.similarity,
+                # a small cluster's member can be both typical and an outlier: one key each
+                detail.detail_button(info, m.id, key=f"cluster_tile_{c.id}_{m.id}{'_outlier' if outlier else ''}",
+                                     score=m.similarity,
                                      label="outlier" if outlier else f"{m.similarity:.2f}")
 
 

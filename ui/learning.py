@@ -127,27 +127,30 @@ def status_line(info: CollectionInfo) -> None:
     elif now.get("head"):
         st.caption(":material/model_training: Labels changed since the last training: retraining…")
     elif now.get("message") and now.get("current"):
-        st.caption(f":material/info: Labels not used yet: {now['message']}")
+        st.caption(f":material/info: Search does not use your labels yet: {now['message']}")
     if directory in t.errors:
         st.caption(f":material/warning: The last retraining did not work ({t.errors[directory]}); the details are "
                    "in the server log. Search keeps the previous space.")
 
 
-def improve_button(info: CollectionInfo, key: str) -> None:
-    """"Improve with my labels": train now (waiting for a background retrain first), then say what it changed."""
+def improve_button(info: CollectionInfo, key: str, where=None) -> None:
+    """"Improve with my labels": train now (waiting for a background retrain first), then say what it changed.
+
+    The button goes into `where` (e.g. a toolbar column) when given; the message follows at full width."""
     coll = state.collection(info)
     message_key = f"learn_message_{info.slug}"
-    if st.button("Improve with my labels", key=key, icon=":material/auto_awesome:",
-                 help="trains on your labels and checks on held-out labelled images whether search gets better; "
-                      "search uses it only if it does"):
+    if (where or st).button("Improve with my labels", key=key, icon=":material/auto_awesome:",
+                            help="trains on your labels and checks on held-out labelled images whether search "
+                                 "gets better; search uses it only if it does"):
         with state.guard("Learning from your labels"), st.spinner("Learning from your labels…"):
             with trainer().lock(str(coll.directory)):
                 result = learned.learn(coll)
-            trainer().seen[str(coll.directory)] = labels.version(coll)
-            st.session_state[message_key] = (result.used, result.message)
+            version = labels.version(coll)
+            trainer().seen[str(coll.directory)] = version
+            st.session_state[message_key] = (version, result.used, result.message)
     shown = st.session_state.get(message_key)
-    if shown:
-        used, message = shown
+    if shown and shown[0] == labels.version(coll):  # a message about older labels would mislead
+        _, used, message = shown
         text = message[:1].upper() + message[1:]
         if used:
             st.success(text, icon=":material/auto_awesome:")
