@@ -74,7 +74,7 @@ def chips(info: CollectionInfo, query_key: str) -> None:
     """The current marks as small green / red chips, with a button that clears them."""
     held = marks(query_key)
     if not held["up"] and not held["down"]:
-        st.caption(":material/thumbs_up_down: Mark results with 👍 / 👎 to refine the search.")
+        st.caption("Mark results with :material/thumb_up: or :material/thumb_down: to refine the search.")
         return
     paths = state.collection(info).paths([*held["up"], *held["down"]])
 
