@@ -13,7 +13,7 @@ import streamlit as st
 st.set_page_config(page_title="revsearch", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
                    layout="wide", initial_sidebar_state="expanded")
 
-from ui import state, widgets  # noqa: E402  (after set_page_config)
+from ui import learning, state, widgets  # noqa: E402  (after set_page_config)
 
 STYLE = """
 <style>
@@ -31,6 +31,7 @@ PAGES = [
     st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True),
     st.Page("app_pages/explore.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
+    st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"),
     st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"),
     st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"),
 ]
@@ -62,8 +63,15 @@ with state.guard("Starting revsearch"):
     if unknown:
         widgets.unknown_collection(unknown, infos)
         st.stop()
-    widgets.sidebar(infos, state.current(infos))
+    info = state.current(infos)
+    widgets.sidebar(infos, info)
     ready = True
+if ready and info is not None and info.counts.get("indexed", 0):
+    with state.guard("Learning from your labels"):
+        learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
+        with st.sidebar:
+            learning.status_line(info)
+        learning.folder_question(info)
 if not ready:
     st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
 state.show_flash()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import clusters, evaluate, labels
 from ui import clustering as ui_clusters
-from ui import state, undo, views, widgets
+from ui import learning, state, undo, views, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
@@ -129,6 +129,10 @@ for start in range(0, len(shown), per_row):
 # ------------------------------------------------------------------------------------------ suggestions
 st.divider()
 st.subheader("Label suggestions")
+learn_cols = st.columns([1.2, 1, 2.5], vertical_alignment="center")
+learning.improve_button(info, key="improve_clusters", where=learn_cols[0])
+learn_cols[1].page_link("app_pages/label_next.py", label="Label next", icon=":material/task_alt:",
+                        help="answer the images that teach revsearch the most, page by page")
 with state.guard("Suggesting labels"):
     suggestions = labels.suggest(coll)
     if not counts:
@@ -140,9 +144,7 @@ with state.guard("Suggesting labels"):
         threshold = st.slider("Accept suggestions with confidence at least", 0.0, 1.0, 0.8, 0.01,
                               key="suggest_threshold")
         sure = [s for s in suggestions if s.confidence >= threshold]
-        st.dataframe([{"file": s.path.rsplit("/", 1)[-1], "suggested label": s.label,
-                       "confidence": round(s.confidence, 3), "nearest with that label": round(s.similarity, 3)}
-                      for s in suggestions[:200]], hide_index=True, width="stretch", height=220)
+        ui_clusters.suggestion_table(info, suggestions)
         if st.button(f"Accept {len(sure)} suggestion{'s' if len(sure) != 1 else ''}", type="primary",
                      disabled=not sure, icon=":material/done_all:"):
             n = labels.accept_suggestions(coll, threshold, suggestions=suggestions)

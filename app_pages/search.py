@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import explore, state, undo, views
+from ui import explore, feedback, state, undo, views
 
 infos = state.collections()
 info = state.current(infos)
@@ -36,16 +36,19 @@ if query is None:
 
 with state.guard("Searching"):
     query = views.query_region(info, query)
-    hits = views.search(info, query, k)
+    hits = feedback.refine(info, query.key, query.image_id if query.crop is None else None,
+                           views.search(info, query, k), k)
     shown = [h for h in hits if h.score >= min_score]
     views.query_header(info, query, shown, hits, min_score)
+    feedback.chips(info, query.key)
     if shown:
         grid_tab, montage_tab, map_tab, label_tab = st.tabs(
             [":material/grid_view: Results", ":material/photo_library: Montage", ":material/scatter_plot: On the map",
              ":material/label: Label these"], key="search_tab", on_change="rerun")
         if grid_tab.open:
             with grid_tab:
-                views.results_grid(info, shown, key="search", exact=views.exact_ids(info, query, shown))
+                views.results_grid(info, shown, key="search", exact=views.exact_ids(info, query, shown),
+                                   feedback_query=query.key)
                 views.results_csv_button(info, query, shown)
         if montage_tab.open:
             with montage_tab:

@@ -20,6 +20,7 @@ transaction (source 'suggestion'; those labels are not trained on).
 Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
     label_images(coll, refs, label, source="manual", confidence=None) -> int       rows changed
+    label_each(coll, {ref: label}, source="manual") -> int      several labels in one action (one undo)
     unlabel_images(coll, refs) -> int
     name_cluster(coll, cluster_id, name) -> int                 names the cluster, labels members without a hand label
     merge_clusters(coll, ids, into=None, name=None) -> Cluster  merge (history recorded); a name labels the members
@@ -46,7 +47,7 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import faiss
 import numpy as np
@@ -154,6 +155,14 @@ def label_images(coll: Collection, refs: Iterable[ImageRef], label: str, source:
         raise RevsearchError(f"unknown label source {source!r}")
     ids = resolve(coll, refs)
     return label_store.set_labels(coll, {i: (label, confidence) for i in ids}, source)
+
+
+def label_each(coll: Collection, assignments: Mapping[ImageRef, str], source: str = "manual") -> int:
+    """Give each image its own label as ONE undoable action (a page of answers in the app's Label next view)."""
+    if source not in SOURCES:
+        raise RevsearchError(f"unknown label source {source!r}")
+    todo = {resolve(coll, [ref])[0]: (clean_label(label), None) for ref, label in assignments.items()}
+    return label_store.set_labels(coll, todo, source) if todo else 0
 
 
 def unlabel_images(coll: Collection, refs: Iterable[ImageRef]) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import io
+from typing import Sequence
 
 import streamlit as st
 
 from revsearch import clusters, export, thumbnails
+from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
@@ -39,7 +42,9 @@ def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
             with col.container(key=f"{'outlier' if outlier else 'typical'}_{c.id}_{m.id}", gap=None):
                 if m.id in thumbs:
                     st.image(thumbs[m.id], width="stretch")
-                detail.detail_button(info, m.id, key=f"cluster_tile_{c.id}_{m.id}", score=m.similarity,
+                # a small cluster's member can be both typical and an outlier: one key each
+                detail.detail_button(info, m.id, key=f"cluster_tile_{c.id}_{m.id}{'_outlier' if outlier else ''}",
+                                     score=m.similarity,
                                      label="outlier" if outlier else f"{m.similarity:.2f}")
 
 
@@ -85,3 +90,23 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     cols[2].download_button("Labels (.json)", json_bytes, file_name=f"{stem}-labels.json",
                             mime="application/json", icon=":material/data_object:", width="stretch",
                             on_click="ignore", key="export_json")
+
+
+TABLE_ROWS = 100  # suggestions shown (most confident first), each with a small thumbnail
+TABLE_THUMB = 96  # a size made at indexing time (hover previews), so the table decodes no original
+
+
+def suggestion_table(info: CollectionInfo, suggestions: Sequence[Suggestion]) -> None:
+    """The most confident suggestions as a table with a thumbnail per image, so a wrong one is seen at a glance."""
+    shown = list(suggestions[:TABLE_ROWS])
+    thumbs = thumbnails.thumbnails(state.collection(info), [s.id for s in shown], TABLE_THUMB)
+    rows = [{"image": _data_url(thumbs.get(s.id)), "file": s.path.rsplit("/", 1)[-1], "suggested label": s.label,
+             "confidence": round(s.confidence, 3), "nearest with that label": round(s.similarity, 3)} for s in shown]
+    st.dataframe(rows, hide_index=True, width="stretch", height=300, row_height=64, key="suggestion_table",
+                 column_config={"image": st.column_config.ImageColumn("image", width="small")})
+    if len(suggestions) > TABLE_ROWS:
+        st.caption(f"The {TABLE_ROWS} most confident of {len(suggestions)} suggestions are listed.")
+
+
+def _data_url(jpeg: bytes | None) -> str | None:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii") if jpeg else None

@@ -18,7 +18,7 @@ from revsearch.errors import RevsearchError
 from revsearch.files import content_hash
 from revsearch.search import Hit, Searcher
 from revsearch.workspace import CollectionInfo
-from ui import crop, detail, explore, state
+from ui import crop, detail, explore, feedback, learning, state
 
 QUERY = "query"  # session_state key: the active Query
 QUERY_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
@@ -106,7 +106,7 @@ def query_picker(info: CollectionInfo) -> Query | None:
 
 
 @st.cache_data(show_spinner="Searching…", max_entries=64)
-def _search(directory: str, generation: int, query_key: str, k: int, _info: CollectionInfo,
+def _search(directory: str, generation: int, space: str, query_key: str, k: int, _info: CollectionInfo,
             _query: Query) -> list[Hit]:
     coll = state.collection(_info)
     # no st.* inside a cached function: the model without its spinner ("Searching…" spins instead)
@@ -135,7 +135,7 @@ def query_image(info: CollectionInfo, query: Query, size: int | None = None) -> 
 def search(info: CollectionInfo, query: Query, k: int) -> list[Hit]:
     """Top-k hits; cached per (collection state, query, k), so reruns never re-embed the query."""
     coll = state.collection(info)
-    return _search(str(info.directory), coll.generation, query.key, k, info, query)
+    return _search(str(info.directory), coll.generation, learning.space_token(coll), query.key, k, info, query)
 
 
 def image_facts(info: CollectionInfo, ids: Sequence[int]) -> tuple[dict[int, int], dict[int, str]]:
@@ -225,8 +225,10 @@ def exact_ids(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> set[in
 
 def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: int = 6,
                  show_rank: bool = True, show_score: bool = True, switch: bool = False,
-                 exact: set[int] = frozenset()) -> None:  # type: ignore[assignment]
-    """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each."""
+                 exact: set[int] = frozenset(),  # type: ignore[assignment]
+                 feedback_query: str | None = None) -> None:
+    """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each; with
+    `feedback_query`, thumbs up / down that refine that query."""
     coll = state.collection(info)
     ids = [h.id for h in hits]
     thumbs = thumbnails.thumbnails(coll, ids, THUMB)
@@ -254,6 +256,8 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                 facts.append(f":material/label: **{md_escape(label_of[hit.id])}**" if hit.id in label_of
                              else "unlabelled")
                 st.caption("  \n".join(facts))
+                if feedback_query is not None:
+                    feedback.thumbs(feedback_query, hit.id, key=f"{key}_fb_{hit.id}_{rank}")
                 more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}", switch=switch)
                 detail.detail_button(info, hit.id, key=f"{key}_detail_{hit.id}_{rank}",
                                      score=hit.score if show_score else None, exact=hit.id in exact)

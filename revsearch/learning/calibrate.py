@@ -96,6 +96,8 @@ def fit_known(labelset: LabelSet, seed: int = 0) -> tuple[float, float]:
             continue
         sims.append(closeness(x[probe_rows], x[base]))
         targets.append((codes[probe_rows] != hidden).astype(np.float64))
+    if not sims:  # too few labels per kind to hold any out (e.g. 3 labels × 2 images): keep the prior
+        return PRIOR_CENTRE, PRIOR_SLOPE
     s, t = np.concatenate(sims), np.concatenate(targets)
     if t.min() == t.max():
         return PRIOR_CENTRE, PRIOR_SLOPE

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,15 @@ def data_dir(tiny_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("REVSEARCH_DATA", str(data))
     monkeypatch.setenv("REVSEARCH_DEMO", str(tiny_demo))
     return data
+
+
+@pytest.fixture(autouse=True)
+def retrains_finish() -> None:
+    """Background retrains a test started (after a labelling action) end before its data directory goes."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name.startswith("retrain "):
+            thread.join()
 
 
 @pytest.fixture
