@@ -139,7 +139,19 @@ with state.guard("Suggesting labels"):
         st.caption("Label some images first (name a cluster, or label a selection on the Map); the unlabelled "
                    "images then get suggestions from their labelled neighbours.")
     elif not suggestions:
-        st.caption("Every image has a label.")
+        known = labels.labels(coll)
+        unlabelled = sum(1 for r in coll.rows("indexed") if r.id not in known)
+        if not unlabelled:
+            st.caption("Every image has a label.")
+        else:
+            st.caption(f"None of the {unlabelled} unlabelled images is a confident match for your labels yet: label "
+                       "a few more of each kind (Label next asks for the ones that teach the most), or give each its "
+                       "best guess now.")
+            if st.button(f"Label all {unlabelled} with their best guess", icon=":material/done_all:",
+                         key="accept_best_guess"):
+                n = labels.accept_suggestions(coll, 0.0)
+                state.flash(f"Labelled {n} images with their best guess (undo restores them)")
+                st.rerun()
     else:
         threshold = st.slider("Accept suggestions with confidence at least", 0.0, 1.0, 0.8, 0.01,
                               key="suggest_threshold")

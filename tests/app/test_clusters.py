@@ -42,12 +42,12 @@ def test_naming_a_cluster_labels_its_images_and_persists(app, data_dir):
         saved = labels.labels(coll)
     assert members and {i: saved.get(i) for i in members} == {i: "tops" for i in members}
     assert "0 · tops" in texts(at)  # the cluster now shows its name
-    # suggestions for the rest, accepted in one action
+    # one kind labelled: no image is a confident match yet, but every other one can take its best guess at once
     assert "Label suggestions" in texts(at)
-    at.slider(key="suggest_threshold").set_value(0.0).run()
-    accept = [b for b in at.button if b.label.startswith("Accept ")]
-    assert accept
-    at = click(at, accept[0].label)
+    assert "is a confident match for your labels yet" in texts(at)
+    guess = [b.label for b in at.button if b.label.startswith("Label all ") and b.label.endswith("best guess")]
+    assert len(guess) == 1
+    at = click(at, guess[0])
     assert not problems(at) and not errors(at)
     with Collection.open(data_dir / "collections" / "demo") as coll:
         assert len(labels.labels(coll)) == 6  # every image labelled now
