@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchsuite.sections import write_section  # noqa: E402
 
 from revsearch.collection import Collection  # noqa: E402
 from revsearch.learning import calibrate, head, probe, review, validate  # noqa: E402
@@ -220,14 +221,6 @@ def reference_seconds() -> float:
     return time.perf_counter() - start
 
 
-def write_section(out: Path, body: str) -> None:
-    text = out.read_text() if out.exists() else ""
-    block = f"{SECTION}\n\n{body}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    out.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--collection", type=Path, required=True)
@@ -252,7 +245,7 @@ def main() -> None:
         print(f"\n{title}", flush=True)
         parts.append(f"**{title}**\n\n" + "\n".join(fn()))
     if args.out:
-        write_section(args.out, "\n\n".join(parts))
+        write_section(args.out, "learning", SECTION + "\n\n" + "\n\n".join(parts))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """A million images in one collection (issue 11, points 3 and 4): ingest, budgeted index build, open, raw-vector
 search, and a simulated N-node indexing scaling table.
 
-    .venv/bin/python benchmarks/million.py --n 1000000 --dir /tmp/million --out BENCHMARKS-million.md
+    .venv/bin/python benchmarks/million.py --n 1000000 --dir /tmp/million --out BENCHMARKS.md
     .venv/bin/python benchmarks/million.py --n 100000 --dir /tmp/m100k --out /tmp/m.md     # development size
 
 Vectors are synthetic (no image is decoded): benchsuite.inputs.VectorGen, 1280-d like efficientnet_lite0 — n/500
@@ -168,7 +168,7 @@ def scaling(node_rate: float, commit_rate: float, bandwidth_mb: float, image_kb:
 def render(args: argparse.Namespace, r: dict) -> str:
     ing, bld, qry, inf = r["ingest"], r["build"], r["query"], r["info"]
     n = f"{args.n:,}"
-    lines = [f"# A million images: {n} × {DIM}-d vectors in one collection", "",
+    lines = [f"## A million images: {n} × {DIM}-d vectors in one collection", "",
              f"Machine: {os.cpu_count()} cores, {_mem_gb():.0f} GB RAM, shared with other agents. Vectors: synthetic "
              f"(benchsuite VectorGen: {max(8, args.n // 500)} clusters, rank-16 Gaussian each plus isotropic noise, "
              f"L2-normalised; queries held out). Catalog vectors stored as {'float16' if args.float16 else 'float32'}."
@@ -192,7 +192,7 @@ def render(args: argparse.Namespace, r: dict) -> str:
              f"by streaming the catalog: {qry['exact_stream_s']:.0f} s.", ""]
     rate = args.node_rate
     commit = ing["rows_per_s"]
-    lines += ["## Simulated N-node indexing", "",
+    lines += ["### Simulated N-node indexing", "",
               f"Assumptions: per-node throughput {rate:g} img/s (decode + hash + embed on one 2-core node, measured here "
               f"by benchmarks/bench.py for efficientnet_lite0); shared storage {args.bandwidth:g} MB/s aggregate with "
               f"{args.image_kb:g} KB per image; the driver commits rows + vectors at {commit:,.0f} rows/s (the ingest "
@@ -244,11 +244,13 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(args.dir, ignore_errors=True)
     if args.out:
-        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
+        args.out.with_name(args.out.stem + "-million.json").write_text(json.dumps(results, indent=2))
     text = render(args, results)
     print(text)
     if args.out:
-        args.out.write_text(text)
+        from benchsuite.sections import write_section
+
+        write_section(args.out, "million", text)
     return 0
 
 

@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from benchsuite.sections import write_section  # noqa: E402  (the benchmarks folder is put on the path first)
+
 DATASET = REPO.parent / "shared" / "datasets" / "clothing-small"
-BEGIN, END = "<!-- ray_throughput:begin -->", "<!-- ray_throughput:end -->"
 CONFIGS = (
     ("in-process", []),
     ("--ray local (1 actor × 2 CPU)", ["--ray", "local"]),
@@ -66,23 +68,18 @@ def main() -> None:
             rows.append((name, ips, wall))
             print(f"{name:<34} {ips:7.1f} img/s  {wall:6.1f} s wall", flush=True)
     base_ips, base_wall = rows[0][1], rows[0][2]
-    lines = [BEGIN, f"## Ray local vs in-process indexing ({n} photos, {os.cpu_count()} CPUs, "
+    lines = [f"## Ray local vs in-process indexing ({n} photos, {os.cpu_count()} CPUs, "
                     f"{time.strftime('%Y-%m-%d %H:%M')})", "",
              "| configuration | img/s (sync) | × in-process | wall s (whole command) | × in-process (wall) |",
              "|---|---:|---:|---:|---:|"]
     for name, ips, wall in rows:
         lines.append(f"| {name} | {ips:.1f} | {ips / base_ips:.2f} | {wall:.1f} | {base_wall / wall:.2f} |")
     lines += ["", "Target (issue 11): `--ray local` ≥ 0.7× in-process. Sync throughput excludes Ray's own start "
-                  "(~4 s) but includes starting the actors; wall time includes everything.", END]
+                  "(~4 s) but includes starting the actors; wall time includes everything."]
     table = "\n".join(lines)
     print(table)
     if args.out:
-        text = args.out.read_text() if args.out.exists() else ""
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + table + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + table + "\n"
-        args.out.write_text(text)
+        write_section(args.out, "ray_throughput", table)
 
 
 if __name__ == "__main__":

@@ -226,6 +226,8 @@ def _recluster(coll: Collection, k: int, seed: int, progress: Progress | None) -
     n = coll.counts()["indexed"]
     if n == 0:
         raise RevsearchError("the collection has no indexed images to cluster")
+    if not 1 <= k <= n:
+        raise RevsearchError(f"k = {k} is more than the {n} indexed images" if k > n else "k must be at least 1")
     report(progress, 1, 3, f"k-means, k = {k}, {n} images")
     if n > SAMPLE_LIMIT:
         hashes = coll.indexed_hashes()  # read first: a file changed after it gets re-assigned by assign_new
@@ -235,9 +237,6 @@ def _recluster(coll: Collection, k: int, seed: int, progress: Progress | None) -
             generation = coll.generation
             ids, vectors = coll.vectors()
             hashes = coll.indexed_hashes()
-        if not 1 <= k <= len(ids):
-            raise RevsearchError(f"k = {k} is more than the {len(ids)} indexed images" if k > len(ids)
-                                 else "k must be at least 1")
         fit = kmeans(learned.space_vectors(coll, vectors), k, seed=seed)
     # Number by size (desc), then by the smallest member id, so ids do not depend on faiss's internal order.
     sizes = np.bincount(fit.assign, minlength=k)

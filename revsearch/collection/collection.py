@@ -74,7 +74,7 @@ class Collection:
         path = directory / catalog.CATALOG_NAME
         if not path.is_file():
             raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME}); create one with "
-                                 f"`python -m revsearch index FOLDER --collection {directory}`")
+                                 f"`revsearch index FOLDER --collection {directory}`")
         try:
             conn = catalog.connect(path, read_only=read_only)
             catalog.migrate(conn)

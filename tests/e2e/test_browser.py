@@ -192,7 +192,12 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     page.reload()
     settle(page)
     expect(page.get_by_text("Add images to “E2E photos”")).to_be_visible()
-    expect(page.locator("[data-testid='stSidebar']")).to_contain_text("E2E photos", timeout=60_000)  # its selector too
+    sidebar = page.locator("[data-testid='stSidebar']")
+    for _ in range(120):  # the sidebar's selector too (its value shows in the accessibility tree, not in the text)
+        if "E2E photos" in sidebar.aria_snapshot():
+            break
+        page.wait_for_timeout(500)
+    assert "E2E photos" in sidebar.aria_snapshot()
 
     # ---- search with a resized copy of one uploaded photo: it must come first
     target = uploaded[4]
