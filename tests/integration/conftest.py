@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -83,3 +84,29 @@ def fresh_collection(tmp_path: Path, clothing_collection_dir: Path) -> Collectio
     coll = Collection.open(directory)
     yield coll
     coll.close()
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """One `revsearch` command in this process: (exit code, stdout, stderr)."""
+    from revsearch.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ok_json(capsys, *args: str):
+    """The command's `--json` output, asserting it succeeded."""
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def error_line(capsys, *args: str) -> str:
+    """The one stderr line of a command that must fail."""
+    code, out, err = run(capsys, *args)
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("revsearch: error: "), err
+    return lines[0]
+

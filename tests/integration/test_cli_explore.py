@@ -13,29 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from revsearch.cli import main
+from tests.integration.conftest import error_line, ok_json, run
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def ok_json(capsys, *args: str):
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
-def error_line(capsys, *args: str) -> str:
-    code, out, err = run(capsys, *args)
-    assert code != 0
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("revsearch: error: "), err
-    return lines[0]
 
 
 @pytest.fixture

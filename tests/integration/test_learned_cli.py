@@ -4,7 +4,6 @@ suggest, search in the learned space (--raw, --positive/--negative), label --fro
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 from pathlib import Path
 
@@ -12,20 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from revsearch.cli import main
-from tests.integration.conftest import dataset_rows
+from tests.integration.conftest import dataset_rows, ok_json, run
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def ok_json(capsys, *args: str):
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def show(capsys, *parts: object) -> None:
