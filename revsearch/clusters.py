@@ -410,8 +410,13 @@ def assignments(coll: Collection) -> dict[int, int]:
     """image id -> cluster id for every clustered image (empty when there is no clustering)."""
     with coll.reading():
         out = cluster_store.assignments(coll)
-        out.update({r[0]: r[1] for r in _pending(coll)})
+        out.update(pending_assignments(coll))
     return out
+
+
+def pending_assignments(coll: Collection) -> dict[int, int]:
+    """image id -> nearest cluster id of the indexed images not (or no longer) assigned: computed, not stored."""
+    return {r[0]: r[1] for r in _pending(coll)}
 
 
 # ---------------------------------------------------------------------------------------------------- editing

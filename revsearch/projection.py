@@ -37,11 +37,12 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from revsearch import learned
-from revsearch.clusters import REDO, assignments
+from revsearch.clusters import REDO, pending_assignments
 from revsearch.collection import Collection, map_store
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
@@ -239,14 +240,22 @@ def place(ref_vectors: np.ndarray, ref_xy: np.ndarray, vectors: np.ndarray, k: i
     return out
 
 
-def map_points(coll: Collection, update: bool = True, progress: Progress | None = None) -> list[MapPoint]:
-    """Every point of the map with its path, cluster id and label (updating the map first unless `update=False`;
-    with `update=False` nothing is written)."""
+def map_points(coll: Collection, update: bool = True, progress: Progress | None = None, limit: int | None = None,
+               include: Sequence[int] = ()) -> list[MapPoint]:
+    """The points of the map with their path, cluster id and label (updating the map first unless `update=False`;
+    with `update=False` nothing is written): every point, or with `limit` a fixed seeded sample of at most that many
+    plus the points of `include` — what a page can draw for a collection of any size."""
     if update:
         update_map(coll, progress=progress)
     with coll.reading():
-        clusters = assignments(coll)  # images not assigned yet shown in their nearest cluster, computed not stored
-        return [MapPoint(p.id, p.path, p.x, p.y, clusters.get(p.id), p.label) for p in map_store.points(coll)]
+        pending = pending_assignments(coll)  # images not assigned yet shown in their nearest cluster, not stored
+        stored = map_store.points(coll) if limit is None else map_store.sample(coll, limit, include)
+        return [MapPoint(p.id, p.path, p.x, p.y, pending.get(p.id, p.cluster), p.label) for p in stored]
+
+
+def map_size(coll: Collection) -> int:
+    """How many points the whole map has (what `map_points` returns without a limit)."""
+    return map_store.count_shown(coll)
 
 
 # ---------------------------------------------------------------------------------------------------- internals
