@@ -42,7 +42,7 @@ from typing import Sequence
 import numpy as np
 
 from revsearch import learned
-from revsearch.clusters import REDO, pending_assignments
+from revsearch.clusters import REDO, assignments
 from revsearch.collection import Collection, map_store
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
@@ -248,9 +248,10 @@ def map_points(coll: Collection, update: bool = True, progress: Progress | None 
     if update:
         update_map(coll, progress=progress)
     with coll.reading():
-        pending = pending_assignments(coll)  # images not assigned yet shown in their nearest cluster, not stored
         stored = map_store.points(coll) if limit is None else map_store.sample(coll, limit, include)
-        return [MapPoint(p.id, p.path, p.x, p.y, pending.get(p.id, p.cluster), p.label) for p in stored]
+        # images not assigned yet are shown in their nearest cluster, computed not stored
+        clusters = assignments(coll, None if limit is None else [p.id for p in stored])
+        return [MapPoint(p.id, p.path, p.x, p.y, clusters.get(p.id), p.label) for p in stored]
 
 
 def map_size(coll: Collection) -> int:
