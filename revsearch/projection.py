@@ -24,7 +24,9 @@ on 2 CPU cores, most of it numba compiling; progress is reported through the epo
 
 Public API:
     update_map(coll, progress=None, force=False, refit_fraction=0.2, seed=0) -> MapUpdate
-    map_points(coll, update=True, progress=None) -> list[MapPoint]       with cluster id and label per point
+    map_points(coll, update=True, progress=None, limit=None, include=()) -> list[MapPoint]   cluster id and label
+                                             per point; with `limit` a fixed seeded sample (a large map's view)
+    map_size(coll) -> int                    how many points the whole map has
 """
 
 from __future__ import annotations
