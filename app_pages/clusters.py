@@ -139,8 +139,7 @@ with state.guard("Suggesting labels"):
         st.caption("Label some images first (name a cluster, or label a selection on the Map); the unlabelled "
                    "images then get suggestions from their labelled neighbours.")
     elif not suggestions:
-        known = labels.labels(coll)
-        unlabelled = sum(1 for r in coll.rows("indexed") if r.id not in known)
+        unlabelled = labels.unlabelled_count(coll)
         if not unlabelled:
             st.caption("Every image has a label.")
         else:

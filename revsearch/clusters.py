@@ -12,7 +12,7 @@ Public API (all take an open `Collection`):
     clustering(coll, n_representatives=8, n_outliers=4) -> Clustering | None     read (never writes)
     cluster(coll, cluster_id, ...) -> Cluster                          one cluster (error if unknown)
     members(coll, cluster_id) -> list[Member]                          best (closest to centroid) first
-    assignments(coll) -> dict[int, int]                                image id -> cluster id
+    assignments(coll, ids=None) -> dict[int, int]                      image id -> cluster id
     cluster_name(coll, cluster_id) -> str | None                       its name (error if unknown)
     version(coll) -> str                                               changes when clusters are remade, renamed, merged
     merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge (users call
@@ -406,11 +406,12 @@ def version(coll: Collection) -> str:
     return created + "/" + ",".join(f"{c}:{n or ''}" for c, n in names.items())
 
 
-def assignments(coll: Collection) -> dict[int, int]:
-    """image id -> cluster id for every clustered image (empty when there is no clustering)."""
+def assignments(coll: Collection, ids: Sequence[int] | None = None) -> dict[int, int]:
+    """image id -> cluster id of every clustered image, or of those among `ids` (empty without a clustering)."""
     with coll.reading():
-        out = cluster_store.assignments(coll)
-        out.update({r[0]: r[1] for r in _pending(coll)})
+        out = cluster_store.assignments(coll, ids)
+        pending = {r[0]: r[1] for r in _pending(coll)}
+    out.update(pending if ids is None else {i: pending[i] for i in ids if i in pending})
     return out
 
 

@@ -221,9 +221,13 @@ def last_action(coll: Collection) -> Action | None:
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def labels(coll: Collection) -> dict[int, str]:
-    """image id -> label."""
-    return label_store.labels(coll)
+def labels(coll: Collection, ids: Sequence[int] | None = None) -> dict[int, str]:
+    """image id -> label (of every labelled image, or of those among `ids`)."""
+    return label_store.labels(coll, ids)
+
+
+def unlabelled_count(coll: Collection) -> int:
+    return label_store.unlabelled_count(coll)
 
 
 def label_rows(coll: Collection) -> list[LabelRow]:
@@ -273,6 +277,8 @@ def _guesses(coll: Collection, k: int) -> list[Suggestion]:
 
 
 def _suggest(coll: Collection, k: int) -> list[Suggestion]:
+    if not label_counts(coll):  # nothing to learn from: not worth loading every vector to find that out
+        return []
     labelset, suggester = learned.suggester(coll)
     if suggester is None:
         return []

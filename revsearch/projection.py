@@ -24,7 +24,9 @@ on 2 CPU cores, most of it numba compiling; progress is reported through the epo
 
 Public API:
     update_map(coll, progress=None, force=False, refit_fraction=0.2, seed=0) -> MapUpdate
-    map_points(coll, update=True, progress=None) -> list[MapPoint]       with cluster id and label per point
+    map_points(coll, update=True, progress=None, limit=None, include=()) -> list[MapPoint]   cluster id and label
+                                             per point; with `limit` a fixed seeded sample (a large map's view)
+    map_size(coll) -> int                    how many points the whole map has
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -239,14 +242,23 @@ def place(ref_vectors: np.ndarray, ref_xy: np.ndarray, vectors: np.ndarray, k: i
     return out
 
 
-def map_points(coll: Collection, update: bool = True, progress: Progress | None = None) -> list[MapPoint]:
-    """Every point of the map with its path, cluster id and label (updating the map first unless `update=False`;
-    with `update=False` nothing is written)."""
+def map_points(coll: Collection, update: bool = True, progress: Progress | None = None, limit: int | None = None,
+               include: Sequence[int] = ()) -> list[MapPoint]:
+    """The points of the map with their path, cluster id and label (updating the map first unless `update=False`;
+    with `update=False` nothing is written): every point, or with `limit` a fixed seeded sample of at most that many
+    plus the points of `include` — what a page can draw for a collection of any size."""
     if update:
         update_map(coll, progress=progress)
     with coll.reading():
-        clusters = assignments(coll)  # images not assigned yet shown in their nearest cluster, computed not stored
-        return [MapPoint(p.id, p.path, p.x, p.y, clusters.get(p.id), p.label) for p in map_store.points(coll)]
+        stored = map_store.points(coll) if limit is None else map_store.sample(coll, limit, include)
+        # images not assigned yet are shown in their nearest cluster, computed not stored
+        clusters = assignments(coll, None if limit is None else [p.id for p in stored])
+        return [MapPoint(p.id, p.path, p.x, p.y, clusters.get(p.id), p.label) for p in stored]
+
+
+def map_size(coll: Collection) -> int:
+    """How many points the whole map has (what `map_points` returns without a limit)."""
+    return map_store.count_shown(coll)
 
 
 # ---------------------------------------------------------------------------------------------------- internals

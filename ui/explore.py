@@ -20,6 +20,7 @@ from ui import state
 HOVER = 96  # px of the hover previews (their own thumbnail size, cached in the collection)
 HOVER_LIMIT = 5000  # beyond this many points the map shows names only on hover (keeps the page light)
 SVG_LIMIT = 3000  # up to this many points plain SVG (crisp, quick to draw); WebGL beyond
+MAP_LIMIT = 20_000  # points drawn at most: a fixed sample beyond (the browser and the page stay quick at any size)
 # 36 colours kept apart by hue and lightness (Kelly's colours of maximum contrast, then Tableau's and a few more),
 # none close to the grey of "no cluster / unlabelled"; past 36 groups the symbol changes too, so 100+ stay apart.
 PALETTE = ["#0067a5", "#e25822", "#008856", "#f3c300", "#875692", "#be0032", "#a1caf1", "#8db600", "#e68fac",
@@ -52,26 +53,34 @@ def state_key(info: CollectionInfo) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _points(directory: str, key: str, _info: CollectionInfo) -> dict:
+def _points(directory: str, key: str, include: tuple[int, ...], _info: CollectionInfo) -> dict:
     coll = state.collection(_info)
-    pts = projection.map_points(coll, update=False)
+    pts = projection.map_points(coll, update=False, limit=MAP_LIMIT, include=include)
     return {"id": [p.id for p in pts], "x": [p.x for p in pts], "y": [p.y for p in pts],
             "cluster": [p.cluster for p in pts], "label": [p.label for p in pts],
-            "name": [Path(p.path).name for p in pts]}
+            "name": [Path(p.path).name for p in pts], "total": projection.map_size(coll)}
 
 
-def points(info: CollectionInfo) -> dict:
+def points(info: CollectionInfo, include: Sequence[int] = ()) -> dict:
+    """The map's points: every one, or a fixed sample of MAP_LIMIT plus `include` (e.g. a query's results);
+    "total" says how many the whole map has."""
     ensure_map(info)
-    return _points(str(info.directory), state_key(info), info)
+    return _points(str(info.directory), state_key(info), tuple(sorted(set(include))), info)
+
+
+def sampled_caption(pts: dict) -> None:
+    if pts["total"] > len(pts["id"]):
+        st.caption(f"Showing a fixed sample of {len(pts['id']):,} of the {pts['total']:,} images, so the map stays "
+                   "quick; select a region to see and label the images there.")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _hover_uris(directory: str, generation: int, _info: CollectionInfo) -> dict[int, str]:
+def _hover_uris(directory: str, generation: int, ids: tuple[int, ...], _info: CollectionInfo) -> dict[int, str]:
+    """Hover previews of the points shown (none beyond HOVER_LIMIT: names only, and no thumbnail is made)."""
     coll = state.collection(_info)
-    ids = [r.id for r in coll.rows("indexed")]
     if len(ids) > HOVER_LIMIT:
         return {}
-    thumbs = thumbnails.thumbnails(coll, ids, HOVER)
+    thumbs = thumbnails.thumbnails(coll, list(ids), HOVER)
     return {i: "data:image/jpeg;base64," + base64.b64encode(_lighter(data)).decode() for i, data in thumbs.items()}
 
 
@@ -86,8 +95,10 @@ def _lighter(jpeg: bytes, quality: int = 65) -> bytes:
         return jpeg
 
 
-def hover_uris(info: CollectionInfo) -> dict[int, str]:
-    return _hover_uris(str(info.directory), state.collection(info).generation, info)
+def hover_uris(info: CollectionInfo, ids: Sequence[int]) -> dict[int, str]:
+    if len(ids) > HOVER_LIMIT:
+        return {}
+    return _hover_uris(str(info.directory), state.collection(info).generation, tuple(ids), info)
 
 
 def cluster_names(info: CollectionInfo) -> dict[int, str]:
@@ -265,7 +276,8 @@ def collection_map(info: CollectionInfo, color_by: str, key: str, height: int = 
     if not pts["id"]:
         st.info("The map is empty: the collection has no indexed images yet.")
         return []
-    fig = figure(pts, color_by, cluster_names(info), hover_uris(info), height, size, opacity, show_names)
+    fig = figure(pts, color_by, cluster_names(info), hover_uris(info, pts["id"]), height, size, opacity, show_names)
+    sampled_caption(pts)
     hover_previews()
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=key,
                             config={"displaylogo": False, "scrollZoom": True,
@@ -287,10 +299,10 @@ def query_position(pts: dict, hits: Sequence[Hit]) -> tuple[float, float] | None
 
 def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height: int = 560) -> None:
     """The whole collection in grey, the results highlighted with their rank, lines from the query to each."""
-    pts = points(info)
+    pts = points(info, include=[h.id for h in hits])
     where = {i: n for n, i in enumerate(pts["id"])}
     names = cluster_names(info)
-    uris = hover_uris(info)
+    uris = hover_uris(info, pts["id"])
     fig = go.Figure()
     fig.add_trace(scatter_type(len(pts["id"]))(
         x=pts["x"], y=pts["y"], mode="markers", name="collection",
@@ -331,5 +343,6 @@ def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": 1.02, "x": 0})
     hover_previews()
     st.plotly_chart(fig, key="query_map", config={"displaylogo": False, "scrollZoom": True})
+    sampled_caption(pts)
     st.caption("The star is placed among its closest results; lines join it to every result shown, numbered by "
                "rank. Hover a point to preview it; a result's hover shows its score.")

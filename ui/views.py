@@ -141,9 +141,7 @@ def search(info: CollectionInfo, query: Query, k: int) -> list[Hit]:
 def image_facts(info: CollectionInfo, ids: Sequence[int]) -> tuple[dict[int, int], dict[int, str]]:
     """(image id -> cluster id, image id -> label) for the given images."""
     coll = state.collection(info)
-    assign = clusters.assignments(coll)
-    known = labels.labels(coll)
-    return ({i: assign[i] for i in ids if i in assign}, {i: known[i] for i in ids if i in known})
+    return clusters.assignments(coll, ids), labels.labels(coll, ids)
 
 
 def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: list[Hit], min_score: float) -> None:

@@ -65,11 +65,19 @@ def member_ids(coll: Collection, cluster_ids: Sequence[int]) -> list[int]:
         coll, f"SELECT image_id FROM cluster_members WHERE cluster_id IN ({catalog.marks(cluster_ids)})", cluster_ids)]
 
 
-def assignments(coll: Collection) -> dict[int, int]:
-    """image id -> cluster id for every clustered image that is still indexed."""
-    return {int(a): int(b) for a, b in catalog.fetch(
-        coll, "SELECT m.image_id, m.cluster_id FROM cluster_members m JOIN images i ON i.id = m.image_id "
-              "WHERE i.status = 'indexed'")}
+_ASSIGNED = ("SELECT m.image_id, m.cluster_id FROM cluster_members m JOIN images i ON i.id = m.image_id "
+             "WHERE i.status = 'indexed'")
+
+
+def assignments(coll: Collection, ids: Sequence[int] | None = None) -> dict[int, int]:
+    """image id -> cluster id for every clustered image that is still indexed (or for those among `ids`)."""
+    if ids is None:
+        return {int(a): int(b) for a, b in catalog.fetch(coll, _ASSIGNED)}
+    out: dict[int, int] = {}
+    for chunk in catalog.chunks(ids):
+        out.update({int(a): int(b) for a, b in catalog.fetch(
+            coll, _ASSIGNED + f" AND m.image_id IN ({catalog.marks(chunk)})", chunk)})
+    return out
 
 
 _MEMBER_NAMES = ("SELECT m.image_id, c.name FROM cluster_members m JOIN clusters c ON c.id = m.cluster_id "

@@ -63,9 +63,22 @@ def version(coll: Collection) -> str:
     return coll.meta(META_VERSION) or "0"
 
 
-def labels(coll: Collection) -> dict[int, str]:
-    """image id -> label."""
-    return {int(a): b for a, b in catalog.fetch(coll, "SELECT image_id, label FROM labels")}
+def labels(coll: Collection, ids: Sequence[int] | None = None) -> dict[int, str]:
+    """image id -> label (of every labelled image, or of those among `ids`)."""
+    if ids is None:
+        return {int(a): b for a, b in catalog.fetch(coll, "SELECT image_id, label FROM labels")}
+    out: dict[int, str] = {}
+    for chunk in catalog.chunks(ids):
+        out.update({int(a): b for a, b in catalog.fetch(
+            coll, f"SELECT image_id, label FROM labels WHERE image_id IN ({catalog.marks(chunk)})", chunk)})
+    return out
+
+
+def unlabelled_count(coll: Collection) -> int:
+    """Indexed images (files present) without a label."""
+    return int(catalog.fetch(coll, "SELECT COUNT(*) FROM images i LEFT JOIN labels l ON l.image_id = i.id "
+                                   "WHERE i.status = 'indexed' AND i.missing_since IS NULL "
+                                   "AND l.image_id IS NULL")[0][0])
 
 
 def label_rows(coll: Collection) -> list[LabelRow]:

@@ -33,13 +33,37 @@ def stored(coll: Collection) -> dict[int, tuple[str | None, bool]]:
     return {int(r[0]): (r[1], bool(r[2])) for r in catalog.fetch(coll, "SELECT image_id, hash, fitted FROM projection")}
 
 
+_POINTS = ("SELECT p.image_id, i.path, p.x, p.y, m.cluster_id, l.label FROM projection p "
+           "JOIN images i ON i.id = p.image_id "
+           "LEFT JOIN cluster_members m ON m.image_id = p.image_id "
+           "LEFT JOIN labels l ON l.image_id = p.image_id "
+           "WHERE i.missing_since IS NULL")
+# a multiplicative hash of the image id (Knuth): a seeded order that is the same on every call and spread over the map
+_SPREAD = "((p.image_id + ?) * 2654435761) % 4294967296"
+
+
 def points(coll: Collection) -> list[StoredPoint]:
     """Every point with its image's path, cluster id and label, by image id (missing images are not shown)."""
-    rows = catalog.fetch(coll, "SELECT p.image_id, i.path, p.x, p.y, m.cluster_id, l.label FROM projection p "
-                               "JOIN images i ON i.id = p.image_id "
-                               "LEFT JOIN cluster_members m ON m.image_id = p.image_id "
-                               "LEFT JOIN labels l ON l.image_id = p.image_id "
-                               "WHERE i.missing_since IS NULL ORDER BY p.image_id")
+    return _stored(catalog.fetch(coll, _POINTS + " ORDER BY p.image_id"))
+
+
+def count_shown(coll: Collection) -> int:
+    """How many points `points` returns (missing images are not shown)."""
+    return int(catalog.fetch(coll, "SELECT COUNT(*) FROM projection p JOIN images i ON i.id = p.image_id "
+                                   "WHERE i.missing_since IS NULL")[0][0])
+
+
+def sample(coll: Collection, limit: int, include: Sequence[int] = (), seed: int = 0) -> list[StoredPoint]:
+    """At most `limit` points, a seeded sample that stays the same between calls (so a large map does not jump),
+    plus the points of `include` (a query's results, a selection) wherever they are; by image id."""
+    rows = catalog.fetch(coll, _POINTS + f" ORDER BY {_SPREAD} LIMIT ?", (int(seed), int(limit)))
+    have = {int(r[0]) for r in rows}
+    for chunk in catalog.chunks(sorted({int(i) for i in include} - have)):
+        rows += catalog.fetch(coll, _POINTS + f" AND p.image_id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+    return sorted(_stored(rows), key=lambda p: p.id)
+
+
+def _stored(rows: Sequence[tuple]) -> list[StoredPoint]:
     return [StoredPoint(int(r[0]), r[1], float(r[2]), float(r[3]), None if r[4] is None else int(r[4]), r[5])
             for r in rows]
 
