@@ -13,6 +13,7 @@ from revsearch.workspace import CollectionInfo
 from ui import detail, duplicates, state, views
 
 info, coll = state.page_collection("Duplicates", "Nothing to compare yet")
+ON_DEMAND_ABOVE = 20_000  # above this many images the comparison starts on a click, not on every page open
 
 
 @st.cache_data(show_spinner="Comparing every image with every other…", max_entries=16)
@@ -30,6 +31,18 @@ threshold = left.slider("Similarity threshold", 0.70, 1.0, float(near_duplicates
 exact = right.toggle("Include exact copies (same file content)", value=True, key="dup_exact")
 
 duplicates.undo_last_move(info)
+n_indexed = info.counts.get("indexed", 0)
+asked = (str(info.directory), coll.generation, round(threshold, 3), exact)
+if n_indexed > ON_DEMAND_ABOVE and st.session_state.get("dup_asked") != asked:
+    # comparing a large collection takes a minute: the page opens at once and the person starts it
+    note, start = st.empty(), st.empty()
+    note.info(f"Comparing all {n_indexed:,} images with each other takes a minute or more; the result is then kept "
+              "while the collection and these settings stay the same.", icon=":material/schedule:")
+    if not start.button("Find duplicates", type="primary", icon=":material/content_copy:", key="dup_start"):
+        st.stop()
+    note.empty()
+    start.empty()
+    st.session_state["dup_asked"] = asked
 with state.guard("Finding duplicates"):
     groups = find(str(info.directory), coll.generation, duplicates.marks_version(info), round(threshold, 3), exact,
                   info)

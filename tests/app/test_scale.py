@@ -87,3 +87,13 @@ def test_a_sample_always_holds_the_points_asked_for(big_data):
         assert projection.map_size(coll) == N
         assert [p.id for p in projection.map_points(coll, update=False, limit=100)] == \
             [p.id for p in projection.map_points(coll, update=False, limit=100)]
+
+
+def test_duplicates_of_a_large_collection_start_on_a_click(big_app):
+    at = big_app.switch_page("app_pages/duplicates.py").run()
+    assert not problems(at) and not errors(at)
+    assert "takes a minute or more" in texts(at) and "dup_asked" not in at.session_state
+    at.button(key="dup_start").click().run(timeout=300)
+    assert not problems(at) and not errors(at)
+    assert "takes a minute or more" not in texts(at)  # compared: groups, or the "no two images" message
+    assert ("group" in texts(at)) or ("No two images" in texts(at))
