@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -87,18 +87,7 @@ class MapUpdate:
         return d
 
 
-@dataclass(frozen=True)
-class MapPoint:
-    id: int
-    path: str
-    x: float
-    y: float
-    cluster: int | None
-    label: str | None
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "path": self.path, "x": round(self.x, 5), "y": round(self.y, 5),
-                "cluster": self.cluster, "label": self.label}
+MapPoint = map_store.StoredPoint  # a point of the map, as stored (with its live cluster id)
 
 
 def reducer_path(coll: Collection) -> Path:
@@ -253,7 +242,7 @@ def map_points(coll: Collection, update: bool = True, progress: Progress | None 
         stored = map_store.points(coll) if limit is None else map_store.sample(coll, limit, include)
         # images not assigned yet are shown in their nearest cluster, computed not stored
         clusters = assignments(coll, None if limit is None else [p.id for p in stored])
-        return [MapPoint(p.id, p.path, p.x, p.y, clusters.get(p.id), p.label) for p in stored]
+        return [replace(p, cluster=clusters.get(p.id)) for p in stored]
 
 
 def map_size(coll: Collection) -> int:

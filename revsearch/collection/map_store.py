@@ -16,12 +16,18 @@ PointRow = tuple[int, float, float, str | None]  # (image id, x, y, content hash
 
 @dataclass(frozen=True)
 class StoredPoint:
+    """One point of the map with its image's path, cluster id and label (also what `projection.map_points` returns)."""
+
     id: int
     path: str
     x: float
     y: float
     cluster: int | None
     label: str | None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "path": self.path, "x": round(self.x, 5), "y": round(self.y, 5),
+                "cluster": self.cluster, "label": self.label}
 
 
 def count(coll: Collection) -> int:
