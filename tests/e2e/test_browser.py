@@ -139,6 +139,21 @@ def no_tracebacks(page: Page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def lasso_everything(page: Page) -> None:
+    """Drag a lasso around the whole plotting area (just inside its edges)."""
+    plot = page.locator(".js-plotly-plot").first
+    expect(plot).to_be_visible()
+    page.wait_for_timeout(800)
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    assert box is not None
+    x0, y0, w, h = box["x"] + 3, box["y"] + 3, box["width"] - 6, box["height"] - 6
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for fx, fy in [(1, 0), (1, 1), (0, 1), (0, 0.02)]:
+        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=12)
+    page.mouse.up()
+
+
 def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     url, base = server
 
@@ -241,18 +256,7 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
 
     # ---- the map: lasso every point, label the selection in one action
     go(page, "Map")
-    plot = page.locator(".js-plotly-plot").first
-    expect(plot).to_be_visible()
-    page.wait_for_timeout(800)
-    drag = plot.locator(".nsewdrag").first
-    box = drag.bounding_box()
-    assert box is not None
-    x0, y0, w, h = box["x"] + 3, box["y"] + 3, box["width"] - 6, box["height"] - 6
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for fx, fy in [(1, 0), (1, 1), (0, 1), (0, 0.02)]:
-        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=12)
-    page.mouse.up()
+    lasso_everything(page)
     expect(page.get_by_text(f"{len(uploaded)} images selected")).to_be_visible(timeout=30_000)
     settle(page)
     shot(page, "05-map-selection")

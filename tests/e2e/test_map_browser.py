@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import go, no_tracebacks, page, server, settle, shot  # noqa: F401  (fixtures)
+from tests.e2e.test_browser import go, lasso_everything, no_tracebacks, page, server, settle, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
 
@@ -21,21 +21,6 @@ from revsearch.collection import Collection  # noqa: E402
 from ui.views import short  # noqa: E402
 
 LABEL = "e2e-ticked"
-
-
-def lasso_everything(page: Page) -> None:
-    """Drag a lasso around the whole plotting area (just inside its edges)."""
-    plot = page.locator(".js-plotly-plot").first
-    expect(plot).to_be_visible()
-    page.wait_for_timeout(800)
-    box = plot.locator(".nsewdrag").first.bounding_box()
-    assert box is not None
-    x0, y0, w, h = box["x"] + 3, box["y"] + 3, box["width"] - 6, box["height"] - 6
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for fx, fy in [(1, 0), (1, 1), (0, 1), (0, 0.02)]:
-        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=12)
-    page.mouse.up()
 
 
 def test_map_selection_with_one_image_unticked_before_labelling(server, page: Page):
