@@ -107,6 +107,40 @@ def test_review_never_returns_labelled_images():
         review.select(labelset, 0)
 
 
+def test_review_covers_kinds_nobody_labelled_yet():
+    """Two of four kinds labelled: the coverage half of a round asks about the two kinds no label reaches."""
+    ids, x, names = blobs(classes=4, spread=0.3)
+    labels = {int(i): str(n) for i, n in zip(ids, names) if n in ("k0", "k1")}
+    picks = review.uncovered(LabelSet.build(ids, x, labels), 4)
+    assert len(picks) == 4 and {"k2", "k3"} == set(names[picks])
+
+
+def test_review_asks_where_the_head_hesitates_between_two_labels():
+    """Candidates sit on a line from kind k0 to kind k1: the ones asked about are those nearest the middle."""
+    ids, x, names = blobs(classes=2, spread=0.2)
+    labelset = LabelSet.build(ids, x, some_labels(ids, names, 5))
+    suggester = calibrate.build(labelset, head.train(labelset), validate.validate(labelset))
+    a, b = x[names == "k0"].mean(axis=0), x[names == "k1"].mean(axis=0)
+    t = np.linspace(0, 1, 21)
+    line = (1 - t)[:, None] * a + t[:, None] * b
+    line /= np.linalg.norm(line, axis=1, keepdims=True)
+    both = LabelSet.build(np.arange(len(x) + len(line)), np.vstack([x, line]),
+                          {int(i) - 100: n for i, n in some_labels(ids, names, 5).items()})
+    candidates = np.arange(len(x), len(x) + len(line))
+    picks = review.hesitant(both, candidates, 1, suggester)
+    p = suggester.probabilities(line)[:, :2]
+    closest = int(np.argmin(np.abs(p[:, 0] - p[:, 1])))
+    assert picks == [len(x) + closest] and 5 <= closest <= 15
+
+
+def test_balanced_weights_give_every_class_the_same_total():
+    codes = np.array([0, 0, 0, 0, 1, 2, 2])
+    w = head.balanced(codes, 3)
+    assert np.allclose(np.bincount(codes, weights=w), 1.0)
+    soft = np.array([1.0, 0.5, 0.5, 1.0, 0.2, 1.0, 1.0], dtype=np.float32)
+    assert np.allclose(np.bincount(codes, weights=soft * head.balanced(codes, 3, soft)), 1.0)
+
+
 def test_stratified_sample_keeps_every_class_and_its_share():
     codes = np.repeat([0, 1, 2], [600, 300, 100])
     picked = head.stratified_sample(codes, 100, seed=0)
