@@ -330,7 +330,7 @@ def test_near_duplicates_find_edited_copies_and_exact_ones(fresh_collection, clo
     by_path = {m.path: g for g in groups for m in g.members}
     for copy, original in made.items():
         assert by_path[copy] is by_path[original], (copy, [m.path for m in by_path[copy].members])
-        assert by_path[copy].min_score >= near_duplicates.DEFAULT_THRESHOLD
+        assert by_path[copy].min_score >= near_duplicates.default_threshold(coll)
     exact = [g for g in groups if g.exact]
     assert len(exact) == 1 and {Path(m.path).name for m in exact[0].members} == {"exact.jpg", photos[3].name}
     for g in groups:  # never two different photos of the dataset in one group

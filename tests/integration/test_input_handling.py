@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from revsearch import images
+from revsearch import images, near_duplicates
 from revsearch.collection import Collection, index_files, index_folder
 from revsearch.embed.views import LETTERBOX, TWO_VIEWS, letterbox, native
 from revsearch.regions import crop
@@ -53,6 +53,7 @@ def test_old_collection_keeps_the_letterbox(old_collection: Path, clothing_folde
     assert embedder.input_mode == TWO_VIEWS  # the loaded model's default is the new mode …
     with Collection.open(old_collection) as coll:
         assert coll.input_mode == LETTERBOX  # … but the collection keeps its own
+        assert near_duplicates.default_threshold(coll) == 0.90  # and the duplicate threshold measured for it
         ids, stored = coll.vectors()
         by_path = {coll.paths(ids.tolist())[int(i)]: v for i, v in zip(ids, stored)}
         decoded = [images.load_image(p, target=224) for p in paths[:24]]
@@ -92,6 +93,7 @@ def test_new_collections_record_two_views(capsys, tmp_path: Path, clothing_folde
         assert coll.input_mode == TWO_VIEWS
     with Collection.open(tmp_path / "api") as coll:
         assert coll.input_mode == TWO_VIEWS
+        assert near_duplicates.default_threshold(coll) == 0.92
     folder = tmp_path / "few"
     folder.mkdir()
     for path in sorted(clothing_folder[1])[:3]:
