@@ -23,10 +23,10 @@ def find(directory: str, generation: int, marks: int, threshold: float, exact: b
 
 
 left, right = st.columns([3, 2], vertical_alignment="bottom")
-threshold = left.slider("Similarity threshold", 0.70, 1.0, float(near_duplicates.DEFAULT_THRESHOLD), 0.01,
-                        key="dup_threshold",
-                        help=f"pairs at least this similar are grouped. {near_duplicates.DEFAULT_THRESHOLD:.2f} "
-                             "(the default) catches resized, re-encoded and lightly edited copies while almost no "
+default = near_duplicates.default_threshold(coll)
+threshold = left.slider("Similarity threshold", 0.70, 1.0, default, 0.01, key="dup_threshold",
+                        help=f"pairs at least this similar are grouped. {default:.2f} (the default for this "
+                             "collection) catches resized, re-encoded and lightly edited copies while almost no "
                              "distinct photos reach it.")
 exact = right.toggle("Include exact copies (same file content)", value=True, key="dup_exact")
 

@@ -12,16 +12,23 @@ a member dismissed from a group leaves it unless another, unmarked pair still ti
 Each member carries `score`: its similarity to the group's anchor (the member with the strongest links), so a
 reviewer sees at a glance which copy is the odd one out; `pairs` lists the strongest pairs with their scores.
 
-DEFAULT_THRESHOLD (0.90) was measured on clothing-small (713 photos) with efficientnet_lite0
-(benchmarks/explore_quality.py, 60 photos × 9 edits): copies resized to 50 %, re-encoded at JPEG q=40, cropped to
-95 %, brightened 15 % or mirrored all score ≥ 0.935 against their original; a 90 % corner crop and a
-resize + re-encode + crop combination score ≥ 0.90 for 97 % of photos. Different photos stay below: 711 of 713
-photos' nearest other photo scores < 0.90 (median 0.735, p99 0.892; the one pair above, 0.928, is two white
-t-shirts shot on the same pink cloth). Not caught at 0.90: heavy downsizing (25 %: median 0.92, 70 % caught) and
-20 % crops (median 0.90) — lower the threshold to ~0.85 to catch those, at the price of more look-alikes.
+The default threshold depends on the collection's input handling (revsearch/embed/views.py), measured on
+clothing-small (713 photos) with efficientnet_lite0 (benchmarks/explore_quality.py, 60 photos × 9 edits):
+
+- `letterbox`: 0.90. Copies resized to 50 %, re-encoded at JPEG q=40, cropped to 95 %, brightened 15 % or mirrored
+  all score ≥ 0.935 against their original; a 90 % corner crop and a resize + re-encode + crop combination score
+  ≥ 0.90 for 97 % of photos. Different photos stay below: 711 of 713 photos' nearest other photo scores < 0.90
+  (median 0.735, p99 0.892; the one pair above, 0.928, is two white t-shirts shot on the same pink cloth). Not caught
+  at 0.90: heavy downsizing (25 %: median 0.92, 70 % caught) and 20 % crops (median 0.90) — lower the threshold to
+  ~0.85 to catch those, at the price of more look-alikes.
+- `letterbox+native`: 0.92. Two views average away what is particular to one view, so different photos score
+  higher (nearest other photo: median 0.751, p99 0.909; 12 photos ≥ 0.90, the same 2 as above ≥ 0.92). At 0.92 the
+  five light edits are all caught (≥ 0.944), a 90 % corner crop 95 %, the combination 88 %, 20 % crops 50 %, 25 %
+  downsizing 23 %.
 
 Public API:
-    find_duplicates(coll, threshold=DEFAULT_THRESHOLD, include_exact=True, progress=None) -> list[DuplicateGroup]
+    find_duplicates(coll, threshold=None, include_exact=True, progress=None) -> list[DuplicateGroup]
+    default_threshold(coll) -> float              the threshold measured for the collection's input handling
     top1_similarities(coll) -> (ids, scores)      each indexed image's best similarity to another image
 """
 
@@ -33,10 +40,11 @@ import faiss
 import numpy as np
 
 from revsearch.collection import Collection, duplicate_store
+from revsearch.embed.views import LETTERBOX, TWO_VIEWS
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 
-DEFAULT_THRESHOLD = 0.90
+THRESHOLDS = {LETTERBOX: 0.90, TWO_VIEWS: 0.92}  # by input handling, see above
 MAX_PAIRS_PER_GROUP = 200
 _CHUNK = 2048
 #: Above this many images pairs come from range searches through the collection's (ANN) index, chunk by chunk, instead
@@ -148,9 +156,17 @@ def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None
     return out
 
 
-def find_duplicates(coll: Collection, threshold: float = DEFAULT_THRESHOLD, include_exact: bool = True,
+def default_threshold(coll: Collection) -> float:
+    """The similarity from which two images of this collection count as near-duplicates by default."""
+    return THRESHOLDS[coll.input_mode]
+
+
+def find_duplicates(coll: Collection, threshold: float | None = None, include_exact: bool = True,
                     progress: Progress | None = None) -> list[DuplicateGroup]:
-    """Groups of near-identical images (≥ threshold) plus exact copies; largest score first."""
+    """Groups of near-identical images (≥ threshold, default `default_threshold`) plus exact copies; largest score
+    first."""
+    if threshold is None:
+        threshold = default_threshold(coll)
     if not -1.0 <= threshold <= 1.0:
         raise RevsearchError("the duplicate threshold is a cosine similarity between -1 and 1 (e.g. 0.9)")
     if coll.counts()["indexed"] > INDEX_ABOVE:

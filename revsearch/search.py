@@ -42,24 +42,26 @@ class Hit:
 
 
 class Searcher:
-    """A collection plus the model it was built with; refuses a model whose vectors are not comparable."""
+    """A collection plus the model it was built with; refuses a model whose vectors are not comparable.
+
+    Queries are seen the way the collection's images were: the embedder is taken under the collection's input
+    handling, whatever mode it came with."""
 
     def __init__(self, coll: Collection, embedder: Embedder) -> None:
         coll.check_model(embedder.name, embedder.fingerprint)
         self.coll = coll
-        self.embedder = embedder
+        self.embedder = embedder.for_input(coll.input_mode)
 
     def embed(self, sources: Sequence[QuerySource]) -> np.ndarray:
         """Query images → vectors in one batched pass; an undecodable query is an error naming the file."""
-        arrays = []
+        prepared = []
         for src in sources:
             img = src if isinstance(src, Image.Image) else images.load_image(src, target=self.embedder.input_size)
             if isinstance(img, images.Skip):
                 name = "uploaded image" if isinstance(src, bytes) else str(src)
                 raise RevsearchError(f"cannot use {name} as a query: {img.reason}")
-            arrays.append(self.embedder.prepare(img))
-        vectors = [self.embedder.embed_batch(np.stack(arrays[i : i + 32])) for i in range(0, len(arrays), 32)]
-        return np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
+            prepared.append(self.embedder.prepare(img))
+        return self.embedder.embed_prepared(prepared)
 
     def by_images(self, sources: Sequence[QuerySource], k: int = 10, metric: str = "cosine",
                   combine: bool = False, space: str | None = None) -> list[list[Hit]]:

@@ -22,6 +22,7 @@ def profile(s: Session) -> None:
 def profile_once(s: Session) -> dict[str, Any]:
     from revsearch import images
     from revsearch.files import content_hash
+    from revsearch.embed.views import letterbox
 
     embedder, naive = s.embedder, s.naive
     n = s.plan.profile_images
@@ -50,11 +51,11 @@ def profile_once(s: Session) -> dict[str, Any]:
             lambda: naive.transform(fulls[next(i_full) % len(fulls)]), len(fulls) * 2)
         i_draft = iter(range(10**9))
         st["prepare: letterbox resize (revsearch)"] = per_item_ms(
-            lambda: embedder.prepare(drafts[next(i_draft) % len(drafts)]), len(drafts) * 2)
+            lambda: letterbox(drafts[next(i_draft) % len(drafts)], embedder.spec), len(drafts) * 2)
         prof[kind] = st
         prof[f"{kind}_draft_size"] = "×".join(map(str, drafts[0].size))
     size = embedder.input_size
-    batch = np.stack([embedder.prepare(images.load_image(p, target=224)) for p in (s.inputs("vga") * 32)[:32]])
+    batch = np.stack([letterbox(images.load_image(p, target=224), embedder.spec) for p in (s.inputs("vga") * 32)[:32]])
     model: dict[str, float] = {}
     model[f"{embedder.backend}, batch 32, per image"] = median_ms(lambda: embedder.embed_batch(batch), 3) / 32
     model[f"{embedder.backend}, batch 1"] = median_ms(lambda: embedder.embed_batch(batch[:1]), 10)

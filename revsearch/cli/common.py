@@ -14,6 +14,7 @@ from tqdm import tqdm
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
+from revsearch.embed.views import DEFAULT_INPUT, INPUT_MODES
 from revsearch.progress import Progress
 
 
@@ -27,17 +28,32 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="inference engine (auto: ONNX Runtime when it matches PyTorch, else PyTorch)")
 
 
+def add_input_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", choices=INPUT_MODES,
+                        help=f"input handling, how the model sees a photo (new collections; default {DEFAULT_INPUT}: "
+                             "the letterboxed square plus the whole photo at its own aspect). An existing collection "
+                             "keeps its own; a different --input is refused")
+
+
 def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
 
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
-    """The collection's own model; a different --model is refused before anything loads."""
+    """The collection's own model and input handling; a different --model or --input is refused before anything
+    loads."""
     if getattr(args, "model", None) and args.model != coll.model:
         coll.check_model(args.model, coll.fingerprint)
-    embedder = Embedder(coll.model, backend=getattr(args, "backend", "auto"))
+    if getattr(args, "input", None):
+        coll.check_input(args.input)
+    embedder = Embedder(coll.model, backend=getattr(args, "backend", "auto"), input_mode=coll.input_mode)
     coll.check_model(embedder.name, embedder.fingerprint)
     return embedder
+
+
+def new_input(args: argparse.Namespace) -> str:
+    """The input handling of a collection (or shards) made by this command: --input, else the default."""
+    return getattr(args, "input", None) or DEFAULT_INPUT
 
 
 def print_json(data: object) -> None:

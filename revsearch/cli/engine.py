@@ -12,8 +12,8 @@ from PIL import Image
 
 from revsearch import images
 from revsearch.adding import add_images
-from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json,
-                                  progress_bar)
+from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, embedder_for,
+                                  new_input, print_json, progress_bar)
 from revsearch.cli.scale import add_ray_args, batch_source
 from revsearch.collection import Collection, IndexReport
 from revsearch.collection.catalog import SCHEMA_VERSION
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", type=Path)
     add_collection_arg(p)
     add_model_args(p)
+    add_input_arg(p)
     add_json_arg(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--float16", action="store_true", help="store vectors as float16 (new collections; half the size)")
@@ -84,9 +85,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         name, why = (args.model, "chosen with --model") if args.model else default_model()
         print(f"model: {name} — {why}", file=sys.stderr)
-        embedder = Embedder(name, backend=args.backend)
+        embedder = Embedder(name, backend=args.backend, input_mode=new_input(args))
         coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
-                                 vector_dtype="float16" if args.float16 else "float32")
+                                 vector_dtype="float16" if args.float16 else "float32", input_mode=embedder.input_mode)
     with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as batches:
         coll.set_index_memory(args.index_memory)
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
@@ -237,6 +238,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         index_info = coll.index_info()
         data = {
             "collection": str(coll.directory), "model": coll.model, "fingerprint": coll.fingerprint, "dim": coll.dim,
+            "input": coll.input_mode,
             "schema_version": SCHEMA_VERSION, "generation": coll.generation,
             "vector_dtype": coll.vector_dtype.name, "counts": counts,
             "index": {**asdict(index_info), "type": type(index).__name__,
@@ -247,7 +249,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     print(f"collection {data['collection']}")
-    print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]})")
+    print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]}, input {data['input']})")
     recall = "" if index_info.recall_at_10 is None else f", recall@10 {index_info.recall_at_10:.3f} vs exact"
     print(f"index      {index_info.kind} over {index_info.ntotal} vectors{recall}, "
           f"{index_info.bytes_per_vector:.0f} MB per million vectors")

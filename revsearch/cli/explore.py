@@ -93,8 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("duplicates", help="groups of near-identical images (and exact copies) with scores")
     add_collection_arg(p)
-    p.add_argument("--threshold", type=float, default=near_duplicates.DEFAULT_THRESHOLD,
-                   help=f"cosine similarity (default {near_duplicates.DEFAULT_THRESHOLD}, measured on clothing-small)")
+    p.add_argument("--threshold", type=float,
+                   help="cosine similarity (default: measured on clothing-small for the collection's input handling, "
+                        + ", ".join(f"{t} for {mode}" for mode, t in near_duplicates.THRESHOLDS.items()) + ")")
     p.add_argument("--no-exact", action="store_true", help="leave exact (same content) copies out")
     add_json_arg(p)
     p.set_defaults(run=cmd_duplicates)
@@ -317,6 +318,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
     with Collection.open(args.collection) as coll:
+        if args.threshold is None:
+            args.threshold = near_duplicates.default_threshold(coll)
         groups = near_duplicates.find_duplicates(coll, args.threshold, include_exact=not args.no_exact)
     if args.json:
         print_json({"threshold": args.threshold, "groups": [g.as_dict() for g in groups]})

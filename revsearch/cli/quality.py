@@ -6,7 +6,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from revsearch.cli.common import add_json_arg, add_model_args, embedder_for, print_json, progress_bar
+from revsearch.cli.common import (add_input_arg, add_json_arg, add_model_args, embedder_for, new_input, print_json,
+                                  progress_bar)
 from revsearch.collection import Collection, index_files
 from revsearch.embed import Embedder, default_model
 from revsearch.errors import RevsearchError
@@ -19,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ImageFolder layout (label/file) or a CSV with path,label columns")
     p.add_argument("--collection", "-c", metavar="DIR", help="index into / reuse this collection (default: temporary)")
     add_model_args(p)
+    add_input_arg(p)
     add_json_arg(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_eval)
@@ -38,16 +40,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             embedder = embedder_for(coll, args)
         else:
             name = args.model or default_model()[0]
-            embedder = Embedder(name, backend=args.backend)
+            embedder = Embedder(name, backend=args.backend, input_mode=new_input(args))
             coll = Collection.create(args.collection or Path(tmp) / "eval", embedder.name, embedder.fingerprint,
-                                     embedder.dim)
+                                     embedder.dim, input_mode=embedder.input_mode)
         with coll, progress_bar(quiet=args.quiet) as progress:
             index_files(coll, sorted(labels), embedder, progress=progress)
             by_path = {r.path: r.id for r in coll.rows("indexed") if r.path in labels}
             ids, vectors = coll.vectors(sorted(by_path.values()))
             paths = coll.paths(ids.tolist())
             metrics = retrieval_metrics(vectors, [labels[paths[int(i)]] for i in ids])
-    metrics = {"model": embedder.name, "backend": embedder.backend, **metrics,
+    metrics = {"model": embedder.name, "backend": embedder.backend, "input": embedder.input_mode, **metrics,
                "not_evaluated": len(labels) - len(ids)}
     if args.json:
         print_json({k: (round(float(v), 6) if isinstance(v, float) else v) for k, v in metrics.items()})

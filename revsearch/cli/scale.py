@@ -11,9 +11,11 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator
 
-from revsearch.cli.common import add_collection_arg, add_json_arg, add_model_args, print_json, progress_bar
+from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, new_input,
+                                  print_json, progress_bar)
 from revsearch.collection.sync import BatchSource, local_source
 from revsearch.embed import Embedder, default_model
+from revsearch.embed.views import INPUT_MODES
 from revsearch.errors import RevsearchError
 from revsearch.files import walk_files
 
@@ -51,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", type=Path)
     p.add_argument("--out", required=True, type=Path, metavar="SHARDS", help="folder for shard-NNNNN.parquet files")
     add_model_args(p)
+    add_input_arg(p)
     add_json_arg(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rows-per-shard", type=int, default=10_000)
@@ -63,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_collection_arg(p)
     p.add_argument("--model", help="vouch for shards that record no revsearch.model (made with this model and the "
                                    "weights this machine has)")
+    p.add_argument("--input", choices=INPUT_MODES,
+                   help="vouch for shards that record no revsearch.input (default: letterbox, what they were made "
+                        "with before input handling was a choice)")
     add_json_arg(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_ingest)
@@ -77,12 +83,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise RevsearchError(f"folder not found: {root}" if not root.exists() else f"not a folder: {root}")
     if args.rows_per_shard < 1:
         raise RevsearchError("--rows-per-shard must be at least 1")
-    embedder = Embedder(args.model or default_model()[0], backend=args.backend)
     out = args.out.expanduser().resolve()
-    if out.is_dir() and shard_files(out):
-        model = shards_model(shard_files(out), None)
-        if model != (embedder.name, embedder.fingerprint):
-            raise RevsearchError(f"{out} holds shards of {model[0]} ({model[1][:12]}…); use another --out")
+    made = shards_model(shard_files(out), None) if out.is_dir() and shard_files(out) else None
+    if made is not None and args.input and args.input != made[2]:
+        raise RevsearchError(f"{out} holds shards made with input handling {made[2]!r}; drop --input or use "
+                             "another --out")
+    embedder = Embedder(args.model or default_model()[0], backend=args.backend,
+                        input_mode=made[2] if made is not None else new_input(args))
+    if made is not None and made[:2] != (embedder.name, embedder.fingerprint):
+        raise RevsearchError(f"{out} holds shards of {made[0]} ({made[1][:12]}…); use another --out")
     done = written_entries(out)
     todo, unchanged = [], 0
     for path in walk_files(root.resolve()):
@@ -95,7 +104,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
             unchanged += 1
         else:
             todo.append((path, st.st_size, st.st_mtime_ns))
-    writer = ShardWriter(out, embedder.name, embedder.fingerprint, embedder.dim, rows_per_shard=args.rows_per_shard)
+    writer = ShardWriter(out, embedder.name, embedder.fingerprint, embedder.dim, embedder.input_mode,
+                         rows_per_shard=args.rows_per_shard)
     started, embedded, skipped = time.perf_counter(), 0, 0
     with progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as source:
         for batch in (source or local_source(embedder, args.batch_size))(todo, frozenset()):
@@ -106,8 +116,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         writer.close()
     seconds = time.perf_counter() - started
     summary = {"out": str(out), "model": embedder.name, "fingerprint": embedder.fingerprint,
-               "shards_written": [str(p) for p in writer.written], "embedded": embedded, "skipped": skipped,
-               "unchanged": unchanged, "seconds": round(seconds, 3)}
+               "input": embedder.input_mode, "shards_written": [str(p) for p in writer.written], "embedded": embedded,
+               "skipped": skipped, "unchanged": unchanged, "seconds": round(seconds, 3)}
     if args.json:
         print_json(summary)
     else:
@@ -121,8 +131,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from revsearch.distributed.shards import shard_files
 
     files = shard_files(args.shards)
-    model, fingerprint = shards_model(files, args.model)
-    coll = open_for(args.collection, model, fingerprint, files)
+    coll = open_for(args.collection, shards_model(files, args.model, args.input), files)
     with coll, progress_bar(unit="row", quiet=args.quiet) as progress:
         result = ingest_shards(coll, files, progress)
         coll.index()

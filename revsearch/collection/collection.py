@@ -15,6 +15,7 @@ import numpy as np
 from revsearch.collection import catalog, index_plan, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.collection.snapshot import VectorSnapshot
+from revsearch.embed.views import DEFAULT_INPUT, LEGACY_INPUT, check_input
 from revsearch.errors import RevsearchError
 
 class GenerationMoved(RevsearchError):
@@ -34,6 +35,8 @@ class Collection:
         self._build_lock = threading.Lock()
         self.model = catalog.get_meta(conn, "model") or ""
         self.fingerprint = catalog.get_meta(conn, "fingerprint") or ""
+        # how images became model inputs (revsearch/embed/views.py); collections made before it was a choice: letterbox
+        self.input_mode = catalog.get_meta(conn, "input_mode") or LEGACY_INPUT
         self.dim = int(catalog.get_meta(conn, "dim") or 0)
         self.vector_dtype = np.dtype(catalog.get_meta(conn, "vector_dtype") or "float32")
         self._index: faiss.Index | None = None
@@ -43,13 +46,15 @@ class Collection:
 
     @classmethod
     def create(cls, directory: Path | str, model: str, fingerprint: str, dim: int,
-               vector_dtype: str = "float32") -> "Collection":
-        """Make a new collection bound to one model + weights; refuses a directory that already holds one.
+               vector_dtype: str = "float32", input_mode: str = DEFAULT_INPUT) -> "Collection":
+        """Make a new collection bound to one model + weights + input handling; refuses a directory that already
+        holds one.
 
         `vector_dtype="float16"` halves the catalog's size; scores then differ from float32 by < 1e-3.
         """
         if vector_dtype not in ("float32", "float16"):
             raise RevsearchError(f"vectors are stored as float32 or float16, not {vector_dtype!r}")
+        check_input(input_mode)
         directory = Path(directory).expanduser().resolve()
         if (directory / catalog.CATALOG_NAME).exists():
             raise RevsearchError(f"{directory} already holds a collection")
@@ -61,7 +66,7 @@ class Collection:
         with _transaction(conn):
             for key, value in (("model", model), ("fingerprint", fingerprint), ("dim", dim),
                                ("created_at", time.time()), ("generation", 0),
-                               ("vector_dtype", vector_dtype)):
+                               ("vector_dtype", vector_dtype), ("input_mode", input_mode)):
                 catalog.set_meta(conn, key, value)
         return cls(directory, conn)
 
@@ -112,6 +117,14 @@ class Collection:
             raise RevsearchError(
                 f"collection {self.directory} was built with other {self.model} weights "
                 f"({self.fingerprint[:12]}…, now {fingerprint[:12]}…); re-index it into a new collection"
+            )
+
+    def check_input(self, mode: str) -> None:
+        """Vectors made with another input handling are not comparable either: refuse them, saying so."""
+        if mode != self.input_mode:
+            raise RevsearchError(
+                f"collection {self.directory} was built with input handling {self.input_mode!r}; vectors made with "
+                f"{mode!r} are not comparable with its own. Use --input {self.input_mode} or a new collection."
             )
 
     # ------------------------------------------------------------------ reading

@@ -24,6 +24,7 @@ from revsearch.collection.collection import Collection
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.embed.embedder import Embedder
 from revsearch.embed.pipeline import Embedded, embed_stream
+from revsearch.embed.views import Prepared
 from revsearch.errors import RevsearchError
 from revsearch.files import Walk, content_hash, walk
 from revsearch.progress import Progress, report
@@ -83,7 +84,7 @@ class Loaded:
     hash: str | None = None
     width: int | None = None
     height: int | None = None
-    array: np.ndarray | None = None
+    prepared: Prepared | None = None
     skip: str | None = None
     known_duplicate: bool = False
 
@@ -149,8 +150,12 @@ def index_files(coll: Collection, files: Sequence[Path | str], embedder: Embedde
 
 def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress: Progress | None,
            batch_size: int, result: IndexReport, source: BatchSource | None = None) -> IndexReport:
-    """Embed the new and changed files among `files` into the collection, batch by committed batch."""
+    """Embed the new and changed files among `files` into the collection, batch by committed batch, with the
+    collection's own input handling (a `source` embeds with `embedder`'s, which must then be the collection's)."""
     coll.check_model(embedder.name, embedder.fingerprint)
+    if source is not None:
+        coll.check_input(embedder.input_mode)
+    embedder = embedder.for_input(coll.input_mode)
     result.scanned += len(files)
     state = _State({r.path: r for r in coll.rows()})
     todo: list[Entry] = []
@@ -269,7 +274,7 @@ def load_file(entry: Entry, embedder: Embedder, known_hashes: frozenset[str]) ->
     if isinstance(img, images.Skip):
         loaded.skip = img.reason
         return loaded
-    loaded.array = embedder.prepare(img)
+    loaded.prepared = embedder.prepare(img)
     return loaded
 
 
@@ -277,7 +282,7 @@ def _embed_now(loaded: Loaded, embedder: Embedder) -> np.ndarray | None:
     """Decode and embed one file that was skipped as a duplicate of content which no longer exists."""
     fresh = load_file((loaded.path, loaded.size, loaded.mtime_ns), embedder, frozenset())
     loaded.skip, loaded.width, loaded.height, loaded.known_duplicate = fresh.skip, fresh.width, fresh.height, False
-    return None if fresh.array is None else embedder.embed_batch(fresh.array[None])[0]
+    return None if fresh.prepared is None else embedder.embed_prepared([fresh.prepared])[0]
 
 
 def _record(writer: RowWriter, loaded: Loaded, vector: np.ndarray | None, state: _State,

@@ -120,11 +120,11 @@ class EmbedActor:
     """One Ray actor: the model loaded once, then batches of entries → columns of facts and vectors."""
 
     def __init__(self, model: str, fingerprint: str, backend: str, batch_size: int, threads: int,
-                 known: frozenset[str], graph: Any = None) -> None:
+                 known: frozenset[str], input_mode: str, graph: Any = None) -> None:
         os.environ[THREADS_ENV] = str(threads)
         if graph is not None:
             _install_graph(onnx_cache_path(model, fingerprint), graph)
-        self.embedder = Embedder(model, backend=backend)
+        self.embedder = Embedder(model, backend=backend, input_mode=input_mode)
         if self.embedder.fingerprint != fingerprint:
             raise RevsearchError(f"the {model} weights on this Ray node differ from the driver's "
                                  f"({self.embedder.fingerprint[:12]}… vs {fingerprint[:12]}…)")
@@ -204,7 +204,8 @@ def from_columns(cols: dict[str, np.ndarray]) -> list[Embedded[Entry, Loaded]]:
 
 
 def ray_source(embedder: Embedder, batch_size: int, p: RayPlan) -> BatchSource:
-    """A `sync.BatchSource` whose decoding and embedding run on the connected Ray cluster, results in input order."""
+    """A `sync.BatchSource` whose decoding and embedding run on the connected Ray cluster, results in input order;
+    the actors load `embedder`'s model with its input handling (for a collection: the collection's, `embedder_for`)."""
     import ray
 
     graph = ray.put(embedder.onnx_path().read_bytes()) if embedder.backend == "onnx" else None
@@ -227,7 +228,7 @@ def ray_source(embedder: Embedder, batch_size: int, p: RayPlan) -> BatchSource:
                 fn_constructor_kwargs={"model": embedder.name, "fingerprint": embedder.fingerprint,
                                        "backend": embedder.backend, "batch_size": batch_size,
                                        "threads": max(1, int(p.cpus_per_actor)), "known": known_ref,
-                                       "graph": graph},
+                                       "input_mode": embedder.input_mode, "graph": graph},
                 **p.actor_options(),
             )
         for cols in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):

@@ -1,11 +1,14 @@
 """Turn images into L2-normalised float32 vectors with a registered model, on PyTorch or ONNX Runtime.
 
-The ONNX Runtime backend is ~2× faster than PyTorch eager on CPU; its graph is exported once per model + weights,
-cached on disk, and checked against the PyTorch output before first use.
+The ONNX Runtime backend is ~2× faster than PyTorch eager on CPU; its graph (any batch size, any height and width
+that are multiples of 32) is exported once per model + weights, cached on disk, and checked against the PyTorch
+output — on a square and on a wide batch — before first use. How an image becomes model inputs is the embedder's
+input handling (revsearch/embed/views.py).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from importlib.metadata import version
@@ -16,13 +19,14 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from revsearch.embed import views
 from revsearch.embed.models import ModelSpec, file_fingerprint, model_entry
+from revsearch.embed.views import DEFAULT_INPUT, STEP, Prepared
 from revsearch.errors import RevsearchError
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "onnx", "torch")
-_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
 def cache_dir() -> Path:
@@ -44,31 +48,12 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def prepare_image(img: Image.Image, spec: ModelSpec) -> np.ndarray:
-    """The whole image, aspect kept, letterboxed on white to the model's square input, as uint8 HWC.
-
-    No centre crop: nothing is cut away. Measured on clothing-small (Lite0, leave-one-out mAP): white letterbox
-    0.517, squash 0.502, grey letterbox 0.501. White also matches how transparency is flattened.
-    """
-    size = spec.input_size
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    if img.size == (size, size):
-        return np.asarray(img, dtype=np.uint8)
-    width, height = img.size
-    scale = size / max(width, height)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = img.resize((new_w, new_h), _RESAMPLE[spec.resample], reducing_gap=3.0)
-    if (new_w, new_h) == (size, size):
-        return np.asarray(resized, dtype=np.uint8)
-    canvas = Image.new("RGB", (size, size), (255, 255, 255))
-    canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
-    return np.asarray(canvas, dtype=np.uint8)
-
-
 def onnx_cache_path(name: str, fingerprint: str) -> Path:
-    """Where the validated ONNX graph of a model + weights lives (a Ray worker installs a shipped graph here)."""
-    return cache_dir() / "onnx" / f"{name}-{fingerprint[:16]}-torch{version('torch')}.onnx"
+    """Where the validated ONNX graph of a model + weights lives (a Ray worker installs a shipped graph here).
+
+    `-hw`: graphs with a dynamic height and width; a cached graph of the fixed 224×224 kind has another name and is
+    never loaded for them."""
+    return cache_dir() / "onnx" / f"{name}-{fingerprint[:16]}-torch{version('torch')}-hw.onnx"
 
 
 def onnx_providers(available: Sequence[str]) -> list[str]:
@@ -77,11 +62,16 @@ def onnx_providers(available: Sequence[str]) -> list[str]:
 
 
 class Embedder:
-    """A loaded model: `embed_batch(uint8[n,S,S,3]) -> float32[n,dim]`, rows L2-normalised."""
+    """A loaded model and an input handling: `embed_images(images) -> float32[n,dim]`, rows L2-normalised.
 
-    def __init__(self, name: str, backend: str = "auto", weights: Path | None = None, random_weights: bool = False):
+    `input_mode` (views.INPUT_MODES) says how an image becomes model inputs; `for_input` gives the same loaded model
+    under another mode, so one loaded model serves collections of either kind."""
+
+    def __init__(self, name: str, backend: str = "auto", weights: Path | None = None, random_weights: bool = False,
+                 input_mode: str = DEFAULT_INPUT):
         if backend not in BACKENDS:
             raise RevsearchError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.input_mode = views.check_input(input_mode)
         entry = model_entry(name)
         self.spec: ModelSpec = entry.spec
         self.name = self.spec.name
@@ -129,14 +119,28 @@ class Embedder:
 
     # ------------------------------------------------------------------ inference
 
-    def prepare(self, img: Image.Image) -> np.ndarray:
-        """One decoded image → the uint8 array the model takes."""
-        return prepare_image(img, self.spec)
+    def for_input(self, mode: str) -> "Embedder":
+        """This loaded model (network and session shared, nothing reloaded) under input handling `mode`."""
+        if views.check_input(mode) == self.input_mode:
+            return self
+        other = copy.copy(self)
+        other.input_mode = mode
+        return other
+
+    def prepare(self, img: Image.Image) -> Prepared:
+        """One decoded image → the model inputs of this embedder's input handling."""
+        return views.prepare(img, self.spec, self.input_mode)
+
+    def embed_prepared(self, items: Sequence[Prepared], batch_size: int = 32) -> np.ndarray:
+        """Prepared images → float32 [n,dim] L2-normalised (two views: the normalised sum of both)."""
+        return views.embed_prepared(self.embed_batch, items, self.dim, batch_size)
 
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
-        """uint8 [n,S,S,3] → float32 [n,dim] L2-normalised."""
-        if batch.ndim != 4 or batch.shape[1:] != (self.input_size, self.input_size, 3):
-            raise ValueError(f"expected uint8 [n,{self.input_size},{self.input_size},3], got {batch.shape}")
+        """uint8 [n,H,W,3] → float32 [n,dim] L2-normalised; H and W multiples of 32 (the square input or a native
+        view: the sizes the networks' strides divide, for which the exported graph is exact)."""
+        if batch.ndim != 4 or batch.shape[3] != 3 or batch.shape[1] % STEP or batch.shape[2] % STEP or \
+                min(batch.shape[1:3]) < STEP:
+            raise ValueError(f"expected uint8 [n,H,W,3] with H and W multiples of {STEP}, got {batch.shape}")
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
@@ -155,10 +159,8 @@ class Embedder:
 
     def embed_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         """Decoded images → vectors, in batches."""
-        out = [
-            self.embed_batch(np.stack([self.prepare(im) for im in images[i : i + batch_size]]))
-            for i in range(0, len(images), batch_size)
-        ]
+        out = [self.embed_prepared([self.prepare(im) for im in images[i : i + batch_size]], batch_size)
+               for i in range(0, len(images), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
     # ------------------------------------------------------------------ ONNX
@@ -202,7 +204,7 @@ class Embedder:
                 tmp,
                 input_names=["images"],
                 output_names=["vectors"],
-                dynamic_axes={"images": {0: "n"}, "vectors": {0: "n"}},
+                dynamic_axes={"images": {0: "n", 1: "h", 2: "w"}, "vectors": {0: "n"}},
                 opset_version=17,
                 dynamo=False,
             )
@@ -215,11 +217,15 @@ class Embedder:
                 os.unlink(tmp)
 
     def _validate(self, session) -> None:
-        """The exported graph must reproduce PyTorch (cosine ≥ 0.9999 on a fixed random batch) before it is trusted."""
+        """The exported graph must reproduce PyTorch (cosine ≥ 0.9999 on fixed random batches, square and wide, the
+        shapes it was not traced with included) before it is trusted."""
         rng = np.random.default_rng(0)
-        probe = rng.integers(0, 256, size=(3, self.input_size, self.input_size, 3), dtype=np.uint8)
-        ref = self.embed_batch_torch(probe)
-        got = session.run(None, {"images": probe})[0]
-        cos = np.sum(ref * got, axis=1)
-        if float(cos.min()) < 0.9999:
-            raise RevsearchError(f"ONNX graph for {self.name} disagrees with PyTorch (cosine {cos.min():.5f})")
+        size = self.input_size
+        for shape in ((3, size, size, 3), (2, size, size + 3 * STEP, 3), (1, size + 2 * STEP, size, 3)):
+            probe = rng.integers(0, 256, size=shape, dtype=np.uint8)
+            ref = self.embed_batch_torch(probe)
+            got = session.run(None, {"images": probe})[0]
+            cos = np.sum(ref * got, axis=1)
+            if float(cos.min()) < 0.9999:
+                raise RevsearchError(f"ONNX graph for {self.name} disagrees with PyTorch on {shape[1]}×{shape[2]} "
+                                     f"inputs (cosine {cos.min():.5f})")

@@ -13,15 +13,16 @@ from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 import numpy as np
 
 from revsearch.embed.embedder import Embedder, cpu_threads
+from revsearch.embed.views import Prepared
 
 T = TypeVar("T")
 
 
-class HasArray(Protocol):
-    array: np.ndarray | None  # the model input, or None when the item is skipped
+class HasInputs(Protocol):
+    prepared: Prepared | None  # the model inputs, or None when the item is skipped
 
 
-R = TypeVar("R", bound=HasArray)
+R = TypeVar("R", bound=HasInputs)
 
 
 class Embedded(Generic[T, R]):
@@ -59,20 +60,20 @@ def embed_stream(
     batch: list[tuple[T, R]] = []
     for item, loaded in ordered_map(load, items, workers, lookahead=batch_size * 2):
         batch.append((item, loaded))
-        if sum(1 for _, r in batch if r.array is not None) >= batch_size:
-            yield _run(batch, embedder)
+        if sum(1 for _, r in batch if r.prepared is not None) >= batch_size:
+            yield _run(batch, embedder, batch_size)
             batch = []
     if batch:
-        yield _run(batch, embedder)
+        yield _run(batch, embedder, batch_size)
 
 
-def _run(batch: list[tuple[T, R]], embedder: Embedder) -> list[Embedded[T, R]]:
-    arrays = [r.array for _, r in batch if r.array is not None]
-    vectors = embedder.embed_batch(np.stack(arrays)) if arrays else np.zeros((0, embedder.dim), np.float32)
+def _run(batch: list[tuple[T, R]], embedder: Embedder, batch_size: int) -> list[Embedded[T, R]]:
+    """One batch of square views and the native views of the same images, grouped by shape (views.embed_prepared)."""
+    vectors = embedder.embed_prepared([r.prepared for _, r in batch if r.prepared is not None], batch_size)
     out: list[Embedded[T, R]] = []
     row = 0
     for item, loaded in batch:
-        if loaded.array is None:
+        if loaded.prepared is None:
             out.append(Embedded(item, loaded, None))
         else:
             out.append(Embedded(item, loaded, vectors[row]))

@@ -17,9 +17,10 @@ class Named(io.BytesIO):
 
 
 def test_no_duplicates_message(app):
+    # the default threshold of a new (two-view) collection, see near_duplicates.THRESHOLDS
     at = app.switch_page("app_pages/duplicates.py").run()
     assert not problems(at) and not errors(at)
-    assert "No two images are 0.90 similar or more" in texts(at)
+    assert "No two images are 0.92 similar or more" in texts(at)
 
 
 def test_groups_show_copies_with_scores(data_dir, tiny_demo):
@@ -79,7 +80,7 @@ def test_redundant_csv_and_move_with_undo(data_dir, tiny_demo, tmp_path):
     assert not problems(at) and not errors(at)
     assert len(list(aside.glob("*.jpg"))) == 2
     assert len(sorted(files.rglob("*.jpg"))) == len(before) - 2  # moved, not copied; nothing deleted
-    assert "No two images are 0.90 similar or more" in texts(at)
+    assert "No two images are 0.92 similar or more" in texts(at)
     at.button(key="dup_undo").click().run()
     assert not problems(at) and not errors(at)
     assert sorted(p.relative_to(files) for p in files.rglob("*.jpg")) == before and not list(aside.glob("*.jpg"))

@@ -89,14 +89,14 @@ def test_added_images_keep_cluster_ids_and_names_removed_ones_leave(fresh_collec
     members_before = {c.id: set(c.member_ids) for c in before.clusters}
     labelled_before = labels.labels(coll)
 
-    new_truth = add_photos(coll, extra_photos(clothing_folder, 1), tmp_path / "more", embedder)
+    new_truth = add_photos(coll, extra_photos(clothing_folder, 3), tmp_path / "more", embedder)
     after = clusters.clustering(coll)
     assert after.unassigned == 0
     assert {c.id: c.name for c in after.clusters} == names
     for c in after.clusters:
         assert members_before[c.id] <= set(c.member_ids)
     new_ids = {r.id for r in coll.rows("indexed") if r.path in new_truth}
-    assert sum(c.size for c in after.clusters) == 130
+    assert sum(c.size for c in after.clusters) == 150
     assert labels.labels(coll) == labelled_before  # joining a named cluster does not label by itself
     # most new photos land in the cluster whose old members mostly share their class
     majority_class = {c.id: Counter(truth[i] for i in members_before[c.id]).most_common(1)[0][0]
@@ -104,7 +104,8 @@ def test_added_images_keep_cluster_ids_and_names_removed_ones_leave(fresh_collec
     assign = clusters.assignments(coll)
     paths = coll.paths(sorted(new_ids))
     hits = sum(majority_class[assign[i]] == new_truth[paths[i]] for i in new_ids)
-    assert hits >= 5, hits  # of 10 (measured 7)
+    # of 30, measured 16 (letterbox input) and 17 (two views); 10 were too few to tell: 7 and 4
+    assert hits >= 12, hits
 
     gone = sorted(members_before[0])[:4]
     coll.remove(gone)
@@ -329,7 +330,7 @@ def test_near_duplicates_find_edited_copies_and_exact_ones(fresh_collection, clo
     by_path = {m.path: g for g in groups for m in g.members}
     for copy, original in made.items():
         assert by_path[copy] is by_path[original], (copy, [m.path for m in by_path[copy].members])
-        assert by_path[copy].min_score >= near_duplicates.DEFAULT_THRESHOLD
+        assert by_path[copy].min_score >= near_duplicates.default_threshold(coll)
     exact = [g for g in groups if g.exact]
     assert len(exact) == 1 and {Path(m.path).name for m in exact[0].members} == {"exact.jpg", photos[3].name}
     for g in groups:  # never two different photos of the dataset in one group

@@ -1,6 +1,6 @@
-"""Indexing on a real local Ray cluster: same catalog as in-process, and a worker that dies loses or duplicates
-nothing. Each test starts Ray once (seconds each on 2 cores), so there are only two, and both check that no Ray
-process outlives the command."""
+"""Indexing on a real local Ray cluster: same catalog as in-process, a worker that dies loses or duplicates nothing,
+and the actors see photos with the collection's input handling. Each test starts Ray once (seconds each on 2 cores),
+so there are only three, and each checks that no Ray process outlives the command."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.integration.scale_helpers import assert_same, cli, make_folder, snapshot
@@ -61,4 +62,20 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path: Path, folder: Path
     report = json.loads(proc.stdout)
     assert (report["indexed"], len(report["skipped"]), len(report["duplicates"])) == (30, 1, 1)
     assert_same(snapshot(target), snapshot(in_process))  # one row per file, each with the in-process outcome
+    assert ray_processes(ray_tmp) == []
+
+
+def test_actors_use_the_collections_input_handling(tmp_path: Path, folder: Path, in_process: Path,
+                                                   ray_tmp: Path) -> None:
+    reference, target, empty = tmp_path / "reference", tmp_path / "coll", tmp_path / "empty"
+    cli("index", str(folder), "-c", str(reference), "--input", "letterbox", "-q")
+    empty.mkdir()
+    cli("index", str(empty), "-c", str(target), "--input", "letterbox", "-q")  # an existing letterbox collection
+    cli("index", str(folder), "-c", str(target), "--ray", "local", "--batch-size", "8", "-q",
+        env={"RAY_TMPDIR": str(ray_tmp)})
+    got = snapshot(target)
+    assert_same(got, snapshot(reference))
+    two_views = snapshot(in_process)
+    assert any(not np.allclose(row[-1], two_views[path][-1], atol=1e-3) for path, row in got.items()
+               if row[-1] is not None)
     assert ray_processes(ray_tmp) == []

@@ -85,6 +85,21 @@ def _first_vectors(table: pa.Table) -> np.ndarray:
                      for v in table.column("embedding").to_pylist()], dtype=np.float32)
 
 
+def _without_input(table: pa.Table) -> dict[bytes, bytes]:
+    return {k: v for k, v in table.schema.metadata.items() if k != b"revsearch.input"}
+
+
+def test_shards_carry_their_input_handling(tmp_path: Path, folder: Path, shards: Path) -> None:
+    first = sorted(shards.glob("*.parquet"))[0]
+    assert pq.read_schema(first).metadata[b"revsearch.input"] == b"letterbox+native"
+    legacy = _rewrite(first, tmp_path / "legacy", lambda t: t.replace_schema_metadata(_without_input(t)))
+    cli("ingest", str(legacy), "-c", str(tmp_path / "coll"), "-q")
+    with Collection.open(tmp_path / "coll") as coll:
+        assert coll.input_mode == "letterbox"  # what shards recording no input handling were made with
+    bad = cli("embed", str(folder), "--out", str(shards), "--input", "letterbox", check=False)
+    assert bad.returncode == 2 and "holds shards made with input handling 'letterbox+native'" in bad.stderr
+
+
 def _nan(table: pa.Table) -> pa.Table:
     vectors = _first_vectors(table)
     vectors[3, 5] = np.nan
@@ -96,6 +111,10 @@ def _nan(table: pa.Table) -> pa.Table:
                                                          b"revsearch.fingerprint": b"abc"}),
      "built with model 'efficientnet_lite0'; it cannot be used with 'resnet50'"),
     ("no-metadata", lambda t: t.replace_schema_metadata(None), "does not record revsearch.model"),
+    ("other-input", lambda t: t.replace_schema_metadata({**t.schema.metadata, b"revsearch.input": b"letterbox"}),
+     "built with input handling 'letterbox+native'; vectors made with 'letterbox' are not comparable"),
+    ("no-input", lambda t: t.replace_schema_metadata(_without_input(t)),  # an older revsearch's: letterbox
+     "built with input handling 'letterbox+native'; vectors made with 'letterbox' are not comparable"),
     ("missing-column", lambda t: t.drop_columns(["embedding"]), "missing required column 'embedding'"),
     ("nan", _nan, "row 3 ("),
     ("wrong-dim", lambda t: _with_embedding(t, _first_vectors(t)[:, :512]), "512 dimensions, expected 1280"),

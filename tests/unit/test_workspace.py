@@ -21,6 +21,7 @@ class ModelStub:
     name: str = "efficientnet_lite0"
     fingerprint: str = "f" * 32
     dim: int = 8
+    input_mode: str = "letterbox+native"
 
 
 @pytest.fixture
