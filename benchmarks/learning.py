@@ -265,7 +265,9 @@ def main() -> None:
     args = ap.parse_args()
     ids, x, names = load(args.collection, args.dataset)
     seeds = list(range(args.seeds))
-    parts = [f"clothing-small ({len(names)} photos, {len(np.unique(names))} classes), method "
+    with Collection.open(args.collection, read_only=True) as coll:
+        vectors_made = f"{coll.model} vectors, input {coll.input_mode}"
+    parts = [f"clothing-small ({len(names)} photos, {len(np.unique(names))} classes, {vectors_made}), method "
              f"`{head.METHOD}`, {args.seeds} random draws: mean (min–max)."]
     for name, title, fn in (
         ("search", "Search: unlabelled images as queries, whole collection as database", lambda: bench_search(ids, x, names, seeds)),
