@@ -108,7 +108,7 @@ for start in range(0, len(shown), per_row):
             is_open = browsing == c.id
             with state.guard(f"Drawing cluster {c.id}"):
                 if is_open:
-                    ui_clusters.browse(info, c.id)
+                    ui_clusters.browse(info, c)
                 else:
                     ui_clusters.tiles(info, c)
             if st.button("Back to all clusters" if is_open else f"Browse all {c.size} images", type="tertiary",

@@ -262,7 +262,8 @@ def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -
 
 
 def _guesses(coll: Collection, k: int) -> list[Suggestion]:
-    """The best known label of EVERY unlabelled indexed image, with its probability and that of "none"."""
+    """The best known label of every unlabelled indexed image (of a fixed sample of them in a collection past
+    learned.LABEL_SET_LIMIT unlabelled images), with its probability and that of "none"."""
     if k < 1:
         raise RevsearchError("k must be at least 1")
     with coll.lock:

@@ -20,13 +20,19 @@ photos' nearest other photo scores < 0.90 (median 0.735, p99 0.892; the one pair
 t-shirts shot on the same pink cloth). Not caught at 0.90: heavy downsizing (25 %: median 0.92, 70 % caught) and
 20 % crops (median 0.90) — lower the threshold to ~0.85 to catch those, at the price of more look-alikes.
 
+The similar pairs of the last comparison are kept in the collection (duplicate_store.Scan) with the generation and
+threshold they were found at: while the collection does not change, any threshold at or above that one is answered
+from them without comparing again (a million images take minutes), in this process or the next.
+
 Public API:
     find_duplicates(coll, threshold=DEFAULT_THRESHOLD, include_exact=True, progress=None) -> list[DuplicateGroup]
+    scanned(coll, threshold) -> bool              the kept comparison answers this threshold now
     top1_similarities(coll) -> (ids, scores)      each indexed image's best similarity to another image
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import faiss
@@ -148,17 +154,47 @@ def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None
     return out
 
 
-def find_duplicates(coll: Collection, threshold: float = DEFAULT_THRESHOLD, include_exact: bool = True,
-                    progress: Progress | None = None) -> list[DuplicateGroup]:
-    """Groups of near-identical images (≥ threshold) plus exact copies; largest score first."""
-    if not -1.0 <= threshold <= 1.0:
-        raise RevsearchError("the duplicate threshold is a cosine similarity between -1 and 1 (e.g. 0.9)")
+def scanned(coll: Collection, threshold: float) -> bool:
+    """Whether the kept scan answers `threshold` for the collection as it is now (same generation, scanned at this
+    threshold or a lower one): `find_duplicates` then compares nothing."""
+    return _answers(duplicate_store.scan_key(coll), coll, threshold)
+
+
+def _answers(key: tuple[int, float] | None, coll: Collection, threshold: float) -> bool:
+    return key is not None and key[0] == coll.generation and key[1] <= threshold + 1e-9
+
+
+def similar_pairs(coll: Collection, threshold: float,
+                  progress: Progress | None = None) -> list[tuple[int, int, float]]:
+    """(id a, id b, score) with a < b and score ≥ threshold: from the kept scan when it answers, else compared now
+    and kept (replacing the previous scan)."""
+    scan = duplicate_store.load_scan(coll)
+    if scan is None or not _answers((scan.generation, scan.threshold), coll, threshold):
+        scan = _scan(coll, threshold, progress)
+        duplicate_store.save_scan(coll, scan)
+    keep = scan.score >= threshold - 1e-6
+    return list(zip(scan.a[keep].tolist(), scan.b[keep].tolist(), scan.score[keep].astype(float).tolist()))
+
+
+def _scan(coll: Collection, threshold: float, progress: Progress | None) -> duplicate_store.Scan:
+    generation, started = coll.generation, time.perf_counter()
     if coll.counts()["indexed"] > INDEX_ABOVE:
         similar = _indexed_pairs(coll, threshold, progress)
     else:
         ids, vectors = coll.vectors()
         similar = [(int(ids[i]), int(ids[j]), s) for i, j, s in
                    _similar_pairs(np.ascontiguousarray(vectors), threshold, progress)] if len(ids) > 1 else []
+    table = np.array(similar, dtype=np.float64).reshape(-1, 3)
+    return duplicate_store.Scan(generation, threshold, table[:, 0].astype(np.int64), table[:, 1].astype(np.int64),
+                                table[:, 2].astype(np.float32), time.perf_counter() - started, time.time())
+
+
+def find_duplicates(coll: Collection, threshold: float = DEFAULT_THRESHOLD, include_exact: bool = True,
+                    progress: Progress | None = None) -> list[DuplicateGroup]:
+    """Groups of near-identical images (≥ threshold) plus exact copies; largest score first."""
+    if not -1.0 <= threshold <= 1.0:
+        raise RevsearchError("the duplicate threshold is a cosine similarity between -1 and 1 (e.g. 0.9)")
+    similar = similar_pairs(coll, threshold, progress)
     uf = _UnionFind()
     pairs: list[Pair] = []
     dismissed = duplicate_store.marked(coll)

@@ -270,7 +270,7 @@ def examples(info: CollectionInfo, n: int = 12) -> None:
         ids = [c.representatives[r].id for r in range(n) for c in clustering.clusters
                if r < len(c.representatives)][:n]
     else:
-        ids = [r.id for r in coll.rows("indexed")[:n]]
+        ids = [r.id for r in coll.rows("indexed", limit=n)]
     paths = coll.paths(ids)
     hits = [Hit(i, paths[i], 1.0) for i in ids if i in paths]
     results_grid(info, hits, key="examples", show_rank=False, show_score=False)

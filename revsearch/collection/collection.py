@@ -153,9 +153,9 @@ class Collection:
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
-    def rows(self, status: str | None = None) -> list[ImageRow]:
+    def rows(self, status: str | None = None, limit: int = -1) -> list[ImageRow]:
         """Every row (missing ones included, see `ImageRow.missing`); or present rows of one status; or, with
-        status 'missing', the rows whose file is not found."""
+        status 'missing', the rows whose file is not found. The first `limit` of them by id when given."""
         if status is None:
             sql, params = "SELECT * FROM images ORDER BY id", ()
         elif status == MISSING:
@@ -163,7 +163,7 @@ class Collection:
         else:
             sql, params = "SELECT * FROM images WHERE status = ? AND missing_since IS NULL ORDER BY id", (status,)
         with self.lock:
-            return [ImageRow.from_sql(r) for r in self.conn.execute(sql, params)]
+            return [ImageRow.from_sql(r) for r in self.conn.execute(sql + " LIMIT ?", (*params, int(limit)))]
 
     def get(self, image_id: int) -> ImageRow | None:
         with self.lock:
