@@ -12,7 +12,8 @@ from ui import learning, state, undo, views, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
-current = clusters.clustering(coll, n_representatives=6, n_outliers=2)  # two rows of four tiles
+current = state.clustering(info)
+SHOWN = 20  # clusters drawn before "Show all": 8 tiles each, and a thumbnail is made for each tile drawn
 
 # ------------------------------------------------------------------------------------------ toolbar
 tool_recluster, tool_merge, tool_labels = st.columns(3)
@@ -96,6 +97,9 @@ st.caption(f"**{len(current.clusters)} clusters** of {n_images} images (k = {cur
 # ------------------------------------------------------------------------------------------ the clusters
 browsing = st.session_state.get("browse_cluster")
 shown = [c for c in current.clusters if c.id == browsing] or current.clusters
+every = f"all_clusters_{info.slug}"
+hidden = shown[SHOWN:] if len(shown) > SHOWN and not st.session_state.get(every) else []
+shown = shown[: len(shown) - len(hidden)]
 per_row = 1 if len(shown) == 1 and browsing is not None else 2
 for start in range(0, len(shown), per_row):
     cols = st.columns(per_row, gap="medium")
@@ -103,7 +107,8 @@ for start in range(0, len(shown), per_row):
         with col.container(border=True):
             st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
             st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
-                       + (f" · {len(c.outliers)} outliers outlined in red" if c.outliers else "")
+                       + (f" · {len(ui_clusters.outliers(c))} outliers outlined in red"
+                          if ui_clusters.outliers(c) else "")
                        + " · click an image's button for its details")
             is_open = browsing == c.id
             with state.guard(f"Drawing cluster {c.id}"):
@@ -125,6 +130,13 @@ for start in range(0, len(shown), per_row):
                         state.flash(f"Cluster {c.id} is now “{name.strip()}”; {changed} images labelled"
                                     if name.strip() else f"Cluster {c.id} has no name now")
                         st.rerun()
+
+if hidden:
+    st.caption(f"The {len(shown)} largest clusters are shown; {len(hidden)} smaller ones "
+               f"({sum(c.size for c in hidden):,} images) are not drawn yet.")
+    if st.button(f"Show all {len(current.clusters)} clusters", icon=":material/unfold_more:", key="show_all_clusters"):
+        st.session_state[every] = True
+        st.rerun()
 
 # ------------------------------------------------------------------------------------------ suggestions
 st.divider()

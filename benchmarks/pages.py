@@ -80,7 +80,7 @@ def stage_pages(args: argparse.Namespace) -> dict:
             out["pages"][title][f"{round_}_thumbs"] = made
             print(f"[pages] {title} ({round_}): {seconds:.2f} s, {made} thumbnails", file=sys.stderr, flush=True)
     at.switch_page("app_pages/duplicates.py").run(timeout=TIMEOUT)
-    if any(b.key == "dup_start" for b in at.button):
+    if not args.skip_scan and any(b.key == "dup_start" for b in at.button):
         started = time.perf_counter()
         at.button(key="dup_start").click().run(timeout=TIMEOUT)
         for thread in threading.enumerate():
@@ -114,7 +114,8 @@ STAGES = {"pages": stage_pages, "restart": stage_restart}
 
 def run_stage(name: str, args: argparse.Namespace, env: dict) -> dict:
     print(f"[pages] {name} …", file=sys.stderr, flush=True)
-    out = subprocess.run([sys.executable, __file__, "--stage", name, "--collection", str(args.collection)],
+    out = subprocess.run([sys.executable, __file__, "--stage", name, "--collection", str(args.collection)]
+                         + (["--skip-scan"] if args.skip_scan else []),
                          capture_output=True, text=True, env=env, cwd=ROOT)
     sys.stderr.write("\n".join(line for line in out.stderr.splitlines() if line.startswith("[pages]")) + "\n")
     if out.returncode:
@@ -162,6 +163,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--collection", type=Path, required=True, help="DATA/collections/NAME")
     p.add_argument("--out", type=Path, help="write the `pages` section of this report (e.g. BENCHMARKS.md)")
+    p.add_argument("--skip-scan", action="store_true", help="do not run the duplicates comparison (minutes at 1M)")
     p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.stage:

@@ -99,18 +99,15 @@ def label_set(coll: Collection, labels: dict[int, str], limit: int = LABEL_SET_L
     """Every labelled image, and the unlabelled ones — or, past `limit` of them, a seeded random sample of `limit`
     (a million vectors would be 5 GB in RAM): learning reads a few thousand unlabelled vectors anyway, and review
     and suggestions choose among the sample. The sample is fixed for a given collection, so pages do not jump."""
-    with coll.snapshot() as snap:
-        all_ids = snap.ids()
+    with coll.reading():
+        all_ids = coll.indexed_ids()
         if len(all_ids) - len(labels) <= limit:
-            chosen = None
+            ids, vectors = coll.vectors()
         else:
-            unlabelled = all_ids[~np.isin(all_ids, np.fromiter(labels, dtype=np.int64, count=len(labels)))]
+            labelled = np.fromiter(labels, dtype=np.int64, count=len(labels))
+            unlabelled = all_ids[~np.isin(all_ids, labelled)]
             picked = np.random.default_rng(0).choice(len(unlabelled), size=min(limit, len(unlabelled)), replace=False)
-            chosen = np.union1d(unlabelled[picked], np.fromiter(labels, dtype=np.int64, count=len(labels)))
-    if chosen is None:
-        ids, vectors = coll.vectors()
-    else:
-        ids, vectors = coll.vectors(chosen.tolist())  # indexed, present images only, as coll.vectors() gives
+            ids, vectors = coll.vectors(np.union1d(unlabelled[picked], labelled).tolist())  # present, indexed only
     return LabelSet.build(ids, vectors, labels)
 
 

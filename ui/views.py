@@ -264,7 +264,7 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
 def examples(info: CollectionInfo, n: int = 12) -> None:
     """A strip of varied images of the collection (one per cluster when clustered) to start a search from."""
     coll = state.collection(info)
-    clustering = clusters.clustering(coll, n_representatives=n, n_outliers=0)
+    clustering = state.clustering(info)
     if clustering is not None and clustering.clusters:
         # round-robin over the clusters' most typical images: varied examples first
         ids = [c.representatives[r].id for r in range(n) for c in clustering.clusters

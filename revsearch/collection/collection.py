@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -146,11 +147,13 @@ class Collection:
 
     def counts(self) -> dict[str, int]:
         """Present files per status ('indexed' = searchable), and 'missing': rows whose file is not found."""
-        with self.lock:
-            rows = self.conn.execute("SELECT CASE WHEN missing_since IS NULL THEN status ELSE 'missing' END, COUNT(*) "
-                                     "FROM images GROUP BY 1").fetchall()
-        counts = {"indexed": 0, "skipped": 0, "duplicate": 0, "missing": 0}
-        counts.update({r[0]: r[1] for r in rows})
+        with self.lock:  # two index-only counts (status, then the few missing rows): no scan of a million rows
+            everything = self.conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall()
+            missing = dict(self.conn.execute("SELECT status, COUNT(*) FROM images INDEXED BY images_missing "
+                                             "WHERE missing_since IS NOT NULL GROUP BY status").fetchall())
+        counts = {"indexed": 0, "skipped": 0, "duplicate": 0}
+        counts.update({status: n - missing.get(status, 0) for status, n in everything})
+        counts["missing"] = sum(missing.values())
         return counts
 
     def rows(self, status: str | None = None, limit: int = -1) -> list[ImageRow]:
@@ -194,6 +197,28 @@ class Collection:
                 for r in self.conn.execute(f"SELECT * FROM images WHERE id IN ({catalog.marks(chunk)})", chunk):
                     out[int(r["id"])] = ImageRow.from_sql(r)
         return out
+
+    def indexed_ids(self) -> np.ndarray:
+        """Ids (int64, ascending) of the present indexed images — those `vectors()` holds — read from the status
+        index alone (no scan of the vectors)."""
+        with self.lock:
+            cursor = self.conn.cursor()
+            cursor.row_factory = None  # plain tuples, not sqlite3.Row
+            ids = np.array(cursor.execute("SELECT id FROM images INDEXED BY images_status WHERE status = 'indexed' "
+                                          "ORDER BY id").fetchall(), dtype=np.int64).reshape(-1)
+            gone = np.array(cursor.execute("SELECT id FROM images INDEXED BY images_missing "
+                                           "WHERE missing_since IS NOT NULL").fetchall(), dtype=np.int64).reshape(-1)
+        return ids[~np.isin(ids, gone)] if len(gone) else ids
+
+    def folder_counts(self) -> dict[str, int]:
+        """Folder -> how many present indexed images it holds directly: grouped in SQL (the folder is the path with
+        its last component trimmed), so a million paths never become Python objects."""
+        sep = os.sep
+        with self.lock:
+            rows = self.conn.execute("SELECT rtrim(path, replace(path, ?, '')) AS folder, COUNT(*) FROM images "
+                                     "WHERE status = 'indexed' AND missing_since IS NULL GROUP BY folder",
+                                     (sep,)).fetchall()
+        return {(f[:-1] if len(f) > 1 else f): int(n) for f, n in rows}
 
     def indexed_hashes(self) -> dict[int, str | None]:
         """id → content hash of every indexed image (what derived data remembers to notice changed files)."""
