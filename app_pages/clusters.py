@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from revsearch import clusters, evaluate, labels
+from revsearch import clusters, evaluate, labels, learned
 from ui import clustering as ui_clusters
 from ui import learning, state, undo, views, widgets
 
@@ -107,8 +107,7 @@ for start in range(0, len(shown), per_row):
         with col.container(border=True):
             st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
             st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
-                       + (f" · {len(ui_clusters.outliers(c))} outliers outlined in red"
-                          if ui_clusters.outliers(c) else "")
+                       + (f" · {len(c.outliers)} outliers outlined in red" if c.outliers else "")
                        + " · click an image's button for its details")
             is_open = browsing == c.id
             with state.guard(f"Drawing cluster {c.id}"):
@@ -158,8 +157,9 @@ with state.guard("Suggesting labels"):
             st.caption(f"None of the {unlabelled} unlabelled images is a confident match for your labels yet: label "
                        "a few more of each kind (Label next asks for the ones that teach the most), or give each its "
                        "best guess now.")
-            if st.button(f"Label all {unlabelled} with their best guess", icon=":material/done_all:",
-                         key="accept_best_guess"):
+            which = (f"all {unlabelled}" if unlabelled <= learned.LABEL_SET_LIMIT
+                     else f"a sample of {learned.LABEL_SET_LIMIT:,}")  # suggestions cover a sample past that
+            if st.button(f"Label {which} with their best guess", icon=":material/done_all:", key="accept_best_guess"):
                 n = labels.accept_suggestions(coll, 0.0)
                 state.flash(f"Labelled {n} images with their best guess (undo restores them)")
                 st.rerun()

@@ -13,6 +13,7 @@ from revsearch.workspace import CollectionInfo
 from ui import detail, duplicates, state, views
 
 info, coll = state.page_collection("Duplicates", "Nothing to compare yet")
+GROUPS_SHOWN = 20  # groups drawn at first (up to 8 images each); "Show more" adds as many again
 ON_DEMAND_ABOVE = 20_000  # above this many images the comparison starts on a click and runs in the background
 
 
@@ -46,7 +47,7 @@ with state.guard("Finding duplicates"):
     st.caption(f"**{len(groups)} group{'s' if len(groups) != 1 else ''}**, {n_images} images. The first image of "
                "each group is its anchor (the best connected, the copy to keep); scores are similarity to the anchor.")
     duplicates.actions(info, groups)
-    limit = 60
+    limit = st.session_state.get("dup_shown", GROUPS_SHOWN)  # thumbnails are made for the groups drawn only
     ids = [m.id for g in groups[:limit] for m in g.members[:8]]
     thumbs = thumbnails.thumbnails(coll, ids, views.THUMB)
     for g in groups[:limit]:
@@ -70,3 +71,7 @@ with state.guard("Finding duplicates"):
                 st.caption(f"… and {len(g.members) - 8} more")
     if len(groups) > limit:
         st.caption(f"Showing the first {limit} of {len(groups)} groups; raise the threshold to narrow them down.")
+        if st.button(f"Show {min(GROUPS_SHOWN, len(groups) - limit)} more groups", icon=":material/unfold_more:",
+                     key="dup_more"):
+            st.session_state["dup_shown"] = limit + GROUPS_SHOWN
+            st.rerun()

@@ -5,7 +5,8 @@
 
 Writes DATA/workspace.json and DATA/collections/synthetic/ (REVSEARCH_DATA=DATA opens it in the app):
 
-- vectors: benchsuite VectorGen, 1280-d like efficientnet_lite0 (n/500 clusters), as benchmarks/million.py;
+- vectors: benchsuite VectorGen, 1280-d like efficientnet_lite0 (n/500 clusters), as benchmarks/million.py; with
+  --duplicates F a share F of the rows are near-copies of another row (cosine ≈ 0.97), for the Duplicates page;
 - files: 1,000 hard links (DATA/files/NNNNNN.jpg) to a few dozen clothing-small photos, and 1,000 symlinked folders
   DATA/photos/FFFF -> DATA/files, so each of the N rows has a distinct path that opens a real JPEG while the disk
   holds a few dozen photos (content hashes are distinct too, so every shown image gets its own thumbnail);
@@ -34,6 +35,7 @@ BATCH = 10_000
 FILES = 1_000  # distinct file names per folder, and folders (N ≤ FILES²)
 PHOTOS = Path("/work/shared/datasets/clothing-small")
 NAME = "synthetic"
+NEAR_COPY_NOISE = 0.25  # norm of the noise added to a unit vector to make a near-duplicate of it
 
 
 def collection_dir(data: Path) -> Path:
@@ -83,7 +85,14 @@ def stage_ingest(args: argparse.Namespace) -> dict:
             gen.fill(buf[:m], seed=1000 + start)
             rows = [NewRow(path=image_path(args.data, i), hash=f"{i:064x}", size=100_000 + i % 7,
                            mtime_ns=stamp.st_mtime_ns, width=640, height=480) for i in range(start, start + m)]
-            coll.add_rows(rows, buf[:m][rng.permutation(m)])
+            vecs = buf[:m][rng.permutation(m)]
+            copies = np.flatnonzero(rng.random(m) < args.duplicates) if args.duplicates else np.zeros(0, np.int64)
+            copies = copies[copies > 0]
+            noise = rng.standard_normal((len(copies), DIM)).astype(np.float32)
+            noise *= np.float32(NEAR_COPY_NOISE) / np.linalg.norm(noise, axis=1, keepdims=True)
+            vecs[copies] = vecs[copies - 1] + noise  # a near-copy of the row before it: cosine ≈ 0.97
+            vecs[copies] /= np.linalg.norm(vecs[copies], axis=1, keepdims=True)
+            coll.add_rows(rows, vecs)
     return {"peak_mb": hwm_mb()}
 
 
@@ -139,6 +148,8 @@ def main() -> int:
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--data", type=Path, required=True, help="a new data directory (REVSEARCH_DATA)")
     p.add_argument("--k", type=int, default=50, help="clusters")
+    p.add_argument("--duplicates", type=float, default=0.0,
+                   help="share of rows made a near-copy (cosine ≈ 0.97) of the row before them")
     p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.n > FILES * FILES:
@@ -151,7 +162,8 @@ def main() -> int:
     for name in STAGES:
         started = time.perf_counter()
         out = subprocess.run([sys.executable, __file__, "--stage", name, "--n", str(args.n), "--data",
-                              str(args.data), "--k", str(args.k)], capture_output=True, text=True)
+                              str(args.data), "--k", str(args.k), "--duplicates", str(args.duplicates)],
+                             capture_output=True, text=True)
         if out.returncode:
             sys.stderr.write(out.stderr)
             raise SystemExit(f"stage {name} failed")

@@ -13,6 +13,7 @@ Public API (all take an open `Collection`; re-exported by revsearch.clusters):
     assignments(coll, ids=None) -> dict[int, int]                      image id -> cluster id
     cluster_name(coll, cluster_id) -> str | None                       its name (error if unknown)
     names(coll) -> dict[int, str | None]                               every cluster's name, no members read
+    typical(coll, n) -> list[int]                                      n varied images, one per cluster in turn
     version(coll) -> str                                               changes when clusters are remade, renamed, merged
 """
 
@@ -162,6 +163,15 @@ def members(coll: Collection, cluster_id: int, limit: int | None = None) -> list
         ids, sims = placed.image[:limit], placed.similarity[:limit]
         paths = coll.paths(ids.tolist())
     return [Member(int(i), paths[int(i)], float(s)) for i, s in zip(ids, sims) if int(i) in paths]
+
+
+def typical(coll: Collection, n: int) -> list[int]:
+    """Up to `n` varied images: the most typical image of each cluster in id order (largest first after a
+    recluster), then the second of each, … — read through the index, not the members of every cluster (images not
+    assigned yet are not among them)."""
+    with coll.reading():
+        tops = [cluster_store.top_members(coll, cid, n) for cid in list(cluster_store.names(coll))[:n]]
+    return [t[r] for r in range(n) for t in tops if r < len(t)][:n]
 
 
 def cluster(coll: Collection, cluster_id: int, n_representatives: int = 8, n_outliers: int = 4) -> Cluster:

@@ -9,7 +9,7 @@ Public API (all take an open `Collection`):
     recluster(coll, k, seed=0, progress=None) -> Clustering          full k-means; replaces the clustering
     suggest_k(coll, ks=None, sample=2000, seed=0, progress=None) -> KSuggestion   silhouette (cosine) per k
     assign_new(coll) -> int                                            place unassigned indexed images; count
-    clustering, cluster, members, assignments, cluster_name, names, version    reading: revsearch/cluster_reading.py
+    clustering, cluster, members, assignments, cluster_name, names, typical, version: revsearch/cluster_reading.py
     merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge (users call
                                                                        labels.merge_clusters: labels and history too)
 
@@ -35,7 +35,7 @@ from revsearch import learned
 from revsearch.collection import Collection, cluster_store
 from revsearch.cluster_reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
                                        Member, assignments, cluster, cluster_name, clustering, members, names,
-                                       version)
+                                       typical, version)
 from revsearch.cluster_reading import pending as _pending
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError

@@ -53,7 +53,7 @@ import faiss
 import numpy as np
 
 from revsearch import clusters as clusters_mod, learned
-from revsearch.collection import Collection, cluster_store, label_store
+from revsearch.collection import Collection, cluster_store, label_store, sampling
 from revsearch.collection.label_store import Action, HistoryEntry, LabelRow, UndoReport
 from revsearch.errors import RevsearchError
 
@@ -314,8 +314,9 @@ def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
                        suggestions: Sequence[Suggestion] | None = None) -> int:
     """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many.
 
-    Threshold 0 means "label everything": every unlabelled indexed image gets its best known label, also where
-    "none of the known labels" was more probable (those have no entry in `suggest`)."""
+    Threshold 0 means "label everything": every unlabelled indexed image (of the fixed sample past
+    learned.LABEL_SET_LIMIT) gets its best known label, also where "none of the known labels" was more probable
+    (those have no entry in `suggest`)."""
     if not 0.0 <= threshold <= 1.0:
         raise RevsearchError("the acceptance threshold is a confidence between 0 and 1")
     if threshold == 0.0:
@@ -389,7 +390,7 @@ def folder_classes(coll: Collection, folder: Path | str | None = None) -> dict[s
     """class subfolder name -> indexed images, when the images (under `folder`) look like an ImageFolder layout:
     two or more class folders holding most of them; {} otherwise. Same-named folders (train/cat, test/cat) merge.
     Counted per folder in the catalog: quick at a million images."""
-    counts = coll.folder_counts()
+    counts = sampling.folder_counts(coll)
     out: dict[str, int] = {}
     for parent, name in _class_folders(counts, folder).items():
         out[name] = out.get(name, 0) + counts[parent]
@@ -413,7 +414,7 @@ def import_folders(coll: Collection, folder: Path | str | None = None) -> Import
 
 def _folder_classes(coll: Collection, folder: Path | str | None) -> dict[str, list[int]]:
     """class name -> ids of its images (see folder_classes)."""
-    classes = _class_folders(coll.folder_counts(), folder)
+    classes = _class_folders(sampling.folder_counts(coll), folder)
     groups: dict[str, list[int]] = {}
     for row in coll.rows("indexed") if classes else []:
         name = classes.get(os.path.dirname(row.path))

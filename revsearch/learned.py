@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import faiss
 import numpy as np
 
-from revsearch.collection import Collection, label_store, vector_index
+from revsearch.collection import Collection, label_store, sampling, vector_index
 from revsearch.errors import RevsearchError
 from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
 from revsearch.learning.head import Head
@@ -100,14 +100,13 @@ def label_set(coll: Collection, labels: dict[int, str], limit: int = LABEL_SET_L
     (a million vectors would be 5 GB in RAM): learning reads a few thousand unlabelled vectors anyway, and review
     and suggestions choose among the sample. The sample is fixed for a given collection, so pages do not jump."""
     with coll.reading():
-        all_ids = coll.indexed_ids()
-        if len(all_ids) - len(labels) <= limit:
+        if coll.counts()["indexed"] - len(labels) <= limit:
             ids, vectors = coll.vectors()
         else:
             labelled = np.fromiter(labels, dtype=np.int64, count=len(labels))
-            unlabelled = all_ids[~np.isin(all_ids, labelled)]
-            picked = np.random.default_rng(0).choice(len(unlabelled), size=min(limit, len(unlabelled)), replace=False)
-            ids, vectors = coll.vectors(np.union1d(unlabelled[picked], labelled).tolist())  # present, indexed only
+            drawn = sampling.sample_indexed(coll, limit + len(labels), np.random.default_rng(0))
+            unlabelled = drawn[~np.isin(drawn, labelled)][:limit]
+            ids, vectors = coll.vectors(np.union1d(unlabelled, labelled).tolist())  # present, indexed only
     return LabelSet.build(ids, vectors, labels)
 
 

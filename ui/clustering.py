@@ -10,7 +10,7 @@ import streamlit as st
 
 from revsearch import clusters, export, thumbnails
 from revsearch.labels import Suggestion
-from revsearch.clusters import Cluster, Member
+from revsearch.clusters import Cluster
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
 from ui import detail, state, views
@@ -30,22 +30,11 @@ def ago(seconds: float) -> str:
     return f"{round(seconds / 86400)} days ago"
 
 
-TYPICAL = 6  # typical images per cluster tile block (then its outliers): two rows of four
-
-
-def outliers(c: Cluster, typical: int = TYPICAL) -> list[Member]:
-    """The members farthest from the centre (farthest first), when the cluster has more than `typical` members. A
-    clustering read with more representatives than `typical` holds every member of a small cluster among them."""
-    if c.size > len(c.representatives):
-        return c.outliers
-    return list(reversed(c.representatives[-state.OUTLIERS:])) if c.size > typical else []
-
-
-def tiles(info: CollectionInfo, c: Cluster, typical: int = TYPICAL, per_row: int = 4) -> None:
-    """The cluster's `typical` most typical images, then its outliers (outlined in red); each opens the detail
-    view. Thumbnails are made for these tiles only."""
+def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
+    """The cluster's most typical images, then its outliers (outlined in red); each opens the detail view.
+    Thumbnails are made for these tiles only."""
     coll = state.collection(info)
-    members = [(m, False) for m in c.representatives[:typical]] + [(m, True) for m in outliers(c, typical)]
+    members = [(m, False) for m in c.representatives] + [(m, True) for m in c.outliers]
     thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], views.THUMB)
     grid = st.container(key=f"grid_cluster_tiles_{c.id}")
     for start in range(0, len(members), per_row):

@@ -64,7 +64,7 @@ def forget_collection_handles() -> None:
     _collection.clear()
 
 
-REPRESENTATIVES, OUTLIERS = 12, 2  # per cluster in `clustering`: enough for the Search examples and cluster tiles
+REPRESENTATIVES, OUTLIERS = 6, 2  # per cluster in `clustering`: the Clusters page's tiles (two rows of four)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -53,6 +53,15 @@ def member_arrays(coll: Collection, cluster_id: int | None = None) -> tuple[np.n
     return cluster[order], image[order], sim[order]
 
 
+def top_members(coll: Collection, cluster_id: int, n: int) -> list[int]:
+    """Image ids of the `n` members of one cluster closest to its centroid (present, indexed), through the
+    (cluster, similarity) index: a few rows read whatever the cluster's size."""
+    return [int(r[0]) for r in catalog.fetch(
+        coll, "SELECT m.image_id FROM cluster_members m JOIN images i ON i.id = m.image_id WHERE m.cluster_id = ? "
+              "AND i.missing_since IS NULL AND i.status = 'indexed' ORDER BY m.similarity DESC, m.image_id LIMIT ?",
+        (int(cluster_id), int(n)))]
+
+
 def member_ids(coll: Collection, cluster_ids: Sequence[int]) -> list[int]:
     """Image ids of every member of the given clusters."""
     cluster_ids = [int(c) for c in cluster_ids]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -197,28 +196,6 @@ class Collection:
                 for r in self.conn.execute(f"SELECT * FROM images WHERE id IN ({catalog.marks(chunk)})", chunk):
                     out[int(r["id"])] = ImageRow.from_sql(r)
         return out
-
-    def indexed_ids(self) -> np.ndarray:
-        """Ids (int64, ascending) of the present indexed images — those `vectors()` holds — read from the status
-        index alone (no scan of the vectors)."""
-        with self.lock:
-            cursor = self.conn.cursor()
-            cursor.row_factory = None  # plain tuples, not sqlite3.Row
-            ids = np.array(cursor.execute("SELECT id FROM images INDEXED BY images_status WHERE status = 'indexed' "
-                                          "ORDER BY id").fetchall(), dtype=np.int64).reshape(-1)
-            gone = np.array(cursor.execute("SELECT id FROM images INDEXED BY images_missing "
-                                           "WHERE missing_since IS NOT NULL").fetchall(), dtype=np.int64).reshape(-1)
-        return ids[~np.isin(ids, gone)] if len(gone) else ids
-
-    def folder_counts(self) -> dict[str, int]:
-        """Folder -> how many present indexed images it holds directly: grouped in SQL (the folder is the path with
-        its last component trimmed), so a million paths never become Python objects."""
-        sep = os.sep
-        with self.lock:
-            rows = self.conn.execute("SELECT rtrim(path, replace(path, ?, '')) AS folder, COUNT(*) FROM images "
-                                     "WHERE status = 'indexed' AND missing_since IS NULL GROUP BY folder",
-                                     (sep,)).fetchall()
-        return {(f[:-1] if len(f) > 1 else f): int(n) for f, n in rows}
 
     def indexed_hashes(self) -> dict[int, str | None]:
         """id → content hash of every indexed image (what derived data remembers to notice changed files)."""
