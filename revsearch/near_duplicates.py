@@ -32,6 +32,7 @@ Public API:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ from revsearch.collection import Collection, duplicate_store
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 
+log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.90
 MAX_PAIRS_PER_GROUP = 200
 _CHUNK = 2048
@@ -171,7 +173,10 @@ def similar_pairs(coll: Collection, threshold: float,
     scan = duplicate_store.load_scan(coll)
     if scan is None or not _answers((scan.generation, scan.threshold), coll, threshold):
         scan = _scan(coll, threshold, progress)
-        duplicate_store.save_scan(coll, scan)
+        try:
+            duplicate_store.save_scan(coll, scan)
+        except (OSError, RevsearchError) as exc:  # a full disk: the groups are still shown, only not kept
+            log.warning("could not keep the comparison in %s: %s", coll.directory, exc)
     keep = scan.score >= threshold - 1e-6
     return list(zip(scan.a[keep].tolist(), scan.b[keep].tolist(), scan.score[keep].astype(float).tolist()))
 

@@ -9,6 +9,7 @@ minutes, so its result outlives the process that computed it.
 from __future__ import annotations
 
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -94,5 +95,5 @@ def _read(coll: Collection, pairs: bool) -> Scan | None:
             return Scan(int(z["generation"]), float(z["threshold"]), z["a"] if pairs else empty,
                         z["b"] if pairs else empty, z["score"] if pairs else empty.astype(np.float32),
                         float(z["seconds"]), float(z["at"]))
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # absent, damaged or foreign: none
         return None
