@@ -6,13 +6,14 @@ import time
 
 import streamlit as st
 
-from revsearch import clusters, evaluate, labels
+from revsearch import clusters, evaluate, labels, learned
 from ui import clustering as ui_clusters
 from ui import learning, state, undo, views, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
-current = clusters.clustering(coll, n_representatives=6, n_outliers=2)  # two rows of four tiles
+current = state.clustering(info)
+SHOWN = 20  # clusters drawn before "Show all": 8 tiles each, and a thumbnail is made for each tile drawn
 
 # ------------------------------------------------------------------------------------------ toolbar
 tool_recluster, tool_merge, tool_labels = st.columns(3)
@@ -96,6 +97,9 @@ st.caption(f"**{len(current.clusters)} clusters** of {n_images} images (k = {cur
 # ------------------------------------------------------------------------------------------ the clusters
 browsing = st.session_state.get("browse_cluster")
 shown = [c for c in current.clusters if c.id == browsing] or current.clusters
+every = f"all_clusters_{info.slug}"
+hidden = shown[SHOWN:] if len(shown) > SHOWN and not st.session_state.get(every) else []
+shown = shown[: len(shown) - len(hidden)]
 per_row = 1 if len(shown) == 1 and browsing is not None else 2
 for start in range(0, len(shown), per_row):
     cols = st.columns(per_row, gap="medium")
@@ -108,7 +112,7 @@ for start in range(0, len(shown), per_row):
             is_open = browsing == c.id
             with state.guard(f"Drawing cluster {c.id}"):
                 if is_open:
-                    ui_clusters.browse(info, c.id)
+                    ui_clusters.browse(info, c)
                 else:
                     ui_clusters.tiles(info, c)
             if st.button("Back to all clusters" if is_open else f"Browse all {c.size} images", type="tertiary",
@@ -125,6 +129,13 @@ for start in range(0, len(shown), per_row):
                         state.flash(f"Cluster {c.id} is now “{name.strip()}”; {changed} images labelled"
                                     if name.strip() else f"Cluster {c.id} has no name now")
                         st.rerun()
+
+if hidden:
+    st.caption(f"The {len(shown)} largest clusters are shown; {len(hidden)} smaller ones "
+               f"({sum(c.size for c in hidden):,} images) are not drawn yet.")
+    if st.button(f"Show all {len(current.clusters)} clusters", icon=":material/unfold_more:", key="show_all_clusters"):
+        st.session_state[every] = True
+        st.rerun()
 
 # ------------------------------------------------------------------------------------------ suggestions
 st.divider()
@@ -146,8 +157,9 @@ with state.guard("Suggesting labels"):
             st.caption(f"None of the {unlabelled} unlabelled images is a confident match for your labels yet: label "
                        "a few more of each kind (Label next asks for the ones that teach the most), or give each its "
                        "best guess now.")
-            if st.button(f"Label all {unlabelled} with their best guess", icon=":material/done_all:",
-                         key="accept_best_guess"):
+            which = (f"all {unlabelled}" if unlabelled <= learned.LABEL_SET_LIMIT
+                     else f"a sample of {learned.LABEL_SET_LIMIT:,}")  # suggestions cover a sample past that
+            if st.button(f"Label {which} with their best guess", icon=":material/done_all:", key="accept_best_guess"):
                 n = labels.accept_suggestions(coll, 0.0)
                 state.flash(f"Labelled {n} images with their best guess (undo restores them)")
                 st.rerun()

@@ -13,7 +13,8 @@ from revsearch.workspace import CollectionInfo
 from ui import detail, duplicates, state, views
 
 info, coll = state.page_collection("Duplicates", "Nothing to compare yet")
-ON_DEMAND_ABOVE = 20_000  # above this many images the comparison starts on a click, not on every page open
+GROUPS_SHOWN = 20  # groups drawn at first (up to 8 images each); "Show more" adds as many again
+ON_DEMAND_ABOVE = 20_000  # above this many images the comparison starts on a click and runs in the background
 
 
 @st.cache_data(show_spinner="Comparing every image with every other…", max_entries=16)
@@ -32,17 +33,10 @@ exact = right.toggle("Include exact copies (same file content)", value=True, key
 
 duplicates.undo_last_move(info)
 n_indexed = info.counts.get("indexed", 0)
-asked = (str(info.directory), coll.generation, round(threshold, 3), exact)
-if n_indexed > ON_DEMAND_ABOVE and st.session_state.get("dup_asked") != asked:
-    # comparing a large collection takes a minute: the page opens at once and the person starts it
-    note, start = st.empty(), st.empty()
-    note.info(f"Comparing all {n_indexed:,} images with each other takes a minute or more; the result is then kept "
-              "while the collection and these settings stay the same.", icon=":material/schedule:")
-    if not start.button("Find duplicates", type="primary", icon=":material/content_copy:", key="dup_start"):
-        st.stop()
-    note.empty()
-    start.empty()
-    st.session_state["dup_asked"] = asked
+if n_indexed > ON_DEMAND_ABOVE:
+    # comparing a large collection takes minutes: the page opens at once, the person starts it, it runs in the
+    # background and its result is kept in the collection
+    duplicates.scan_in_background(info, round(threshold, 3), n_indexed)
 with state.guard("Finding duplicates"):
     groups = find(str(info.directory), coll.generation, duplicates.marks_version(info), round(threshold, 3), exact,
                   info)
@@ -53,7 +47,7 @@ with state.guard("Finding duplicates"):
     st.caption(f"**{len(groups)} group{'s' if len(groups) != 1 else ''}**, {n_images} images. The first image of "
                "each group is its anchor (the best connected, the copy to keep); scores are similarity to the anchor.")
     duplicates.actions(info, groups)
-    limit = 60
+    limit = st.session_state.get("dup_shown", GROUPS_SHOWN)  # thumbnails are made for the groups drawn only
     ids = [m.id for g in groups[:limit] for m in g.members[:8]]
     thumbs = thumbnails.thumbnails(coll, ids, views.THUMB)
     for g in groups[:limit]:
@@ -77,3 +71,7 @@ with state.guard("Finding duplicates"):
                 st.caption(f"… and {len(g.members) - 8} more")
     if len(groups) > limit:
         st.caption(f"Showing the first {limit} of {len(groups)} groups; raise the threshold to narrow them down.")
+        if st.button(f"Show {min(GROUPS_SHOWN, len(groups) - limit)} more groups", icon=":material/unfold_more:",
+                     key="dup_more"):
+            st.session_state["dup_shown"] = limit + GROUPS_SHOWN
+            st.rerun()

@@ -9,12 +9,7 @@ Public API (all take an open `Collection`):
     recluster(coll, k, seed=0, progress=None) -> Clustering          full k-means; replaces the clustering
     suggest_k(coll, ks=None, sample=2000, seed=0, progress=None) -> KSuggestion   silhouette (cosine) per k
     assign_new(coll) -> int                                            place unassigned indexed images; count
-    clustering(coll, n_representatives=8, n_outliers=4) -> Clustering | None     read (never writes)
-    cluster(coll, cluster_id, ...) -> Cluster                          one cluster (error if unknown)
-    members(coll, cluster_id) -> list[Member]                          best (closest to centroid) first
-    assignments(coll, ids=None) -> dict[int, int]                      image id -> cluster id
-    cluster_name(coll, cluster_id) -> str | None                       its name (error if unknown)
-    version(coll) -> str                                               changes when clusters are remade, renamed, merged
+    clustering, cluster, members, assignments, cluster_name, names, typical, version: revsearch/cluster_reading.py
     merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge (users call
                                                                        labels.merge_clusters: labels and history too)
 
@@ -38,61 +33,21 @@ import numpy as np
 
 from revsearch import learned
 from revsearch.collection import Collection, cluster_store
+from revsearch.cluster_reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
+                                       Member, assignments, cluster, cluster_name, clustering, members, names,
+                                       typical, version)
+from revsearch.cluster_reading import pending as _pending
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
 
-META_GENERATION = "clusters_generation"
-META_K = "clusters_k"
-META_SEED = "clusters_seed"
-META_CREATED = "clusters_created_at"
 DEFAULT_SEED = 0
 REDO = 3  # a long build whose input changed meanwhile is recomputed this many times at most
 #: Above this many images k-means trains on a seeded sample of this size and assigns every image chunk by chunk from
 #: a catalog snapshot (a million 1280-d vectors would be 5 GB in RAM at once).
 SAMPLE_LIMIT = 200_000
 ASSIGN_CHUNK = 16_384
-
-
-@dataclass(frozen=True)
-class Member:
-    """One image of a cluster and its cosine similarity to the cluster centroid."""
-
-    id: int
-    path: str
-    similarity: float
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "path": self.path, "similarity": round(self.similarity, 6)}
-
-
-@dataclass
-class Cluster:
-    id: int
-    name: str | None
-    size: int
-    cohesion: float  # mean cosine similarity of the members to the centroid (0.0 for an empty cluster)
-    representatives: list[Member]  # closest to the centroid first
-    outliers: list[Member]  # farthest from the centroid first
-    member_ids: list[int]  # all members, closest first
-
-    def as_dict(self, paths: dict[int, str] | None = None) -> dict:
-        out = {"id": self.id, "name": self.name, "size": self.size, "cohesion": round(self.cohesion, 6),
-               "representatives": [m.path for m in self.representatives],
-               "outliers": [m.path for m in self.outliers]}
-        if paths is not None:
-            out["members"] = [paths[i] for i in self.member_ids if i in paths]
-        return out
-
-
-@dataclass
-class Clustering:
-    k: int  # clusters made by the last recluster (merges may leave fewer)
-    seed: int
-    created_at: float
-    clusters: list[Cluster]  # by id
-    unassigned: int = 0  # indexed images without a cluster (0 after the lazy assignment)
 
 
 @dataclass
@@ -297,122 +252,6 @@ def assign_new(coll: Collection) -> int:
             return 0
         cluster_store.assign(coll, rows, {META_GENERATION: generation})  # a short write of its own
         return len(rows)
-
-
-def _pending(coll: Collection) -> list[cluster_store.MemberRow]:
-    """(image id, nearest cluster id, similarity, hash) of indexed images without a current cluster — not stored."""
-    with coll.reading():
-        if coll.meta(META_GENERATION) == str(coll.generation):
-            return []
-        cids, centroids = cluster_store.centroids(coll)
-        if len(cids) == 0:
-            return []
-        hashes = cluster_store.unplaced(coll)
-        if not hashes:
-            return []
-        found, vectors = coll.vectors(list(hashes))
-        vectors, centroids = learned.comparable(coll, vectors, centroids)
-    sims = vectors @ centroids.T
-    best = sims.argmax(axis=1)
-    return [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in enumerate(zip(found, best))]
-
-
-# ---------------------------------------------------------------------------------------------------- reading
-
-
-def clustering(coll: Collection, n_representatives: int = 8, n_outliers: int = 4,
-               include_empty: bool = False) -> Clustering | None:
-    """The current clustering (None if the collection was never clustered); images not assigned yet are shown in
-    their nearest cluster (computed, not stored: reading writes nothing)."""
-    with coll.reading():
-        meta = {k: coll.meta(k) for k in (META_K, META_SEED, META_CREATED)}
-        names = cluster_store.names(coll)
-        if not names:
-            return None
-        stored = _with_pending(coll, cluster_store.members(coll))
-        unassigned = cluster_store.unassigned_count(coll) - sum(1 for m in stored if m.pending)
-    grouped: dict[int, list[Member]] = {cid: [] for cid in names}
-    for m in stored:
-        grouped.setdefault(m.cluster_id, []).append(Member(m.image_id, m.path, m.similarity))
-    clusters = []
-    for cid, name in names.items():
-        ms = grouped[cid]
-        if not ms and not include_empty:
-            continue
-        clusters.append(_make_cluster(cid, name, ms, n_representatives, n_outliers))
-    return Clustering(int(meta[META_K] or len(names)), int(meta[META_SEED] or 0), float(meta[META_CREATED] or 0.0),
-                      clusters, unassigned)
-
-
-def _make_cluster(cid: int, name: str | None, ms: list[Member], n_rep: int, n_out: int) -> Cluster:
-    cohesion = float(np.mean([m.similarity for m in ms])) if ms else 0.0
-    outliers = list(reversed(ms[-n_out:])) if n_out > 0 and len(ms) > n_rep else []
-    return Cluster(cid, name, len(ms), cohesion, ms[:n_rep], outliers, [m.id for m in ms])
-
-
-def members(coll: Collection, cluster_id: int) -> list[Member]:
-    """All members of one cluster, closest to the centroid first."""
-    cluster_name(coll, cluster_id)
-    return _members(coll, cluster_id)
-
-
-def _members(coll: Collection, cluster_id: int) -> list[Member]:
-    with coll.reading():
-        stored = _with_pending(coll, cluster_store.members(coll, cluster_id))
-    return [Member(m.image_id, m.path, m.similarity) for m in stored if m.cluster_id == int(cluster_id)]
-
-
-@dataclass(frozen=True)
-class _Placed:
-    cluster_id: int
-    image_id: int
-    similarity: float
-    path: str
-    pending: bool  # assigned on the fly by this read (the image had no cluster)
-
-
-def _with_pending(coll: Collection, stored: list[cluster_store.StoredMember]) -> list[_Placed]:
-    """Stored members with the on-the-fly assignment of unassigned or changed images laid over them, ordered like
-    `cluster_store.members` (by cluster, closest first)."""
-    pending = {r[0]: r for r in _pending(coll)}
-    out = [_Placed(m.cluster_id, m.image_id, m.similarity, m.path, False) for m in stored
-           if m.image_id not in pending]
-    held = {m.image_id for m in stored}
-    paths = coll.paths(list(pending))
-    out += [_Placed(c, i, s, paths[i], i not in held) for i, c, s, _ in pending.values() if i in paths]
-    return sorted(out, key=lambda m: (m.cluster_id, -m.similarity, m.image_id))
-
-
-def cluster(coll: Collection, cluster_id: int, n_representatives: int = 8, n_outliers: int = 4) -> Cluster:
-    name = cluster_name(coll, cluster_id)
-    return _make_cluster(int(cluster_id), name, _members(coll, cluster_id), n_representatives, n_outliers)
-
-
-def cluster_name(coll: Collection, cluster_id: int) -> str | None:
-    """A cluster's name (None when unnamed); a clear error when the cluster does not exist."""
-    names = cluster_store.names(coll)
-    if int(cluster_id) not in names:
-        if not names:
-            raise RevsearchError("the collection has no clusters yet; run `cluster -k K` (or `--suggest`) first")
-        raise RevsearchError(f"no cluster {cluster_id}; the clusters are {', '.join(str(c) for c in names)}")
-    return names[int(cluster_id)]
-
-
-def version(coll: Collection) -> str:
-    """Changes whenever the clusters are remade, renamed or merged (for caches of views that show them)."""
-    with coll.reading():
-        names = cluster_store.names(coll)
-        created = coll.meta(META_CREATED) or ""
-    return created + "/" + ",".join(f"{c}:{n or ''}" for c, n in names.items())
-
-
-def assignments(coll: Collection, ids: Sequence[int] | None = None) -> dict[int, int]:
-    """image id -> cluster id of every clustered image, or of those among `ids` (empty without a clustering)."""
-    with coll.reading():
-        out = cluster_store.assignments(coll, ids)
-        pending = {r[0]: r[1] for r in _pending(coll)}
-    out.update(pending if ids is None else {i: pending[i] for i in ids if i in pending})
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------- editing

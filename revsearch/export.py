@@ -97,9 +97,14 @@ def export_rows(coll: Collection, include_unlabelled: bool = True) -> list[Expor
 
 
 def unreadable_originals(coll: Collection, include_unlabelled: bool = False) -> list[str]:
-    """Originals an export would have to leave out because they cannot be read now (moved, unplugged, no access)."""
-    return [r.path for r in export_rows(coll, include_unlabelled)
-            if (include_unlabelled or r.label is not None) and not os.access(r.path, os.R_OK)]
+    """Originals an export would have to leave out because they cannot be read now (moved, unplugged, no access).
+    Without the unlabelled images only the labelled rows are read (a page shows this for a million images)."""
+    if include_unlabelled:
+        paths = [r.path for r in export_rows(coll, True)]
+    else:
+        rows = coll.rows_by_id(list(labels_mod.labels(coll))).values()
+        paths = sorted(r.path for r in rows if r.status in ("indexed", "duplicate") and not r.missing)
+    return [p for p in paths if not os.access(p, os.R_OK)]
 
 
 # ---------------------------------------------------------------------------------------------------- names

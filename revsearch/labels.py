@@ -53,7 +53,7 @@ import faiss
 import numpy as np
 
 from revsearch import clusters as clusters_mod, learned
-from revsearch.collection import Collection, cluster_store, label_store
+from revsearch.collection import Collection, cluster_store, label_store, sampling
 from revsearch.collection.label_store import Action, HistoryEntry, LabelRow, UndoReport
 from revsearch.errors import RevsearchError
 
@@ -262,7 +262,8 @@ def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -
 
 
 def _guesses(coll: Collection, k: int) -> list[Suggestion]:
-    """The best known label of EVERY unlabelled indexed image, with its probability and that of "none"."""
+    """The best known label of every unlabelled indexed image (of a fixed sample of them in a collection past
+    learned.LABEL_SET_LIMIT unlabelled images), with its probability and that of "none"."""
     if k < 1:
         raise RevsearchError("k must be at least 1")
     with coll.lock:
@@ -313,8 +314,9 @@ def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
                        suggestions: Sequence[Suggestion] | None = None) -> int:
     """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many.
 
-    Threshold 0 means "label everything": every unlabelled indexed image gets its best known label, also where
-    "none of the known labels" was more probable (those have no entry in `suggest`)."""
+    Threshold 0 means "label everything": every unlabelled indexed image (of the fixed sample past
+    learned.LABEL_SET_LIMIT) gets its best known label, also where "none of the known labels" was more probable
+    (those have no entry in `suggest`)."""
     if not 0.0 <= threshold <= 1.0:
         raise RevsearchError("the acceptance threshold is a confidence between 0 and 1")
     if threshold == 0.0:
@@ -386,8 +388,13 @@ def import_csv(coll: Collection, csv_path: Path | str, source: str = "import") -
 
 def folder_classes(coll: Collection, folder: Path | str | None = None) -> dict[str, int]:
     """class subfolder name -> indexed images, when the images (under `folder`) look like an ImageFolder layout:
-    two or more class folders holding most of them; {} otherwise. Same-named folders (train/cat, test/cat) merge."""
-    return {name: len(ids) for name, ids in _folder_classes(coll, folder).items()}
+    two or more class folders holding most of them; {} otherwise. Same-named folders (train/cat, test/cat) merge.
+    Counted per folder in the catalog: quick at a million images."""
+    counts = sampling.folder_counts(coll)
+    out: dict[str, int] = {}
+    for parent, name in _class_folders(counts, folder).items():
+        out[name] = out.get(name, 0) + counts[parent]
+    return dict(sorted(out.items()))
 
 
 def import_folders(coll: Collection, folder: Path | str | None = None) -> ImportReport:
@@ -406,18 +413,26 @@ def import_folders(coll: Collection, folder: Path | str | None = None) -> Import
 
 
 def _folder_classes(coll: Collection, folder: Path | str | None) -> dict[str, list[int]]:
-    rows = coll.rows("indexed")
+    """class name -> ids of its images (see folder_classes)."""
+    classes = _class_folders(sampling.folder_counts(coll), folder)
+    groups: dict[str, list[int]] = {}
+    for row in coll.rows("indexed") if classes else []:
+        name = classes.get(os.path.dirname(row.path))
+        if name is not None:
+            groups.setdefault(name, []).append(row.id)
+    return dict(sorted(groups.items()))
+
+
+def _class_folders(counts: Mapping[str, int], folder: Path | str | None) -> dict[str, str]:
+    """folder -> class name (its last component), for the folders below the images' common folder, when there are
+    two or more class names and they hold at least half the images (of those under `folder`); else {}."""
     if folder is not None:
         root = str(Path(folder).expanduser().resolve())
-        rows = [r for r in rows if r.path.startswith(root + os.sep)]
-    if not rows:
+        counts = {f: n for f, n in counts.items() if (f + os.sep).startswith(root + os.sep)}
+    if not counts:
         return {}
-    parents = [Path(r.path).parent for r in rows]
-    common = Path(os.path.commonpath([str(p) for p in parents]))
-    groups: dict[str, list[int]] = {}
-    for row, parent in zip(rows, parents):
-        if parent != common:
-            groups.setdefault(parent.name, []).append(row.id)
-    if len(groups) < 2 or sum(len(v) for v in groups.values()) * 2 < len(rows):
+    common = os.path.commonpath(list(counts))
+    classes = {f: Path(f).name for f in counts if f != common}
+    if len(set(classes.values())) < 2 or sum(counts[f] for f in classes) * 2 < sum(counts.values()):
         return {}
-    return dict(sorted(groups.items()))
+    return classes

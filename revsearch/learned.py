@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import faiss
 import numpy as np
 
-from revsearch.collection import Collection, label_store, vector_index
+from revsearch.collection import Collection, label_store, sampling, vector_index
 from revsearch.errors import RevsearchError
 from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
 from revsearch.learning.head import Head
@@ -41,6 +41,7 @@ META_RESULT = "learned_result"  # JSON: the last learn's result and the digest o
 HEAD_PREFIX = "head-"
 SPACES = ("learned", "raw")
 CHUNK = 65536  # vectors projected at a time when building the learned index
+LABEL_SET_LIMIT = 20_000  # unlabelled images a label set holds at most (a seeded sample past that)
 
 log = logging.getLogger(__name__)
 _LOCK = threading.RLock()
@@ -94,8 +95,18 @@ def label_digest(labels: dict[int, str]) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _label_set(coll: Collection, labels: dict[int, str]) -> LabelSet:
-    ids, vectors = coll.vectors()
+def label_set(coll: Collection, labels: dict[int, str], limit: int = LABEL_SET_LIMIT) -> LabelSet:
+    """Every labelled image, and the unlabelled ones — or, past `limit` of them, a seeded random sample of `limit`
+    (a million vectors would be 5 GB in RAM): learning reads a few thousand unlabelled vectors anyway, and review
+    and suggestions choose among the sample. The sample is fixed for a given collection, so pages do not jump."""
+    with coll.reading():
+        if coll.counts()["indexed"] - len(labels) <= limit:
+            ids, vectors = coll.vectors()
+        else:
+            labelled = np.fromiter(labels, dtype=np.int64, count=len(labels))
+            drawn = sampling.sample_indexed(coll, limit + len(labels), np.random.default_rng(0))
+            unlabelled = drawn[~np.isin(drawn, labelled)][:limit]
+            ids, vectors = coll.vectors(np.union1d(unlabelled, labelled).tolist())  # present, indexed only
     return LabelSet.build(ids, vectors, labels)
 
 
@@ -108,7 +119,7 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     report(progress, 0, 4, "reading labels and vectors")
     labels = training_labels(coll)
     digest = label_digest(labels)
-    labelset = _label_set(coll, labels)
+    labelset = label_set(coll, labels)
     n, classes = int(labelset.labelled.sum()), len(labelset.classes)
     try:
         labelset.require()
@@ -303,7 +314,7 @@ def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
     with _LOCK:
         if key in _SUGGESTERS:
             return _SUGGESTERS[key]
-    labelset = _label_set(coll, labels)
+    labelset = label_set(coll, labels)
     found = active_head(coll)
     calibration = found.meta.get("calibration") if found is not None else None
     if not labelset.labelled.any():

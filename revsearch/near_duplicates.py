@@ -26,14 +26,21 @@ clothing-small (713 photos) with efficientnet_lite0 (benchmarks/explore_quality.
   five light edits are all caught (≥ 0.944), a 90 % corner crop 95 %, the combination 88 %, 20 % crops 50 %, 25 %
   downsizing 23 %.
 
+The similar pairs of the last comparison are kept in the collection (duplicate_store.Scan) with the generation and
+threshold they were found at: while the collection does not change, any threshold at or above that one is answered
+from them without comparing again (a million images take minutes), in this process or the next.
+
 Public API:
     find_duplicates(coll, threshold=None, include_exact=True, progress=None) -> list[DuplicateGroup]
     default_threshold(coll) -> float              the threshold measured for the collection's input handling
+    scanned(coll, threshold) -> bool              the kept comparison answers this threshold now
     top1_similarities(coll) -> (ids, scores)      each indexed image's best similarity to another image
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 
 import faiss
@@ -44,6 +51,7 @@ from revsearch.embed.views import LETTERBOX, TWO_VIEWS
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 
+log = logging.getLogger(__name__)
 THRESHOLDS = {LETTERBOX: 0.90, TWO_VIEWS: 0.92}  # by input handling, see above
 MAX_PAIRS_PER_GROUP = 200
 _CHUNK = 2048
@@ -156,6 +164,44 @@ def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None
     return out
 
 
+def scanned(coll: Collection, threshold: float) -> bool:
+    """Whether the kept scan answers `threshold` for the collection as it is now (same generation, scanned at this
+    threshold or a lower one): `find_duplicates` then compares nothing."""
+    return _answers(duplicate_store.scan_key(coll), coll, threshold)
+
+
+def _answers(key: tuple[int, float] | None, coll: Collection, threshold: float) -> bool:
+    return key is not None and key[0] == coll.generation and key[1] <= threshold + 1e-9
+
+
+def similar_pairs(coll: Collection, threshold: float,
+                  progress: Progress | None = None) -> list[tuple[int, int, float]]:
+    """(id a, id b, score) with a < b and score ≥ threshold: from the kept scan when it answers, else compared now
+    and kept (replacing the previous scan)."""
+    scan = duplicate_store.load_scan(coll)
+    if scan is None or not _answers((scan.generation, scan.threshold), coll, threshold):
+        scan = _scan(coll, threshold, progress)
+        try:
+            duplicate_store.save_scan(coll, scan)
+        except (OSError, RevsearchError) as exc:  # a full disk: the groups are still shown, only not kept
+            log.warning("could not keep the comparison in %s: %s", coll.directory, exc)
+    keep = scan.score >= threshold - 1e-6
+    return list(zip(scan.a[keep].tolist(), scan.b[keep].tolist(), scan.score[keep].astype(float).tolist()))
+
+
+def _scan(coll: Collection, threshold: float, progress: Progress | None) -> duplicate_store.Scan:
+    generation, started = coll.generation, time.perf_counter()
+    if coll.counts()["indexed"] > INDEX_ABOVE:
+        similar = _indexed_pairs(coll, threshold, progress)
+    else:
+        ids, vectors = coll.vectors()
+        similar = [(int(ids[i]), int(ids[j]), s) for i, j, s in
+                   _similar_pairs(np.ascontiguousarray(vectors), threshold, progress)] if len(ids) > 1 else []
+    table = np.array(similar, dtype=np.float64).reshape(-1, 3)
+    return duplicate_store.Scan(generation, threshold, table[:, 0].astype(np.int64), table[:, 1].astype(np.int64),
+                                table[:, 2].astype(np.float32), time.perf_counter() - started, time.time())
+
+
 def default_threshold(coll: Collection) -> float:
     """The similarity from which two images of this collection count as near-duplicates by default."""
     return THRESHOLDS[coll.input_mode]
@@ -169,12 +215,7 @@ def find_duplicates(coll: Collection, threshold: float | None = None, include_ex
         threshold = default_threshold(coll)
     if not -1.0 <= threshold <= 1.0:
         raise RevsearchError("the duplicate threshold is a cosine similarity between -1 and 1 (e.g. 0.9)")
-    if coll.counts()["indexed"] > INDEX_ABOVE:
-        similar = _indexed_pairs(coll, threshold, progress)
-    else:
-        ids, vectors = coll.vectors()
-        similar = [(int(ids[i]), int(ids[j]), s) for i, j, s in
-                   _similar_pairs(np.ascontiguousarray(vectors), threshold, progress)] if len(ids) > 1 else []
+    similar = similar_pairs(coll, threshold, progress)
     uf = _UnionFind()
     pairs: list[Pair] = []
     dismissed = duplicate_store.marked(coll)

@@ -31,7 +31,8 @@ def ago(seconds: float) -> str:
 
 
 def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
-    """The cluster's most typical images, then its outliers (outlined in red); each opens the detail view."""
+    """The cluster's most typical images, then its outliers (outlined in red); each opens the detail view.
+    Thumbnails are made for these tiles only."""
     coll = state.collection(info)
     members = [(m, False) for m in c.representatives] + [(m, True) for m in c.outliers]
     thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], views.THUMB)
@@ -48,13 +49,14 @@ def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
                                      label="outlier" if outlier else f"{m.similarity:.2f}")
 
 
-def browse(info: CollectionInfo, cluster_id: int, limit: int = 120) -> None:
-    """Every member of a cluster (closest to the centre first), full width, with "More like this" and details."""
-    members = clusters.members(state.collection(info), cluster_id)
-    hits = [Hit(m.id, m.path, m.similarity) for m in members[:limit]]
-    views.results_grid(info, hits, key=f"cluster_{cluster_id}", columns=6, show_rank=False, switch=True)
-    if len(members) > limit:
-        st.caption(f"… and {len(members) - limit} more, farthest from the centre.")
+def browse(info: CollectionInfo, c: Cluster, limit: int = 120) -> None:
+    """The members of a cluster closest to its centre (the first `limit`), full width, with "More like this" and
+    details; only those are read with their paths."""
+    members = clusters.members(state.collection(info), c.id, limit=limit)
+    hits = [Hit(m.id, m.path, m.similarity) for m in members]
+    views.results_grid(info, hits, key=f"cluster_{c.id}", columns=6, show_rank=False, switch=True)
+    if c.size > limit:
+        st.caption(f"… and {c.size - limit:,} more, farthest from the centre.")
     st.caption("Scores are similarity to the cluster's centre.")
 
 

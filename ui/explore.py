@@ -102,10 +102,8 @@ def hover_uris(info: CollectionInfo, ids: Sequence[int]) -> dict[int, str]:
 
 
 def cluster_names(info: CollectionInfo) -> dict[int, str]:
-    clustering = clusters.clustering(state.collection(info), n_representatives=0, n_outliers=0)
-    if clustering is None:
-        return {}
-    return {c.id: f"cluster {c.id} · {c.name}" if c.name else f"cluster {c.id}" for c in clustering.clusters}
+    return {c: f"cluster {c} · {name}" if name else f"cluster {c}"
+            for c, name in clusters.names(state.collection(info)).items()}
 
 
 def _esc(text: str) -> str:

@@ -23,6 +23,7 @@ from ui import state
 
 log = logging.getLogger("revsearch.app")
 DECLINED = "app_folder_labels_declined"  # collection meta: the person said No to the class-subfolder question
+FOLDERS_IN_BACKGROUND = 100_000  # past this many images the class folders are counted in a background thread
 
 
 @dataclass
@@ -163,7 +164,10 @@ def folder_question(info: CollectionInfo) -> None:
     coll = state.collection(info)
     if coll.meta(DECLINED) or labels.label_counts(coll):
         return
-    classes = _folder_classes(str(coll.directory), coll.generation, info)
+    if info.counts.get("indexed", 0) > FOLDERS_IN_BACKGROUND:
+        classes = folder_scans().result(str(coll.directory), coll.generation)
+    else:
+        classes = _folder_classes(str(coll.directory), coll.generation, info)
     if not classes:
         return
     names = list(classes)
@@ -181,6 +185,45 @@ def folder_question(info: CollectionInfo) -> None:
         if no.button("No", key="folder_labels_no"):
             coll.set_meta({DECLINED: "1"})
             st.rerun()
+
+
+@dataclass
+class FolderScans:
+    """Class subfolders of large collections, counted in a background thread (seconds at a million images) so no
+    page waits for them: the question is asked on a page view after the count is done."""
+
+    guard: threading.Lock = field(default_factory=threading.Lock)
+    results: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    threads: dict[tuple[str, int], threading.Thread] = field(default_factory=dict)
+
+    def result(self, directory: str, generation: int) -> dict[str, int] | None:
+        """The class folders of the collection at this generation; None while they are counted (started here)."""
+        key = (directory, generation)
+        with self.guard:
+            if key in self.results:
+                return self.results[key]
+            if key in self.threads:
+                return None
+            thread = threading.Thread(target=self._count, args=key, name=f"folder classes {directory}", daemon=True)
+            self.threads[key] = thread
+        thread.start()
+        return None
+
+    def _count(self, directory: str, generation: int) -> None:
+        try:
+            with Collection.open(directory) as coll:
+                found = labels.folder_classes(coll)
+        except Exception:  # noqa: BLE001 - no question is better than a crash; the log says why
+            log.exception("counting the class folders of %s failed", directory)
+            found = {}
+        with self.guard:
+            self.results[(directory, generation)] = found
+            self.threads.pop((directory, generation), None)
+
+
+@st.cache_resource(show_spinner=False)
+def folder_scans() -> FolderScans:
+    return FolderScans()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -9,6 +9,7 @@ from typing import Iterator
 
 import streamlit as st
 
+from revsearch import clusters
 from revsearch.collection import Collection
 from revsearch.embed import REGISTRY, default_model
 from revsearch.embed.embedder import Embedder
@@ -61,6 +62,21 @@ def collection(info: CollectionInfo) -> Collection:
 def forget_collection_handles() -> None:
     """Drop cached handles (before a delete, so no open database is removed under a live handle)."""
     _collection.clear()
+
+
+REPRESENTATIVES, OUTLIERS = 6, 2  # per cluster in `clustering`: the Clusters page's tiles (two rows of four)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _clustering(directory: str, generation: int, version: str, _info: CollectionInfo) -> clusters.Clustering | None:
+    return clusters.clustering(collection(_info), n_representatives=REPRESENTATIVES, n_outliers=OUTLIERS)
+
+
+def clustering(info: CollectionInfo) -> clusters.Clustering | None:
+    """The collection's clustering (REPRESENTATIVES and OUTLIERS per cluster), read once per (vectors, clusters)
+    version for the whole server: reading a million members takes a second or two, and pages rerun on every click."""
+    coll = collection(info)
+    return _clustering(str(coll.directory), coll.generation, clusters.version(coll), info)
 
 
 @st.cache_resource(show_spinner=False)

@@ -264,13 +264,7 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
 def examples(info: CollectionInfo, n: int = 12) -> None:
     """A strip of varied images of the collection (one per cluster when clustered) to start a search from."""
     coll = state.collection(info)
-    clustering = clusters.clustering(coll, n_representatives=n, n_outliers=0)
-    if clustering is not None and clustering.clusters:
-        # round-robin over the clusters' most typical images: varied examples first
-        ids = [c.representatives[r].id for r in range(n) for c in clustering.clusters
-               if r < len(c.representatives)][:n]
-    else:
-        ids = [r.id for r in coll.rows("indexed")[:n]]
+    ids = clusters.typical(coll, n) or [r.id for r in coll.rows("indexed", limit=n)]  # varied first
     paths = coll.paths(ids)
     hits = [Hit(i, paths[i], 1.0) for i in ids if i in paths]
     results_grid(info, hits, key="examples", show_rank=False, show_score=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -18,14 +17,6 @@ from revsearch.collection import catalog
 from revsearch.collection.collection import Collection
 
 MemberRow = tuple[int, int, float, str | None]  # (image id, cluster id, similarity, content hash)
-
-
-@dataclass(frozen=True)
-class StoredMember:
-    cluster_id: int
-    image_id: int
-    similarity: float
-    path: str
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -45,15 +36,30 @@ def centroids(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
     return cids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)  # raw or learned width
 
 
-def members(coll: Collection, cluster_id: int | None = None) -> list[StoredMember]:
-    """Members of one cluster (or of all, by cluster id), closest to the centroid first; missing images keep their
-    membership but are not shown."""
+def member_arrays(coll: Collection, cluster_id: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Members of one cluster (or of all) as arrays — cluster ids int64, image ids int64, similarities float64 — by
+    cluster, closest to the centroid first, then by image id: a million members without a Python object each.
+    Missing images keep their membership but are not among them."""
     where, params = ("AND m.cluster_id = ? ", (int(cluster_id),)) if cluster_id is not None else ("", ())
-    rows = catalog.fetch(coll, "SELECT m.cluster_id, m.image_id, m.similarity, i.path FROM cluster_members m "
-                               f"JOIN images i ON i.id = m.image_id WHERE i.missing_since IS NULL "
-                               f"AND i.status = 'indexed' {where}"
-                               "ORDER BY m.cluster_id, m.similarity DESC, m.image_id", params)
-    return [StoredMember(int(r[0]), int(r[1]), float(r[2]), r[3]) for r in rows]
+    with coll.lock:
+        cursor = coll.conn.cursor()
+        cursor.row_factory = None  # plain tuples, not sqlite3.Row
+        rows = cursor.execute("SELECT m.cluster_id, m.image_id, m.similarity FROM cluster_members m "
+                              "JOIN images i ON i.id = m.image_id WHERE i.missing_since IS NULL "
+                              f"AND i.status = 'indexed' {where}", params).fetchall()
+    table = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    cluster, image, sim = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2]
+    order = np.lexsort((image, -sim, cluster))
+    return cluster[order], image[order], sim[order]
+
+
+def top_members(coll: Collection, cluster_id: int, n: int) -> list[int]:
+    """Image ids of the `n` members of one cluster closest to its centroid (present, indexed), through the
+    (cluster, similarity) index: a few rows read whatever the cluster's size."""
+    return [int(r[0]) for r in catalog.fetch(
+        coll, "SELECT m.image_id FROM cluster_members m JOIN images i ON i.id = m.image_id WHERE m.cluster_id = ? "
+              "AND i.missing_since IS NULL AND i.status = 'indexed' ORDER BY m.similarity DESC, m.image_id LIMIT ?",
+        (int(cluster_id), int(n)))]
 
 
 def member_ids(coll: Collection, cluster_ids: Sequence[int]) -> list[int]:

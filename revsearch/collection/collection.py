@@ -159,16 +159,18 @@ class Collection:
 
     def counts(self) -> dict[str, int]:
         """Present files per status ('indexed' = searchable), and 'missing': rows whose file is not found."""
-        with self.lock:
-            rows = self.conn.execute("SELECT CASE WHEN missing_since IS NULL THEN status ELSE 'missing' END, COUNT(*) "
-                                     "FROM images GROUP BY 1").fetchall()
-        counts = {"indexed": 0, "skipped": 0, "duplicate": 0, "missing": 0}
-        counts.update({r[0]: r[1] for r in rows})
+        with self.lock:  # two index-only counts (status, then the few missing rows): no scan of a million rows
+            everything = self.conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall()
+            missing = dict(self.conn.execute("SELECT status, COUNT(*) FROM images INDEXED BY images_missing "
+                                             "WHERE missing_since IS NOT NULL GROUP BY status").fetchall())
+        counts = {"indexed": 0, "skipped": 0, "duplicate": 0}
+        counts.update({status: n - missing.get(status, 0) for status, n in everything})
+        counts["missing"] = sum(missing.values())
         return counts
 
-    def rows(self, status: str | None = None) -> list[ImageRow]:
+    def rows(self, status: str | None = None, limit: int = -1) -> list[ImageRow]:
         """Every row (missing ones included, see `ImageRow.missing`); or present rows of one status; or, with
-        status 'missing', the rows whose file is not found."""
+        status 'missing', the rows whose file is not found. The first `limit` of them by id when given."""
         if status is None:
             sql, params = "SELECT * FROM images ORDER BY id", ()
         elif status == MISSING:
@@ -176,7 +178,7 @@ class Collection:
         else:
             sql, params = "SELECT * FROM images WHERE status = ? AND missing_since IS NULL ORDER BY id", (status,)
         with self.lock:
-            return [ImageRow.from_sql(r) for r in self.conn.execute(sql, params)]
+            return [ImageRow.from_sql(r) for r in self.conn.execute(sql + " LIMIT ?", (*params, int(limit)))]
 
     def get(self, image_id: int) -> ImageRow | None:
         with self.lock:

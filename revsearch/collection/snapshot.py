@@ -42,8 +42,10 @@ class VectorSnapshot:
     def ids(self) -> np.ndarray:
         """Ids of every stored vector, ascending (8 bytes each: 8 MB at a million)."""
         if self._ids is None:
-            self._ids = np.fromiter((r[0] for r in self._conn.execute("SELECT image_id FROM vectors ORDER BY image_id")),
-                                    dtype=np.int64)
+            cursor = self._conn.cursor()
+            cursor.row_factory = None  # plain tuples, not sqlite3.Row
+            rows = cursor.execute("SELECT image_id FROM vectors ORDER BY image_id").fetchall()
+            self._ids = np.array(rows, dtype=np.int64).reshape(-1)
         return self._ids
 
     def updated_since(self, when: float) -> np.ndarray:

@@ -16,7 +16,7 @@ class NotEnoughLabels(RevsearchError):
 
 @dataclass(frozen=True)
 class LabelSet:
-    """All vectors of a collection plus which of them carry which label.
+    """The vectors of a collection (every labelled image; all or a sample of the others) and their labels.
 
     `ids[i]`, `vectors[i]` describe image i; `codes[i]` is its class index into `classes`, or -1 when unlabelled.
     Classes are sorted by name so a label set always maps to the same codes."""

@@ -132,7 +132,7 @@ def test_clusters_store_replace_assign_merge_and_cluster_labels(coll):
     assert cluster_store.unplaced(coll) == {ids[3]: "img3"} and cluster_store.unassigned_count(coll) == 1
     cluster_store.assign(coll, [(ids[3], 1, 0.5, "img3")], {"g": 1})
     assert cluster_store.assignments(coll) == {ids[0]: 0, ids[1]: 0, ids[2]: 1, ids[3]: 1}
-    assert [m.image_id for m in cluster_store.members(coll, 0)] == [ids[0], ids[1]]  # closest first
+    assert cluster_store.member_arrays(coll, 0)[1].tolist() == [ids[0], ids[1]]  # closest first
     assert cluster_store.member_names(coll) == {ids[2]: "b", ids[3]: "b"}
 
     assert label_store.label_cluster(coll, 1, "bees", [ids[2], ids[3]]) == 2

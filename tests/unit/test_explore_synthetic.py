@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from revsearch import clusters, export, labels, near_duplicates, projection
-from revsearch.collection import Collection, NewRow, cluster_store
+from revsearch.collection import Collection, NewRow, cluster_store, duplicate_store
 from revsearch.errors import RevsearchError
 
 DIM = 16
@@ -252,6 +252,28 @@ def test_near_duplicate_groups_are_connected_components_with_exact_copies(coll):
     assert next(m for m in exact[0].members if m.id == copy).exact
     assert [g for g in near_duplicates.find_duplicates(coll, threshold, include_exact=False) if g.exact] == []
     assert near_duplicates.find_duplicates(coll, 0.9999, include_exact=False) == []
+
+
+def test_a_duplicate_comparison_is_kept_until_the_images_change(coll):
+    rng = np.random.default_rng(2)
+    a = unit(rng.standard_normal(DIM))
+    ids = add(coll, np.stack([a, unit(a + 0.1 * unit(rng.standard_normal(DIM))), unit(rng.standard_normal(DIM))]))
+    assert not near_duplicates.scanned(coll, 0.9)
+    first = near_duplicates.find_duplicates(coll, 0.9)
+    assert [sorted(m.id for m in g.members) for g in first] == [ids[:2]]
+    kept = duplicate_store.load_scan(coll)
+    assert kept is not None and kept.generation == coll.generation and kept.a.tolist() == [ids[0]]
+    assert near_duplicates.scanned(coll, 0.95) and not near_duplicates.scanned(coll, 0.85)
+    with Collection.open(coll.directory) as reopened:  # another process: answered from the kept pairs
+        assert near_duplicates.scanned(reopened, 0.9)
+        assert [[m.id for m in g.members] for g in near_duplicates.find_duplicates(reopened, 0.9)] == \
+            [[m.id for m in g.members] for g in first]
+    add(coll, unit(rng.standard_normal((1, DIM))))  # the images changed: compared again
+    assert not near_duplicates.scanned(coll, 0.9)
+    near_duplicates.find_duplicates(coll, 0.9)
+    assert near_duplicates.scanned(coll, 0.9)
+    (coll.directory / duplicate_store.SCAN_FILE).write_bytes(b"not an npz")  # damaged: ignored, not unpickled
+    assert duplicate_store.load_scan(coll) is None and not near_duplicates.scanned(coll, 0.9)
 
 
 # ---------------------------------------------------------------------------------------------------- export names
