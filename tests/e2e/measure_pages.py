@@ -25,7 +25,8 @@ from test_browser import CHROMIUM, ROOT, free_port  # noqa: E402  (run from this
 READY = {
     "Search": "[data-testid='stMain'] button:has-text('More like this')",
     "Map": ".js-plotly-plot .main-svg",
-    "Clusters": "button:has-text('Labels (.json)')",
+    # a collection indexed by the CLI and never clustered shows the "not grouped yet" notice instead of the export
+    "Clusters": "button:has-text('Labels (.json)'), [data-testid='stAlert']:has-text('not been grouped')",
     "Duplicates": "[data-testid='stHeading']:has-text('Duplicates')",
     "Collections": "[data-testid='stHeading']:has-text('All collections')",
 }
