@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchsuite import stages  # noqa: E402
 
 DIM = 1280
 BATCH = 10_000
@@ -141,14 +142,8 @@ STAGES = {"ingest": stage_ingest, "build": stage_build, "query": stage_query, "i
 
 
 def run_stage(name: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--stage", name, "--n", str(args.n), "--dir", args.dir,
-           "--index-memory", args.index_memory, "--queries", str(args.queries)] + (["--float16"] if args.float16 else [])
-    print(f"[million] {name} …", file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"stage {name} failed")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    argv = ["--n", str(args.n), "--dir", args.dir, "--index-memory", args.index_memory, "--queries", str(args.queries)]
+    result = stages.run_child(__file__, name, argv + (["--float16"] if args.float16 else []), "million")
     print(f"[million] {name}: {result}", file=sys.stderr, flush=True)
     return result
 
@@ -229,10 +224,9 @@ def main() -> int:
     p.add_argument("--bandwidth", type=float, default=1000.0, help="shared storage MB/s (assumed)")
     p.add_argument("--image-kb", type=float, default=200.0, help="mean image file size (assumed)")
     p.add_argument("--keep", action="store_true", help="keep the collection directory")
-    p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    stages.add_stage_argument(p, STAGES)
     args = p.parse_args()
-    if args.stage:
-        print(json.dumps(STAGES[args.stage](args)))
+    if stages.run_if_child(args, STAGES):
         return 0
     if Path(args.dir).exists():
         raise SystemExit(f"{args.dir} exists; pick another --dir or delete it")

@@ -29,7 +29,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -37,11 +36,12 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchsuite import stages  # noqa: E402
 
 PAGES = {"Search": "search", "Map": "explore", "Clusters": "clusters", "Label next": "label_next",
          "Duplicates": "duplicates", "Collections": "collections"}
 TIMEOUT = 1800
-QUERY_PHOTO = Path("/work/shared/datasets/clothing-small")
+QUERY_PHOTO = ROOT.parent / "shared" / "datasets" / "clothing-small"
 
 
 def _thumbs(directory: Path) -> int:
@@ -117,15 +117,8 @@ STAGES = {"pages": stage_pages, "restart": stage_restart}
 
 
 def run_stage(name: str, args: argparse.Namespace, env: dict) -> dict:
-    print(f"[pages] {name} …", file=sys.stderr, flush=True)
-    out = subprocess.run([sys.executable, __file__, "--stage", name, "--collection", str(args.collection)]
-                         + (["--skip-scan"] if args.skip_scan else []),
-                         capture_output=True, text=True, env=env, cwd=ROOT)
-    sys.stderr.write("\n".join(line for line in out.stderr.splitlines() if line.startswith("[pages]")) + "\n")
-    if out.returncode:
-        sys.stderr.write(out.stderr[-4000:])
-        raise SystemExit(f"stage {name} failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    argv = ["--collection", str(args.collection)] + (["--skip-scan"] if args.skip_scan else [])
+    return stages.run_child(__file__, name, argv, "pages", env=env, cwd=ROOT)
 
 
 def render(n: int, about: str, r: dict, restart: dict) -> str:
@@ -169,10 +162,9 @@ def main() -> int:
     p.add_argument("--section", default="pages", help="the report's section to write (default: pages)")
     p.add_argument("--note", default="", help="said of the collection in the report, e.g. how it was built")
     p.add_argument("--skip-scan", action="store_true", help="do not run the duplicates comparison (minutes at 1M)")
-    p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    stages.add_stage_argument(p, STAGES)
     args = p.parse_args()
-    if args.stage:
-        print(json.dumps(STAGES[args.stage](args)))
+    if stages.run_if_child(args, STAGES):
         return 0
     args.collection = args.collection.resolve()
     if args.collection.parent.name != "collections" or not (args.collection / "catalog.sqlite").exists():
