@@ -10,9 +10,12 @@ read without pickle) and the catalog's meta value `learned_head` names it, writt
 removed after that. `<digest>` identifies the training labels, so "labels changed since" is a digest comparison. A
 head trained for other model weights is ignored. A stale head (labels changed since) is still used until retrained.
 
-Search, clusters, the map and feedback queries take vectors through `space_vectors` / `space_index`: the learned
+Search, clusters, the map and feedback queries take vectors through `space_vectors` / `space_search`: the learned
 space when a usable head exists, the raw one otherwise. Exact copies and near-duplicates stay on raw vectors.
-The learned index is built in memory per (generation, head) from the stored vectors (a matrix product, no decoding).
+Up to LEARNED_INDEX_LIMIT images the learned index is built in memory per (generation, head) from the stored vectors
+(a matrix product, no decoding). Past it a second index would cost minutes and gigabytes (1M × 1290-d: 5 GB, an IVF
+build of ~12 min), so a learned-space search takes the RERANK best candidates of the raw index instead and orders
+them in the learned space.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ HEAD_PREFIX = "head-"
 SPACES = ("learned", "raw")
 CHUNK = 65536  # vectors projected at a time when building the learned index
 LABEL_SET_LIMIT = 20_000  # unlabelled images a label set holds at most (a seeded sample past that)
+LEARNED_INDEX_LIMIT = 200_000  # images up to which the learned space gets an index of its own
+RERANK = 2000  # raw-index candidates per query re-ordered in the learned space past that
 
 log = logging.getLogger(__name__)
 _LOCK = threading.RLock()
@@ -151,7 +156,8 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     result.seconds = time.perf_counter() - started
     _record(coll, result, digest)
     if validation.use_head:
-        space_index(coll, active_head(coll))  # built now, so the next search does not wait for it
+        if not reranked(coll, active_head(coll)):
+            space_index(coll, active_head(coll))  # built now, so the next search does not wait for it
     report(progress, 4, 4, "done")
     return result
 
@@ -278,6 +284,35 @@ def comparable(coll: Collection, vectors: np.ndarray, centroids: np.ndarray) -> 
     if projected.shape[1] == centroids.shape[1]:
         return projected, centroids
     return np.asarray(vectors, dtype=np.float32), unit_rows(centroids[:, : coll.dim])
+
+
+def reranked(coll: Collection, found: Head | None) -> bool:
+    """Whether a search in the space of `found` re-orders raw-index candidates instead of using an index of its own."""
+    return found is not None and coll.index().ntotal > LEARNED_INDEX_LIMIT
+
+
+def space_search(coll: Collection, found: Head | None, queries: np.ndarray,
+                 fetch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) [len(queries), ≤ fetch] of queries already in the space of `found`, best first; ids -1 pad."""
+    if not reranked(coll, found):
+        index = space_index(coll, found)
+        return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(fetch, index.ntotal))
+    # A learned vector's first dim_in components are its raw vector scaled: they are the raw query.
+    raw = unit_rows(np.asarray(queries, dtype=np.float32)[:, : found.dim_in])
+    _, candidates = coll.index().search(np.ascontiguousarray(raw), max(RERANK, fetch))
+    ids, vectors = coll.vectors(np.unique(candidates[candidates >= 0]).tolist())
+    row_of = {int(i): n for n, i in enumerate(ids)}
+    projected = head_mod.apply(found, vectors) if len(ids) else np.zeros((0, found.dim_out), np.float32)
+    scores = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
+    out = np.full((len(queries), fetch), -1, dtype=np.int64)
+    for q, row in enumerate(candidates):
+        known = np.array([i for i in row.tolist() if i in row_of], dtype=np.int64)
+        if not len(known):
+            continue
+        sims = projected[[row_of[int(i)] for i in known]] @ queries[q]
+        top = np.argsort(-sims, kind="stable")[:fetch]
+        scores[q, : len(top)], out[q, : len(top)] = sims[top], known[top]
+    return scores, out
 
 
 def space_index(coll: Collection, found: Head | None) -> faiss.Index:

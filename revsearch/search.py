@@ -132,14 +132,13 @@ def search_vectors(coll: Collection, queries: np.ndarray, k: int, metric: str = 
     if k < 1:
         raise RevsearchError("k must be at least 1")
     found = learned.resolve(coll, space)
-    index = learned.space_index(coll, found)
-    if index.ntotal == 0 or len(queries) == 0:
+    total = coll.index().ntotal
+    if total == 0 or len(queries) == 0:
         return [[] for _ in range(len(queries))]
     if not projected:
         queries = learned.project(found, queries)
     extra = max((len(e) for e in exclude), default=0) if exclude else 0
-    fetch = min(k + extra, index.ntotal)
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+    scores, ids = learned.space_search(coll, found, queries, min(k + extra, total))
     paths = coll.paths(np.unique(ids[ids >= 0]).tolist())
     results: list[list[Hit]] = []
     for row, (row_scores, row_ids) in enumerate(zip(scores, ids)):

@@ -185,3 +185,42 @@ def test_label_from_folders(capsys, devset_collection_dir, truth, tmp_path):
     assert listed["undo"] is not None  # one undoable action
     ok_json(capsys, "label", "-c", directory, "--undo")
     assert ok_json(capsys, "label", "-c", directory, "--list")["labels"] == {}
+
+
+def test_past_the_learned_index_limit_search_reorders_raw_candidates(capsys, learned_dir, truth, monkeypatch):
+    """A big collection's learned-space search takes the raw index's best candidates and orders them in the learned
+    space (no second index): with every image a candidate it equals the learned index; with 50 it keeps to them."""
+    from revsearch import learned, search
+    from revsearch.collection import Collection
+
+    directory, _, sheet = learned_dir
+    with Collection.open(directory) as coll:
+        if learned.active_head(coll) is None:  # run on its own: import the labels and learn first
+            ok_json(capsys, "label", "-c", directory, "--import", str(sheet))
+            ok_json(capsys, "learn", "-c", directory)
+    with Collection.open(directory) as coll:
+        ids, x = coll.vectors()
+        queries = x[::70][:10]
+        own_index = search.search_vectors(coll, queries, 10)
+        monkeypatch.setattr(learned, "LEARNED_INDEX_LIMIT", 0)
+        assert learned.reranked(coll, learned.resolve(coll, None))
+        monkeypatch.setattr(learned, "RERANK", len(ids))
+        every = search.search_vectors(coll, queries, 10)
+        assert [[h.id for h in r] for r in every] == [[h.id for h in r] for r in own_index]
+        assert np.allclose([[h.score for h in r] for r in every], [[h.score for h in r] for r in own_index], atol=1e-5)
+        monkeypatch.setattr(learned, "RERANK", 50)
+        few = search.search_vectors(coll, queries, 10)
+        raw = search.search_vectors(coll, queries, 50, space="raw")
+        label = {i: truth[p] for i, p in coll.paths(ids.tolist()).items()}
+    for hits, pool in zip(few, raw):
+        assert len(hits) == 10 and {h.id for h in hits} <= {h.id for h in pool}
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+    def same(results: list) -> float:
+        return float(np.mean([label[h.id] == label[int(q)] for q, r in zip(ids[::70][:10], results) for h in r]))
+
+    raw10 = [r[:10] for r in raw]
+    show(capsys, f"class precision@10: raw {same(raw10):.3f}, learned over 50 raw candidates {same(few):.3f}, "
+                 f"learned index {same(own_index):.3f}")
+    assert same(few) >= same(raw10)
+
