@@ -27,6 +27,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the revsearch beside this folder, installed or not
 
 from benchsuite.ann import ann  # noqa: E402
+from benchsuite.sections import write_section  # noqa: E402
 from benchsuite.growth import add_and_umap  # noqa: E402
 from benchsuite.measure import Log, machine_info  # noqa: E402
 from benchsuite.plans import PLANS, SECTIONS  # noqa: E402
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     total = time.perf_counter() - started
     mode = " --quick" if args.quick else " --smoke" if args.smoke else ""
     text = render(res, f"python benchmarks/bench.py{mode} --out {args.out}", total)
-    args.out.write_text(text + "\n", encoding="utf-8")
+    write_section(args.out, "suite", text)  # the report's other sections belong to other programs: keep them
     if args.json_out:
         write_json(res, args.json_out)
     print(render_table_text(res))

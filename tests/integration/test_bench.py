@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROGRAM = REPO / "benchmarks" / "bench.py"
 DATASET = REPO.parent / "shared" / "datasets" / "clothing-small"
 
+OTHER_SECTION = "<!-- learning:begin -->\n## Learning from labels\nwritten by another program\n<!-- learning:end -->\n"
 ROWS = (
     "end-to-end `index` throughput, 640×480 JPEGs",
     "end-to-end `index` throughput, 12-megapixel JPEGs",
@@ -36,6 +37,7 @@ def smoke_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict, s
     out = tmp_path_factory.mktemp("bench")
     report, raw = out / "reports" / "BENCH.md", out / "bench.json"
     report.parent.mkdir()
+    report.write_text(OTHER_SECTION)  # another program's section, already in the report
     before = (REPO / "BENCHMARKS.md").read_bytes()
     proc = subprocess.run(
         [sys.executable, str(PROGRAM), "--smoke", "--quiet", "--out", str(report), "--json", str(raw),
@@ -51,6 +53,11 @@ def smoke_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict, s
 def table_rows(markdown: str) -> list[list[str]]:
     lines = markdown.split("## Targets", 1)[1].split("\n\n", 2)[1].splitlines()
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("|")]
+
+
+def test_report_keeps_the_sections_of_other_programs(smoke_report):
+    text, _, _ = smoke_report
+    assert OTHER_SECTION.strip() in text and text.count("<!-- suite:begin -->") == 1
 
 
 def test_report_has_machine_and_every_row(smoke_report):
