@@ -39,6 +39,10 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
 
+def add_quiet_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
     """The collection's own model and input handling; a different --model or --input is refused before anything
     loads."""

@@ -12,8 +12,8 @@ from PIL import Image
 
 from revsearch import images
 from revsearch.adding import add_images
-from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, embedder_for,
-                                  new_input, print_json, progress_bar)
+from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
+                                  embedder_for, new_input, print_json, progress_bar)
 from revsearch.cli.scale import add_ray_args, batch_source
 from revsearch.collection import Collection, IndexReport
 from revsearch.collection.catalog import SCHEMA_VERSION
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="delete for good the images under FOLDER whose files are missing (with their labels)")
     p.add_argument("--index-memory", metavar="SIZE",
                    help="memory budget of the search index build, e.g. 4G (default 4G; remembered by the collection)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     add_ray_args(p)
     p.set_defaults(run=cmd_index)
 

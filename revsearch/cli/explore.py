@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Iterator
 
 from revsearch import clusters, export, labels, montage, near_duplicates, projection
-from revsearch.cli.common import add_collection_arg, add_json_arg, add_model_args, embedder_for, print_json, progress_bar
+from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for,
+                                  print_json, progress_bar)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress
@@ -43,14 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=clusters.DEFAULT_SEED)
     p.add_argument("--representatives", type=int, default=8, metavar="N")
     add_json_arg(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     p.set_defaults(run=cmd_cluster)
 
     p = sub.add_parser("map", help="compute or update the 2-D map (UMAP; PCA under 20 images)")
     add_collection_arg(p)
     p.add_argument("--refit", action="store_true", help="fit the map again from scratch")
     add_json_arg(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     p.set_defaults(run=cmd_map)
 
     p = sub.add_parser("label", help="name a cluster, label/unlabel images, rename a label, import labels, undo")
@@ -88,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labelled-only", action="store_true", help="csv/json: leave unlabelled images out")
     p.add_argument("--force", action="store_true", help="csv/json: replace an existing file (never done silently)")
     add_json_arg(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("duplicates", help="groups of near-identical images (and exact copies) with scores")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from revsearch import learned
-from revsearch.cli.common import add_collection_arg, add_json_arg, print_json
+from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, print_json
 from revsearch.cli.explore import lazy_progress
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_collection_arg(p)
     p.add_argument("--status", action="store_true", help="only say whether a learned space is used and is current")
     add_json_arg(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     p.set_defaults(run=cmd_learn)
 
     p = sub.add_parser("review", help="the images to label next: those that teach the most (never labelled ones)")

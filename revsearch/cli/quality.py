@@ -6,8 +6,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from revsearch.cli.common import (add_input_arg, add_json_arg, add_model_args, embedder_for, new_input, print_json,
-                                  progress_bar)
+from revsearch.cli.common import (add_input_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for, new_input,
+                                  print_json, progress_bar)
 from revsearch.collection import Collection, index_files
 from revsearch.embed import Embedder, default_model
 from revsearch.errors import RevsearchError
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_input_arg(p)
     add_json_arg(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     p.set_defaults(run=cmd_eval)
 
 

@@ -11,8 +11,8 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator
 
-from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, new_input,
-                                  print_json, progress_bar)
+from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
+                                  new_input, print_json, progress_bar)
 from revsearch.collection.sync import BatchSource, local_source
 from revsearch.embed import Embedder, default_model
 from revsearch.embed.views import INPUT_MODES
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_arg(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rows-per-shard", type=int, default=10_000)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     add_ray_args(p)
     p.set_defaults(run=cmd_embed)
 
@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="vouch for shards that record no revsearch.input (default: letterbox, what they were made "
                         "with before input handling was a choice)")
     add_json_arg(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet_arg(p)
     p.set_defaults(run=cmd_ingest)
 
 
