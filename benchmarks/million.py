@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchsuite import stages  # noqa: E402
+from benchsuite.sections import write_section  # noqa: E402
 
 DIM = 1280
 BATCH = 10_000
@@ -242,8 +243,6 @@ def main() -> int:
     text = render(args, results)
     print(text)
     if args.out:
-        from benchsuite.sections import write_section
-
         write_section(args.out, "million", text)
     return 0
 
