@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from revsearch import pixel_measures
 from revsearch.errors import RevsearchError
 
 STATUSES = ("indexed", "skipped", "duplicate")
@@ -148,6 +149,12 @@ class RowWriter:
                                (heir, image_id))
             self._conn.execute("DELETE FROM parked_vectors WHERE image_id = ?", (image_id,))
         return len(orphans)
+
+    def put_measures(self, image_id: int, content: str | None, values: np.ndarray) -> None:
+        """Store an image's pixel measures (revsearch/pixel_measures.py) for the content `content` (its hash)."""
+        self._conn.execute("INSERT OR REPLACE INTO pixel_measures(image_id, hash, version, vals) VALUES(?, ?, ?, ?)",
+                           (int(image_id), content, pixel_measures.VERSION,
+                            np.ascontiguousarray(values, dtype=np.float32).tobytes()))
 
     def has_vector(self, image_id: int) -> bool:
         return self._conn.execute("SELECT 1 FROM vectors WHERE image_id = ?", (int(image_id),)).fetchone() is not None

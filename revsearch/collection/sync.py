@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from revsearch import images
+from revsearch import images, pixel_measures
 from revsearch.collection.collection import Collection
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.embed.embedder import Embedder
@@ -87,6 +87,7 @@ class Loaded:
     prepared: Prepared | None = None
     skip: str | None = None
     known_duplicate: bool = False
+    measures: np.ndarray | None = None  # pixel quality measures of the decoded image (revsearch/pixel_measures.py)
 
 
 def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progress: Progress | None = None,
@@ -274,6 +275,7 @@ def load_file(entry: Entry, embedder: Embedder, known_hashes: frozenset[str]) ->
     if isinstance(img, images.Skip):
         loaded.skip = img.reason
         return loaded
+    loaded.measures = pixel_measures.measure(img)  # the pixels are in memory now; the audit needs them later
     loaded.prepared = embedder.prepare(img)
     return loaded
 
@@ -282,6 +284,7 @@ def _embed_now(loaded: Loaded, embedder: Embedder) -> np.ndarray | None:
     """Decode and embed one file that was skipped as a duplicate of content which no longer exists."""
     fresh = load_file((loaded.path, loaded.size, loaded.mtime_ns), embedder, frozenset())
     loaded.skip, loaded.width, loaded.height, loaded.known_duplicate = fresh.skip, fresh.width, fresh.height, False
+    loaded.measures = fresh.measures
     return None if fresh.prepared is None else embedder.embed_prepared([fresh.prepared])[0]
 
 
@@ -314,6 +317,8 @@ def _record(writer: RowWriter, loaded: Loaded, vector: np.ndarray | None, state:
         status, reason, dup_of = "indexed", None, None
     row = NewRow(path, loaded.hash, loaded.size, loaded.mtime_ns, loaded.width, loaded.height, status, reason, dup_of)
     image_id = writer.upsert(row, vector if status == "indexed" else None)
+    if status == "indexed" and loaded.measures is not None:
+        writer.put_measures(image_id, loaded.hash, loaded.measures)
     if status == "indexed":
         if vector is None:  # same content already indexed under this very row (e.g. touched file)
             if old is not None and old.missing:

@@ -1,0 +1,24 @@
+"""Audit: a dataset you can trust — labels that are probably wrong, images with quality problems, overlap with an
+outside set (issue 16).
+
+Public API (take an open `Collection`):
+    audit(coll, progress=None, measure=True) -> AuditReport     label_issues, quality_issues, classes, notes
+    against(coll, target, embedder_for_folder, threshold=None, progress=None) -> list[Overlap]
+                                                                 outside images that copy collection images
+    measure_missing(coll, progress=None) -> Measured             pixel measures for images indexed before them
+    confirm(coll, refs) -> int / unconfirm(coll, refs)           "this label is right": never reported again
+Label fixes are ordinary labelling actions (revsearch/labels.py), undone with `labels.undo`.
+
+Modules: label_issues.py and quality.py judge arrays; run.py reads a collection and assembles the report
+(report.py); measuring.py takes missing pixel measures; overlap.py compares with another set; actions.py confirms.
+"""
+
+from revsearch.audit.actions import confirm, unconfirm
+from revsearch.audit.measuring import Measured, measure_missing
+from revsearch.audit.overlap import against
+from revsearch.audit.quality import ISSUES
+from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, Overlap, QualityIssue
+from revsearch.audit.run import audit
+
+__all__ = ["AuditReport", "ClassSummary", "ISSUES", "LabelIssue", "Measured", "Overlap", "QualityIssue", "against",
+           "audit", "confirm", "measure_missing", "unconfirm"]

@@ -1,0 +1,211 @@
+"""The audit of one collection: label issues, quality issues and a summary per label, from what the catalog holds.
+
+Reads the vectors, labels (with their sources), cluster names, confirmations and pixel measures of a collection, takes
+the measures it lacks (images indexed before indexing took them, measuring.py), and hands arrays to label_issues.py
+and quality.py. At any size it stays within a fixed budget: past LABEL_LIMIT labelled images the labels are judged
+on a stratified sample, past NEIGHBOUR_LIMIT images the neighbour checks (outliers, near-duplicates) run for a sample
+of them (against every image, through the collection's index); pixel and size checks always cover every image.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from revsearch import cluster_reading, near_duplicates, pixel_measures
+from revsearch.audit import label_issues, quality
+from revsearch.audit.measuring import Measured, measure_missing
+from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, QualityIssue
+from revsearch.collection import Collection, audit_store, duplicate_store
+from revsearch.learning.head import stratified_sample
+from revsearch.progress import Progress, report
+
+LABEL_LIMIT = 20_000  # labelled images judged at most (a stratified sample past that)
+NEIGHBOUR_LIMIT = 20_000  # images whose nearest neighbours are looked up at most (a sample past that)
+NEIGHBOURS = 5  # nearest images whose mean similarity says how far an image is from everything
+CHUNK = 4096
+CONFIRMED_PRIOR = 0.01
+
+
+def audit(coll: Collection, progress: Progress | None = None, measure: bool = True) -> AuditReport:
+    """Check the collection's labels and images (taking missing pixel measures first unless `measure` is False)."""
+    started = time.perf_counter()
+    measured = measure_missing(coll, progress) if measure else Measured()
+    notes: list[str] = []
+    report(progress, 0, 3, "checking labels")
+    labelled = audit_store.labels_with_sources(coll)
+    label_found, typical, checked = _label_issues(coll, labelled, notes)
+    report(progress, 1, 3, "checking image quality")
+    rules = quality.Rules(notes=notes)
+    ids, widths, heights = audit_store.dimensions(coll)
+    quality_found = _quality_issues(coll, ids, widths, heights, rules, progress)
+    report(progress, 3, 3, "done")
+    if measured.changed or measured.unreadable:
+        notes.append(f"no pixel measures for {measured.changed} images changed since indexing (index again) and "
+                     f"{measured.unreadable} that cannot be read")
+    return AuditReport(len(ids), len(labelled), checked, label_found, quality_found,
+                       _classes(labelled, label_found, quality_found, typical), rules, notes, measured.as_dict(),
+                       seconds=time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------------------- labels
+
+
+def _label_issues(coll: Collection, labelled: list[tuple[int, str, str]],
+                  notes: list[str]) -> tuple[list[LabelIssue], dict[str, list[int]], int]:
+    """(issues most likely first, typical image ids per label, how many labels were judged)."""
+    classes = sorted({label for _, label, _ in labelled})
+    if len(classes) < 2:
+        if labelled:
+            notes.append("labels are checked against each other: with one label there is nothing to compare")
+        return [], {}, 0
+    code_of = {c: n for n, c in enumerate(classes)}
+    ids = np.array([i for i, _, _ in labelled], dtype=np.int64)
+    codes = np.array([code_of[label] for _, label, _ in labelled], dtype=np.int64)
+    if len(ids) > LABEL_LIMIT:
+        keep = stratified_sample(codes, LABEL_LIMIT, 0)
+        notes.append(f"labels checked on a sample of {len(keep):,} of {len(ids):,} labelled images")
+    else:
+        keep = np.arange(len(ids))
+    found, vectors = coll.vectors(ids[keep].tolist())
+    rows = keep[np.isin(ids[keep], found)]  # both in id order
+    ids, codes = ids[rows], codes[rows]
+    labels = [labelled[r][1] for r in rows]
+    sources = [labelled[r][2] for r in rows]
+    confirmed_of = audit_store.confirmed(coll)
+    confirmed = np.array([confirmed_of.get(int(i)) == lab for i, lab in zip(ids, labels)], dtype=bool)
+    prior = np.array([label_issues.PRIOR_ERROR.get(s, label_issues.DEFAULT_PRIOR) for s in sources])
+    prior[confirmed] = CONFIRMED_PRIOR
+    trusted = np.array([s != "suggestion" for s in sources], dtype=bool) | confirmed
+    result = label_issues.check(vectors, codes, len(classes), prior, trusted, _groups(coll, ids, labels, sources),
+                                confirmed)
+    paths = coll.paths(ids[result.flagged].tolist())
+    issues = [LabelIssue(int(ids[r]), paths.get(int(ids[r]), ""), labels[r], classes[int(result.suggested[r])],
+                         float(result.scores[r]), sources[r]) for r in result.flagged]
+    typical = {classes[c]: [int(ids[r]) for r in rs] for c, rs in result.typical.items()}
+    return issues, typical, len(ids)
+
+
+def _groups(coll: Collection, ids: np.ndarray, labels: list[str], sources: list[str]) -> np.ndarray:
+    """Decision group of each label: the cluster whose name gave it (its members do not vote for each other), or -1
+    for a label given on its own."""
+    groups = np.full(len(ids), -1, dtype=np.int64)
+    named = [n for n, s in enumerate(sources) if s == "cluster"]
+    if not named:
+        return groups
+    names = cluster_reading.names(coll)
+    assigned = cluster_reading.assignments(coll, ids[named].tolist())
+    for n in named:
+        cluster = assigned.get(int(ids[n]))
+        if cluster is not None and names.get(cluster) == labels[n]:
+            groups[n] = cluster
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------------- quality
+
+
+def _quality_issues(coll: Collection, ids: np.ndarray, widths: np.ndarray, heights: np.ndarray,
+                    rules: quality.Rules, progress: Progress | None) -> list[QualityIssue]:
+    n = len(ids)
+    flags = {name: np.zeros(n, dtype=bool) for name in quality.ISSUES}
+    measured_ids, values = audit_store.measures(coll)
+    at = np.searchsorted(ids, measured_ids)  # measured ids are a subset of the indexed ones, both sorted
+    for name, flag in quality.pixel_flags(values, rules).items():
+        flags[name][at] = flag
+    flags.update(quality.size_flags(widths, heights, rules))
+    match = np.full(n, -1, dtype=np.int64)
+    similarity = np.full(n, np.nan, dtype=np.float32)
+    if n > 1:
+        rows, mean_sims, best_sims, best_ids = _neighbours(coll, ids, progress)
+        flags["outlier"][rows] = quality.outliers(mean_sims, rules)
+        similarity[rows] = best_sims
+        close = best_sims >= near_duplicates.default_threshold(coll)
+        later = best_ids < ids[rows]  # of a pair, the later image is reported, with the earlier as its match
+        dismissed = duplicate_store.marked(coll)
+        pair = [(min(int(a), int(b)), max(int(a), int(b))) not in dismissed for a, b in zip(ids[rows], best_ids)]
+        near = close & later & np.array(pair, dtype=bool)
+        flags["near_duplicate"][rows[near]] = True
+        match[rows[near]] = best_ids[near]
+    measures = dict(zip(measured_ids.tolist(), values))
+    hit = np.zeros(n, dtype=bool)
+    for flag in flags.values():
+        hit |= flag
+    rows_hit = np.flatnonzero(hit)
+    paths = coll.paths([*ids[rows_hit].tolist(), *match[rows_hit][match[rows_hit] >= 0].tolist()])
+    out = []
+    for r in rows_hit:
+        image_id = int(ids[r])
+        facts = {"width": int(widths[r]), "height": int(heights[r])}
+        if image_id in measures:
+            facts.update(pixel_measures.as_dict(measures[image_id]))
+        if not np.isnan(similarity[r]):
+            facts["nearest_similarity"] = round(float(similarity[r]), 4)
+        other = int(match[r]) if match[r] >= 0 else None
+        out.append(QualityIssue(image_id, paths.get(image_id, ""), tuple(k for k in quality.ISSUES if flags[k][r]),
+                                facts, paths.get(other) if other is not None else None, other))
+    out += _exact_copies(coll)
+    out.sort(key=lambda q: (quality.ISSUES.index(q.issues[0]), q.id))
+    return out
+
+
+def _neighbours(coll: Collection, ids: np.ndarray,
+                progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows of `ids` looked up, their mean similarity to the NEIGHBOURS nearest other images, the best one's
+    similarity and id), through the collection's index; a seeded sample of rows past NEIGHBOUR_LIMIT."""
+    rows = np.arange(len(ids))
+    if len(rows) > NEIGHBOUR_LIMIT:
+        rows = np.sort(np.random.default_rng(0).choice(len(ids), NEIGHBOUR_LIMIT, replace=False))
+    index = coll.index()
+    k = min(NEIGHBOURS + 1, index.ntotal)
+    mean_sims = np.zeros(len(rows), dtype=np.float32)
+    best_sims = np.full(len(rows), -1.0, dtype=np.float32)
+    best_ids = np.full(len(rows), -1, dtype=np.int64)
+    kept = np.zeros(len(rows), dtype=bool)
+    for start in range(0, len(rows), CHUNK):
+        report(progress, 1, 3, f"nearest images {start:,} of {len(rows):,}")
+        part = rows[start : start + CHUNK]
+        found_ids, vectors = coll.vectors(ids[part].tolist())
+        at = start + np.searchsorted(ids[part], found_ids)
+        sims, nbrs = index.search(np.ascontiguousarray(vectors), k)
+        other = (nbrs != found_ids[:, None]) & (nbrs >= 0)
+        other &= np.cumsum(other, axis=1) <= NEIGHBOURS
+        counts = other.sum(axis=1)
+        ok = counts > 0
+        mean_sims[at[ok]] = (np.where(other, sims, 0).sum(axis=1)[ok] / counts[ok])
+        first = other.argmax(axis=1)
+        best_sims[at[ok]] = sims[np.arange(len(sims)), first][ok]
+        best_ids[at[ok]] = nbrs[np.arange(len(nbrs)), first][ok]
+        kept[at[ok]] = True
+    return rows[kept], mean_sims[kept], best_sims[kept], best_ids[kept]
+
+
+def _exact_copies(coll: Collection) -> list[QualityIssue]:
+    """Files with the same content as an indexed image (recorded at indexing), each with its original."""
+    copies = [r for r in coll.rows("duplicate") if r.duplicate_of is not None]
+    originals = coll.paths([r.duplicate_of for r in copies])
+    return [QualityIssue(r.id, r.path, ("exact_copy",), {"width": r.width or 0, "height": r.height or 0},
+                         originals.get(r.duplicate_of), r.duplicate_of) for r in copies]
+
+
+# ---------------------------------------------------------------------------------------------------- summary
+
+
+def _classes(labelled: list[tuple[int, str, str]], label_found: list[LabelIssue], quality_found: list[QualityIssue],
+             typical: dict[str, list[int]]) -> list[ClassSummary]:
+    """One summary per label: images, sources, issues."""
+    label_of = {i: label for i, label, _ in labelled}
+    out: dict[str, ClassSummary] = {}
+    for _, label, source in labelled:
+        summary = out.setdefault(label, ClassSummary(label, 0, {}, 0, 0, 0, typical.get(label, [])))
+        summary.images += 1
+        summary.sources[source] = summary.sources.get(source, 0) + 1
+    for issue in label_found:
+        out[issue.label].label_issues += 1
+    for q in quality_found:
+        if q.id in label_of:
+            out[label_of[q.id]].quality_issues += 1
+    for image_id in {i.id for i in label_found} | {q.id for q in quality_found if q.id in label_of}:
+        out[label_of[image_id]].flagged += 1
+    return sorted(out.values(), key=lambda c: (-c.images, c.label))
