@@ -8,8 +8,9 @@ Thresholds must hold on any collection, so each rule says where its number comes
   for it; the report says so instead.
 - the collection, relative: `blurry` (the blur measure, taken at one normalised resolution, a robust z-score of at
   least BLUR_Z above the collection's median and at least BLUR_FLOOR in absolute terms — so a collection of sharp
-  photos does not report its softest ones, and a collection of soft ones reports only the outliers), `tiny` (short
-  side under half the collection's median and under the models' 224-pixel input, or under 32 pixels at all),
+  photos does not report its softest ones, and a collection of soft ones reports only the outliers), `tiny` (the side
+  of a square of its area under half the collection's median and under the models' 224-pixel input, or under 32
+  pixels at all — by area, so a long thin strip is odd, not tiny),
   `odd_aspect` (long/short side at least 2 and at least ODD_FACTOR times the collection's median ratio), `outlier`
   (mean similarity to its nearest images a robust z-score of OUTLIER_Z or more below the collection's).
 Robust z-scores use the median and the median absolute deviation (×1.4826), with a floor on the spread so that a very
@@ -45,7 +46,7 @@ class Rules:
     """The thresholds one collection was judged by, and what was not reported and why."""
 
     blur: float | None = None  # blur measure from which an image counts as blurry here
-    tiny_side: float | None = None  # short side (pixels) under which an image counts as tiny here
+    tiny_side: float | None = None  # √(width × height) in pixels under which an image counts as tiny here
     odd_ratio: float | None = None  # long/short ratio from which an aspect counts as odd here
     outlier_similarity: float | None = None  # mean similarity to the nearest images under which one is an outlier
     notes: list[str] = field(default_factory=list)
@@ -87,14 +88,14 @@ def size_flags(widths: np.ndarray, heights: np.ndarray, rules: Rules) -> dict[st
     """`tiny` and `odd_aspect` from the images' dimensions (0 where unknown: never flagged)."""
     w, h = np.asarray(widths, dtype=np.float64), np.asarray(heights, dtype=np.float64)
     known = (w > 0) & (h > 0)
-    short, long = np.minimum(w, h), np.maximum(w, h)
+    short, long, side = np.minimum(w, h), np.maximum(w, h), np.sqrt(w * h)
     none = np.zeros(len(w), dtype=bool)
     if not known.any():
         return {"tiny": none, "odd_aspect": none.copy()}
-    rules.tiny_side = max(float(TINY_ALWAYS), min(TINY_SHARE * float(np.median(short[known])), float(TINY_INPUT)))
+    rules.tiny_side = max(float(TINY_ALWAYS), min(TINY_SHARE * float(np.median(side[known])), float(TINY_INPUT)))
     ratio = np.divide(long, short, out=np.ones_like(long), where=known)
     rules.odd_ratio = max(ODD_RATIO, ODD_FACTOR * float(np.median(ratio[known])))
-    return {"tiny": known & (short < rules.tiny_side), "odd_aspect": known & (ratio >= rules.odd_ratio)}
+    return {"tiny": known & (side < rules.tiny_side), "odd_aspect": known & (ratio >= rules.odd_ratio)}
 
 
 def outliers(similarity: np.ndarray, rules: Rules) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import faiss
 import numpy as np
 
 from revsearch import cluster_reading, near_duplicates, pixel_measures
@@ -33,13 +34,15 @@ def audit(coll: Collection, progress: Progress | None = None, measure: bool = Tr
     started = time.perf_counter()
     measured = measure_missing(coll, progress) if measure else Measured()
     notes: list[str] = []
-    report(progress, 0, 3, "checking labels")
-    labelled = audit_store.labels_with_sources(coll)
-    label_found, typical, checked = _label_issues(coll, labelled, notes)
-    report(progress, 1, 3, "checking image quality")
-    rules = quality.Rules(notes=notes)
+    report(progress, 0, 3, "reading vectors")
     ids, widths, heights = audit_store.dimensions(coll)
-    quality_found = _quality_issues(coll, ids, widths, heights, rules, progress)
+    space = _Space.read(coll, ids)
+    report(progress, 1, 3, "checking labels")
+    labelled = audit_store.labels_with_sources(coll)
+    label_found, typical, checked = _label_issues(coll, space, labelled, notes)
+    report(progress, 2, 3, "checking image quality")
+    rules = quality.Rules(notes=notes)
+    quality_found = _quality_issues(coll, space, ids, widths, heights, rules, progress)
     report(progress, 3, 3, "done")
     if measured.changed or measured.unreadable:
         notes.append(f"no pixel measures for {measured.changed} images changed since indexing (index again) and "
@@ -52,7 +55,7 @@ def audit(coll: Collection, progress: Progress | None = None, measure: bool = Tr
 # ---------------------------------------------------------------------------------------------------- labels
 
 
-def _label_issues(coll: Collection, labelled: list[tuple[int, str, str]],
+def _label_issues(coll: Collection, space: "_Space", labelled: list[tuple[int, str, str]],
                   notes: list[str]) -> tuple[list[LabelIssue], dict[str, list[int]], int]:
     """(issues most likely first, typical image ids per label, how many labels were judged)."""
     classes = sorted({label for _, label, _ in labelled})
@@ -68,7 +71,7 @@ def _label_issues(coll: Collection, labelled: list[tuple[int, str, str]],
         notes.append(f"labels checked on a sample of {len(keep):,} of {len(ids):,} labelled images")
     else:
         keep = np.arange(len(ids))
-    found, vectors = coll.vectors(ids[keep].tolist())
+    found, vectors = space.reduced_of(coll, ids[keep])
     rows = keep[np.isin(ids[keep], found)]  # both in id order
     ids, codes = ids[rows], codes[rows]
     labels = [labelled[r][1] for r in rows]
@@ -106,7 +109,7 @@ def _groups(coll: Collection, ids: np.ndarray, labels: list[str], sources: list[
 # ---------------------------------------------------------------------------------------------------- quality
 
 
-def _quality_issues(coll: Collection, ids: np.ndarray, widths: np.ndarray, heights: np.ndarray,
+def _quality_issues(coll: Collection, space: "_Space", ids: np.ndarray, widths: np.ndarray, heights: np.ndarray,
                     rules: quality.Rules, progress: Progress | None) -> list[QualityIssue]:
     n = len(ids)
     flags = {name: np.zeros(n, dtype=bool) for name in quality.ISSUES}
@@ -118,7 +121,7 @@ def _quality_issues(coll: Collection, ids: np.ndarray, widths: np.ndarray, heigh
     match = np.full(n, -1, dtype=np.int64)
     similarity = np.full(n, np.nan, dtype=np.float32)
     if n > 1:
-        rows, mean_sims, best_sims, best_ids = _neighbours(coll, ids, progress)
+        rows, mean_sims, best_sims, best_ids = space.neighbours(coll, ids, progress)
         flags["outlier"][rows] = quality.outliers(mean_sims, rules)
         similarity[rows] = best_sims
         close = best_sims >= near_duplicates.default_threshold(coll)
@@ -150,13 +153,61 @@ def _quality_issues(coll: Collection, ids: np.ndarray, widths: np.ndarray, heigh
     return out
 
 
-def _neighbours(coll: Collection, ids: np.ndarray,
-                progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(rows of `ids` looked up, their mean similarity to the NEIGHBOURS nearest other images, the best one's
-    similarity and id), through the collection's index; a seeded sample of rows past NEIGHBOUR_LIMIT."""
-    rows = np.arange(len(ids))
-    if len(rows) > NEIGHBOUR_LIMIT:
-        rows = np.sort(np.random.default_rng(0).choice(len(ids), NEIGHBOUR_LIMIT, replace=False))
+class _Space:
+    """The vectors an audit compares. Up to NEIGHBOUR_LIMIT images all of them are read once: raw, and reduced to
+    label_issues.DIMS principal components, where nearest neighbours are found (five times cheaper) and then scored
+    exactly on the raw vectors. Past it nothing is held: labels read the sample they judge, neighbours go through the
+    collection's index for a sample of images."""
+
+    def __init__(self, ids: np.ndarray | None, raw: np.ndarray | None, reduced: np.ndarray | None) -> None:
+        self.ids, self.raw, self.reduced = ids, raw, reduced
+
+    @classmethod
+    def read(cls, coll: Collection, ids: np.ndarray) -> "_Space":
+        if len(ids) > NEIGHBOUR_LIMIT:
+            return cls(None, None, None)
+        found, raw = coll.vectors()
+        return cls(found, raw, label_issues.reduce(raw))
+
+    def reduced_of(self, coll: Collection, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids found, reduced vectors) of `wanted` (sorted ids)."""
+        if self.ids is None:
+            found, raw = coll.vectors(wanted.tolist())
+            return found, label_issues.reduce(raw)
+        rows = np.searchsorted(self.ids, wanted)
+        rows = rows[(rows < len(self.ids)) & (self.ids[np.minimum(rows, len(self.ids) - 1)] == wanted)]
+        return self.ids[rows], self.reduced[rows]
+
+    def neighbours(self, coll: Collection, ids: np.ndarray,
+                   progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows of `ids` looked up, their mean raw similarity to the NEIGHBOURS nearest other images, the best
+        one's similarity and id)."""
+        if self.ids is None:
+            return _neighbours_by_index(coll, ids, progress)
+        fetch = min(len(self.ids), NEIGHBOURS + 3)
+        index = faiss.IndexFlatIP(self.reduced.shape[1])
+        index.add(self.reduced)
+        _, found = index.search(self.reduced, fetch)
+        found = np.maximum(found, 0)
+        sims = np.empty(found.shape, dtype=np.float32)
+        for start in range(0, len(found), CHUNK):  # exact, on the raw vectors, a chunk at a time
+            part = slice(start, start + CHUNK)
+            sims[part] = np.einsum("nd,nkd->nk", self.raw[part], self.raw[found[part]])
+        sims[found == np.arange(len(found))[:, None]] = -np.inf  # not itself
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :NEIGHBOURS]
+        top = np.take_along_axis(sims, order, axis=1)
+        usable = np.isfinite(top)
+        mean = np.where(usable, top, 0).sum(axis=1) / np.maximum(usable.sum(axis=1), 1)
+        best = self.ids[found[np.arange(len(found)), order[:, 0]]]
+        rows = np.minimum(np.searchsorted(ids, self.ids), len(ids) - 1)
+        same = (ids[rows] == self.ids) & usable[:, 0]  # an image indexed meanwhile is left for the next audit
+        return rows[same], mean[same].astype(np.float32), top[same, 0].astype(np.float32), best[same]
+
+
+def _neighbours_by_index(coll: Collection, ids: np.ndarray,
+                         progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """As `_Space.neighbours`, through the collection's index, for a seeded sample of NEIGHBOUR_LIMIT images."""
+    rows = np.sort(np.random.default_rng(0).choice(len(ids), min(NEIGHBOUR_LIMIT, len(ids)), replace=False))
     index = coll.index()
     k = min(NEIGHBOURS + 1, index.ntotal)
     mean_sims = np.zeros(len(rows), dtype=np.float32)
@@ -164,7 +215,7 @@ def _neighbours(coll: Collection, ids: np.ndarray,
     best_ids = np.full(len(rows), -1, dtype=np.int64)
     kept = np.zeros(len(rows), dtype=bool)
     for start in range(0, len(rows), CHUNK):
-        report(progress, 1, 3, f"nearest images {start:,} of {len(rows):,}")
+        report(progress, 2, 3, f"nearest images {start:,} of {len(rows):,}")
         part = rows[start : start + CHUNK]
         found_ids, vectors = coll.vectors(ids[part].tolist())
         at = start + np.searchsorted(ids[part], found_ids)
