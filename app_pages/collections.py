@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from revsearch.adding import add_images, add_local_folder, prune_missing
+from revsearch.indexing.adding import add_images, add_local_folder, prune_missing
 from revsearch.uploads import save_uploads
 from revsearch.workspace import demo_source
 from ui import state, views, widgets

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from revsearch.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
-from revsearch.collection import IndexReport
+from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
+from revsearch.indexing import IndexReport
 from revsearch.projection import MIN_UMAP, REFIT_FRACTION
 
 MODEL = "model"  # the app's phase before adding: loading the model (about 20 s on a first start here)

@@ -6,8 +6,7 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import adding
-from revsearch.collection import IndexReport
+from revsearch.indexing import IndexReport, adding
 from revsearch.embed import REGISTRY
 from revsearch.embed.embedder import Embedder
 from revsearch.progress import Progress

@@ -11,11 +11,12 @@ from pathlib import Path
 from PIL import Image
 
 from revsearch import images
-from revsearch.adding import add_images
+from revsearch.indexing.adding import add_images
 from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
                                   embedder_for, new_input, print_json, progress_bar)
 from revsearch.cli.scale import add_ray_args, batch_source
-from revsearch.collection import Collection, IndexReport
+from revsearch.collection import Collection
+from revsearch.indexing import IndexReport
 from revsearch.collection.catalog import SCHEMA_VERSION
 from revsearch.embed import REGISTRY, Embedder, default_model
 from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from revsearch.cli.common import (add_input_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for, new_input,
                                   print_json, progress_bar)
-from revsearch.collection import Collection, index_files
+from revsearch.collection import Collection
+from revsearch.indexing import index_files
 from revsearch.embed import Embedder, default_model
 from revsearch.errors import RevsearchError
 from revsearch.evaluate import labels_from_csv, labels_from_folder, retrieval_metrics

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
                                   new_input, print_json, progress_bar)
-from revsearch.collection.sync import BatchSource, local_source
+from revsearch.indexing.sync import BatchSource, local_source
 from revsearch.embed import Embedder, default_model
 from revsearch.embed.views import INPUT_MODES
 from revsearch.errors import RevsearchError

@@ -8,6 +8,5 @@ recorded by `label_actions`), `cluster_store` (centroids, members, names), `map_
 
 from revsearch.collection.collection import Collection
 from revsearch.collection.rows import ImageRow, NewRow
-from revsearch.collection.sync import IndexReport, index_files, index_folder
 
-__all__ = ["Collection", "ImageRow", "IndexReport", "NewRow", "index_files", "index_folder"]
+__all__ = ["Collection", "ImageRow", "NewRow"]

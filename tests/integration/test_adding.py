@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from revsearch import clusters, projection, thumbnails
-from revsearch.adding import (CLUSTERS, EMBEDDING, MAP, PHASES, THUMB_SIZES, THUMBNAILS, add_images,
+from revsearch.indexing.adding import (CLUSTERS, EMBEDDING, MAP, PHASES, THUMB_SIZES, THUMBNAILS, add_images,
                               add_local_folder, build_demo, initial_k)
 from revsearch.collection import Collection
 from revsearch.workspace import DEMO_ENV, Workspace

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from revsearch import clusters, dedupe, labels, near_duplicates
-from revsearch.collection import Collection, duplicate_store, index_folder
+from revsearch.collection import Collection, duplicate_store
+from revsearch.indexing import index_folder
 from revsearch.errors import RevsearchError
 
 

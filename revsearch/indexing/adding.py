@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from revsearch import busy, clusters, projection, thumbnails
-from revsearch.collection import Collection, IndexReport, index_files, index_folder
-from revsearch.collection.sync import BatchSource
+from revsearch.collection import Collection
+from revsearch.indexing.sync import BatchSource, IndexReport, index_files, index_folder
 from revsearch.embed.embedder import Embedder
 from revsearch.progress import Progress, report
 from revsearch.workspace import CollectionInfo, Workspace

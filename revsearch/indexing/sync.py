@@ -23,7 +23,7 @@ from revsearch import images
 from revsearch.collection.collection import Collection
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.embed.embedder import Embedder
-from revsearch.embed.pipeline import Embedded, embed_stream
+from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.embed.views import Prepared
 from revsearch.errors import RevsearchError
 from revsearch.files import Walk, content_hash, walk
