@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from revsearch.indexing.adding import add_images, add_local_folder, prune_missing
+from revsearch.indexing.adding import add_images, prune_missing
 from revsearch.uploads import save_uploads
-from revsearch.workspace import demo_source
+from revsearch.workspace import add_local_folder, demo_source
 from ui import state, views, widgets
 
 ws = state.workspace()

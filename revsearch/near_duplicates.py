@@ -47,7 +47,7 @@ import faiss
 import numpy as np
 
 from revsearch.collection import Collection, duplicate_store
-from revsearch.embed.views import LETTERBOX, TWO_VIEWS
+from revsearch.input_modes import LETTERBOX, TWO_VIEWS
 from revsearch.errors import RevsearchError
 from revsearch.progress import Progress, report
 

@@ -1,7 +1,7 @@
 """Progress and summary wording for people: ETAs, step names, the numbers an indexing run shows.
 
 No Streamlit here, so the wording is unit-tested without a page; `ui/widgets.py` draws it. The backend reports
-numbers and phase names only (see `revsearch.adding`); what they are called on screen is decided here.
+numbers and phase names only (see `revsearch.indexing.adding`); what they are called on screen is decided here.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import numpy as np
 from revsearch.collection import catalog, index_plan, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.collection.snapshot import VectorSnapshot
-from revsearch.embed.views import DEFAULT_INPUT, LEGACY_INPUT, check_input
 from revsearch.errors import RevsearchError
+from revsearch.input_modes import DEFAULT_INPUT, LEGACY_INPUT, check_input
 
 class GenerationMoved(RevsearchError):
     """A result computed from the vectors of one generation met a catalog whose vectors changed meanwhile."""
@@ -35,7 +35,7 @@ class Collection:
         self._build_lock = threading.Lock()
         self.model = catalog.get_meta(conn, "model") or ""
         self.fingerprint = catalog.get_meta(conn, "fingerprint") or ""
-        # how images became model inputs (revsearch/embed/views.py); collections made before it was a choice: letterbox
+        # how images became model inputs (revsearch/input_modes.py); collections made before it was a choice: letterbox
         self.input_mode = catalog.get_meta(conn, "input_mode") or LEGACY_INPUT
         self.dim = int(catalog.get_meta(conn, "dim") or 0)
         self.vector_dtype = np.dtype(catalog.get_meta(conn, "vector_dtype") or "float32")
@@ -103,29 +103,6 @@ class Collection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------------ model contract
-
-    def check_model(self, name: str, fingerprint: str) -> None:
-        """Vectors from another model or other weights are not comparable: refuse them with a message that says so."""
-        if name != self.model:
-            raise RevsearchError(
-                f"collection {self.directory} was built with model {self.model!r}; it cannot be used with "
-                f"{name!r} (its vectors are not comparable). Use --model {self.model} or a new collection."
-            )
-        if fingerprint != self.fingerprint:
-            raise RevsearchError(
-                f"collection {self.directory} was built with other {self.model} weights "
-                f"({self.fingerprint[:12]}…, now {fingerprint[:12]}…); re-index it into a new collection"
-            )
-
-    def check_input(self, mode: str) -> None:
-        """Vectors made with another input handling are not comparable either: refuse them, saying so."""
-        if mode != self.input_mode:
-            raise RevsearchError(
-                f"collection {self.directory} was built with input handling {self.input_mode!r}; vectors made with "
-                f"{mode!r} are not comparable with its own. Use --input {self.input_mode} or a new collection."
-            )
 
     # ------------------------------------------------------------------ reading
 
