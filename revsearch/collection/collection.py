@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Hashable, Iterator, Mapping, Sequence, TypeVar
 
 import faiss
 import numpy as np
@@ -17,6 +17,9 @@ from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.collection.snapshot import VectorSnapshot
 from revsearch.errors import RevsearchError
 from revsearch.input_modes import DEFAULT_INPUT, LEGACY_INPUT, check_input
+
+T = TypeVar("T")
+
 
 class GenerationMoved(RevsearchError):
     """A result computed from the vectors of one generation met a catalog whose vectors changed meanwhile."""
@@ -41,6 +44,8 @@ class Collection:
         self.vector_dtype = np.dtype(catalog.get_meta(conn, "vector_dtype") or "float32")
         self._index: faiss.Index | None = None
         self._index_generation = -1
+        self._derived: dict[str, tuple[tuple[int, Hashable], object]] = {}
+        self._derived_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -268,6 +273,23 @@ class Collection:
         vector_index.set_search_params(index, info)
         self._index, self._index_generation = index, generation
         return index
+
+    def derived(self, kind: str, params: Hashable, build: Callable[[], T]) -> T:
+        """A value computed from this generation's vectors beside the index (the learned space's index, label
+        suggestions): one per `kind`, kept while the generation and `params` stay the same, else built again.
+
+        Built outside every lock, so a build may read the collection freely; two threads may then build the same
+        value at once, and the last one is kept."""
+        key = (self.generation, params)
+        with self._derived_lock:
+            held = self._derived.get(kind)
+            if held is not None and held[0] == key:
+                return held[1]  # type: ignore[return-value]
+            self._derived.pop(kind, None)  # the old value is freed before the new one is built
+        value = build()
+        with self._derived_lock:
+            self._derived[kind] = (key, value)
+        return value
 
     @property
     def index_memory(self) -> int | None:
