@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import explore, feedback, queries, state, undo
+from ui import explore, feedback, labelling, queries, results, state, undo
 
 infos = state.collections()
 info = state.current(infos)
@@ -31,7 +31,7 @@ with st.sidebar:
 if query is None:
     st.caption("Upload a photo or take one with the camera, or start from one of these images of the collection:")
     with state.guard("Showing examples"):
-        queries.examples(info)
+        results.examples(info)
     st.stop()
 
 with state.guard("Searching"):
@@ -47,16 +47,16 @@ with state.guard("Searching"):
              ":material/label: Label these"], key="search_tab", on_change="rerun")
         if grid_tab.open:
             with grid_tab:
-                queries.results_grid(info, shown, key="search", exact=queries.exact_ids(info, query, shown),
+                results.results_grid(info, shown, key="search", exact=queries.exact_ids(info, query, shown),
                                    feedback_query=query.key)
-                queries.results_csv_button(info, query, shown)
+                results.results_csv_button(info, query, shown)
         if montage_tab.open:
             with montage_tab:
-                queries.results_montage(info, query, shown)
+                results.results_montage(info, query, shown)
         if map_tab.open:
             with map_tab, state.guard("Drawing the map"):
                 explore.query_map(info, query.name, shown)
         if label_tab.open:
             with label_tab:
-                queries.label_results_form(info, shown)
+                labelling.label_results_form(info, shown)
                 undo.undo_button(coll, key="undo_search")

@@ -160,6 +160,11 @@ def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None
     return out
 
 
+def dismissed_pairs(coll: Collection) -> int:
+    """How many pairs are marked "not a duplicate" (`dedupe.not_a_duplicate`): groups change when it moves."""
+    return len(duplicate_store.marked(coll))
+
+
 def scanned(coll: Collection, threshold: float) -> bool:
     """Whether the kept scan answers `threshold` for the collection as it is now (same generation, scanned at this
     threshold or a lower one): `find_duplicates` then compares nothing."""

@@ -4,6 +4,8 @@
 - no import cycle inside revsearch/ (function-level and type-only imports count: they hide a cycle, not remove it);
 - only revsearch/collection/ speaks SQL or touches a connection (revsearch/, ui/, app_pages/, app.py are checked);
 - nothing in revsearch/ imports streamlit;
+- no import cycle in the app either (ui/, app_pages/, app.py), function-level imports included;
+- the app reaches the engine through its public functions, never a store of revsearch/collection/;
 - revsearch/collection/ imports no model code (embed, indexing, images, torch, onnxruntime, PIL): it stores vectors,
   it does not make them.
 
@@ -23,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "revsearch"
 MAX_LINES = 450
 SQL_OWNER = "collection"
+APP = (ROOT / "ui", ROOT / "app_pages", ROOT / "app.py")
+STORES = tuple(f"revsearch.collection.{name}" for name in (
+    "catalog", "rows", "snapshot", "vector_index", "index_plan", "label_store", "label_actions", "cluster_store",
+    "map_store", "duplicate_store", "sampling"))
 MODEL_CODE = ("revsearch.embed", "revsearch.indexing", "revsearch.images", "revsearch.regions", "torch", "torchvision",
               "onnxruntime", "PIL")
 SQL_PATTERN = re.compile(r"\.execute(many|script)?\(|\bconn\b|^\s*(import sqlite3\b|from sqlite3 import\b)")
@@ -219,6 +225,18 @@ def test_nothing_in_revsearch_imports_streamlit() -> None:
         pytest.fail("revsearch/ must not import streamlit: " + ", ".join(offenders), pytrace=False)
 
 
+def test_no_import_cycle_in_the_app() -> None:
+    if cycles := import_cycles(import_graph(*APP)):
+        pytest.fail("import cycles in ui/, app_pages/, app.py: "
+                    + "; ".join("{" + ", ".join(cycle) + "}" for cycle in cycles), pytrace=False)
+
+
+def test_the_app_reaches_no_store() -> None:
+    if offenders := [found for top in APP for found in banned_imports(top, ROOT, STORES)]:
+        pytest.fail("the app uses the engine's public functions, not revsearch/collection/'s stores: "
+                    + ", ".join(offenders), pytrace=False)
+
+
 def test_collection_imports_no_model_code() -> None:
     if offenders := banned_imports(PACKAGE / "collection", ROOT, MODEL_CODE):
         pytest.fail("revsearch/collection/ stores vectors and runs no model; move these imports to revsearch/indexing/: "
@@ -333,3 +351,15 @@ def test_banned_imports_are_found_at_any_depth_and_through_relative_imports(tmp_
     assert banned_imports(tmp_path / "pkg" / "store", tmp_path, ("pkg.embed", "PIL")) == [
         "pkg/store/db.py:2: pkg.embed.model", "pkg/store/db.py:3: PIL.Image"]
 
+
+def test_a_cycle_between_a_folder_of_scripts_a_package_and_a_file_is_found(tmp_path: Path) -> None:
+    _tree(tmp_path, {
+        "ui/__init__.py": "",
+        "ui/views.py": "from ui import detail\n",
+        "ui/detail.py": "def f():\n    from ui.views import grid\n",
+        "pages/search.py": "from ui import views\n",
+        "app.py": "import ui.detail\n",
+    })
+    graph = import_graph(tmp_path / "ui", tmp_path / "pages", tmp_path / "app.py")
+    assert graph["pages.search"] == {"ui.views"} and graph["app"] == {"ui.detail"}
+    assert import_cycles(graph) == [["ui.detail", "ui.views"]]
