@@ -12,6 +12,7 @@ import sys
 from typing import Sequence
 
 from revsearch.cli import engine, explore, learn, quality, scale
+from revsearch.cli.common import error_text
 from revsearch.errors import RevsearchError
 
 COMMAND_MODULES = (engine, scale, quality, explore, learn)
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except RevsearchError as exc:
-        print(f"revsearch: error: {exc}", file=sys.stderr)
+        print(f"revsearch: error: {error_text(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `revsearch … | head` closed the pipe: the reader has what it wanted, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
