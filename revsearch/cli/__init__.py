@@ -11,11 +11,11 @@ import os
 import sys
 from typing import Sequence
 
-from revsearch.cli import engine, explore, learn, quality, scale
+from revsearch.cli import engine, labels, learn, quality, scale
 from revsearch.cli.common import error_text
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, scale, quality, explore, learn)
+COMMAND_MODULES = (engine, scale, quality, labels, learn)
 
 
 def build_parser() -> argparse.ArgumentParser:
