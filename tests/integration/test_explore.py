@@ -1,5 +1,5 @@
 """Exploration on real photos with the real model: clusters, the UMAP map, labels, suggestions, export, duplicates,
-thumbnails and montages (revsearch/clusters.py, projection.py, labels.py, export.py, near_duplicates.py, …)."""
+thumbnails and montages (revsearch/clusters/, projection.py, labels.py, export.py, near_duplicates.py, …)."""
 
 from __future__ import annotations
 
