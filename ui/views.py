@@ -200,10 +200,14 @@ def query_region(info: CollectionInfo, query: Query) -> Query:
         data, size = _whole(str(info.directory), whole.key, info, whole)
     except RevsearchError:
         return query  # the search itself says what is wrong with the file
-    round_ = st.session_state.get("query_upload_round", 0)  # a new query starts with fresh sliders
-    with st.expander("Search with a region of the query", icon=":material/crop:", expanded=query.crop is not None):
-        box = crop.region_picker(Image.open(io.BytesIO(data)), size, key=f"crop_{round_}_{whole.key}",
-                                  initial=query.crop)
+    round_ = st.session_state.get("query_upload_round", 0)  # a new query starts with a fresh picker
+    panel = st.expander("Search with a region of the query", icon=":material/crop:", expanded=query.crop is not None,
+                        key="query_region_panel", on_change="rerun")  # keyed: it stays open across reruns
+    box = query.crop
+    if panel.open:
+        with panel:
+            box = crop.region_picker(Image.open(io.BytesIO(data)), size, key=f"crop_{round_}_{whole.key}",
+                                     initial=query.crop)
     wanted = None if box is None or box == (0, 0, *size) else box
     if wanted != query.crop:
         query = replace(query, crop=wanted)
