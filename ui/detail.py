@@ -17,7 +17,7 @@ from PIL import Image
 
 from revsearch import images, labels
 from revsearch.workspace import CollectionInfo
-from ui import crop, explore, state, views
+from ui import crop, explore, state, undo, views
 
 LARGE = 1024  # longest side of the picture shown in the dialog
 EXACT_BADGE = "In your collection"
@@ -116,6 +116,8 @@ def _label_form(info: CollectionInfo, image_id: int, current: str | None) -> Non
                     labels.label_images(state.collection(info), [image_id], label)
                     state.flash(f"Labelled “{label}”")
                     st.rerun()  # the whole page: its grids show the new label; the dialog stays open
+    if undo.undo_button(state.collection(info), key="undo_detail"):
+        st.rerun()  # the whole page, as after labelling
 
 
 def _region(info: CollectionInfo, row, data: bytes | None) -> None:

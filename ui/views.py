@@ -7,7 +7,7 @@ import hashlib
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import streamlit as st
 
@@ -49,7 +49,6 @@ def _new_query(query: Query) -> None:
     """Make `query` the active one; an earlier upload leaves the uploader, so it is not shown beside the new query."""
     st.session_state[QUERY] = query
     st.session_state["search_goto"] = True
-    st.session_state.pop("query_file_id", None)
     st.session_state["query_upload_round"] = st.session_state.get("query_upload_round", 0) + 1
 
 
@@ -71,6 +70,19 @@ def more_like_this_button(image_id: int, name: str, key: str, switch: bool = Fal
             st.switch_page("app_pages/search.py")
 
 
+def _picked(key: str, kind: str) -> None:
+    """Uploader / camera callback: a new file is the query; removing it (a person's act) drops its query.
+
+    Only a person's change calls this: the uploader comes back empty after a visit to another page (Streamlit forgets
+    the widgets of a page left), and the query — kept in session_state — must survive that."""
+    picked = st.session_state.get(key)
+    if picked is None:
+        if getattr(st.session_state.get(QUERY), "kind", None) == kind:
+            st.session_state.pop(QUERY, None)
+        return
+    st.session_state[QUERY] = Query(kind, picked.name if kind == "upload" else "camera photo", data=picked.getvalue())
+
+
 def query_picker(info: CollectionInfo) -> Query | None:
     """Upload / camera inputs; a new upload or photo becomes the active query. Returns the active query.
 
@@ -81,21 +93,13 @@ def query_picker(info: CollectionInfo) -> Query | None:
                                      key="query_source", on_change="rerun")
     if upload_tab.open:
         with upload_tab:
-            up = st.file_uploader("Query image", type=QUERY_TYPES, label_visibility="collapsed",
-                                  key=f"query_upload_{st.session_state.get('query_upload_round', 0)}")
-            if up is not None and st.session_state.get("query_file_id") != up.file_id:
-                st.session_state["query_file_id"] = up.file_id
-                st.session_state[QUERY] = Query("upload", up.name, data=up.getvalue())
-            elif up is None and st.session_state.get("query_file_id"):
-                st.session_state.pop("query_file_id")  # the upload was removed: so is its query
-                if getattr(st.session_state.get(QUERY), "kind", None) == "upload":
-                    st.session_state.pop(QUERY)
+            key = f"query_upload_{st.session_state.get('query_upload_round', 0)}"
+            st.file_uploader("Query image", type=QUERY_TYPES, label_visibility="collapsed", key=key,
+                             on_change=_picked, args=(key, "upload"))
     if camera_tab.open:
         with camera_tab:
-            photo = st.camera_input("Take a photo to search with", key="query_camera")
-            if photo is not None and st.session_state.get("query_camera_id") != photo.file_id:
-                st.session_state["query_camera_id"] = photo.file_id
-                st.session_state[QUERY] = Query("camera", "camera photo", data=photo.getvalue())
+            st.camera_input("Take a photo to search with", key="query_camera", on_change=_picked,
+                            args=("query_camera", "camera"))
     query = st.session_state.get(QUERY)
     if query is not None and query.kind == "image":
         coll = state.collection(info)
@@ -103,6 +107,13 @@ def query_picker(info: CollectionInfo) -> Query | None:
             st.session_state.pop(QUERY, None)
             return None
     return query
+
+
+def feedback_source(info: CollectionInfo, query: Query) -> Callable[[], int | bytes | Image.Image]:
+    """What thumbs feedback searches from besides the marked images: the query's image id, or its image."""
+    if query.crop is None:
+        return lambda: query.image_id if query.image_id is not None else query.data  # type: ignore[return-value]
+    return lambda: query_image(info, query)
 
 
 @st.cache_data(show_spinner="Searching…", max_entries=64)
@@ -144,8 +155,9 @@ def image_facts(info: CollectionInfo, ids: Sequence[int]) -> tuple[dict[int, int
     return clusters.assignments(coll, ids), labels.labels(coll, ids)
 
 
-def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: list[Hit], min_score: float) -> None:
-    """The query image beside a one-line verdict."""
+def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: list[Hit], min_score: float,
+                 similarity: dict[int, float] | None = None) -> None:
+    """The query image beside a one-line verdict (with feedback: the adjusted score and the plain similarity)."""
     left, right = st.columns([1, 5], vertical_alignment="center")
     with left:
         if query.crop is not None:
@@ -161,16 +173,25 @@ def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: lis
         if shown:
             top = shown[0]
             st.markdown(f"#### Top match: {Path(top.path).name}")
-            st.caption(f"similarity {top.score:.3f} · {len(shown)} result{'s' if len(shown) != 1 else ''}")
+            results = f"{len(shown)} result{'s' if len(shown) != 1 else ''}"
+            if similarity is None:
+                st.caption(f"similarity {top.score:.3f} · {results}")
+            else:
+                st.caption(f"{feedback.ADJUSTED} {top.score:.3f} (similarity {similarity.get(top.id, 0.0):.3f}) · "
+                           f"{results}")
         elif hits:
-            st.warning(f"No result reaches a similarity of {min_score:.2f}; the best is {hits[0].score:.3f}. "
+            best = max(similarity.values()) if similarity else hits[0].score
+            st.warning(f"No result reaches a similarity of {min_score:.2f}; the best is {best:.3f}. "
                        "Lower the minimum similarity in the sidebar.")
         else:
             st.warning("No results: the collection has no other indexed images.")
-        if query.kind == "image":
-            if st.button("Clear query", icon=":material/close:", type="tertiary"):
-                st.session_state.pop(QUERY, None)
-                st.rerun()
+        st.button("Clear query", icon=":material/close:", type="tertiary", key="clear_query", on_click=_clear_query,
+                  help="start again with another picture")
+
+
+def _clear_query() -> None:
+    st.session_state.pop(QUERY, None)
+    st.session_state["query_upload_round"] = st.session_state.get("query_upload_round", 0) + 1  # empty uploader
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -228,9 +249,10 @@ def exact_ids(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> set[in
 def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: int = 6,
                  show_rank: bool = True, show_score: bool = True, switch: bool = False,
                  exact: set[int] = frozenset(),  # type: ignore[assignment]
-                 feedback_query: str | None = None) -> None:
+                 feedback_query: str | None = None, similarity: dict[int, float] | None = None) -> None:
     """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each; with
-    `feedback_query`, thumbs up / down that refine that query."""
+    `feedback_query`, thumbs up / down that refine that query; with `similarity` (after feedback) the scores are
+    adjusted scores, said so, with each result's plain similarity under it."""
     coll = state.collection(info)
     ids = [h.id for h in hits]
     thumbs = thumbnails.thumbnails(coll, ids, THUMB)
@@ -247,8 +269,12 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                     st.caption("(image unavailable)")
                 name = Path(hit.path).name
                 head = f"**#{rank}** · {hit.score:.3f}" if show_rank else (f"{hit.score:.3f}" if show_score else "")
+                if head and similarity is not None:
+                    head += f" {feedback.ADJUSTED.split()[0]}"
                 if head:
-                    st.markdown(head)
+                    st.markdown(head, help=feedback.EXPLAIN if similarity is not None else None)
+                if similarity is not None and hit.id in similarity:
+                    st.caption(f"similarity {similarity[hit.id]:.3f}")
                 if hit.id in exact:
                     st.badge(detail.EXACT_BADGE, icon=":material/verified:", color="green")
                 st.caption(md_escape(short(name, 24)))
@@ -261,8 +287,9 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                 if feedback_query is not None:
                     feedback.thumbs(feedback_query, hit.id, key=f"{key}_fb_{hit.id}_{rank}")
                 more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}", switch=switch)
+                plain = similarity.get(hit.id) if similarity is not None else hit.score
                 detail.detail_button(info, hit.id, key=f"{key}_detail_{hit.id}_{rank}",
-                                     score=hit.score if show_score else None, exact=hit.id in exact)
+                                     score=plain if show_score else None, exact=hit.id in exact)
 
 
 def examples(info: CollectionInfo, n: int = 12) -> None:
@@ -315,10 +342,16 @@ def _stem(query: Query) -> str:
     return Path(query.name).stem.replace(" ", "-") or "query"
 
 
+def placeholder(existing: Sequence[str]) -> str:
+    """A label box's hint, from the collection's own labels (the most used first)."""
+    return f"e.g. {', '.join(existing[:2])}" if existing else "a word for what these images show"
+
+
 def label_picker(info: CollectionInfo, key: str, help: str | None = None) -> str:
     """A text box for a label; the labels already in use are listed under it (typing one reuses it)."""
     existing = list(labels.label_counts(state.collection(info)))
-    value = st.text_input("Label", key=key, placeholder="e.g. red dress", max_chars=labels.MAX_LABEL_CHARS, help=help)
+    value = st.text_input("Label", key=key, placeholder=placeholder(existing), max_chars=labels.MAX_LABEL_CHARS,
+                          help=help)
     if existing:
         shown = ", ".join(md_escape(x) for x in existing[:12]) + (" …" if len(existing) > 12 else "")
         st.caption(f"In use: {shown}")

@@ -119,3 +119,17 @@ def test_a_drawn_box_becomes_the_region():
     assert from_selection(drawn, (120, 150)) == (10, 30, 81, 120)
     assert from_selection({"selection": {"box": [{"x": [-20, 500], "y": [-1, 2]}]}}, (120, 150)) == (0, 0, 120, 2)
     assert from_selection({"selection": {"box": []}}, (120, 150)) is None and from_selection(None, (1, 1)) is None
+
+
+def test_a_label_set_in_the_details_is_undone_there(app, data_dir):
+    at, target = exact_search(app, data_dir)
+    at = open_details(at)
+    at.text_input(key="detail_label_name").input("sneaker")
+    next(b for b in at.button if b.label == "Label it").click().run()
+    at = open_details(at)  # the dialog is open again on the next run (the page was redrawn)
+    [undo] = [b for b in at.button if b.key == "undo_detail"]
+    assert undo.label == "Undo: labelled 1 image 'sneaker'"
+    undo.click().run()
+    assert not problems(at) and not errors(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        assert labels.labels(coll) == {}
