@@ -101,6 +101,6 @@ def chips(info: CollectionInfo, query_key: str) -> None:
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.markdown(" · ".join(parts))
     left.caption(f"Ranked by {EXPLAIN}.")
-    right.button("Clear feedback", key="clear_feedback", icon=":material/close:", type="tertiary",
+    right.button("Clear feedback", key="clear_feedback", icon=":material/close:", type="tertiary", wrap=True,
                  on_click=clear, args=(query_key,))
 

@@ -269,12 +269,10 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                     st.caption("(image unavailable)")
                 name = Path(hit.path).name
                 head = f"**#{rank}** · {hit.score:.3f}" if show_rank else (f"{hit.score:.3f}" if show_score else "")
-                if head and similarity is not None:
-                    head += f" {feedback.ADJUSTED.split()[0]}"
                 if head:
-                    st.markdown(head, help=feedback.EXPLAIN if similarity is not None else None)
-                if similarity is not None and hit.id in similarity:
-                    st.caption(f"similarity {similarity[hit.id]:.3f}")
+                    st.markdown(head)
+                if similarity is not None and hit.id in similarity:  # the score above is the adjusted one
+                    st.caption(f"adjusted · similarity {similarity[hit.id]:.3f}", help=feedback.EXPLAIN)
                 if hit.id in exact:
                     st.badge(detail.EXACT_BADGE, icon=":material/verified:", color="green")
                 st.caption(md_escape(short(name, 24)))

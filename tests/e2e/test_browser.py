@@ -283,7 +283,7 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     shot(page, "03c-region-query")
     page.get_by_role("tab", name="On the map").click()
     settle(page)
-    expect(page.locator(".js-plotly-plot")).to_have_count(1)
+    expect(page.get_by_role("tabpanel").locator(".js-plotly-plot")).to_have_count(1)
     shot(page, "04-search-on-the-map")
 
     # ---- the map: lasso every point, label the selection in one action
