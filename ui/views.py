@@ -273,8 +273,8 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                     st.markdown(head)
                 if similarity is not None and hit.id in similarity:  # the score above is the adjusted one
                     st.caption(f"adjusted · similarity {similarity[hit.id]:.3f}", help=feedback.EXPLAIN)
-                if hit.id in exact:
-                    st.badge(detail.EXACT_BADGE, icon=":material/verified:", color="green")
+                if hit.id in exact:  # green text, not a badge: a badge is cut short in a narrow card, text wraps
+                    st.caption(f":green[:material/verified: **{detail.EXACT_BADGE}**]")
                 st.caption(md_escape(short(name, 24)))
                 facts = []
                 if hit.id in cluster_of:
