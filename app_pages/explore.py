@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch import labels
-from ui import explore, map_selection, state, undo, views
+from ui import explore, labelling, map_selection, state, undo
 
 info, coll = state.page_collection("Map", "Nothing to map yet")
 
@@ -50,7 +50,7 @@ with state.guard("Labelling the selection"):
     with st.form("label_selection", border=True):
         cols = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
         with cols[0]:
-            label = views.label_picker(info, key="selection_label",
+            label = labelling.label_picker(info, key="selection_label",
                                        help="every ticked image gets this label (replacing any other)")
         apply = cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected)
                                            else "Label selection", type="primary", icon=":material/label:",
@@ -60,7 +60,7 @@ with state.guard("Labelling the selection"):
         st.session_state["map_color_next"] = "label"  # show the result of the labelling at once
         map_selection.clear(info)
     if apply:
-        views.apply_label(info, keep, label)
+        labelling.apply_label(info, keep, label)
     if remove:
         n = labels.unlabel_images(coll, keep)
         map_selection.clear(info)

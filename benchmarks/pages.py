@@ -65,7 +65,7 @@ def stage_pages(args: argparse.Namespace) -> dict:
 
     from benchsuite.measure import hwm_mb
     from ui import duplicates
-    from ui.views import QUERY, Query
+    from ui.queries import QUERY, Query
 
     directory = Path(args.collection)
     shutil.rmtree(directory / "thumbs", ignore_errors=True)

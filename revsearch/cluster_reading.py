@@ -27,6 +27,7 @@ import numpy as np
 from revsearch import learned
 from revsearch.collection import Collection, cluster_store
 from revsearch.errors import RevsearchError
+from revsearch.neighbours import nearest
 
 META_GENERATION = "clusters_generation"
 META_K = "clusters_k"
@@ -100,9 +101,8 @@ def pending(coll: Collection) -> list[cluster_store.MemberRow]:
             return []
         found, vectors = coll.vectors(list(hashes))
         vectors, centroids = learned.comparable(coll, vectors, centroids)
-    sims = vectors @ centroids.T
-    best = sims.argmax(axis=1)
-    return [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in enumerate(zip(found, best))]
+    best, sims = nearest(vectors, centroids)
+    return [(int(i), int(cids[b]), float(s), hashes.get(int(i))) for i, b, s in zip(found, best, sims)]
 
 
 def _placed(coll: Collection, cluster_id: int | None = None) -> tuple[_Members, int | None]:

@@ -3,7 +3,8 @@
 Each group (a cluster or a label) has an anchor: its centre in map units. A name goes just above its anchor when
 that spot is free; otherwise it moves away (up to MAX_REACH px) and a leader line joins it to the anchor; when no spot
 near it is free, it joins the text of the nearest name already placed ("shoes · boots"), or — when that would collide
-too — it is left to the legend and the hover text. Bigger groups are placed first, so they keep the best spots.
+too — it is left to the legend and the hover text. Bigger groups are placed first, so they keep the best spots; past
+MAX_NAMES groups only the biggest are written on the map.
 
 Everything is computed in screen pixels of the plot area. The plot's height is known; its width is not (the page's
 width decides it), so a placement must hold at every width from `width` up to MAX_STRETCH × `width`: anchors move
@@ -29,6 +30,7 @@ GAP_PX = 6.0  # between a name and its anchor when it sits right above (or besid
 MAX_REACH = 200.0  # px: the farthest a name moves from its anchor
 STRETCHES = (1.0, 1.3, 1.75, 2.4, 3.2)  # plot widths checked, as multiples of the width given
 MAX_MERGED = 4  # names joined in one box at most
+MAX_NAMES = 40  # the biggest groups' names are written on the map; the others are in the legend and the hover text
 COVER_COST = 40.0  # covering the most points of any spot tried costs as much as moving the name this many px
 LEADER_COST = 25.0  # a leader line costs as much as moving the name this many px
 SEPARATOR = " · "
@@ -92,7 +94,7 @@ def place_names(names: Sequence[str], anchors: Sequence[tuple[float, float]], we
     pts_px = to_px(pts[:: max(1, -(-len(pts) // POINTS_CHECKED))])
     pts_px[:, 0] *= width
     placed: list[dict] = []  # {"text", "groups", "anchor", "offset"}
-    for g in sorted(range(len(names)), key=lambda i: (-weights[i], i)):
+    for g in sorted(range(len(names)), key=lambda i: (-weights[i], i))[:MAX_NAMES]:
         spot = _best_spot(str(names[g]), anchor_px[g], placed, pts_px, width, height)
         if spot is not None:
             placed.append({"text": str(names[g]), "groups": (g,), "anchor": anchor_px[g], "offset": spot})
@@ -123,12 +125,16 @@ def _boxes(anchor: np.ndarray, offsets: np.ndarray, w: float, h: float, width: f
 
 def _free(boxes: np.ndarray, others: list[dict], stretch_width: float) -> np.ndarray:
     """Which of `boxes` (at this width) intersect no name already placed."""
-    ok = np.ones(len(boxes), dtype=bool)
-    for p in others:
-        w, h = text_size(p["text"])
-        b = _boxes(p["anchor"][None, :], np.asarray(p["offset"])[None, :], w, h, stretch_width)[0]
-        ok &= ~((boxes[:, 0] < b[2]) & (b[0] < boxes[:, 2]) & (boxes[:, 1] < b[3]) & (b[1] < boxes[:, 3]))
-    return ok
+    if not others:
+        return np.ones(len(boxes), dtype=bool)
+    sizes = np.array([text_size(p["text"]) for p in others])
+    centres = np.array([p["anchor"] for p in others])
+    offsets = np.array([p["offset"] for p in others])
+    cx, cy = centres[:, 0] * stretch_width + offsets[:, 0], centres[:, 1] + offsets[:, 1]
+    taken = np.column_stack([cx - sizes[:, 0] / 2, cy - sizes[:, 1] / 2, cx + sizes[:, 0] / 2, cy + sizes[:, 1] / 2])
+    hit = ((boxes[:, None, 0] < taken[None, :, 2]) & (taken[None, :, 0] < boxes[:, None, 2])
+           & (boxes[:, None, 1] < taken[None, :, 3]) & (taken[None, :, 1] < boxes[:, None, 3]))
+    return ~hit.any(axis=1)
 
 
 def _fits(boxes: np.ndarray, width: float, height: float) -> np.ndarray:

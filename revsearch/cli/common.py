@@ -14,7 +14,8 @@ from tqdm import tqdm
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
-from revsearch.embed.views import DEFAULT_INPUT, INPUT_MODES
+from revsearch.indexing import pairing
+from revsearch.input_modes import DEFAULT_INPUT, INPUT_MODES
 from revsearch.progress import Progress
 
 
@@ -46,13 +47,8 @@ def add_quiet_arg(parser: argparse.ArgumentParser) -> None:
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
     """The collection's own model and input handling; a different --model or --input is refused before anything
     loads."""
-    if getattr(args, "model", None) and args.model != coll.model:
-        coll.check_model(args.model, coll.fingerprint)
-    if getattr(args, "input", None):
-        coll.check_input(args.input)
-    embedder = Embedder(coll.model, backend=getattr(args, "backend", "auto"), input_mode=coll.input_mode)
-    coll.check_model(embedder.name, embedder.fingerprint)
-    return embedder
+    return pairing.embedder_for(coll, getattr(args, "model", None), getattr(args, "input", None),
+                                getattr(args, "backend", "auto"))
 
 
 def new_input(args: argparse.Namespace) -> str:

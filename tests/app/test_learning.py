@@ -10,7 +10,7 @@ import pytest
 from revsearch import labels, learned
 from revsearch.collection import Collection
 from tests.app.conftest import DEMO, TINY_CLASSES, errors, new_app, problems, resized_jpeg, texts
-from ui.views import Query
+from ui.queries import Query
 
 
 @pytest.fixture(scope="session")
