@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import explore, feedback, labelling, queries, results, state, undo
+from ui import feedback, labelling, maps, queries, results, state, undo
 
 infos = state.collections()
 info = state.current(infos)
@@ -56,7 +56,7 @@ with state.guard("Searching"):
                 results.results_montage(info, query, shown)
         if map_tab.open:
             with map_tab, state.guard("Drawing the map"):
-                explore.query_map(info, query.name, shown)
+                maps.query_map(info, query.name, shown)
         if label_tab.open:
             with label_tab:
                 labelling.label_results_form(info, shown)

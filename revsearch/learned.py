@@ -157,15 +157,6 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     return result
 
 
-def retrain_if_stale(coll: Collection, progress: Progress | None = None) -> LearnResult | None:
-    """What the app runs in the background after a labelling action: `learn` when the training labels changed
-    since the last attempt, else None at once."""
-    last = _last(coll)
-    if last and last.get("digest") == label_digest(training_labels(coll)):
-        return None
-    return learn(coll, progress)
-
-
 def _not_enough(coll: Collection, why: str) -> str:
     unused = sum(1 for r in label_store.label_rows(coll) if r.source not in TRAIN_SOURCES)
     note = f" ({unused} labels from accepted suggestions do not count)" if unused else ""

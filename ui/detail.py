@@ -17,7 +17,7 @@ from PIL import Image
 
 from revsearch import images, labels
 from revsearch.workspace import CollectionInfo
-from ui import crop, display, explore, labelling, queries, state, undo
+from ui import crop, display, labelling, maps, queries, state, undo
 
 LARGE = 1024  # longest side of the picture shown in the dialog
 EXACT_BADGE = "In your collection"
@@ -69,7 +69,7 @@ def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: boo
         return
     path = Path(row.path)
     cluster_of, label_of = labelling.image_facts(info, [image_id])
-    names = explore.cluster_names(info)
+    names = maps.cluster_names(info)
     picture, facts = st.columns([3, 2], gap="medium")
     with picture:
         data = _display(row.path, row.hash)

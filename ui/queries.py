@@ -136,11 +136,11 @@ def query_image(info: CollectionInfo, query: Query, size: int | None = None) -> 
         if row is None:
             raise RevsearchError("That image is no longer in the collection.")
         source = row.path
-    img = images.load_image(source, target=None if query.crop else size)
+    img = regions.query_image(source, query.crop, size)
     if isinstance(img, images.Skip):
         raise RevsearchError(f"That file isn't an image we can read ({img.reason}). Try a JPEG, PNG, WebP or HEIC "
                              "photo.")
-    return regions.crop(img, query.crop) if query.crop else img
+    return img
 
 
 def search(info: CollectionInfo, query: Query, k: int) -> list[Hit]:

@@ -13,7 +13,7 @@ import streamlit as st
 from revsearch import clusters, montage, thumbnails
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import detail, explore, feedback, state
+from ui import detail, feedback, maps, state
 from ui.display import THUMB, md_escape, short
 from ui.labelling import image_facts
 from ui.queries import Query, more_like_this_button
@@ -30,7 +30,7 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
     ids = [h.id for h in hits]
     thumbs = thumbnails.thumbnails(coll, ids, THUMB)
     cluster_of, label_of = image_facts(info, ids)
-    names = explore.cluster_names(info)
+    names = maps.cluster_names(info)
     grid = st.container(key=f"grid_{key}")  # the "grid_" key prefix gets square, letterboxed thumbnails (CSS)
     for start in range(0, len(hits), columns):
         cols = grid.columns(columns)

@@ -14,9 +14,25 @@ from tqdm import tqdm
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
+from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL,
+                              RevsearchError)
 from revsearch.indexing import pairing
 from revsearch.input_modes import DEFAULT_INPUT, INPUT_MODES
 from revsearch.progress import Progress
+
+
+CLI_HINTS = {  # what to do about an error, in the command line's words (revsearch.errors.HINTS)
+    USE_MODEL: ". Use --model {model} or a new collection.",
+    USE_INPUT: ". Use --input {input} or a new collection.",
+    CREATE_COLLECTION: "; create one with `revsearch index FOLDER --collection {directory}`",
+    MAKE_CLUSTERS: "; run `cluster -k K` (or `--suggest`) first",
+    REPLACE_FILE: "; choose another name or use --force to replace it",
+}
+
+
+def error_text(exc: RevsearchError) -> str:
+    """An engine error for a terminal: its message, then its hint in the command line's words."""
+    return str(exc) + (CLI_HINTS[exc.hint.kind].format(**exc.hint.data) if exc.hint else "")
 
 
 def add_collection_arg(parser: argparse.ArgumentParser) -> None:

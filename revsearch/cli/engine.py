@@ -17,13 +17,12 @@ from revsearch.cli.scale import add_ray_args, batch_source
 from revsearch.collection import Collection
 from revsearch.collection.catalog import SCHEMA_VERSION
 from revsearch.embed import REGISTRY, default_model
-from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
 from revsearch.errors import RevsearchError
 from revsearch.files import existing_folder
 from revsearch.indexing import IndexReport
 from revsearch.indexing.adding import add_images
 from revsearch.indexing.pairing import open_or_create
-from revsearch.regions import Box, crop, parse_box
+from revsearch.regions import Box, parse_box, query_image
 from revsearch.search import METRICS, Searcher, combine_queries, load_query_vectors, search_vectors
 
 LIST_LIMIT = 20
@@ -213,16 +212,11 @@ def print_hits(out: list[dict], as_json: bool) -> None:
 
 def _query_image(path: Path, box: Box | None, size: int) -> Image.Image | str:
     """The decoded query (its region when `box`), or why it cannot be used."""
-    if box is None:
-        img = images.load_image(path, target=size)
-        return img.reason if isinstance(img, images.Skip) else img
-    img = images.load_image(path, target=None)
-    if isinstance(img, images.Skip):
-        return img.reason
     try:
-        return crop(img, box)
+        img = query_image(path, box, size)
     except RevsearchError as exc:
         return str(exc)
+    return img.reason if isinstance(img, images.Skip) else img
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -267,15 +261,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     chosen, why = default_model()
     rows = []
     for name, entry in REGISTRY.items():
-        if name == "resnet50":
-            try:
-                available = find_resnet50_weights() is not None
-            except WeightsUnavailable:
-                available = False
-        else:
-            available = True
         rows.append({"name": name, "dim": entry.spec.dim, "description": entry.spec.description,
-                     "needs": entry.spec.needs, "available_offline": available, "default": name == chosen})
+                     "needs": entry.spec.needs, "available_offline": entry.offline(), "default": name == chosen})
     if args.json:
         print_json({"default": chosen, "why": why, "models": rows})
         return 0

@@ -15,7 +15,7 @@ import numpy as np
 from revsearch.collection import catalog, index_plan, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.collection.snapshot import VectorSnapshot
-from revsearch.errors import RevsearchError
+from revsearch.errors import CREATE_COLLECTION, Hint, RevsearchError
 from revsearch.input_modes import DEFAULT_INPUT, LEGACY_INPUT, check_input
 
 T = TypeVar("T")
@@ -83,8 +83,8 @@ class Collection:
         directory = Path(directory).expanduser().resolve()
         path = directory / catalog.CATALOG_NAME
         if not path.is_file():
-            raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME}); create one with "
-                                 f"`revsearch index FOLDER --collection {directory}`")
+            raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME})",
+                                 Hint(CREATE_COLLECTION, {"directory": str(directory)}))
         try:
             conn = catalog.connect(path, read_only=read_only)
             catalog.migrate(conn)

@@ -10,7 +10,7 @@ from pathlib import Path
 from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.embed.models import default_model
-from revsearch.errors import RevsearchError
+from revsearch.errors import USE_INPUT, USE_MODEL, Hint, RevsearchError
 from revsearch.input_modes import DEFAULT_INPUT
 
 
@@ -18,20 +18,17 @@ def check(coll: Collection, model: str, fingerprint: str, input_mode: str | None
     """Vectors from another model, other weights or (when `input_mode` is given) another input handling are not
     comparable with the collection's: refuse them with a message that says so."""
     if model != coll.model:
-        raise RevsearchError(
-            f"collection {coll.directory} was built with model {coll.model!r}; it cannot be used with "
-            f"{model!r} (its vectors are not comparable). Use --model {coll.model} or a new collection."
-        )
+        raise RevsearchError(f"collection {coll.directory} was built with model {coll.model!r}; it cannot be used with "
+                             f"{model!r} (its vectors are not comparable)", Hint(USE_MODEL, {"model": coll.model}))
     if fingerprint != coll.fingerprint:
         raise RevsearchError(
             f"collection {coll.directory} was built with other {coll.model} weights "
             f"({coll.fingerprint[:12]}…, now {fingerprint[:12]}…); re-index it into a new collection"
         )
     if input_mode is not None and input_mode != coll.input_mode:
-        raise RevsearchError(
-            f"collection {coll.directory} was built with input handling {coll.input_mode!r}; vectors made with "
-            f"{input_mode!r} are not comparable with its own. Use --input {coll.input_mode} or a new collection."
-        )
+        raise RevsearchError(f"collection {coll.directory} was built with input handling {coll.input_mode!r}; vectors "
+                             f"made with {input_mode!r} are not comparable with its own",
+                             Hint(USE_INPUT, {"input": coll.input_mode}))
 
 
 def paired(coll: Collection, embedder: Embedder, same_input: bool = False) -> Embedder:

@@ -92,7 +92,7 @@ def test_an_uploaded_query_is_kept_across_pages(app, data_dir):
     app.session_state["query_file_id"] = "as-if-uploaded"  # what the old code watched, and dropped the query on
     at = app.run()
     assert f"#### Top match: {target.name}" in [m.value for m in at.markdown]
-    at = at.switch_page("app_pages/explore.py").run()
+    at = at.switch_page("app_pages/map.py").run()
     at = at.switch_page("app_pages/search.py").run()
     assert not problems(at) and not errors(at)
     assert at.session_state["query"].name == "query.jpg"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch import labels
-from ui import explore, labelling, map_selection, state, undo
+from ui import labelling, map_selection, maps, state, undo
 
 info, coll = state.page_collection("Map", "Nothing to map yet")
 
@@ -18,7 +18,7 @@ color_by = top[1].segmented_control("Colour by", ["cluster", "label"], default="
                                     format_func=str.capitalize) or "cluster"
 with top[2].popover("Display", icon=":material/tune:", width="stretch"):
     size = st.slider("Point size", 2, 24, key="map_point_size",
-                     value=explore.marker_size(info.counts.get("indexed", 0)))
+                     value=maps.marker_size(info.counts.get("indexed", 0)))
     opacity = st.slider("Opacity", 0.1, 1.0, 0.9, 0.05, key="map_opacity")
     show_names = st.toggle("Names on the map", value=True, key="map_names",
                            help="each cluster's (or label's) name written at its centre")
@@ -26,7 +26,7 @@ undo.undo_button(coll, key="undo_map")
 
 selected: list[int] = []
 with state.guard("Drawing the map"):
-    picked = explore.collection_map(info, color_by, size=size, opacity=opacity, show_names=show_names,
+    picked = maps.collection_map(info, color_by, size=size, opacity=opacity, show_names=show_names,
                                     key=f"map_{info.slug}_{color_by}_{map_selection.chart_round(info)}")
     selected = map_selection.add_pick(info, picked)
 

@@ -32,10 +32,10 @@ import numpy as np
 
 from revsearch import learned
 from revsearch.collection import Collection, cluster_store
-from revsearch.cluster_reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
+from revsearch.clusters.reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
                                        Member, assignments, cluster, cluster_name, clustering, members, names,
                                        typical, version)
-from revsearch.cluster_reading import pending as _pending
+from revsearch.clusters.reading import pending as _pending
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
 from revsearch.neighbours import nearest, spherical_kmeans

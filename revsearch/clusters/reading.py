@@ -26,7 +26,7 @@ import numpy as np
 
 from revsearch import learned
 from revsearch.collection import Collection, cluster_store
-from revsearch.errors import RevsearchError
+from revsearch.errors import MAKE_CLUSTERS, Hint, RevsearchError
 from revsearch.neighbours import nearest
 
 META_GENERATION = "clusters_generation"
@@ -191,7 +191,7 @@ def cluster_name(coll: Collection, cluster_id: int) -> str | None:
     names = cluster_store.names(coll)
     if int(cluster_id) not in names:
         if not names:
-            raise RevsearchError("the collection has no clusters yet; run `cluster -k K` (or `--suggest`) first")
+            raise RevsearchError("the collection has no clusters yet", Hint(MAKE_CLUSTERS))
         raise RevsearchError(f"no cluster {cluster_id}; the clusters are {', '.join(str(c) for c in names)}")
     return names[int(cluster_id)]
 
