@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import clusters, evaluate, labels, learned
 from ui import clustering as ui_clusters
-from ui import learning, state, undo, views, widgets
+from ui import display, labelling, learning, state, undo, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
@@ -42,8 +42,9 @@ with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stre
         if suggestion:
             st.markdown(f"Suggested **k = {suggestion['best']}** (highest silhouette; nearby k with a similar "
                         "score may read better).")
-            st.bar_chart({"silhouette": {str(k): v for k, v in suggestion["scores"].items()}}, height=160,
-                         x_label="k", y_label="silhouette")
+            st.bar_chart([{"k": int(k), "silhouette": float(v)} for k, v in sorted(suggestion["scores"].items(),
+                                                                                  key=lambda kv: int(kv[0]))],
+                         x="k", y="silhouette", sort=False, height=160, x_label="k", y_label="silhouette")
 
 undo.undo_button(coll, key="undo_clusters")
 
@@ -105,7 +106,7 @@ for start in range(0, len(shown), per_row):
     cols = st.columns(per_row, gap="medium")
     for col, c in zip(cols, shown[start : start + per_row]):
         with col.container(border=True):
-            st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
+            st.markdown(f"#### {display.md_escape(ui_clusters.title(c))}")
             st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
                        + (f" · {len(c.outliers)} outliers outlined in red" if c.outliers else "")
                        + " · click an image's button for its details")
@@ -122,8 +123,11 @@ for start in range(0, len(shown), per_row):
             with st.form(f"name_{c.id}", border=False):
                 row = st.columns([3, 1.3], vertical_alignment="bottom")
                 name = row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
-                                         placeholder="e.g. shoes", label_visibility="collapsed")
-                if row[1].form_submit_button("Name & label", width="stretch"):
+                                         placeholder=labelling.placeholder(list(counts)), label_visibility="collapsed")
+                named = row[1].form_submit_button("Name & label", width="stretch")
+                if named and not name.strip() and not c.name:
+                    st.warning("Type or pick a label first.")
+                elif named:
                     with state.guard("Naming the cluster"):
                         changed = labels.name_cluster(coll, c.id, name.strip() or None)
                         state.flash(f"Cluster {c.id} is now “{name.strip()}”; {changed} images labelled"

@@ -56,13 +56,14 @@ def truth(dataset: Path) -> dict[str, str]:
 
 def dev_collection(args: argparse.Namespace) -> Path:
     """The dev set indexed once into WORK/dev.rs (reused by later runs)."""
-    from revsearch.collection import Collection, index_folder
+    from revsearch.collection import Collection
     from revsearch.embed import Embedder
+    from revsearch.indexing import index_folder, pairing
 
     directory = args.work / "dev.rs"
     if not Collection.exists(directory):
         embedder = Embedder(MODEL)
-        with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim) as coll:
+        with pairing.create_for(directory, embedder) as coll:
             index_folder(coll, args.dataset, embedder)
     return directory
 
@@ -196,8 +197,9 @@ def stage_triage(args: argparse.Namespace) -> dict:
 
     from benchsuite import defects
     from revsearch import audit
-    from revsearch.collection import Collection, index_folder
+    from revsearch.collection import Collection
     from revsearch.embed import Embedder
+    from revsearch.indexing import index_folder, pairing
 
     photos = sorted(truth(args.dataset))
     order = np.random.default_rng(7).permutation(len(photos))
@@ -220,7 +222,7 @@ def stage_triage(args: argparse.Namespace) -> dict:
     directory = args.work / "triage.rs"
     shutil.rmtree(directory, ignore_errors=True)
     embedder = Embedder(MODEL)
-    with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim) as coll:
+    with pairing.create_for(directory, embedder) as coll:
         index_folder(coll, folder, embedder)
         started = time.perf_counter()
         found = audit.audit(coll)
@@ -244,7 +246,7 @@ def stage_triage(args: argparse.Namespace) -> dict:
 def stage_overhead(args: argparse.Namespace) -> dict:
     """Index the same photos with and without the pixel measures, alternating; process CPU seconds."""
     from revsearch import images, pixel_measures
-    from revsearch.collection import Collection, index_files
+    from revsearch.indexing import index_files, pairing
     from revsearch.embed import Embedder
 
     photos = sorted(truth(args.dataset))[: args.overhead_n]
@@ -257,7 +259,7 @@ def stage_overhead(args: argparse.Namespace) -> dict:
             pixel_measures.measure = real if mode == "with" else (lambda img: None)
             directory = args.work / f"overhead-{mode}.rs"
             shutil.rmtree(directory, ignore_errors=True)
-            with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim) as coll:
+            with pairing.create_for(directory, embedder) as coll:
                 c0, w0 = time.process_time(), time.perf_counter()
                 index_files(coll, photos, embedder)
                 cpu[mode].append(time.process_time() - c0)

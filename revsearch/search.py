@@ -22,6 +22,7 @@ from revsearch.collection import Collection
 from revsearch.vectors import unit_rows
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
+from revsearch.indexing.pairing import paired
 
 METRICS = ("cosine", "euclidean")
 NEGATIVE_WEIGHT = 0.5
@@ -48,9 +49,8 @@ class Searcher:
     handling, whatever mode it came with."""
 
     def __init__(self, coll: Collection, embedder: Embedder) -> None:
-        coll.check_model(embedder.name, embedder.fingerprint)
         self.coll = coll
-        self.embedder = embedder.for_input(coll.input_mode)
+        self.embedder = paired(coll, embedder)
 
     def embed(self, sources: Sequence[QuerySource]) -> np.ndarray:
         """Query images → vectors in one batched pass; an undecodable query is an error naming the file."""
@@ -90,6 +90,16 @@ class Searcher:
         if len(neg):
             query = query - weight * unit_rows(learned.project(found, neg).mean(axis=0, keepdims=True))
         return search_vectors(self.coll, query, k, exclude=[pos_ids | neg_ids], space=space, projected=True)[0]
+
+    def similarity(self, query: FeedbackRef, ids: Sequence[int], space: str | None = None) -> dict[int, float]:
+        """The plain search score (cosine) of each indexed image of `ids` for `query` (an indexed id or an image):
+        what a search without feedback shows for them, beside the Rocchio score of `by_feedback`."""
+        found = learned.resolve(self.coll, space)
+        if not len(ids):
+            return {}
+        _, query_vector = self._feedback_vectors([query])
+        scores = learned.project(found, stored_vectors(self.coll, ids)) @ learned.project(found, query_vector)[0]
+        return {int(i): float(v) for i, v in zip(ids, scores)}
 
     def _feedback_vectors(self, refs: Sequence[FeedbackRef]) -> tuple[set[int], np.ndarray]:
         """(indexed ids among refs, raw vectors of all refs): stored vectors for indexed images, embedded others."""

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from revsearch import neighbours
 from revsearch.learning import probe
 from revsearch.learning.head import balanced, stratified_sample
 from revsearch.learning.validate import fold_of
@@ -79,7 +79,7 @@ def _check(vectors: np.ndarray, codes: np.ndarray, n_classes: int, prior: np.nda
            groups: np.ndarray, confirmed: np.ndarray, seed: int) -> LabelCheck:
     n = len(codes)
     z = np.ascontiguousarray(vectors, dtype=np.float32)
-    neighbours = _neighbours(z, trusted)
+    near = _neighbours(z, trusted)
     folds = int(max(2, min(FOLDS, np.bincount(codes[trusted], minlength=1).max(initial=0))))
     fold = fold_of(codes, folds, seed)
     fits: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # fold -> (mean, W, b), warm start of round 2
@@ -87,7 +87,7 @@ def _check(vectors: np.ndarray, codes: np.ndarray, n_classes: int, prior: np.nda
     flagged = np.zeros(n, dtype=bool)
     for _ in range(ROUNDS):
         evidence = _combine(_out_of_fold(z, codes, n_classes, use, fold, fits, seed),
-                            _votes(neighbours, codes, n_classes, use, groups))
+                            _votes(near, codes, n_classes, use, groups))
         scores, suggested = posterior(evidence, codes, prior)
         flagged = (scores >= REPORT_AT) & ~confirmed
         use = trusted & (~flagged | confirmed)
@@ -169,16 +169,14 @@ def _neighbours(z: np.ndarray, trusted: np.ndarray) -> tuple[np.ndarray, np.ndar
     base = np.flatnonzero(trusted)
     if len(base) < 2:
         return np.zeros((len(z), 0), dtype=np.float32), np.zeros((len(z), 0), dtype=np.int64)
-    index = faiss.IndexFlatIP(z.shape[1])
-    index.add(np.ascontiguousarray(z[base]))
-    sims, found = index.search(z, min(len(base), 4 * NEIGHBOURS + 1))
+    sims, found = neighbours.knn(z[base], z, 4 * NEIGHBOURS + 1)
     return sims, np.where(found >= 0, base[np.maximum(found, 0)], -1)
 
 
-def _votes(neighbours: tuple[np.ndarray, np.ndarray], codes: np.ndarray, n_classes: int, use: np.ndarray,
+def _votes(near: tuple[np.ndarray, np.ndarray], codes: np.ndarray, n_classes: int, use: np.ndarray,
            groups: np.ndarray) -> np.ndarray:
     """Neighbour votes [n, C] (rows sum to 1; all zero when no neighbour may vote)."""
-    sims, nbr = neighbours
+    sims, nbr = near
     n = len(codes)
     votes = np.zeros((n, n_classes), dtype=np.float32)
     if nbr.shape[1] == 0:

@@ -15,7 +15,7 @@ import numpy as np
 from revsearch import images, pixel_measures
 from revsearch.collection import Collection, audit_store
 from revsearch.embed.embedder import cpu_threads
-from revsearch.embed.pipeline import ordered_map
+from revsearch.indexing.pipeline import ordered_map
 from revsearch.progress import Progress, report
 
 DECODE_TARGET = 224  # the decode scale indexing uses (the models' input side): the same pixels, the same measures

@@ -17,9 +17,10 @@ import numpy as np
 
 from revsearch import near_duplicates
 from revsearch.audit.report import Overlap
-from revsearch.collection import Collection, index_folder
+from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.errors import RevsearchError
+from revsearch.indexing import index_folder, pairing
 from revsearch.progress import Progress, report
 
 CHUNK = 4096
@@ -64,8 +65,7 @@ def overlap_folder(coll: Collection, folder: Path | str, embedder: Embedder, thr
     if not root.is_dir():
         raise RevsearchError(f"not a folder or a collection: {root}")
     with tempfile.TemporaryDirectory(prefix="revsearch-against-") as tmp:
-        with Collection.create(Path(tmp) / "against", embedder.name, embedder.fingerprint, embedder.dim,
-                               input_mode=coll.input_mode) as other:
+        with pairing.create_for(Path(tmp) / "against", pairing.paired(coll, embedder)) as other:
             index_folder(other, root, embedder, progress)
             return overlap(coll, other, threshold, progress)
 

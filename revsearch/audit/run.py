@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import time
 
-import faiss
 import numpy as np
 
-from revsearch import cluster_reading, near_duplicates, pixel_measures
+from revsearch import clusters, near_duplicates, neighbours, pixel_measures
 from revsearch.audit import label_issues, quality
 from revsearch.audit.measuring import Measured, measure_missing
 from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, QualityIssue
@@ -97,8 +96,8 @@ def _groups(coll: Collection, ids: np.ndarray, labels: list[str], sources: list[
     named = [n for n, s in enumerate(sources) if s == "cluster"]
     if not named:
         return groups
-    names = cluster_reading.names(coll)
-    assigned = cluster_reading.assignments(coll, ids[named].tolist())
+    names = clusters.names(coll)
+    assigned = clusters.assignments(coll, ids[named].tolist())
     for n in named:
         cluster = assigned.get(int(ids[n]))
         if cluster is not None and names.get(cluster) == labels[n]:
@@ -185,9 +184,7 @@ class _Space:
         if self.ids is None:
             return _neighbours_by_index(coll, ids, progress)
         fetch = min(len(self.ids), NEIGHBOURS + 3)
-        index = faiss.IndexFlatIP(self.reduced.shape[1])
-        index.add(self.reduced)
-        _, found = index.search(self.reduced, fetch)
+        _, found = neighbours.knn(self.reduced, self.reduced, fetch)
         found = np.maximum(found, 0)
         sims = np.empty(found.shape, dtype=np.float32)
         for start in range(0, len(found), CHUNK):  # exact, on the raw vectors, a chunk at a time

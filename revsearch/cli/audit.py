@@ -10,8 +10,7 @@ from pathlib import Path
 from revsearch import audit, labels
 from revsearch.audit.report import AuditReport
 from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for,
-                                  print_json)
-from revsearch.cli.explore import lazy_progress
+                                  lazy_progress, print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
