@@ -37,6 +37,7 @@ PAGES = [
     st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
     st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"),
     st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"),
+    st.Page("app_pages/check.py", title="Check", icon=":material/fact_check:"),
     st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"),
 ]
 

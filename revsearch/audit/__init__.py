@@ -7,6 +7,7 @@ Public API (take an open `Collection`):
                                                                  outside images that copy collection images
     measure_missing(coll, progress=None) -> Measured             pixel measures for images indexed before them
     confirm(coll, refs) -> int / unconfirm(coll, refs)           "this label is right": never reported again
+    version(coll) -> str                                         moves when an audit could answer differently
 Label fixes are ordinary labelling actions (revsearch/labels.py), undone with `labels.undo`.
 
 Modules: label_issues.py and quality.py judge arrays; run.py reads a collection and assembles the report
@@ -18,7 +19,7 @@ from revsearch.audit.measuring import Measured, measure_missing
 from revsearch.audit.overlap import against
 from revsearch.audit.quality import ISSUES
 from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, Overlap, QualityIssue
-from revsearch.audit.run import audit
+from revsearch.audit.run import audit, version
 
 __all__ = ["AuditReport", "ClassSummary", "ISSUES", "LabelIssue", "Measured", "Overlap", "QualityIssue", "against",
-           "audit", "confirm", "measure_missing", "unconfirm"]
+           "audit", "confirm", "measure_missing", "unconfirm", "version"]

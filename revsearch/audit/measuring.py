@@ -34,7 +34,7 @@ class Measured:
 
 def measure_missing(coll: Collection, progress: Progress | None = None) -> Measured:
     """Take the pixel measures of every present indexed image that has none (or outdated ones)."""
-    todo = audit_store.unmeasured(coll)
+    todo = audit_store.unmeasured(coll, pixel_measures.VERSION)
     done = Measured()
     if not todo:
         return done
@@ -49,7 +49,7 @@ def measure_missing(coll: Collection, progress: Progress | None = None) -> Measu
         else:
             done.unreadable += 1
         if len(batch) >= BATCH or n == len(todo):
-            audit_store.save_measures(coll, batch)
+            audit_store.save_measures(coll, batch, pixel_measures.VERSION)
             batch = []
             report(progress, n, len(todo), os.path.basename(entry[1]))
     return done

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from revsearch import clusters, near_duplicates, neighbours, pixel_measures
+from revsearch import clusters, labels, near_duplicates, neighbours, pixel_measures
 from revsearch.audit import label_issues, quality
 from revsearch.audit.measuring import Measured, measure_missing
 from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, QualityIssue
@@ -51,6 +51,11 @@ def audit(coll: Collection, progress: Progress | None = None, measure: bool = Tr
                        seconds=time.perf_counter() - started)
 
 
+def version(coll: Collection) -> str:
+    """Moves whenever an audit could answer differently: vectors, labels or confirmations changed (for caches)."""
+    return f"{coll.generation}:{labels.version(coll)}:{audit_store.version(coll)}"
+
+
 # ---------------------------------------------------------------------------------------------------- labels
 
 
@@ -73,17 +78,17 @@ def _label_issues(coll: Collection, space: "_Space", labelled: list[tuple[int, s
     found, vectors = space.reduced_of(coll, ids[keep])
     rows = keep[np.isin(ids[keep], found)]  # both in id order
     ids, codes = ids[rows], codes[rows]
-    labels = [labelled[r][1] for r in rows]
+    names = [labelled[r][1] for r in rows]
     sources = [labelled[r][2] for r in rows]
     confirmed_of = audit_store.confirmed(coll)
-    confirmed = np.array([confirmed_of.get(int(i)) == lab for i, lab in zip(ids, labels)], dtype=bool)
+    confirmed = np.array([confirmed_of.get(int(i)) == lab for i, lab in zip(ids, names)], dtype=bool)
     prior = np.array([label_issues.PRIOR_ERROR.get(s, label_issues.DEFAULT_PRIOR) for s in sources])
     prior[confirmed] = CONFIRMED_PRIOR
     trusted = np.array([s != "suggestion" for s in sources], dtype=bool) | confirmed
-    result = label_issues.check(vectors, codes, len(classes), prior, trusted, _groups(coll, ids, labels, sources),
+    result = label_issues.check(vectors, codes, len(classes), prior, trusted, _groups(coll, ids, names, sources),
                                 confirmed)
     paths = coll.paths(ids[result.flagged].tolist())
-    issues = [LabelIssue(int(ids[r]), paths.get(int(ids[r]), ""), labels[r], classes[int(result.suggested[r])],
+    issues = [LabelIssue(int(ids[r]), paths.get(int(ids[r]), ""), names[r], classes[int(result.suggested[r])],
                          float(result.scores[r]), sources[r]) for r in result.flagged]
     typical = {classes[c]: [int(ids[r]) for r in rs] for c, rs in result.typical.items()}
     return issues, typical, len(ids)
@@ -112,7 +117,7 @@ def _quality_issues(coll: Collection, space: "_Space", ids: np.ndarray, widths: 
                     rules: quality.Rules, progress: Progress | None) -> list[QualityIssue]:
     n = len(ids)
     flags = {name: np.zeros(n, dtype=bool) for name in quality.ISSUES}
-    measured_ids, values = audit_store.measures(coll)
+    measured_ids, values = audit_store.measures(coll, pixel_measures.VERSION, len(pixel_measures.NAMES))
     at = np.searchsorted(ids, measured_ids)  # measured ids are a subset of the indexed ones, both sorted
     for name, flag in quality.pixel_flags(values, rules).items():
         flags[name][at] = flag

@@ -1,9 +1,10 @@
 """What the audit keeps in the catalog: pixel quality measures per image, and labels a person confirmed as right.
 
-Measures (`pixel_measures`) are written by indexing in the same transaction as the image's row (RowWriter.put_measures)
-or later, on demand, for images indexed before measures existed (`save_measures`). A row remembers the content hash and
-the measure definition (revsearch/pixel_measures.VERSION) it describes: measures of older content or of another
-definition count as missing and are taken again.
+Measures (`pixel_measures`: float32 values as a blob) are written by indexing in the same transaction as the image's
+row (RowWriter.put_measures) or later, on demand, for images indexed before measures existed (`save_measures`). A row
+remembers the content hash and the measure definition (`version`, revsearch/pixel_measures.VERSION, which the callers
+pass: this store runs no image code) it describes: measures of older content or of another definition count as
+missing and are taken again.
 
 A confirmation (`label_confirmations`) is (image, label): "this image really is a <label>". It holds while the image
 keeps that label — relabelled, the image can be reported again. Confirming and unconfirming move a version (a meta
@@ -18,48 +19,47 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from revsearch import pixel_measures
 from revsearch.collection import catalog
 from revsearch.collection.collection import Collection
 
 META_CONFIRMED = "confirmations_version"
-_WIDTH = len(pixel_measures.NAMES)
 
 
 # ---------------------------------------------------------------------------------------------------- measures
 
 
-def save_measures(coll: Collection, rows: Sequence[tuple[int, str | None, np.ndarray]]) -> None:
+def save_measures(coll: Collection, rows: Sequence[tuple[int, str | None, np.ndarray]], version: int) -> None:
     """Store measures (id, content hash, values) taken on demand, in one transaction."""
     if not rows:
         return
     with coll.batch() as writer:
         for image_id, content, values in rows:
-            writer.put_measures(image_id, content, values)
+            writer.put_measures(image_id, content, values, version)
 
 
 _CURRENT = ("FROM images i JOIN pixel_measures m ON m.image_id = i.id WHERE i.status = 'indexed' "
             "AND i.missing_since IS NULL AND m.version = ? AND m.hash IS i.hash")
 
 
-def measures(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
-    """(ids int64[n], values float32[n, len(NAMES)]) of the present indexed images whose measures are current."""
-    rows = catalog.fetch(coll, f"SELECT i.id, m.vals {_CURRENT} ORDER BY i.id", (pixel_measures.VERSION,))
+def measures(coll: Collection, version: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64[n], values float32[n, width]) of the present indexed images whose measures are of `version` and
+    of their current content."""
+    rows = catalog.fetch(coll, f"SELECT i.id, m.vals {_CURRENT} ORDER BY i.id", (int(version),))
+    rows = [r for r in rows if len(r[1]) == 4 * width]
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    values = np.zeros((len(rows), _WIDTH), dtype=np.float32)
+    values = np.zeros((len(rows), width), dtype=np.float32)
     for n, r in enumerate(rows):
-        blob = np.frombuffer(r[1], dtype=np.float32)
-        if len(blob) == _WIDTH:
-            values[n] = blob
+        values[n] = np.frombuffer(r[1], dtype=np.float32)
     return ids, values
 
 
-def unmeasured(coll: Collection) -> list[tuple[int, str, str | None, int | None, int | None]]:
-    """(id, path, content hash, size, mtime_ns) of present indexed images without current measures, by id."""
+def unmeasured(coll: Collection, version: int) -> list[tuple[int, str, str | None, int | None, int | None]]:
+    """(id, path, content hash, size, mtime_ns) of present indexed images without measures of `version` for their
+    current content, by id."""
     rows = catalog.fetch(coll, "SELECT i.id, i.path, i.hash, i.size, i.mtime_ns FROM images i WHERE i.status = "
                                "'indexed' AND i.missing_since IS NULL AND NOT EXISTS (SELECT 1 FROM pixel_measures m "
                                "WHERE m.image_id = i.id AND m.version = ? AND m.hash IS i.hash) ORDER BY i.id",
-                         (pixel_measures.VERSION,))
+                         (int(version),))
     return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
 

@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from revsearch import pixel_measures
 from revsearch.errors import RevsearchError
 
 STATUSES = ("indexed", "skipped", "duplicate")
@@ -150,11 +149,11 @@ class RowWriter:
             self._conn.execute("DELETE FROM parked_vectors WHERE image_id = ?", (image_id,))
         return len(orphans)
 
-    def put_measures(self, image_id: int, content: str | None, values: np.ndarray) -> None:
-        """Store an image's pixel measures (revsearch/pixel_measures.py) for the content `content` (its hash)."""
+    def put_measures(self, image_id: int, content: str | None, values: np.ndarray, version: int) -> None:
+        """Store an image's pixel measures (revsearch/pixel_measures.py, definition `version`) for the content
+        `content` (its hash)."""
         self._conn.execute("INSERT OR REPLACE INTO pixel_measures(image_id, hash, version, vals) VALUES(?, ?, ?, ?)",
-                           (int(image_id), content, pixel_measures.VERSION,
-                            np.ascontiguousarray(values, dtype=np.float32).tobytes()))
+                           (int(image_id), content, int(version), np.ascontiguousarray(values, np.float32).tobytes()))
 
     def has_vector(self, image_id: int) -> bool:
         return self._conn.execute("SELECT 1 FROM vectors WHERE image_id = ?", (int(image_id),)).fetchone() is not None

@@ -310,7 +310,7 @@ def _record(writer: RowWriter, loaded: Loaded, vector: np.ndarray | None, state:
     row = NewRow(path, loaded.hash, loaded.size, loaded.mtime_ns, loaded.width, loaded.height, status, reason, dup_of)
     image_id = writer.upsert(row, vector if status == "indexed" else None)
     if status == "indexed" and loaded.measures is not None:
-        writer.put_measures(image_id, loaded.hash, loaded.measures)
+        writer.put_measures(image_id, loaded.hash, loaded.measures, pixel_measures.VERSION)
     if status == "indexed":
         if vector is None:  # same content already indexed under this very row (e.g. touched file)
             if old is not None and old.missing:

@@ -28,7 +28,7 @@ SQL_OWNER = "collection"
 APP = (ROOT / "ui", ROOT / "app_pages", ROOT / "app.py")
 STORES = tuple(f"revsearch.collection.{name}" for name in (
     "catalog", "rows", "snapshot", "vector_index", "index_plan", "label_store", "label_actions", "cluster_store",
-    "map_store", "duplicate_store", "sampling"))
+    "map_store", "duplicate_store", "sampling", "audit_store"))
 MODEL_CODE = ("revsearch.embed", "revsearch.indexing", "revsearch.images", "revsearch.regions", "torch", "torchvision",
               "onnxruntime", "PIL")
 SQL_PATTERN = re.compile(r"\.execute(many|script)?\(|\bconn\b|^\s*(import sqlite3\b|from sqlite3 import\b)")
