@@ -32,7 +32,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from revsearch import neighbours
-from revsearch.learning import calibrate, probe
+from revsearch.learning import probe
 from revsearch.learning.head import balanced, stratified_sample
 from revsearch.learning.validate import fold_of
 
@@ -147,7 +147,6 @@ def _out_of_fold(z: np.ndarray, codes: np.ndarray, n_classes: int, use: np.ndarr
     (rows outside `use` never train, so their own fold's probe has not seen them either). `fits` carries each fold's
     probe from the previous round as the next round's starting point: a few iterations instead of a hundred."""
     out = np.full((len(codes), n_classes), 1.0 / n_classes, dtype=np.float32)  # no opinion where none can be fitted
-    fitted = np.zeros(len(codes), dtype=bool)
     for f in range(int(fold.max(initial=-1)) + 1):
         train = np.flatnonzero(use & (fold != f))
         train = train[stratified_sample(codes[train], MAX_TRAIN, seed)]
@@ -160,11 +159,7 @@ def _out_of_fold(z: np.ndarray, codes: np.ndarray, n_classes: int, use: np.ndarr
                                   max_iter=PROBE_ITER if start[0] is None else WARM_ITER)
         fits[f] = (mean, weights, bias)
         held = np.flatnonzero(fold == f)
-        out[held] = probe.features(z[held], mean) @ weights + bias
-        fitted[held] = True
-    if fitted.any():  # temperature: the held-out probabilities of the given labels as likely as they can be
-        rows = np.flatnonzero(fitted & use)
-        out[fitted] = probe.softmax(out[fitted] / calibrate.fit_temperature(out[rows], codes[rows]))
+        out[held] = probe.softmax(probe.features(z[held], mean) @ weights + bias)
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from revsearch import audit, labels
 from revsearch.audit.report import AuditReport
 from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for,
-                                  lazy_progress, print_json)
+                                  image_refs, lazy_progress, print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
@@ -18,8 +18,8 @@ SHOWN = 20  # issues of each kind printed without --json (--limit)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("audit", help="check the dataset: probably wrong labels, junk images (dark, blurred, tiny, …), "
-                                     "overlap with a test set; confirm labels or take suggestions")
+    p = sub.add_parser("audit", help="check the dataset: probably wrong labels, junk images (dark, blurred, tiny, "
+                                     "…), overlap with a test set; confirm labels or take suggestions")
     add_collection_arg(p)
     p.add_argument("--against", type=Path, metavar="FOLDER|COLLECTION",
                    help="also list the images of this folder or collection that copy collection images "
@@ -59,7 +59,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _accept(coll: Collection, found: AuditReport, args: argparse.Namespace) -> int:
-    wanted = labels.resolve(coll, args.accept)
+    wanted = labels.resolve(coll, image_refs(args.accept))
     issues = {i.id: i for i in found.label_issues}
     unknown = [str(i) for i in wanted if i not in issues]
     if unknown:
@@ -77,10 +77,10 @@ def _accept(coll: Collection, found: AuditReport, args: argparse.Namespace) -> i
 
 def _confirmations(coll: Collection, args: argparse.Namespace) -> int:
     if args.confirm:
-        done = audit.confirm(coll, args.confirm)
+        done = audit.confirm(coll, image_refs(args.confirm))
         data, text = {"confirmed": done}, f"confirmed {done} label{'s' if done != 1 else ''}"
     else:
-        removed = audit.unconfirm(coll, args.unconfirm)
+        removed = audit.unconfirm(coll, image_refs(args.unconfirm))
         data = {"unconfirmed": len(removed)}
         text = f"took back {len(removed)} confirmation{'s' if len(removed) != 1 else ''}"
     if args.json:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from revsearch import export, labels
-from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, lazy_progress, print_json
+from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, image_refs, lazy_progress, print_json
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
@@ -98,7 +98,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             changed = labels.name_cluster(coll, args.cluster, None if args.remove else args.name)
             action = f"cluster {args.cluster} " + ("unnamed" if args.remove else f"named {args.name!r}")
         else:
-            refs = [int(r) if r.isdigit() and not Path(r).exists() else r for r in args.image]
+            refs = image_refs(args.image)
             if args.remove:
                 changed = labels.unlabel_images(coll, refs)
                 action = "labels removed"

@@ -4,6 +4,7 @@ grid, and the overlap check against a folder — on the real app, the real model
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,20 @@ def test_quality_grid_and_overlap_with_a_folder(checked, tmp_path):
     assert not problems(at) and not errors(at)
     assert "**1 outside image** copy images of this collection" in texts(at)
     assert "copy\\.jpg" in texts(at) and "unrelated" not in texts(at)
+
+
+def test_a_large_collection_is_checked_in_the_background(app, monkeypatch):
+    from ui import checking
+
+    monkeypatch.setattr(checking, "ON_DEMAND_ABOVE", 0)  # the tiny demo counts as large here
+    at = app.switch_page(PAGE).run()
+    assert not problems(at) and "Checking all 6 images takes a minute or more" in texts(at)
+    at = click(at, "Check the dataset")
+    for _ in range(60):  # the page follows the background audit; it shows the result once it is done
+        if "**6** images" in texts(at):
+            break
+        time.sleep(1)
+        at.run()
+    assert not problems(at) and not errors(at) and "**6** images, **0** labelled" in texts(at)
+    at = at.switch_page("app_pages/search.py").run().switch_page(PAGE).run()  # kept: not checked again
+    assert "**6** images" in texts(at) and not [b for b in at.button if b.label == "Check the dataset"]
