@@ -245,9 +245,9 @@ def stage_triage(args: argparse.Namespace) -> dict:
 
 def stage_overhead(args: argparse.Namespace) -> dict:
     """Index the same photos with and without the pixel measures, alternating; process CPU seconds."""
-    from revsearch import images, pixel_measures
-    from revsearch.indexing import index_files, pairing
+    from revsearch import images
     from revsearch.embed import Embedder
+    from revsearch.indexing import index_files, pairing, pixel_measures
 
     photos = sorted(truth(args.dataset))[: args.overhead_n]
     embedder = Embedder(MODEL)
@@ -283,7 +283,8 @@ def stage_overhead(args: argparse.Namespace) -> dict:
 def stage_scale(args: argparse.Namespace) -> dict:
     """A synthetic collection of `args.n` images written as indexing and labelling would leave it, then audited."""
     from benchsuite.inputs import VectorGen
-    from revsearch import audit, clusters, labels, pixel_measures
+    from revsearch import audit, clusters, labels
+    from revsearch.indexing import pixel_measures
     from revsearch.collection import Collection, NewRow, audit_store
 
     directory = args.work / f"scale-{args.n}.rs"

@@ -9,8 +9,8 @@ Evidence for image i (a probability over the labels) is the mean of two views th
   so a cluster-named image's cluster-mates with the same cluster label are left out of its vote (the "intruders agree
   with their cluster" problem of issue 16: their own cluster always outvotes them otherwise).
 Both run on the vectors reduced to DIMS principal components (`reduce`: as good as the full vectors on
-clothing-small, and several times cheaper). Two rounds: the second trains without the labels the first round flagged, so planted errors
-stop teaching the probe their wrong label.
+clothing-small, and several times cheaper). Two rounds: the second trains without the labels the first round flagged,
+so planted errors stop teaching the probe their wrong label.
 
 Then the label's source sets how much the evidence must say before a label is reported. A person's label is right
 most of the time, a cluster's name is wrong for more of its members (k-means clusters are not pure), an accepted

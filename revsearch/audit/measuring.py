@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from revsearch import images, pixel_measures
+from revsearch import images
 from revsearch.collection import Collection, audit_store
 from revsearch.embed.embedder import cpu_threads
+from revsearch.indexing import pixel_measures
 from revsearch.indexing.pipeline import ordered_map
 from revsearch.progress import Progress, report
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from revsearch import pixel_measures
+from revsearch.indexing import pixel_measures
 
 PIXEL_ISSUES = ("blurry", "dark", "light", "low_information", "grayscale")
 SIZE_ISSUES = ("tiny", "odd_aspect")

@@ -13,11 +13,12 @@ import time
 
 import numpy as np
 
-from revsearch import clusters, labels, near_duplicates, neighbours, pixel_measures
+from revsearch import clusters, labels, near_duplicates, neighbours
 from revsearch.audit import label_issues, quality
 from revsearch.audit.measuring import Measured, measure_missing
 from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, QualityIssue
 from revsearch.collection import Collection, audit_store, duplicate_store
+from revsearch.indexing import pixel_measures
 from revsearch.learning.head import stratified_sample
 from revsearch.progress import Progress, report
 

@@ -2,9 +2,9 @@
 
 Measures (`pixel_measures`: float32 values as a blob) are written by indexing in the same transaction as the image's
 row (RowWriter.put_measures) or later, on demand, for images indexed before measures existed (`save_measures`). A row
-remembers the content hash and the measure definition (`version`, revsearch/pixel_measures.VERSION, which the callers
-pass: this store runs no image code) it describes: measures of older content or of another definition count as
-missing and are taken again.
+remembers the content hash and the measure definition (`version`, revsearch/indexing/pixel_measures.VERSION, which
+the callers pass: this store runs no image code) it describes: measures of older content or of another definition
+count as missing and are taken again.
 
 A confirmation (`label_confirmations`) is (image, label): "this image really is a <label>". It holds while the image
 keeps that label — relabelled, the image can be reported again. Confirming and unconfirming move a version (a meta

@@ -151,7 +151,7 @@ MIGRATIONS: list[list[str]] = [
         vec BLOB NOT NULL
     )""",
     ],
-    # audit (revsearch/collection/audit_store.py): pixel quality measures taken while indexing (revsearch/
+    # audit (revsearch/collection/audit_store.py): pixel quality measures taken while indexing (revsearch/indexing/
     # pixel_measures.py; `hash` and `version` say which content and which definition they describe), and labels a
     # person confirmed as right (never reported as a label issue again while the image keeps that label). Only new
     # tables that reference `images`: this step may sit at any position after step 1.

@@ -150,7 +150,7 @@ class RowWriter:
         return len(orphans)
 
     def put_measures(self, image_id: int, content: str | None, values: np.ndarray, version: int) -> None:
-        """Store an image's pixel measures (revsearch/pixel_measures.py, definition `version`) for the content
+        """Store an image's pixel measures (revsearch/indexing/pixel_measures.py, definition `version`) for the content
         `content` (its hash)."""
         self._conn.execute("INSERT OR REPLACE INTO pixel_measures(image_id, hash, version, vals) VALUES(?, ?, ?, ?)",
                            (int(image_id), content, int(version), np.ascontiguousarray(values, np.float32).tobytes()))

@@ -28,7 +28,7 @@ from revsearch.indexing.sync import BatchSource, Entry, Loaded, load_file
 from revsearch.embed.embedder import THREADS_ENV, Embedder, cpu_threads, onnx_cache_path
 from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.errors import RevsearchError
-from revsearch.pixel_measures import NAMES
+from revsearch.indexing.pixel_measures import NAMES
 
 FORCE_GPU_ENV = "REVSEARCH_FORCE_GPU_REQUEST"  # a GPU count per actor, as --gpus-per-actor (for CPU-only tests)
 CRASH_ENV = "REVSEARCH_TEST_CRASH_ONCE"  # test-only: a marker path; the first actor call that creates it dies

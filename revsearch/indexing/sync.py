@@ -19,13 +19,14 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from revsearch import images, pixel_measures
+from revsearch import images
 from revsearch.collection.collection import Collection
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.embed.embedder import Embedder
 from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.embed.views import Prepared
 from revsearch.files import Walk, content_hash, existing_folder, walk
+from revsearch.indexing import pixel_measures
 from revsearch.indexing.pairing import paired
 from revsearch.progress import Progress, report
 
@@ -87,7 +88,7 @@ class Loaded:
     prepared: Prepared | None = None
     skip: str | None = None
     known_duplicate: bool = False
-    measures: np.ndarray | None = None  # pixel quality measures of the decoded image (revsearch/pixel_measures.py)
+    measures: np.ndarray | None = None  # pixel quality measures of the decoded image (pixel_measures.py)
 
 
 def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progress: Progress | None = None,

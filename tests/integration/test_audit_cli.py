@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from revsearch import pixel_measures
+from revsearch.indexing import pixel_measures
 from revsearch.collection import Collection
 from revsearch.indexing import index_folder
 from tests.integration.conftest import dataset_rows, error_line, ok_json, subset

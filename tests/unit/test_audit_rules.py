@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from revsearch import pixel_measures
+from revsearch.indexing import pixel_measures
 from revsearch.audit import label_issues, quality
 
 NAMES = pixel_measures.NAMES

@@ -1,6 +1,6 @@
 """Pixel quality measures of one decoded image: brightness, contrast, colour, sharpness — numbers, not verdicts.
 
-Measured where indexing already holds the decoded pixels (revsearch/collection/sync.py `load_file`), so a collection
+Measured where indexing already holds the decoded pixels (revsearch/indexing/sync.py `load_file`), so a collection
 knows them without reading its files again; collections indexed before measures existed get them on demand
 (revsearch/audit/measuring.py). What counts as dark, blurred or flat is decided later, over the whole collection
 (revsearch/audit/quality.py): these are only the measurements.
