@@ -11,10 +11,10 @@ import os
 import sys
 from typing import Sequence
 
-from revsearch.cli import engine, explore, learn, quality, scale
+from revsearch.cli import dataset, engine, explore, learn, quality, scale
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, scale, quality, explore, learn)
+COMMAND_MODULES = (engine, scale, quality, explore, learn, dataset)
 
 
 def build_parser() -> argparse.ArgumentParser:
