@@ -37,7 +37,8 @@ from benchsuite.sections import write_section  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "datasets" / "clothing-small"
 SYNTHETIC = ROOT / "benchmarks" / "synthetic_collection.py"
-PLANTED = 120  # photos that get near-copies
+PLANTED = 150  # photos that get two planted copies each
+THRESHOLDS = (0.92, 0.90, 0.88, 0.85)  # near-duplicate thresholds compared on the dev set
 RATIOS = "80,10,10"
 SEEDS = (0, 1, 2)
 GROW = 1_000  # images added to a synthetic collection (10 % of them near-copies of earlier ones)
@@ -51,46 +52,54 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------------------------------------------- dev set
 
 
-def edits(src: Path, out: Path, stem: str) -> dict[str, Path]:
-    """The planted copies of one photo: kind -> file."""
+KINDS = ("resize 75 % + JPEG q70", "central 95 % crop", "exact copy", "resize 50 % + JPEG q40 (harder)",
+         "corner 90 % crop (harder)")
+
+
+def plant(src: Path, kind: str, out: Path) -> Path:
+    """One planted copy of `src` (a kind of KINDS) written to `out`."""
     from PIL import Image
 
-    made = {}
+    if kind == "exact copy":
+        return Path(shutil.copy2(src, out))
     with Image.open(src) as im:
         im = im.convert("RGB")
         w, h = im.size
-        im.resize((w // 2, h // 2)).save(made.setdefault("resize 50 % + JPEG q40", out / f"{stem}-small.jpg"),
-                                         quality=40)
-        im.crop((w // 40, h // 40, w - w // 40, h - h // 40)).save(
-            made.setdefault("central 95 % crop", out / f"{stem}-crop.jpg"), quality=90)
-        im.crop((0, 0, w * 9 // 10, h * 9 // 10)).save(made.setdefault("corner 90 % crop (harder)",
-                                                                       out / f"{stem}-corner.jpg"), quality=90)
-    made["exact copy"] = Path(shutil.copy2(src, out / f"{stem}-same.jpg"))
-    return made
+        if kind.startswith("resize"):
+            factor, quality = (0.75, 70) if "75" in kind else (0.5, 40)
+            im.resize((round(w * factor), round(h * factor))).save(out, quality=quality)
+        elif kind.startswith("central"):
+            im.crop((w // 40, h // 40, w - w // 40, h - h // 40)).save(out, quality=90)
+        else:
+            im.crop((0, 0, w * 9 // 10, h * 9 // 10)).save(out, quality=90)
+    return out
 
 
 def prepare_devset(work: Path) -> tuple[dict, list[tuple[str, str, str]]]:
-    """WORK/devset/{first,later}: the photos (70 % / 30 %) and planted copies; (truth path -> label, planted pairs
-    (copy, original, kind))."""
+    """WORK/devset/{first,later}: the photos (70 % / 30 %) and planted copies — two each of PLANTED photos, of kinds
+    taken in turn — with copies of a first-part photo half beside it, half later. (truth path -> label, planted
+    pairs (copy, original, kind))."""
     with open(DATASET / "labels.csv", newline="") as fh:
         rows = sorted((DATASET / r["path"], r["label"]) for r in csv.DictReader(fh))
     root = work / "devset"
     shutil.rmtree(root, ignore_errors=True)
     rng = np.random.default_rng(0)
     later = set(rng.choice(len(rows), len(rows) * 3 // 10, replace=False).tolist())
-    planted = set(rng.choice(len(rows), PLANTED, replace=False).tolist())
+    planted = rng.choice(len(rows), PLANTED, replace=False).tolist()
     truth, pairs = {}, []
     for k, (src, label) in enumerate(rows):
         part = root / ("later" if k in later else "first") / label
         part.mkdir(parents=True, exist_ok=True)
-        original = Path(shutil.copy2(src, part / f"{k:04d}.jpg")).resolve()
-        truth[str(original)] = label
-        if k in planted:  # copies of a first-part photo go in half with it, half later (they join its split)
-            where = part if k in later or k % 2 else root / "later" / label
-            where.mkdir(parents=True, exist_ok=True)
-            for kind, copy in edits(src, where, f"{k:04d}").items():
-                truth[str(copy.resolve())] = label
-                pairs.append((str(copy.resolve()), str(original), kind))
+        truth[str(Path(shutil.copy2(src, part / f"p{k:04d}.jpg")).resolve())] = label
+    for n, k in enumerate(planted):
+        src, label = rows[k]
+        original = next(p for p in truth if Path(p).name == f"p{k:04d}.jpg")
+        for j in range(2):
+            kind = KINDS[(2 * n + j) % len(KINDS)]
+            where = root / ("later" if k in later or j else "first") / label
+            copy = plant(src, kind, where / f"p{k:04d}-copy{j}.jpg").resolve()
+            truth[str(copy)] = label
+            pairs.append((str(copy), original, kind))
     return truth, pairs
 
 
@@ -128,16 +137,40 @@ def stage_devset(args: argparse.Namespace) -> dict:
             out["resplit"].append({"seed": seed, "seconds": time.perf_counter() - t,
                                    **summarise(rep, pairs, splits.split_of(coll), coll)})
         out["naive"] = naive(coll, pairs)
-        found = {(min(a, b), max(a, b)) for a, b, _ in near_duplicates.pairs(coll)}
-        out["detected"] = {}
-        for copy, original, kind in pairs:
-            a, b = ids_of(coll, copy, original)  # type: ignore[misc]  (everything is indexed by now)
-            hit = kind == "exact copy" or (min(a, b), max(a, b)) in found
-            counts = out["detected"].setdefault(kind, [0, 0])
-            counts[0], counts[1] = counts[0] + int(hit), counts[1] + 1
         out["threshold"] = near_duplicates.default_threshold(coll)
+        out["sweep"] = []
+        for threshold in THRESHOLDS:
+            rep = splits.make_split(coll, RATIOS, seed=0, resplit=True, threshold=threshold)
+            out["sweep"].append({"threshold": threshold, **summarise(rep, pairs, splits.split_of(coll), coll),
+                                 "grouped": grouped(coll, pairs, threshold), "strangers": strangers(coll, threshold)})
     out["peak_mb"] = hwm_mb()
     return out
+
+
+def grouped(coll, pairs: list[tuple[str, str, str]], threshold: float) -> dict[str, list[int]]:
+    """kind -> [planted copies in one near-duplicate group with their original, planted copies]."""
+    from revsearch import near_duplicates
+
+    group_of = {m.id: g.id for g in near_duplicates.find_duplicates(coll, threshold) for m in g.members}
+    out: dict[str, list[int]] = {}
+    for copy, original, kind in pairs:
+        a, b = ids_of(coll, copy, original)  # type: ignore[misc]  (everything is indexed by now)
+        counts = out.setdefault(kind, [0, 0])
+        counts[0] += int(a in group_of and group_of.get(a) == group_of.get(b))
+        counts[1] += 1
+    return out
+
+
+def strangers(coll, threshold: float) -> int:
+    """Images grouped with a *different* source photo of the dataset (look-alikes, not copies): the price of a lower
+    threshold. A planted copy belongs to its source photo (`pNNNN` of its name)."""
+    from revsearch import near_duplicates
+
+    extra = 0
+    for g in near_duplicates.find_duplicates(coll, threshold):
+        sources = {Path(m.path).name[:5] for m in g.members}
+        extra += len(sources) - 1
+    return extra
 
 
 def ids_of(coll, copy: str, original: str) -> tuple[int, int] | None:
@@ -326,34 +359,44 @@ def render(dev: dict | None, synth: dict[int, dict], seconds: float) -> str:
 
 
 def render_dev(dev: dict) -> list[str]:
-    kinds = sorted(dev["detected"], key=lambda k: ("harder" in k, k))
-    resplits = dev["resplit"]
+    default = next(r for r in dev["sweep"] if r["threshold"] == dev["threshold"])
+    runs = [dev["first"], dev["grown"], *dev["resplit"]]
     lines = [f"### Dev set: clothing-small with planted near-copies ({dev['pairs']} planted pairs)", "",
-             f"{PLANTED} photos get four copies each (kinds below; copies carry their original's label); 70 % of the "
-             "photos are indexed and split first, the rest (and half of the copies) added later. Near-duplicate "
-             f"threshold {dev['threshold']} (the collection's default). Anchor: a stratified random split of the same "
-             "labelled images, as most training scripts make it.", "",
-             "| planted copy | found as a near-copy | across splits: revsearch (first / grown / re-splits, seeds "
-             f"{', '.join(map(str, SEEDS))}) | across splits: stratified random |", "|---|---:|---|---:|"]
-    for kind in kinds:
-        hit, total = dev["detected"][kind]
-        runs = [dev["first"], dev["grown"], *resplits]
+             f"{PLANTED} photos get two planted copies each (kinds in turn; a copy carries its original's label); 70 % "
+             "of the photos are indexed and split first, the rest — and half of the copies of the first ones — added "
+             f"later. Near-duplicate threshold {dev['threshold']} (the collection's default). Anchor: a stratified "
+             "random split of the same labelled images, as most training scripts make it.", "",
+             f"| planted copy | grouped with its original | across splits: revsearch (first / grown / re-split, "
+             f"seeds {', '.join(map(str, SEEDS))}) | across splits: stratified random |", "|---|---:|---|---:|"]
+    for kind in KINDS:
+        hit, total = default["grouped"][kind]
         lines.append(f"| {kind} | {hit}/{total} | " + " / ".join(str(r["planted_across"].get(kind, 0)) for r in runs)
                      + f" | {dev['naive'].get(kind, 0)} |")
-    light = [k for k in kinds if "harder" not in k]
-    worst = max(sum(r["planted_across"].get(k, 0) for k in light) for r in [dev["first"], dev["grown"], *resplits])
-    lines += ["", f"Leaks of the light edits (everything but the harder crop): **{worst}** in every run; the split's own "
-              f"leak report: {max(r['leaks'] for r in [dev['first'], dev['grown'], *resplits])}.", "",
+    light = [k for k in KINDS if "harder" not in k]
+    worst = max(sum(r["planted_across"].get(k, 0) for k in light) for r in runs)
+    lines += ["", f"Light edits across splits, worst run: **{worst}**; the split's own leak report: "
+              f"{max(r['leaks'] for r in runs)} in every run.", "",
               "| run | images | kept / assigned | groups kept together | max class deviation (points) | time |",
               "|---|---:|---|---:|---:|---:|"]
     for name, r in (("first 70 %", dev["first"]), ("grown to 100 %", dev["grown"]),
-                    *((f"re-split, seed {r['seed']}", r) for r in resplits)):
+                    *((f"re-split, seed {r['seed']}", r) for r in dev["resplit"])):
         lines.append(f"| {name} | {sum(r['splits'].values()):,} | {r['kept']:,} / {r['assigned']:,} | "
                      f"{r['groups']['kept_together']} | {r['max_deviation']:.2f} | {r['seconds']:.2f} s |")
-    per = resplits[0]["deviation"]
+    per = dev["resplit"][0]["deviation"]
     lines += ["", f"After growing, {dev['grown']['moved']} earlier images changed split. Per-class deviation of the "
-              "seed-0 re-split (points): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(per.items())) + ".", ""]
-    return lines
+              "seed-0 re-split (points): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(per.items())) + ".", "",
+              "Threshold (`split --threshold`): what a lower one catches, and what it costs — images grouped with a "
+              "*different* photo of the dataset (look-alikes, not copies), and balance.", "",
+              "| threshold | harder edits grouped | harder edits across splits | light edits across splits | "
+              "look-alike photos grouped | max class deviation |", "|---:|---:|---:|---:|---:|---:|"]
+    harder = [k for k in KINDS if "harder" in k]
+    for r in dev["sweep"]:
+        got = sum(r["grouped"][k][0] for k in harder)
+        total = sum(r["grouped"][k][1] for k in harder)
+        lines.append(f"| {r['threshold']} | {got}/{total} | {sum(r['planted_across'].get(k, 0) for k in harder)} | "
+                     f"{sum(r['planted_across'].get(k, 0) for k in light)} | {r['strangers']} | "
+                     f"{r['max_deviation']:.2f} |")
+    return lines + [""]
 
 
 def render_synthetic(synth: dict[int, dict]) -> list[str]:

@@ -16,7 +16,7 @@ reported as a leak (never hidden), and a re-split fixes it.
 
 Public API:
     parse_ratios("80,10,10") -> tuple[float, ...]
-    make_split(coll, ratios=None, seed=None, resplit=False, progress=None) -> SplitReport
+    make_split(coll, ratios=None, seed=None, resplit=False, progress=None, threshold=None) -> SplitReport
     update(coll, progress=None) -> SplitReport | None    assign images added since, when the collection is split
     settings(coll) -> Settings | None                    names, ratios, seed, threshold, when
     split_of(coll, ids=None) -> dict[int, str]           image id -> split
@@ -126,22 +126,14 @@ def settings(coll: Collection) -> Settings | None:
 
 
 def make_split(coll: Collection, ratios: str | Sequence[float] | None = None, seed: int | None = None,
-               resplit: bool = False, progress: Progress | None = None) -> SplitReport:
-    """Split the collection (first time or `resplit`), or assign the images added since the last split."""
+               resplit: bool = False, progress: Progress | None = None,
+               threshold: float | None = None) -> SplitReport:
+    """Split the collection (first time or `resplit`), or assign the images added since the last split. `threshold`:
+    the near-duplicate similarity that groups images (default: the collection's, near_duplicates.default_threshold;
+    lower catches heavier edits and groups more look-alikes)."""
     started = time.perf_counter()
     stored = settings(coll)
-    shares = _shares(parse_ratios(ratios)) if ratios is not None else None
-    if stored is not None and not resplit:
-        if shares is not None and (len(shares) != len(stored.ratios)
-                                   or not np.allclose(shares, stored.ratios, atol=1e-6)):
-            raise RevsearchError(f"the collection is already split {_ratio_text(stored)}; keeping earlier images' "
-                                 "splits needs the same ratios (re-split everything with --resplit)")
-        current = Settings(stored.names, stored.ratios, stored.seed if seed is None else int(seed),
-                           stored.threshold, stored.at)
-    else:
-        shares = shares or _shares(DEFAULT_RATIOS)
-        current = Settings(NAMES[len(shares)], shares, 0 if seed is None else int(seed),
-                           near_duplicates.default_threshold(coll), time.time())
+    current = _settings(coll, stored, ratios, seed, threshold, resplit)
     full = stored is None or resplit
     nodes = split_store.nodes(coll)
     code = {name: n for n, name in enumerate(current.names)}
@@ -162,6 +154,27 @@ def make_split(coll: Collection, ratios: str | Sequence[float] | None = None, se
     return SplitReport(current, full, int(new.sum()), int(((fixed != stratify.UNASSIGNED) & ~nodes.excluded).sum()),
                        int(nodes.excluded.sum()), summary(coll), groups.stats(~nodes.excluded),
                        _leaks(coll, nodes, groups, result.split), time.perf_counter() - started)
+
+
+def _settings(coll: Collection, stored: Settings | None, ratios: str | Sequence[float] | None, seed: int | None,
+              threshold: float | None, resplit: bool) -> Settings:
+    """The settings of this run: the stored ones when keeping earlier splits (other ratios or threshold refused),
+    else the ones asked for (defaults: 80/10/10, seed 0, the collection's near-duplicate threshold)."""
+    shares = _shares(parse_ratios(ratios)) if ratios is not None else None
+    if threshold is not None and not 0.0 < threshold <= 1.0:
+        raise RevsearchError(f"the threshold is a cosine similarity between 0 and 1 (e.g. 0.9), not {threshold}")
+    if stored is None or resplit:
+        shares = shares or _shares(DEFAULT_RATIOS)
+        return Settings(NAMES[len(shares)], shares, 0 if seed is None else int(seed),
+                        near_duplicates.default_threshold(coll) if threshold is None else float(threshold), time.time())
+    if shares is not None and (len(shares) != len(stored.ratios) or not np.allclose(shares, stored.ratios, atol=1e-6)):
+        raise RevsearchError(f"the collection is already split {_ratio_text(stored)}; keeping earlier images' splits "
+                             "needs the same ratios (re-split everything with --resplit)")
+    if threshold is not None and abs(threshold - stored.threshold) > 1e-9:
+        raise RevsearchError(f"the collection's split groups near-copies at {stored.threshold}; another threshold "
+                             "needs --resplit")
+    return Settings(stored.names, stored.ratios, stored.seed if seed is None else int(seed), stored.threshold,
+                    stored.at)
 
 
 def update(coll: Collection, progress: Progress | None = None) -> SplitReport | None:

@@ -50,9 +50,15 @@ def split_panel(info: CollectionInfo) -> None:
         test = cols[2].number_input("test %", 0, 99, round(100 * shown[2]), key="split_test")
         seed = cols[3].number_input("seed", 0, 2**31 - 1, current.seed if current else 0, key="split_seed")
         again = current is not None
+        sure = again and st.checkbox("Assign every image anew (earlier images may change split; images added since "
+                                     "the split get one with the next export without this)", key="split_again")
         label = "Re-split everything" if again else "Make the split"
         if cols[4].form_submit_button(label, type="secondary" if again else "primary", width="stretch"):
-            _make(info, (float(train), float(val), float(test)), int(seed), again)
+            if again and not sure:
+                st.warning("Tick “Assign every image anew” to re-split: a model trained on the current split would "
+                           "then meet some of its training images in val or test.", icon=":material/warning:")
+            else:
+                _make(info, (float(train), float(val), float(test)), int(seed), again)
 
 
 def _make(info: CollectionInfo, ratios: tuple[float, float, float], seed: int, again: bool) -> None:

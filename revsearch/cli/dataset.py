@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ratios", metavar="TRAIN,VAL,TEST",
                    help="e.g. 80,10,10 or 80,20 (train,test); default 80,10,10, or the collection's own split")
     p.add_argument("--seed", type=int, help="random seed of the assignment (default 0, or the split's own)")
+    p.add_argument("--threshold", type=float,
+                   help="near-duplicate similarity that keeps images together (default: the collection's, as "
+                        "`duplicates`; lower catches heavier edits, see BENCHMARKS.md)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--resplit", action="store_true",
                       help="assign every image anew (needed to change the ratios); earlier splits are not kept")
@@ -45,15 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_split(args: argparse.Namespace) -> int:
     with Collection.open(args.collection) as coll, lazy_progress("step", args.quiet) as progress:
         if args.remove:
-            if args.ratios or args.seed is not None:
-                raise RevsearchError("--remove takes no --ratios or --seed")
+            if args.ratios or args.seed is not None or args.threshold is not None:
+                raise RevsearchError("--remove takes no --ratios, --seed or --threshold")
             n = splits.remove(coll)
             if args.json:
                 print_json({"removed": n})
             else:
                 print(f"split removed ({n} images had one)")
             return 0
-        rep = splits.make_split(coll, args.ratios, args.seed, resplit=args.resplit, progress=progress)
+        rep = splits.make_split(coll, args.ratios, args.seed, resplit=args.resplit, progress=progress,
+                                threshold=args.threshold)
     data = rep.as_dict()
     if args.json:
         print_json(data)

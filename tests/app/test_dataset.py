@@ -41,5 +41,14 @@ def test_make_a_split_shows_its_counts_and_offers_the_card(app, data_dir):
     assert int(table.iloc[-1]["train"]) + int(table.iloc[-1]["test"]) == 5
     assert "Split train 50 % / val 0 % / test 50 % (seed 3)" in texts(at)
     assert "1 image is excluded" in texts(at)
-    assert "Re-split everything" in [b.label for b in at.button]
+    at = [b for b in at.button if b.label == "Re-split everything"][0].click().run()
+    assert "Tick “Assign every image anew”" in texts(at)  # nothing re-split without saying so
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        assert splits.split_of(coll) == where
+    at.checkbox(key="split_again").check()
+    at.number_input(key="split_seed").set_value(4)
+    at = [b for b in at.button if b.label == "Re-split everything"][0].click().run()
+    assert not problems(at) and not errors(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        assert splits.settings(coll).seed == 4 and len(splits.split_of(coll)) == 5  # the excluded one has none
     assert "Dataset card (.md)" in [b.label for b in at.get("download_button")]
