@@ -7,8 +7,8 @@ checked the dataset (`write_card(..., audit={...})`, e.g. revsearch's audit), me
 cheaply itself: the split's leak check (revsearch/splits.py `leak_check`).
 
 Where it goes (revsearch/export.py): the root of an ImageFolder export or zip (`README.md`, `dataset.json`); beside
-a CSV or JSON file, named after it (`labels.csv` → `labels.csv.README.md`, `labels.csv.dataset.json`); and a JSON export
-also holds it under "card" (so a JSON downloaded from the app carries it). A CSV written to a stream has none.
+a CSV or JSON file, named after it (`labels.csv` → `labels.csv.README.md`, `labels.csv.dataset.json`); and a JSON
+export also holds it under "card" (so a JSON downloaded from the app carries it). A CSV written to a stream has none.
 
 dataset.json, schema_version 1 (keys always present; `splits` null when the collection has no split):
     schema, schema_version, created_at (ISO 8601, UTC), generator, format, layout,

@@ -17,8 +17,9 @@ Two images with the same file name under one label become `name.jpg`, `name-1.jp
 out (`unlabelled="skip"`) or go to `OUT/_unlabelled/` (`unlabelled="folder"`). OUT must be empty or not exist, so
 a second export never mixes with the first.
 
-CSV columns: `path,label,cluster,confidence,source,split` — path absolute; label empty when unlabelled; confidence is the
-accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when unlabelled.
+CSV columns: `path,label,cluster,confidence,source,split` — path absolute; label empty when unlabelled; confidence is
+the accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when unlabelled; split empty without
+a split.
 
 Every export function takes `audit`: a plain dict for the card's audit section (revsearch/card.py).
 

@@ -42,7 +42,7 @@ from revsearch.split_groups import EXACT, NEAR, Groups, group_nodes
 
 NAMES = {2: ("train", "test"), 3: ("train", "val", "test")}
 DEFAULT_RATIOS = (80.0, 10.0, 10.0)
-EXAMPLES = 10  # leaking pairs listed in a report
+EXAMPLES = 10  # leaking pairs listed (by path) in a report
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,8 @@ def _leaks(coll: Collection, nodes: split_store.Nodes, groups: Groups, split: np
     crossing = exported[a] & exported[b] & (split[a] != split[b])
     near, exact = crossing & (groups.kind == NEAR), crossing & (groups.kind == EXACT)
     crossing = near | exact
-    examples = [{"a": int(nodes.ids[i]), "b": int(nodes.ids[j])}
-                for i, j in zip(a[crossing][:EXAMPLES].tolist(), b[crossing][:EXAMPLES].tolist())]
+    shown = [(int(nodes.ids[i]), int(nodes.ids[j])) for i, j in zip(a[crossing][:EXAMPLES], b[crossing][:EXAMPLES])]
+    paths = coll.paths([i for pair in shown for i in pair])
+    examples = [{"a": paths.get(i), "b": paths.get(j)} for i, j in shown]
     out = {"near_copy_pairs": int(near.sum()), "exact_copy_pairs": int(exact.sum()), **split_store.crossings(coll)}
     return {"total": sum(out.values()), **out, "examples": examples}

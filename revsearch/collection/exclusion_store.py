@@ -121,7 +121,8 @@ def _state(reason: str | None, at: float | None) -> State:
     return None if reason is None else (reason, float(at or 0.0))
 
 
-def _apply(conn: sqlite3.Connection, new: Mapping[int, State], kind: str, description: str, now: float, undo_of: int | None) -> int:
+def _apply(conn: sqlite3.Connection, new: Mapping[int, State], kind: str, description: str, now: float,
+           undo_of: int | None) -> int:
     """Write the states inside an open transaction and record them as one action."""
     ids = [int(i) for i in new]
     current: dict[int, State] = {}
