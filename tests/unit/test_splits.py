@@ -165,3 +165,24 @@ def test_undo_leaves_an_image_changed_since_alone(coll):
     rep = exclusions.undo(coll, first.id)  # the older action, by id (what an Undo button showed)
     assert rep.restored == 1 and rep.skipped == ["/photos/img0000.jpg"]
     assert exclusions.excluded(coll)[ids[0]].reason == "dark" and ids[1] not in exclusions.excluded_ids(coll)
+
+
+def test_a_new_image_tying_two_splits_together_is_reported_and_a_resplit_fixes_it(coll):
+    populate(coll)
+    rng = np.random.default_rng(1)
+    a = unit(rng, 20)
+    b = 0.85 * a + np.sqrt(1 - 0.85**2) * unit(rng, 20)  # cosine ≈ 0.85 with a: not near-copies of each other
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    a_ids, b_ids = add(coll, "a", a), add(coll, "b", b)
+    splits.make_split(coll, seed=3)
+    where = splits.split_of(coll)
+    k = next(k for k in range(20) if where[a_ids[k]] != where[b_ids[k]])
+    bridge = (a[k] + b[k]) / np.linalg.norm(a[k] + b[k])  # cosine ≈ 0.96 with both
+    add(coll, "bridge", bridge[None, :])
+    rep = splits.make_split(coll)
+    assert rep.leaks["total"] >= 1 and rep.leaks["groups_across_splits"] == 1
+    named = {p for e in rep.leaks["examples"] for p in (e["a"], e["b"])}
+    assert "/photos/bridge0000.jpg" in named and named & {f"/photos/a{k:04d}.jpg", f"/photos/b{k:04d}.jpg"}
+    assert {i: splits.split_of(coll)[i] for i in where} == where  # earlier images were not moved to hide it
+    fixed = splits.make_split(coll, resplit=True, seed=3)
+    assert fixed.leaks["total"] == 0 and splits.leak_check(coll)["groups_across_splits"] == 0
