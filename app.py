@@ -29,7 +29,7 @@ STYLE = """
 
 PAGES = [
     st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True),
-    st.Page("app_pages/explore.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
     st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"),
     st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"),

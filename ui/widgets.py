@@ -6,10 +6,10 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import adding
-from revsearch.collection import IndexReport
+from revsearch import workspace
 from revsearch.embed import REGISTRY
 from revsearch.embed.embedder import Embedder
+from revsearch.indexing import IndexReport
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo
 from ui import state
@@ -158,7 +158,7 @@ def build_demo() -> None:
     """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard)."""
     run = AddingRun("Setting up the demo")
     embedder = run.load_model(state.model_for_new_collections()[0])
-    demo, _added = adding.build_demo(state.workspace(), embedder, run.phases)
+    demo, _added = workspace.build_demo(state.workspace(), embedder, run.phases)
     run.finish()
     state.select(demo.slug)
     st.rerun()

@@ -151,7 +151,7 @@ MIGRATIONS: list[list[str]] = [
         vec BLOB NOT NULL
     )""",
     ],
-    # dataset splits and exclusions (revsearch/collection/split_store.py, exclusion_store.py). Only new tables that
+    # 6: dataset splits and exclusions (revsearch/collection/split_store.py, exclusion_store.py). Only new tables that
     # reference `images`, so this step may sit at any position after step 1. `splits`: an image's split, its
     # near-copy group (`grp`, the smallest member id) and the content hash it was assigned with (a file changed in
     # place is assigned again). `exclusions`: images left out of every export, why and when; each exclude / include

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from revsearch import clusters, export, labels, montage, near_duplicates, projection, thumbnails
-from revsearch.collection import Collection, index_files, index_folder
+from revsearch.collection import Collection
+from revsearch.indexing import index_files, index_folder
 from revsearch.errors import RevsearchError
 from revsearch.search import Searcher
 
