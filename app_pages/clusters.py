@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import clusters, evaluate, labels, learned
 from ui import clustering as ui_clusters
-from ui import display, labelling, learning, state, undo, widgets
+from ui import dataset, display, labelling, learning, state, undo, widgets
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
@@ -182,8 +182,10 @@ with state.guard("Suggesting labels"):
 # ------------------------------------------------------------------------------------------ export
 st.divider()
 st.subheader("Export the labelled dataset")
-st.caption("Originals are only read, never moved or changed. The ImageFolder zip holds `<label>/<file>` plus "
-           "labels.csv.")
+with state.guard("Reading the split"):
+    dataset.split_panel(info)
+st.caption("Originals are only read, never moved or changed. The ImageFolder zip holds `<split>/<label>/<file>` "
+           "(`<label>/<file>` without a split), labels.csv and the dataset card (README.md, dataset.json).")
 unlabelled = st.toggle("Include unlabelled images (in `_unlabelled/`, and as empty labels in CSV / JSON)",
                        value=False, key="export_unlabelled")
 ui_clusters.export_buttons(info, unlabelled)
