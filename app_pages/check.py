@@ -22,10 +22,10 @@ row[0].markdown(f"**{found.images:,}** images, **{found.labelled:,}** labelled: 
 with row[1]:
     undo.undo_button(coll, key="undo_check")
     check_cards.undo_confirm(info)
-labels_tab, quality_tab, overlap_tab = st.tabs(
-    [f":material/label: Labels ({len(found.label_issues)})",
-     f":material/image_search: Image quality ({len(found.quality_issues)})",
-     ":material/join_inner: Overlap with a test set"], key="check_tab", on_change="rerun")
+    check_cards.undo_exclusion(info)
+labels_tab, quality_tab, overlap_tab = st.tabs(  # titles without counts: the open tab stays open as they change
+    [":material/label: Labels", ":material/image_search: Image quality", ":material/join_inner: Overlap with a test set"],
+    key="check_tab", on_change="rerun")
 if labels_tab.open:
     with labels_tab, state.guard("Showing the label issues"):
         check_cards.label_issues(info, found)

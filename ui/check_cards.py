@@ -1,6 +1,7 @@
 """What the Check page draws: each label issue beside typical images of its label and of the suggested one, with one
 click per action; the quality grid filtered by issue; the overlap pairs. Every action goes through the engine's public
-functions (labels.label_each for fixes — undone by the page's Undo like any labelling action — and audit.confirm)."""
+functions: labels.label_each for fixes (undone by the page's Undo like any labelling action), audit.confirm and
+exclusions.exclude (each with an Undo of its own)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from revsearch import audit, images, labels, thumbnails
+from revsearch import audit, exclusions, images, labels, thumbnails
 from revsearch.audit import AuditReport, LabelIssue, Overlap, QualityIssue
 from revsearch.workspace import CollectionInfo
 from ui import detail, state
@@ -87,6 +88,8 @@ def _issue_card(info: CollectionInfo, issue: LabelIssue, typical: dict[str, list
             if st.button("Label is right", key=f"check_confirm_{issue.id}", width="stretch",
                          icon=":material/verified:", help="remembered: this label is not reported again"):
                 _confirm(info, [issue.id])
+            exclude_button(info, [issue.id], f"audit: labelled {issue.label}, looks like {issue.suggested}",
+                           key=f"check_exclude_{issue.id}")
 
 
 def _relabel(info: CollectionInfo, assignments: dict[int, str]) -> None:
@@ -111,6 +114,28 @@ def _confirm(info: CollectionInfo, ids: list[int]) -> None:
         st.session_state[CONFIRMED] = ids
         state.flash(f"Confirmed {len(ids)} label{'s' if len(ids) != 1 else ''}: not reported again")
         st.rerun()
+
+
+def exclude_button(info: CollectionInfo, ids: Sequence[int], reason: str, key: str, label: str = "Exclude") -> None:
+    """Leave images out of every export (they stay in the collection), with `reason` on the dataset card."""
+    if st.button(label, key=key, icon=":material/block:", type="tertiary", width="stretch",
+                 help=f"leave out of exports ({reason}); undo takes it back"):
+        with state.guard("Excluding"):
+            n = exclusions.exclude(state.collection(info), ids, reason)
+            state.flash(f"Excluded {n} image{'s' if n != 1 else ''} from exports")
+            st.rerun()
+
+
+def undo_exclusion(info: CollectionInfo) -> None:
+    """"Undo: <the newest exclude / include>", while there is one."""
+    coll = state.collection(info)
+    last = exclusions.last_action(coll)
+    if last is not None and st.button(f"Undo: {last.description}", key="check_unexclude", icon=":material/undo:",
+                                      type="tertiary"):
+        with state.guard("Undoing"):
+            exclusions.undo(coll, last.id)
+            state.flash(f"Undid “{last.description}”")
+            st.rerun()
 
 
 def undo_confirm(info: CollectionInfo) -> None:
@@ -147,6 +172,11 @@ def quality_issues(info: CollectionInfo, found: AuditReport) -> None:
                 st.caption(f"**{', '.join(n.replace('_', ' ') for n in q.issues)}**  \n"
                            f"{md_escape(short(Path(q.path).name, 22))}  \n{_facts(q)}", help=q.path)
                 detail.detail_button(info, q.id, key=f"check_qdetail_{q.id}")
+                exclude_button(info, [q.id], "audit: " + ", ".join(n.replace("_", " ") for n in q.issues),
+                               key=f"check_qexclude_{q.id}")
+    if issues:
+        exclude_button(info, [q.id for q in issues], "audit: " + ", ".join(n.replace("_", " ") for n in wanted),
+                       key="check_exclude_shown", label=f"Exclude these {len(issues)} images from exports")
     if len(issues) > limit and st.button(f"Show {min(SHOWN, len(issues) - limit)} more", key="check_quality_more",
                                          icon=":material/unfold_more:"):
         st.session_state["check_quality_shown"] = limit + SHOWN

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from revsearch import card, clusters, export, thumbnails
+from revsearch import audit, card, clusters, export, thumbnails
 from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
@@ -65,22 +65,24 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     when its button is clicked."""
     coll = state.collection(info)
     stem = info.slug
+    checked = audit.card_section(coll)  # the Check page's last counts go into the dataset card
 
     def zip_bytes() -> bytes:
-        return export.export_zip(coll, unlabelled="folder" if unlabelled else "skip")[0]
+        return export.export_zip(coll, unlabelled="folder" if unlabelled else "skip", audit=checked)[0]
 
     def csv_bytes() -> bytes:
         buf = io.StringIO()
-        export.export_csv(coll, buf, include_unlabelled=unlabelled)
+        export.export_csv(coll, buf, include_unlabelled=unlabelled, audit=checked)
         return buf.getvalue().encode("utf-8")
 
     def json_bytes() -> bytes:
         buf = io.StringIO()
-        export.export_json(coll, buf, include_unlabelled=unlabelled)
+        export.export_json(coll, buf, include_unlabelled=unlabelled, audit=checked)
         return buf.getvalue().encode("utf-8")
 
     def card_bytes() -> bytes:
-        return card.render_readme(export.dataset_card(coll, include_unlabelled=unlabelled)).encode("utf-8")
+        return card.render_readme(export.dataset_card(coll, include_unlabelled=unlabelled,
+                                                      audit=checked)).encode("utf-8")
 
     unreadable = export.unreadable_originals(coll, include_unlabelled=unlabelled)
     if unreadable:

@@ -8,6 +8,7 @@ Public API (take an open `Collection`):
     measure_missing(coll, progress=None) -> Measured             pixel measures for images indexed before them
     confirm(coll, refs) -> int / unconfirm(coll, refs)           "this label is right": never reported again
     version(coll) -> str                                         moves when an audit could answer differently
+    card_section(coll) -> dict | None                            the last audit's counts, for a dataset card
 Label fixes are ordinary labelling actions (revsearch/labels.py), undone with `labels.undo`.
 
 Modules: label_issues.py and quality.py judge arrays; run.py reads a collection and assembles the report
@@ -19,7 +20,7 @@ from revsearch.audit.measuring import Measured, measure_missing
 from revsearch.audit.overlap import against
 from revsearch.audit.quality import ISSUES
 from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, Overlap, QualityIssue
-from revsearch.audit.run import audit, version
+from revsearch.audit.run import audit, card_section, version
 
 __all__ = ["AuditReport", "ClassSummary", "ISSUES", "LabelIssue", "Measured", "Overlap", "QualityIssue", "against",
-           "audit", "confirm", "measure_missing", "unconfirm", "version"]
+           "audit", "card_section", "confirm", "measure_missing", "unconfirm", "version"]

@@ -17,6 +17,7 @@ import numpy as np
 
 from revsearch import near_duplicates
 from revsearch.audit.report import Overlap
+from revsearch.audit.run import keep_overlap
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.errors import RevsearchError
@@ -73,11 +74,14 @@ def overlap_folder(coll: Collection, folder: Path | str, embedder: Embedder, thr
 def against(coll: Collection, target: Path | str, embedder_for_folder, threshold: float | None = None,
             progress: Progress | None = None) -> list[Overlap]:
     """`overlap` with a collection directory, or with a folder of images (then `embedder_for_folder()` gives the
-    model, loaded only when needed)."""
+    model, loaded only when needed); the count is kept for the dataset card."""
     target = Path(target).expanduser()
     if Collection.exists(target):
         if target.resolve() == coll.directory:
             raise RevsearchError("--against names this very collection; give another collection or a folder")
         with Collection.open(target) as other:
-            return overlap(coll, other, threshold, progress)
-    return overlap_folder(coll, target, embedder_for_folder(), threshold, progress)
+            found = overlap(coll, other, threshold, progress)
+    else:
+        found = overlap_folder(coll, target, embedder_for_folder(), threshold, progress)
+    keep_overlap(coll, str(target.resolve()), len(found))
+    return found

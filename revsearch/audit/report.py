@@ -111,10 +111,8 @@ class AuditReport:
         return out
 
     def card(self) -> dict:
-        """The counts a dataset card records (no paths): label issues, quality issues by name, overlap."""
-        out = {"labels_checked": self.labels_checked, "label_issues": len(self.label_issues),
-               "quality_issues": len(self.quality_issues),
-               "by_issue": {k: v for k, v in self.issue_counts().items() if k != "label"}}
-        if self.overlap is not None:
-            out["overlap"] = len(self.overlap)
-        return out
+        """The counts a dataset card records (no paths): images, label issues, quality issues by name."""
+        out = {"images": self.images, "labels_checked": self.labels_checked, "label_issues": len(self.label_issues),
+               "quality_issues": len(self.quality_issues)}
+        by_issue = {k: v for k, v in self.issue_counts().items() if k != "label"}
+        return {**out, "by_issue": by_issue} if by_issue else out

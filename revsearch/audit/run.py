@@ -2,18 +2,20 @@
 
 Reads the vectors, labels (with their sources), cluster names, confirmations and pixel measures of a collection, takes
 the measures it lacks (images indexed before indexing took them, measuring.py), and hands arrays to label_issues.py
-and quality.py. At any size it stays within a fixed budget: past LABEL_LIMIT labelled images the labels are judged
+and quality.py. Images excluded from exports (revsearch/exclusions.py) are dealt with: they are compared with, never
+reported. Each audit leaves its counts in the collection (`card_section`), for the dataset card of the next export. At any size it stays within a fixed budget: past LABEL_LIMIT labelled images the labels are judged
 on a stratified sample, past NEIGHBOUR_LIMIT images the neighbour checks (outliers, near-duplicates) run for a sample
 of them (against every image, through the collection's index); pixel and size checks always cover every image.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 
-from revsearch import clusters, labels, near_duplicates, neighbours
+from revsearch import clusters, exclusions, labels, near_duplicates, neighbours
 from revsearch.audit import label_issues, quality
 from revsearch.audit.measuring import Measured, measure_missing
 from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, QualityIssue
@@ -27,6 +29,7 @@ NEIGHBOUR_LIMIT = 20_000  # images whose nearest neighbours are looked up at mos
 NEIGHBOURS = 5  # nearest images whose mean similarity says how far an image is from everything
 CHUNK = 4096
 CONFIRMED_PRIOR = 0.01
+META_SUMMARY, META_OVERLAP = "audit_summary", "audit_overlap"  # collection meta: the last audit's counts
 
 
 def audit(coll: Collection, progress: Progress | None = None, measure: bool = True) -> AuditReport:
@@ -47,14 +50,52 @@ def audit(coll: Collection, progress: Progress | None = None, measure: bool = Tr
     if measured.changed or measured.unreadable:
         notes.append(f"no pixel measures for {measured.changed} images changed since indexing (index again) and "
                      f"{measured.unreadable} that cannot be read")
-    return AuditReport(len(ids), len(labelled), checked, label_found, quality_found,
-                       _classes(labelled, label_found, quality_found, typical), rules, notes, measured.as_dict(),
-                       seconds=time.perf_counter() - started)
+    excluded = exclusions.excluded_ids(coll)
+    if excluded:
+        label_found = [i for i in label_found if i.id not in excluded]
+        quality_found = [q for q in quality_found if q.id not in excluded]
+        notes.append(f"{len(excluded):,} images excluded from exports are not reported")
+    found = AuditReport(len(ids), len(labelled), checked, label_found, quality_found,
+                        _classes(labelled, label_found, quality_found, typical), rules, notes, measured.as_dict(),
+                        seconds=time.perf_counter() - started)
+    _keep(coll, META_SUMMARY, found.card())
+    return found
 
 
 def version(coll: Collection) -> str:
-    """Moves whenever an audit could answer differently: vectors, labels or confirmations changed (for caches)."""
-    return f"{coll.generation}:{labels.version(coll)}:{audit_store.version(coll)}"
+    """Moves whenever an audit could answer differently: vectors, labels, confirmations or exclusions changed."""
+    return f"{coll.generation}:{labels.version(coll)}:{audit_store.version(coll)}:{exclusions.version(coll)}"
+
+
+def keep_overlap(coll: Collection, target: str, found: int) -> None:
+    """Remember the last overlap check (what with, how many copies) for the dataset card."""
+    _keep(coll, META_OVERLAP, {"with": target, "images": found})
+
+
+def card_section(coll: Collection) -> dict | None:
+    """The last audit's counts for a dataset card (revsearch/card.py `audit`): label and quality issues, the last
+    overlap check, when, and whether the collection changed since; None when it was never audited."""
+    summary = _kept(coll, META_SUMMARY)
+    if summary is None:
+        return None
+    overlap = _kept(coll, META_OVERLAP)
+    out = {"checked_at": summary.pop("at"), "current": summary.pop("version") == version(coll), **summary}
+    if overlap is not None:
+        out["overlap"] = {"with": overlap["with"], "images": overlap["images"], "checked_at": overlap["at"]}
+    return out
+
+
+def _keep(coll: Collection, key: str, data: dict) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    coll.set_meta({key: json.dumps({**data, "at": stamp, "version": version(coll)})})
+
+
+def _kept(coll: Collection, key: str) -> dict | None:
+    try:
+        data = json.loads(coll.meta(key) or "null")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 # ---------------------------------------------------------------------------------------------------- labels

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from revsearch import audit, labels
+from revsearch import audit, exclusions, labels
 from revsearch.audit.report import AuditReport
 from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for,
                                   image_refs, lazy_progress, print_json)
@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     act.add_argument("--confirm", nargs="+", metavar="ID|PATH",
                      help="these labels are right: never reported again while the images keep them")
     act.add_argument("--unconfirm", nargs="+", metavar="ID|PATH", help="take confirmations back")
+    act.add_argument("--exclude", nargs="+", metavar="ISSUE", choices=("label", *audit.ISSUES),
+                     help="leave every image reported with these issues ('label': a probably wrong label) out of "
+                          "exports, with the issue as the reason (`exclude --undo` takes them back)")
     p.add_argument("--limit", type=int, default=SHOWN, help=f"issues of each kind printed (default {SHOWN}; --json "
                                                             "lists all)")
     add_model_args(p)
@@ -48,6 +51,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             found = audit.audit(coll, progress=progress)
             if args.accept:
                 return _accept(coll, found, args)
+            if args.exclude:
+                return _exclude(coll, found, args)
             if args.against is not None:
                 found.overlap = audit.against(coll, args.against, lambda: embedder_for(coll, args), args.threshold,
                                               progress)
@@ -72,6 +77,20 @@ def _accept(coll: Collection, found: AuditReport, args: argparse.Namespace) -> i
     else:
         print(f"took {len(wanted)} suggestion{'s' if len(wanted) != 1 else ''} ({changed} labels changed); "
               "undo with `label --undo`")
+    return 0
+
+
+def _exclude(coll: Collection, found: AuditReport, args: argparse.Namespace) -> int:
+    """One exclude action per issue name asked for, the name as the reason."""
+    done: dict[str, int] = {}
+    for name in args.exclude:
+        ids = ([i.id for i in found.label_issues] if name == "label" else
+               [q.id for q in found.quality_issues if name in q.issues])
+        done[name] = exclusions.exclude(coll, ids, f"audit: {name.replace('_', ' ')}") if ids else 0
+    if args.json:
+        print_json({"excluded": done})
+    else:
+        print("excluded " + ", ".join(f"{n} {name}" for name, n in done.items()) + "; undo with `exclude --undo`")
     return 0
 
 

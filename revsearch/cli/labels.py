@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from revsearch import export, labels
-from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, image_refs, lazy_progress, print_json
+from revsearch import audit, export, labels
+from revsearch.cli.common import (add_collection_arg, add_json_arg, add_quiet_arg, image_refs, lazy_progress,
+                                  print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
@@ -158,13 +159,16 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     with Collection.open(args.collection) as coll, lazy_progress("file", args.quiet) as progress:
+        checked = audit.card_section(coll)  # the last `audit`'s counts go into the dataset card
         if args.format == "imagefolder":
             rep = export.export_imagefolder(coll, args.out, link=args.link, unlabelled=args.unlabelled,
-                                            progress=progress)
+                                            progress=progress, audit=checked)
         elif args.format == "csv":
-            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
+            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force,
+                                    audit=checked)
         else:
-            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
+            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force,
+                                     audit=checked)
     if args.json:
         print_json(rep.as_dict())
     else:

@@ -93,11 +93,15 @@ def test_label_issues_fixed_confirmed_and_undone(checked, data_dir):
 
 def test_quality_grid_and_overlap_with_a_folder(checked, tmp_path):
     at, _ = checked
-    at.session_state["check_tab"] = next(t.label for t in at.tabs if "Image quality" in t.label)
+    at.session_state["check_tab"] = ":material/image_search: Image quality"
     at.run()
     assert not problems(at) and not errors(at)
     assert "dark" in at.multiselect(key="check_issue_filter").value
     assert "**dark" in texts(at) and "dark\\.jpg" in texts(at)  # file names shown literally
+    at = click(at, next(b.label for b in at.button if b.key and b.key.startswith("check_qexclude_")))
+    assert "dark\\.jpg" not in texts(at)  # left out of exports: no longer reported
+    at = click(at, next(b.label for b in at.button if b.label.startswith("Undo: excluded 1 image (audit: dark")))
+    assert "dark\\.jpg" in texts(at)
 
     outside = tmp_path / "test-set"
     outside.mkdir()

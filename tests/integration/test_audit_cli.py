@@ -5,6 +5,7 @@ confirm) and undoing it; measures taken on demand for a collection indexed witho
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -105,6 +106,16 @@ def test_planted_defects_are_named_and_clean_photos_are_not(capsys, tmp_path, cl
     dark = next(q for q in report["quality_issues"] if "dark" in q["issues"])
     assert set(pixel_measures.NAMES) <= set(dark["measures"]) and dark["measures"]["highlights"] < 0.35
     assert report["thresholds"]["blur"] >= 0.5 and report["label_issues"] == [] and report["labelled"] == 0
+
+    c = str(directory)
+    assert ok_json(capsys, "audit", "-c", c, "-q", "--exclude", "dark") == {"excluded": {"dark": 2}}
+    after = ok_json(capsys, "audit", "-c", c, "-q")
+    assert not any("dark" in q["issues"] for q in after["quality_issues"])  # left out of exports: not reported
+    ok_json(capsys, "export", "-c", c, "--format", "csv", "--out", str(tmp_path / "out.csv"), "-q")
+    card = json.loads((tmp_path / "out.csv.dataset.json").read_text())
+    assert card["excluded"]["by_reason"] == {"audit: dark": 2}
+    assert card["audit"]["quality_issues"] == len(after["quality_issues"]) and card["audit"]["current"] is True
+    assert card["audit"]["by_issue"]["blurry"] == 2 and "dark" not in card["audit"]["by_issue"]
 
 
 def test_against_a_folder_finds_the_planted_near_copy(capsys, tmp_path, clothing_collection_dir, clothing_folder):
