@@ -160,7 +160,9 @@ def _quality_issues(coll: Collection, space: "_Space", ids: np.ndarray, widths: 
     n = len(ids)
     flags = {name: np.zeros(n, dtype=bool) for name in quality.ISSUES}
     measured_ids, values = audit_store.measures(coll, pixel_measures.VERSION, len(pixel_measures.NAMES))
-    at = np.searchsorted(ids, measured_ids)  # measured ids are a subset of the indexed ones, both sorted
+    at = np.minimum(np.searchsorted(ids, measured_ids), max(n - 1, 0))  # both sorted by id
+    known = (ids[at] == measured_ids) if n else np.zeros(len(measured_ids), dtype=bool)  # indexed meanwhile: later
+    measured_ids, values, at = measured_ids[known], values[known], at[known]
     for name, flag in quality.pixel_flags(values, rules).items():
         flags[name][at] = flag
     flags.update(quality.size_flags(widths, heights, rules))
