@@ -10,8 +10,10 @@ Two images with the same file name under one label become `name.jpg`, `name-1.jp
 out (`unlabelled="skip"`) or go to `OUT/_unlabelled/` (`unlabelled="folder"`). OUT must be empty or not exist, so
 a second export never mixes with the first.
 
-CSV columns: `path,label,cluster,confidence,source` — path absolute; label empty when unlabelled; confidence is the
-accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when unlabelled.
+CSV columns: `path,label,cluster,confidence,source,labelled_by` — path absolute; label empty when unlabelled;
+confidence is the accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when unlabelled;
+labelled_by is who gave the label (a user of the app, the CLI's `--as`, or the OS user; empty for labels made before
+revsearch recorded it).
 
 Public API:
     export_imagefolder(coll, out, link=False, unlabelled="skip", progress=None) -> ExportReport
@@ -46,7 +48,7 @@ from revsearch.safe_write import DiskFull, atomic_output, copy_atomic, disk_full
 
 UNLABELLED_DIR = "_unlabelled"
 UNLABELLED_CHOICES = ("skip", "folder")
-CSV_COLUMNS = ("path", "label", "cluster", "confidence", "source")
+CSV_COLUMNS = ("path", "label", "cluster", "confidence", "source", "labelled_by")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class ExportRow:
     cluster: int | None
     confidence: float | None
     source: str | None
+    labelled_by: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -92,7 +95,8 @@ def export_rows(coll: Collection, include_unlabelled: bool = True) -> list[Expor
             continue
         cluster = assign.get(r.id, assign.get(r.duplicate_of) if r.duplicate_of is not None else None)
         confidence = (lr.confidence if lr.confidence is not None else 1.0) if lr is not None else None
-        out.append(ExportRow(r.id, r.path, lr.label if lr else None, cluster, confidence, lr.source if lr else None))
+        out.append(ExportRow(r.id, r.path, lr.label if lr else None, cluster, confidence, lr.source if lr else None,
+                             lr.labelled_by if lr else None))
     return out
 
 
@@ -247,15 +251,19 @@ def _text_output(out: Path | str | IO[str], force: bool) -> Iterator[IO[str]]:
 
 def export_csv(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True,
                force: bool = False) -> ExportReport:
-    """`path,label,cluster,confidence,source` rows; an existing file is replaced only with `force`."""
+    """`path,label,cluster,confidence,source,labelled_by` rows; an existing file is replaced only with `force`."""
     rows = export_rows(coll, include_unlabelled)
     with _text_output(out, force) as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
         for r in rows:
-            writer.writerow([r.path, r.label or "", "" if r.cluster is None else r.cluster,
-                             "" if r.confidence is None else f"{r.confidence:.4f}", r.source or ""])
+            writer.writerow(_csv_row(r.path, r))
     return _row_report(out, "csv", rows)
+
+
+def _csv_row(path: str, r: ExportRow) -> list:
+    return [path, r.label or "", "" if r.cluster is None else r.cluster,
+            "" if r.confidence is None else f"{r.confidence:.4f}", r.source or "", r.labelled_by or ""]
 
 
 def export_json(coll: Collection, out: Path | str | IO[str], include_unlabelled: bool = True,
@@ -272,7 +280,7 @@ def export_json(coll: Collection, out: Path | str | IO[str], include_unlabelled:
         "labels": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         "clusters": [{"id": c.id, "name": c.name, "size": c.size} for c in clustering.clusters] if clustering else [],
         "images": [{"path": r.path, "label": r.label, "cluster": r.cluster, "confidence": r.confidence,
-                    "source": r.source} for r in rows],
+                    "source": r.source, "labelled_by": r.labelled_by} for r in rows],
     }
     with _text_output(out, force) as fh:
         json.dump(data, fh, ensure_ascii=False, indent=1)
@@ -327,8 +335,7 @@ def export_zip(coll: Collection, unlabelled: str = "skip", progress: Progress | 
             writer = csv.writer(text)
             writer.writerow(CSV_COLUMNS)
             for name, r in listing:
-                writer.writerow([name, r.label or "", "" if r.cluster is None else r.cluster,
-                                 "" if r.confidence is None else f"{r.confidence:.4f}", r.source or ""])
+                writer.writerow(_csv_row(name, r))
             zf.writestr("labels.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     return buf.getvalue(), result
 

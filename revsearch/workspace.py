@@ -39,6 +39,7 @@ ABOUT = "about.json"
 FILES = "files"
 REPO_DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"
 _SLUG_BAD = re.compile(r"[^a-z0-9]+")
+UPLOAD_LIMIT_MB = 1024  # default upload limit per file: Streamlit's server.maxUploadSize in .streamlit/config.toml
 
 
 def data_dir() -> Path:
@@ -116,6 +117,17 @@ class Workspace:
 
     def _save_settings(self, settings: dict) -> None:
         _write_json_atomic(self._settings_path(), settings)
+
+    def upload_limit_mb(self) -> float:
+        """The largest file (MB) the app accepts as an upload, as an admin set it (default UPLOAD_LIMIT_MB)."""
+        value = self.settings().get("upload_limit_mb")
+        return float(value) if isinstance(value, (int, float)) and value > 0 else float(UPLOAD_LIMIT_MB)
+
+    def set_upload_limit_mb(self, mb: float) -> None:
+        if not 0 < float(mb) <= 1024**2:
+            raise RevsearchError("the upload limit is a size in MB above 0")
+        self.ensure_root()
+        self._save_settings({**self.settings(), "upload_limit_mb": float(mb)})
 
     # ------------------------------------------------------------------ listing
 

@@ -11,10 +11,10 @@ import os
 import sys
 from typing import Sequence
 
-from revsearch.cli import engine, explore, learn, quality, scale
+from revsearch.cli import engine, explore, learn, quality, scale, users
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, scale, quality, explore, learn)
+COMMAND_MODULES = (engine, scale, quality, explore, learn, users)
 
 
 def build_parser() -> argparse.ArgumentParser:
