@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import explore, feedback, state, undo, views
+from ui import access, explore, feedback, state, undo, views
+from ui.access import Permission
 
 infos = state.collections()
 info = state.current(infos)
@@ -42,9 +43,10 @@ with state.guard("Searching"):
     views.query_header(info, query, shown, hits, min_score)
     feedback.chips(info, query.key)
     if shown:
-        grid_tab, montage_tab, map_tab, label_tab = st.tabs(
+        grid_tab, montage_tab, map_tab, *label_tab = st.tabs(
             [":material/grid_view: Results", ":material/photo_library: Montage", ":material/scatter_plot: On the map",
-             ":material/label: Label these"], key="search_tab", on_change="rerun")
+             *([":material/label: Label these"] if access.can(Permission.LABEL) else [])],
+            key="search_tab", on_change="rerun")
         if grid_tab.open:
             with grid_tab:
                 views.results_grid(info, shown, key="search", exact=views.exact_ids(info, query, shown),
@@ -56,7 +58,7 @@ with state.guard("Searching"):
         if map_tab.open:
             with map_tab, state.guard("Drawing the map"):
                 explore.query_map(info, query.name, shown)
-        if label_tab.open:
-            with label_tab:
+        if label_tab and label_tab[0].open:
+            with label_tab[0]:
                 views.label_results_form(info, shown)
                 undo.undo_button(coll, key="undo_search")

@@ -10,7 +10,7 @@ mark in the collection's metadata.
 from __future__ import annotations
 
 from revsearch.collection import Collection, label_store
-from revsearch.collection.label_store import Change
+from revsearch.collection.label_store import Action, Change
 
 SEEN_META = "changes_seen_by:"  # + user name: the newest action that person was told about
 
@@ -25,9 +25,14 @@ def changed_by_others(coll: Collection, user: str, limit: int = 100) -> list[Cha
     return label_store.overridden(coll, user, after=int(coll.meta(SEEN_META + user) or 0), limit=limit)
 
 
+def newest_action(coll: Collection) -> Action | None:
+    """Anyone's newest labelling action not undone yet (what an admin may undo for someone else)."""
+    return label_store.last_action(coll, None)
+
+
 def mark_seen(coll: Collection, user: str, upto: int | None = None) -> None:
     """`user` has seen every change up to action `upto` (default: the newest)."""
     coll.set_meta({SEEN_META + user: label_store.newest_action_id(coll) if upto is None else int(upto)})
 
 
-__all__ = ["Change", "changed_by_others", "image_history", "mark_seen"]
+__all__ = ["Change", "changed_by_others", "image_history", "mark_seen", "newest_action"]

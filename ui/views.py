@@ -14,11 +14,12 @@ import streamlit as st
 from PIL import Image
 
 from revsearch import clusters, images, labels, montage, regions, thumbnails
+from revsearch.auth import guarded
 from revsearch.errors import RevsearchError
 from revsearch.files import content_hash
 from revsearch.search import Hit, Searcher
 from revsearch.workspace import CollectionInfo
-from ui import crop, detail, explore, feedback, learning, state
+from ui import access, crop, detail, explore, feedback, learning, state
 
 QUERY = "query"  # session_state key: the active Query
 QUERY_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
@@ -342,7 +343,7 @@ def apply_label(info: CollectionInfo, ids: Sequence[int], label: str) -> None:
     if not label:
         st.warning("Type or pick a label first.")
         return
-    n = labels.label_images(state.collection(info), list(ids), label)
+    n = guarded.label_images(access.actor(), state.collection(info), list(ids), label)
     state.flash(f"Labelled {len(ids)} image{'s' if len(ids) != 1 else ''} “{label}”"
                 + (f" ({n} changed)" if n != len(ids) else ""))
     st.rerun()

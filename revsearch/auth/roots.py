@@ -69,7 +69,7 @@ class Roots:
         if "\x00" in text:
             raise OutsideRoots(f"{text!r} is not a usable path")
         if not self.confined:
-            return Path(text).expanduser().resolve()
+            return Path(text).expanduser()  # unchecked: the action's own checks (an absolute path…) still apply
         if os.sep == "/" and "\\" in text:
             raise OutsideRoots(f"{text} is outside the allowed folders: {self.describe()} (\\ is not a folder "
                                "separator on this server; use /)")

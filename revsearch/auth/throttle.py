@@ -26,7 +26,8 @@ class _Failures:
 class Throttle:
     def __init__(self, free: int = 3, base: float = 1.0, cap: float = 60.0, forget: float = 900.0,
                  max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self.free, self.base, self.cap, self.forget, self.max_keys, self.clock = free, base, cap, forget, max_keys, clock
+        self.free, self.base, self.cap, self.forget = free, base, cap, forget
+        self.max_keys, self.clock = max_keys, clock
         self._keys: OrderedDict[Hashable, _Failures] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -175,7 +175,8 @@ class Recorder:
             return None
         action_id = int(self.conn.execute(
             "INSERT INTO label_actions(at, kind, description, images, undo_of, user) VALUES(?, ?, ?, ?, ?, ?) "
-            "RETURNING id", (self.at, kind, description, len({i for i, _ in layers}), undo_of, self.user)).fetchone()[0])
+            "RETURNING id", (self.at, kind, description, len({i for i, _ in layers}), undo_of, self.user),
+        ).fetchone()[0])
         self.conn.executemany(
             "INSERT INTO label_changes(action_id, image_id, layer, old_label, old_source, old_confidence, old_by, "
             "new_label, new_source, new_confidence, new_by) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
