@@ -90,13 +90,13 @@ class UserStore:
             info = self.path.stat()
         except FileNotFoundError:
             return []
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            log.warning("%s was readable by others (mode %o): set to owner-only", self.path, stat.S_IMODE(info.st_mode))
+            os.chmod(self.path, MODE)
         key = (info.st_mtime_ns, info.st_size, info.st_ino)
         cached = self._cache.get(self.path)
         if cached is not None and cached[0] == key:
             return cached[1]
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            log.warning("%s was readable by others (mode %o): set to owner-only", self.path, stat.S_IMODE(info.st_mode))
-            os.chmod(self.path, MODE)
         users = self._read()
         self._cache[self.path] = (key, users)
         return users
