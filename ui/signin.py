@@ -54,7 +54,7 @@ def _form(notice: str | None) -> None:
     st.title("Sign in to revsearch")
     if notice:
         st.info(notice, icon=":material/lock_clock:")
-    with st.form("sign_in", clear_on_submit=True):
+    with st.columns([2, 3])[0], st.form("sign_in", clear_on_submit=True):
         name = st.text_input("User name", max_chars=64, autocomplete="username")
         password = st.text_input("Password", type="password", max_chars=1024, autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
