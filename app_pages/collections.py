@@ -88,7 +88,8 @@ elif access.can(Permission.ADD_IMAGES):
                        "is copied). Indexing it again later picks up new, changed and deleted files."
                        + (f" Allowed folders: {roots.describe()}." if roots.confined else ""))
             with st.form("server_folder"):
-                path = st.text_input("Folder path", placeholder="/home/me/Pictures")
+                path = st.text_input("Folder path",
+                                     placeholder=str(roots.paths[0]) if roots.paths else "/home/me/Pictures")
                 go = st.form_submit_button("Index this folder", type="primary")
             if go:
                 with state.guard("Indexing the folder"):

@@ -57,10 +57,10 @@ def later() -> Callable[[], Actor]:
     tab's session again when it is called."""
     if not mode().shared:
         return lambda: Actor(os_user(), ADMIN, Roots.from_env(shared=False))
-    session, users = st.session_state.get(SESSION), store()
+    session, users, address = st.session_state.get(SESSION), store(), client()
 
     def now() -> Actor:
-        user = sessions.check(session, users, time.time(), sessions.Limits.from_env())
+        user = sessions.check(session, users, time.time(), sessions.Limits.from_env(), address)
         return Actor(user.name, user.role, Roots.from_env(shared=True))
 
     return now

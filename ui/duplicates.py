@@ -110,7 +110,9 @@ def marks_version(info: CollectionInfo) -> int:
 
 
 def not_duplicate_button(info: CollectionInfo, image_id: int, group: DuplicateGroup) -> None:
-    if access.can(Permission.DUPLICATES) and st.button("Not a duplicate", key=f"not_dup_{group.id}_{image_id}", icon=":material/call_split:",
+    if not access.can(Permission.DUPLICATES):
+        return
+    if st.button("Not a duplicate", key=f"not_dup_{group.id}_{image_id}", icon=":material/call_split:",
                  type="tertiary", help="remembered in this collection: this image is not grouped with these again"):
         with state.guard("Marking it"):
             guarded.not_a_duplicate(access.actor(), state.collection(info), image_id, group)
@@ -139,8 +141,9 @@ def actions(info: CollectionInfo, groups: list[DuplicateGroup]) -> None:
                    "overwriting anything) into the folder you give, and leave this collection. **Undo** moves them "
                    "back." + (f" Allowed folders: {roots.describe()}." if roots.confined else ""))
         with st.form("dup_move", border=False):
-            folder = st.text_input("Folder on this computer", placeholder="/home/me/Pictures/duplicates",
-                                   key="dup_move_folder")
+            folder = st.text_input("Folder on this computer", key="dup_move_folder",
+                                   placeholder=str(roots.paths[0] / "duplicates") if roots.paths
+                                   else "/home/me/Pictures/duplicates")
             go = st.form_submit_button(f"Move {len(copies)} copies", type="primary")
         if go:
             with state.guard("Moving the copies"):

@@ -2,7 +2,8 @@
 the user's password changes or the user is removed. Each use re-reads the user, so a new role applies at once.
 
 A session is kept by the app per browser tab (server-side, in the tab's Streamlit session); nothing here is stored
-in the browser, so a closed tab's session is gone with it and a reload asks to sign in again.
+in the browser, so a closed tab's session is gone with it and a reload asks to sign in again. It is bound to the
+address it signed in from.
 """
 
 from __future__ import annotations
@@ -63,11 +64,14 @@ def sign_in(store: UserStore, throttle: Throttle, name: str, password: str, clie
     return Session(user.name, user.stamp, now, now, client)
 
 
-def check(session: Session | None, store: UserStore, now: float, limits: Limits) -> User:
+def check(session: Session | None, store: UserStore, now: float, limits: Limits, client: str | None = None) -> User:
     """The session's user as the users file has them now (role included), and the session marked as used; else
-    `SignedOut` saying why."""
+    `SignedOut` saying why. A session used from another address than it signed in from ends too (a stolen session
+    id replayed from another machine)."""
     if session is None:
         raise SignedOut("Sign in to use revsearch.")
+    if client is not None and client != session.client:
+        raise SignedOut("This session was signed in from another address: sign in again.")
     if now - session.started > limits.lifetime:
         raise SignedOut("Your session has ended (signed in too long ago): sign in again.")
     if now - session.seen > limits.idle:

@@ -312,6 +312,10 @@ def test_sessions_end_when_idle_too_old_or_when_the_password_or_user_changes(tmp
         sessions.check(s, store, 1.0, limits)
     with pytest.raises(sessions.SignedOut):
         sessions.check(None, store, 1.0, limits)
+    s = sessions.sign_in(store, Throttle(), "ana", PW, "10.0.0.1", now=0.0)
+    assert sessions.check(s, store, 1.0, limits, "10.0.0.1").name == "ana"
+    with pytest.raises(sessions.SignedOut, match="another address"):
+        sessions.check(s, store, 2.0, limits, "10.6.6.6")  # a session id replayed from another machine
     assert sessions.Limits.from_env({"REVSEARCH_SESSION_IDLE_MINUTES": "0.5"}).idle == 30.0
     with pytest.raises(RevsearchError):
         sessions.Limits.from_env({"REVSEARCH_SESSION_HOURS": "-1"})
