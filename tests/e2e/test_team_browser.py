@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM, ROOT, copy_photos, free_port, go, keep_local, no_tracebacks, settle, shot
+from tests.e2e.test_browser import (CHROMIUM, ROOT, copy_photos, go, keep_local, no_tracebacks, settle, shot,
+                                    start_app, stop_app)
 
 pytestmark = pytest.mark.e2e
 
@@ -34,37 +33,6 @@ def revsearch(env: dict, *args: str, stdin: str = "") -> None:
     assert done.returncode == 0, done.stderr
 
 
-def start(env: dict, address: str, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port at `address`; the URL to reach it on loopback."""
-    port = free_port()
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", address, "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("streamlit did not answer within 60 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
 def team_server(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("e2e-team")
@@ -76,9 +44,9 @@ def team_server(tmp_path_factory: pytest.TempPathFactory):
            "REVSEARCH_AUTH": "required", "REVSEARCH_ROOTS": str(base / "allowed")}
     for name, role in ROLES.items():
         revsearch(env, "users", "add", name, "--role", role, stdin=PASSWORDS[name] + "\n")
-    proc, url = start(env, "127.0.0.1", base / "streamlit.log")
+    proc, url = start_app(env, "127.0.0.1", base / "streamlit.log")
     yield url, base, env
-    stop(proc)
+    stop_app(proc)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +170,7 @@ def test_each_role_signs_in_and_sees_and_may_only_its_own(team_server, browser: 
 def test_a_server_on_every_interface_with_no_users_says_how_to_add_one(tmp_path: Path, browser: Browser):
     env = {**os.environ, "REVSEARCH_DATA": str(tmp_path / "data"), "REVSEARCH_DEMO": "off"}
     env.pop("REVSEARCH_AUTH", None)
-    proc, url = start(env, "0.0.0.0", tmp_path / "streamlit.log")
+    proc, url = start_app(env, "0.0.0.0", tmp_path / "streamlit.log")
     try:
         page = new_page(browser)
         page.goto(url)
@@ -211,4 +179,4 @@ def test_a_server_on_every_interface_with_no_users_says_how_to_add_one(tmp_path:
         assert page.get_by_label("User name").count() == 0
         page.context.close()
     finally:
-        stop(proc)
+        stop_app(proc)
