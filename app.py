@@ -31,7 +31,7 @@ STYLE = """
 
 PAGES = [  # (page, what a role needs to see it)
     (st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True), Permission.SEARCH),
-    (st.Page("app_pages/explore.py", title="Map", icon=":material/scatter_plot:"), Permission.SEARCH),
+    (st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"), Permission.SEARCH),
     (st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"), Permission.SEARCH),
     (st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"), Permission.LABEL),
     (st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"), Permission.SEARCH),

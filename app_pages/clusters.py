@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import evaluate, labels, learned
 from revsearch.auth import guarded
-from ui import access, learning, state, undo, views, widgets
+from ui import access, display, learning, state, undo, widgets
 from ui import clustering as ui_clusters
 from ui.access import Permission
 
@@ -111,7 +111,7 @@ for start in range(0, len(shown), per_row):
     cols = st.columns(per_row, gap="medium")
     for col, c in zip(cols, shown[start : start + per_row]):
         with col.container(border=True):
-            st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
+            st.markdown(f"#### {display.md_escape(ui_clusters.title(c))}")
             st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
                        + (f" · {len(c.outliers)} outliers outlined in red" if c.outliers else "")
                        + " · click an image's button for its details")

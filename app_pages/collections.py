@@ -6,7 +6,7 @@ import streamlit as st
 
 from revsearch.auth import guarded
 from revsearch.workspace import demo_source
-from ui import access, state, views, widgets
+from ui import access, display, state, widgets
 from ui.access import Permission
 
 ws = state.workspace()
@@ -109,7 +109,7 @@ for c in infos:
         extra = " · **in use**" if in_use else ""
         held = (f":orange[:material/hourglass_top: being indexed now]: {c.counts.get('indexed', 0)} images so far"
                 if c.indexing else f"{c.counts.get('indexed', 0)} images")
-        row[0].markdown(f"**{views.md_escape(c.name)}**{extra}  \n{held} · "
+        row[0].markdown(f"**{display.md_escape(c.name)}**{extra}  \n{held} · "
                         f"{state.model_title(c.model)}" + (" · demo" if c.demo else ""))
         if row[1].button("Use", key=f"use_{c.slug}", disabled=in_use, width="stretch"):
             state.select(c.slug)
@@ -117,7 +117,7 @@ for c in infos:
         if can_manage:
             busy = "It is being indexed: it can be deleted when the run ends" if c.indexing else None
             with row[2].popover("Delete", icon=":material/delete:", width="stretch", disabled=c.indexing, help=busy):
-                st.write(f"Delete **{views.md_escape(c.name)}**? Its index and uploaded copies are removed; folders "
+                st.write(f"Delete **{display.md_escape(c.name)}**? Its index and uploaded copies are removed; folders "
                          "indexed in place are not touched.")
                 if st.button("Yes, delete it", type="primary", key=f"delete_{c.slug}"):
                     with state.guard("Deleting the collection"):

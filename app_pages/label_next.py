@@ -6,7 +6,7 @@ import streamlit as st
 
 from revsearch import labels, learned, thumbnails
 from revsearch.auth import guarded
-from ui import access, learning, state, undo, views
+from ui import access, display, learning, state, undo
 from ui.access import Permission
 
 PER_ROW = 4
@@ -82,7 +82,7 @@ def toggle(kind: str, image_id: int) -> None:
     page[kind] = [i for i in page[kind] if i != image_id] if image_id in page[kind] else [*page[kind], image_id]
 
 
-thumbs = thumbnails.thumbnails(coll, [i.id for i in items], views.THUMB)
+thumbs = thumbnails.thumbnails(coll, [i.id for i in items], display.THUMB)
 grid = st.container(key="grid_label_next")
 for start in range(0, len(items), PER_ROW):
     cols = grid.columns(PER_ROW)
@@ -92,14 +92,14 @@ for start in range(0, len(items), PER_ROW):
                 st.image(thumbs[item.id], width="stretch")
             name = item.path.rsplit("/", 1)[-1]
             if item.suggested is not None:
-                st.caption(f"suggested **{views.md_escape(item.suggested)}** · {item.confidence:.0%} sure")
+                st.caption(f"suggested **{display.md_escape(item.suggested)}** · {item.confidence:.0%} sure")
             else:
                 st.caption("no suggestion yet")
             fixed = st.session_state.get(fix_key(item.id))
             row = st.columns(2)
             if item.suggested is not None and not fixed:
                 confirmed = item.id in page["confirmed"]
-                row[0].button(f"✓ {views.short(item.suggested, 14)}", key=f"ok_{slug}_{item.id}",
+                row[0].button(f"✓ {display.short(item.suggested, 14)}", key=f"ok_{slug}_{item.id}",
                               type="primary" if confirmed else "secondary", width="stretch",
                               on_click=toggle, args=("confirmed", item.id),
                               help="confirmed" if confirmed else f"confirm: {item.suggested}")
@@ -112,7 +112,7 @@ for start in range(0, len(items), PER_ROW):
                          placeholder="correct it…" if item.suggested else "what is it?",
                          label_visibility="collapsed", help=f"{name}: pick a label, or type a new one")
             verdict = answer(item)
-            st.caption(f"→ **{views.md_escape(verdict)}**" if verdict else "→ left unlabelled")
+            st.caption(f"→ **{display.md_escape(verdict)}**" if verdict else "→ left unlabelled")
 
 todo = {item.id: a for item in items if (a := answer(item))}
 if st.button(f"Confirm this page ({len(todo)} label{'s' if len(todo) != 1 else ''})", type="primary",

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchsuite import stages  # noqa: E402
 
-PAGES = {"Search": "search", "Map": "explore", "Clusters": "clusters", "Label next": "label_next",
+PAGES = {"Search": "search", "Map": "map", "Clusters": "clusters", "Label next": "label_next",
          "Duplicates": "duplicates", "Collections": "collections"}
 TIMEOUT = 1800
 QUERY_PHOTO = ROOT.parent / "shared" / "datasets" / "clothing-small"
@@ -65,7 +65,7 @@ def stage_pages(args: argparse.Namespace) -> dict:
 
     from benchsuite.measure import hwm_mb
     from ui import duplicates
-    from ui.views import QUERY, Query
+    from ui.queries import QUERY, Query
 
     directory = Path(args.collection)
     shutil.rmtree(directory / "thumbs", ignore_errors=True)

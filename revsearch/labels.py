@@ -50,7 +50,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import faiss
 import numpy as np
 
 from revsearch import clusters as clusters_mod, learned
@@ -58,6 +57,7 @@ from revsearch.auth.users import os_user
 from revsearch.collection import Collection, cluster_store, label_store, sampling
 from revsearch.collection.label_store import Action, HistoryEntry, LabelRow, UndoReport
 from revsearch.errors import RevsearchError
+from revsearch.neighbours import knn
 
 SOURCES = ("manual", "cluster", "suggestion", "import")
 MAX_LABEL_CHARS = 120
@@ -256,14 +256,11 @@ def version(coll: Collection) -> str:
 
 # ---------------------------------------------------------------------------------------------------- suggestions
 
-_SUGGEST_CACHE: dict[tuple, list[Suggestion]] = {}
-
-
 def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -> list[Suggestion]:
     """Calibrated suggestions for unlabelled indexed images, most confident first; images for which "none of the
     known labels" is the most probable answer get none.
 
-    Cached per (collection, generation, label version, k), so the app can call it on every rerun.
+    Kept with the collection per generation, label version, head and k, so the app can call it on every rerun.
     """
     return [s for s in _guesses(coll, k) if s.confidence >= s.none and s.confidence >= min_confidence]
 
@@ -273,15 +270,8 @@ def _guesses(coll: Collection, k: int) -> list[Suggestion]:
     learned.LABEL_SET_LIMIT unlabelled images), with its probability and that of "none"."""
     if k < 1:
         raise RevsearchError("k must be at least 1")
-    with coll.lock:
-        key = (str(coll.directory), coll.generation, label_store.version(coll), coll.meta(learned.META_HEAD), k)
-        cached = _SUGGEST_CACHE.get(key)
-        if cached is None:
-            cached = _suggest(coll, k)
-            if len(_SUGGEST_CACHE) > 16:
-                _SUGGEST_CACHE.clear()
-            _SUGGEST_CACHE[key] = cached
-    return cached
+    return coll.derived("suggestions", (label_store.version(coll), coll.meta(learned.META_HEAD), k),
+                        lambda: _suggest(coll, k))
 
 
 def _suggest(coll: Collection, k: int) -> list[Suggestion]:
@@ -298,9 +288,7 @@ def _suggest(coll: Collection, k: int) -> list[Suggestion]:
     probs = suggester.probabilities(queries)
     kinds, none = probs[:, :-1], probs[:, -1]
     lab = np.flatnonzero(labelset.labelled)
-    index = faiss.IndexFlatIP(labelset.vectors.shape[1])
-    index.add(np.ascontiguousarray(labelset.vectors[lab]))
-    sims, nbrs = index.search(np.ascontiguousarray(queries), min(k, len(lab)))
+    sims, nbrs = knn(labelset.vectors[lab], queries, k)
     nbr_codes = labelset.codes[lab][nbrs]
     names = suggester.classes
     query_ids = labelset.ids[rows]

@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -49,10 +49,6 @@ LEARNED_INDEX_LIMIT = 200_000  # images up to which the learned space gets an in
 RERANK = 2000  # raw-index candidates per query re-ordered in the learned space past that
 
 log = logging.getLogger(__name__)
-_LOCK = threading.RLock()
-_HEADS: dict[str, tuple[float, Head]] = {}  # path -> (mtime, head)
-_INDEXES: dict[tuple, faiss.Index] = {}  # (directory, generation, head file) -> learned index
-_SUGGESTERS: dict[tuple, tuple[LabelSet, calibrate.Suggester | None]] = {}
 
 
 @dataclass
@@ -141,8 +137,7 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     trained.meta["calibration"] = {"temperature": suggester.temperature, "centre": suggester.centre,
                                    "slope": suggester.slope}
     trained.meta["validation"] = validation.as_dict()
-    with _LOCK:
-        _SUGGESTERS[(str(coll.directory), coll.generation, digest)] = (labelset, suggester)
+    coll.derived("suggester", digest, lambda: (labelset, suggester))  # suggestions need not train it again
     report(progress, 3, 4, "storing")
     raw, learned, gain = validation.raw_map, validation.learned_map, validation.gain
     if validation.use_head:
@@ -160,15 +155,6 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
             space_index(coll, active_head(coll))  # built now, so the next search does not wait for it
     report(progress, 4, 4, "done")
     return result
-
-
-def retrain_if_stale(coll: Collection, progress: Progress | None = None) -> LearnResult | None:
-    """What the app runs in the background after a labelling action: `learn` when the training labels changed
-    since the last attempt, else None at once."""
-    last = _last(coll)
-    if last and last.get("digest") == label_digest(training_labels(coll)):
-        return None
-    return learn(coll, progress)
 
 
 def _not_enough(coll: Collection, why: str) -> str:
@@ -214,19 +200,18 @@ def active_head(coll: Collection) -> Head | None:
         mtime = path.stat().st_mtime
     except OSError:
         return None
-    with _LOCK:
-        cached = _HEADS.get(str(path))
-        if cached is None or cached[0] != mtime:
-            try:
-                cached = (mtime, head_mod.load(path))
-            except RevsearchError as exc:
-                log.warning("%s; searching the pretrained vectors", exc)
-                return None
-            _HEADS[str(path)] = cached
-    found = cached[1]
-    if found.meta.get("model_fingerprint") != coll.fingerprint or found.dim_in != coll.dim:
+    found = coll.derived("learned head", (name, mtime), lambda: _load_head(path))
+    if found is None or found.meta.get("model_fingerprint") != coll.fingerprint or found.dim_in != coll.dim:
         return None
     return found
+
+
+def _load_head(path: Path) -> Head | None:
+    try:
+        return head_mod.load(path)
+    except RevsearchError as exc:
+        log.warning("%s; searching the pretrained vectors", exc)
+        return None
 
 
 def status(coll: Collection) -> dict:
@@ -319,22 +304,19 @@ def space_index(coll: Collection, found: Head | None) -> faiss.Index:
     """The index to search in the space of `found` (a head from `resolve`): the collection's own for None (raw)."""
     if found is None:
         return coll.index()
-    with _LOCK:
-        generation = coll.generation
-        key = (str(coll.directory), generation, found.meta.get("label_version"), coll.fingerprint)
-        index = _INDEXES.get(key)
-        if index is None:
-            ids, vectors = coll.vectors()
-            out = np.empty((len(ids), found.dim_out), dtype=np.float32)
-            for start in range(0, len(ids), CHUNK):
-                out[start : start + CHUNK] = head_mod.apply(found, vectors[start : start + CHUNK])
-            del vectors
-            index, info = vector_index.build(ids, out, found.dim_out)
-            vector_index.set_search_params(index, info)
-            for old in [k for k in _INDEXES if k[0] == key[0]]:
-                del _INDEXES[old]
-            _INDEXES[key] = index
-        return index
+    return coll.derived("learned index", (found.meta.get("label_version"), coll.fingerprint),
+                        lambda: _build_space_index(coll, found))
+
+
+def _build_space_index(coll: Collection, found: Head) -> faiss.Index:
+    ids, vectors = coll.vectors()
+    out = np.empty((len(ids), found.dim_out), dtype=np.float32)
+    for start in range(0, len(ids), CHUNK):
+        out[start : start + CHUNK] = head_mod.apply(found, vectors[start : start + CHUNK])
+    del vectors
+    index, info = vector_index.build(ids, out, found.dim_out)
+    vector_index.set_search_params(index, info)
+    return index
 
 
 # ---------------------------------------------------------------------------------------------------- suggestions
@@ -344,11 +326,11 @@ def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
     """The training label set and a calibrated suggester for it (None without labels): the stored head's when it is
     current, else trained here (kept in memory per generation and labels; `learn` is what stores a head)."""
     labels = training_labels(coll)
+    return coll.derived("suggester", label_digest(labels), lambda: _build_suggester(coll, labels))
+
+
+def _build_suggester(coll: Collection, labels: dict[int, str]) -> tuple[LabelSet, calibrate.Suggester | None]:
     digest = label_digest(labels)
-    key = (str(coll.directory), coll.generation, digest)
-    with _LOCK:
-        if key in _SUGGESTERS:
-            return _SUGGESTERS[key]
     labelset = label_set(coll, labels)
     found = active_head(coll)
     calibration = found.meta.get("calibration") if found is not None else None
@@ -367,10 +349,6 @@ def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
             probe = Head(*head_mod.fit_params(labelset), meta={"classes": list(labelset.classes)})
             built = calibrate.Suggester(list(labelset.classes), probe, 1.0, calibrate.PRIOR_CENTRE,
                                         calibrate.PRIOR_SLOPE, labelset.vectors[labelset.labelled])
-    with _LOCK:
-        if len(_SUGGESTERS) > 8:
-            _SUGGESTERS.clear()
-        _SUGGESTERS[key] = (labelset, built)
     return labelset, built
 
 

@@ -43,12 +43,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
 
 from revsearch.collection import Collection, duplicate_store
-from revsearch.embed.views import LETTERBOX, TWO_VIEWS
+from revsearch.input_modes import LETTERBOX, TWO_VIEWS
 from revsearch.errors import RevsearchError
+from revsearch.neighbours import knn, within
 from revsearch.progress import Progress, report
 
 log = logging.getLogger(__name__)
@@ -120,14 +120,10 @@ class _UnionFind:
 
 def _similar_pairs(vectors: np.ndarray, threshold: float, progress: Progress | None) -> list[tuple[int, int, float]]:
     """(row i, row j, score) with i < j and score ≥ threshold."""
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
     out: list[tuple[int, int, float]] = []
     n = len(vectors)
-    radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))  # faiss keeps scores > radius
-    for start in range(0, n, _CHUNK):
+    for start, lims, scores, rows in within(vectors, threshold, _CHUNK):
         report(progress, start, n, "comparing vectors")
-        lims, scores, rows = index.range_search(vectors[start : start + _CHUNK], radius)
         for q in range(len(lims) - 1):
             i = start + q
             for s, j in zip(scores[lims[q] : lims[q + 1]], rows[lims[q] : lims[q + 1]]):
@@ -162,6 +158,11 @@ def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None
             if s >= threshold - 1e-6:
                 out.append((a, b, min(s, 1.0)))
     return out
+
+
+def dismissed_pairs(coll: Collection) -> int:
+    """How many pairs are marked "not a duplicate" (`dedupe.not_a_duplicate`): groups change when it moves."""
+    return len(duplicate_store.marked(coll))
 
 
 def scanned(coll: Collection, threshold: float) -> bool:
@@ -298,8 +299,6 @@ def top1_similarities(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
     ids, vectors = coll.vectors()
     if len(ids) < 2:
         return ids, np.zeros(len(ids), np.float32)
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors))
-    scores, rows = index.search(np.ascontiguousarray(vectors), 2)
+    scores, rows = knn(vectors, vectors, 2)
     own = rows[:, 0] == np.arange(len(ids))
     return ids, np.where(own, scores[:, 1], scores[:, 0])

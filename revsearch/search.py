@@ -22,6 +22,7 @@ from revsearch.collection import Collection
 from revsearch.vectors import unit_rows
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
+from revsearch.indexing.pairing import paired
 
 METRICS = ("cosine", "euclidean")
 NEGATIVE_WEIGHT = 0.5
@@ -48,9 +49,8 @@ class Searcher:
     handling, whatever mode it came with."""
 
     def __init__(self, coll: Collection, embedder: Embedder) -> None:
-        coll.check_model(embedder.name, embedder.fingerprint)
         self.coll = coll
-        self.embedder = embedder.for_input(coll.input_mode)
+        self.embedder = paired(coll, embedder)
 
     def embed(self, sources: Sequence[QuerySource]) -> np.ndarray:
         """Query images → vectors in one batched pass; an undecodable query is an error naming the file."""

@@ -14,7 +14,7 @@ from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import access, detail, state, views
+from ui import access, detail, display, results, state
 
 
 def title(c: Cluster) -> str:
@@ -36,7 +36,7 @@ def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
     Thumbnails are made for these tiles only."""
     coll = state.collection(info)
     members = [(m, False) for m in c.representatives] + [(m, True) for m in c.outliers]
-    thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], views.THUMB)
+    thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], display.THUMB)
     grid = st.container(key=f"grid_cluster_tiles_{c.id}")
     for start in range(0, len(members), per_row):
         cols = grid.columns(per_row, gap="small")
@@ -55,7 +55,7 @@ def browse(info: CollectionInfo, c: Cluster, limit: int = 120) -> None:
     details; only those are read with their paths."""
     members = clusters.members(state.collection(info), c.id, limit=limit)
     hits = [Hit(m.id, m.path, m.similarity) for m in members]
-    views.results_grid(info, hits, key=f"cluster_{c.id}", columns=6, show_rank=False, switch=True)
+    results.results_grid(info, hits, key=f"cluster_{c.id}", columns=6, show_rank=False, switch=True)
     if c.size > limit:
         st.caption(f"… and {c.size - limit:,} more, farthest from the centre.")
     st.caption("Scores are similarity to the cluster's centre.")

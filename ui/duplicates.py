@@ -16,7 +16,7 @@ import streamlit as st
 
 from revsearch import dedupe, near_duplicates
 from revsearch.auth import guarded
-from revsearch.collection import Collection, duplicate_store
+from revsearch.collection import Collection
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
 from ui import access, state
@@ -106,7 +106,7 @@ def _follow(directory: str) -> None:
 
 def marks_version(info: CollectionInfo) -> int:
     """How many pairs are marked "not a duplicate" (the cached groups are recomputed when it moves)."""
-    return len(duplicate_store.marked(state.collection(info)))
+    return near_duplicates.dismissed_pairs(state.collection(info))
 
 
 def not_duplicate_button(info: CollectionInfo, image_id: int, group: DuplicateGroup) -> None:

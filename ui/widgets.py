@@ -7,12 +7,12 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import adding
+from revsearch import workspace
 from revsearch.auth import guarded
 from revsearch.auth.roles import Actor
-from revsearch.collection import IndexReport
 from revsearch.embed import REGISTRY
 from revsearch.embed.embedder import Embedder
+from revsearch.indexing import IndexReport
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo
 from ui import state
@@ -163,7 +163,7 @@ def build_demo(by: Actor | None = None) -> None:
     At first start nobody asks for it (`by` None); a rebuild is asked for by someone, whose role is checked."""
     run = AddingRun("Setting up the demo")
     embedder = run.load_model(state.model_for_new_collections()[0])
-    build = adding.build_demo if by is None else partial(guarded.build_demo, by)
+    build = workspace.build_demo if by is None else partial(guarded.build_demo, by)
     demo, _added = build(state.workspace(), embedder, run.phases)
     run.finish()
     state.select(demo.slug)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from revsearch import adding, clusters, dedupe, export, labels, learned, uploads
+from revsearch import clusters, dedupe, export, labels, learned, uploads, workspace
 from revsearch.auth.roles import Actor, Permission
 from revsearch.auth.users import User, UserStore
 from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
+from revsearch.indexing import adding
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo, Workspace
@@ -132,8 +133,8 @@ def add_local_folder(actor: Actor, ws: Workspace, slug: str, folder: str, embedd
     """Index a folder of the server in place: inside the allowed folders, and without the links in it that lead
     out of them."""
     actor.require(ADD)
-    return adding.add_local_folder(ws, slug, _server_folder(actor, folder), embedder, phases,
-                                   keep=actor.roots.contains if actor.roots.confined else None)
+    return workspace.add_local_folder(ws, slug, _server_folder(actor, folder), embedder, phases,
+                                      keep=actor.roots.contains if actor.roots.confined else None)
 
 
 def prune_missing(actor: Actor, coll: Collection) -> int:
@@ -156,7 +157,7 @@ def delete_collection(actor: Actor, ws: Workspace, slug: str, forget: Callable[[
 def build_demo(actor: Actor, ws: Workspace, embedder: Embedder,
                phases: adding.Phases | None = None) -> tuple[CollectionInfo, adding.Added]:
     actor.require(COLLECTIONS)
-    return adding.build_demo(ws, embedder, phases)
+    return workspace.build_demo(ws, embedder, phases)
 
 
 def _server_folder(actor: Actor, folder: str) -> Path:

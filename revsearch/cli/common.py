@@ -15,8 +15,25 @@ from revsearch.auth.users import clean_name, os_user
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
-from revsearch.embed.views import DEFAULT_INPUT, INPUT_MODES
+from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL,
+                              RevsearchError)
+from revsearch.indexing import pairing
+from revsearch.input_modes import DEFAULT_INPUT, INPUT_MODES
 from revsearch.progress import Progress
+
+
+CLI_HINTS = {  # what to do about an error, in the command line's words (revsearch.errors.HINTS)
+    USE_MODEL: ". Use --model {model} or a new collection.",
+    USE_INPUT: ". Use --input {input} or a new collection.",
+    CREATE_COLLECTION: "; create one with `revsearch index FOLDER --collection {directory}`",
+    MAKE_CLUSTERS: "; run `cluster -k K` (or `--suggest`) first",
+    REPLACE_FILE: "; choose another name or use --force to replace it",
+}
+
+
+def error_text(exc: RevsearchError) -> str:
+    """An engine error for a terminal: its message, then its hint in the command line's words."""
+    return str(exc) + (CLI_HINTS[exc.hint.kind].format(**exc.hint.data) if exc.hint else "")
 
 
 def add_collection_arg(parser: argparse.ArgumentParser) -> None:
@@ -59,13 +76,8 @@ def acting_user(args: argparse.Namespace) -> str:
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
     """The collection's own model and input handling; a different --model or --input is refused before anything
     loads."""
-    if getattr(args, "model", None) and args.model != coll.model:
-        coll.check_model(args.model, coll.fingerprint)
-    if getattr(args, "input", None):
-        coll.check_input(args.input)
-    embedder = Embedder(coll.model, backend=getattr(args, "backend", "auto"), input_mode=coll.input_mode)
-    coll.check_model(embedder.name, embedder.fingerprint)
-    return embedder
+    return pairing.embedder_for(coll, getattr(args, "model", None), getattr(args, "input", None),
+                                getattr(args, "backend", "auto"))
 
 
 def new_input(args: argparse.Namespace) -> str:

@@ -11,16 +11,18 @@ from pathlib import Path
 from PIL import Image
 
 from revsearch import images
-from revsearch.adding import add_images
 from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
-                                  embedder_for, new_input, print_json, progress_bar)
+                                  embedder_for, print_json, progress_bar)
 from revsearch.cli.scale import add_ray_args, batch_source
-from revsearch.collection import Collection, IndexReport
+from revsearch.collection import Collection
 from revsearch.collection.catalog import SCHEMA_VERSION
-from revsearch.embed import REGISTRY, Embedder, default_model
-from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
+from revsearch.embed import REGISTRY, default_model
 from revsearch.errors import RevsearchError
-from revsearch.regions import Box, crop, parse_box
+from revsearch.files import existing_folder
+from revsearch.indexing import IndexReport
+from revsearch.indexing.adding import add_images
+from revsearch.indexing.pairing import open_or_create
+from revsearch.regions import Box, parse_box, query_image
 from revsearch.search import METRICS, Searcher, combine_queries, load_query_vectors, search_vectors
 
 LIST_LIMIT = 20
@@ -76,18 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    folder = args.folder.expanduser()
-    if not folder.is_dir():
-        raise RevsearchError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
-    if Collection.exists(args.collection):
-        coll = Collection.open(args.collection)
-        embedder = embedder_for(coll, args)
-    else:
-        name, why = (args.model, "chosen with --model") if args.model else default_model()
-        print(f"model: {name} — {why}", file=sys.stderr)
-        embedder = Embedder(name, backend=args.backend, input_mode=new_input(args))
-        coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
-                                 vector_dtype="float16" if args.float16 else "float32", input_mode=embedder.input_mode)
+    folder = existing_folder(args.folder)
+    coll, embedder, created = open_or_create(args.collection, args.model, args.input, args.backend,
+                                             vector_dtype="float16" if args.float16 else "float32")
+    if created:
+        print(f"model: {embedder.name} — {'chosen with --model' if args.model else default_model()[1]}",
+              file=sys.stderr)
     with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as batches:
         coll.set_index_memory(args.index_memory)
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
@@ -216,16 +212,11 @@ def print_hits(out: list[dict], as_json: bool) -> None:
 
 def _query_image(path: Path, box: Box | None, size: int) -> Image.Image | str:
     """The decoded query (its region when `box`), or why it cannot be used."""
-    if box is None:
-        img = images.load_image(path, target=size)
-        return img.reason if isinstance(img, images.Skip) else img
-    img = images.load_image(path, target=None)
-    if isinstance(img, images.Skip):
-        return img.reason
     try:
-        return crop(img, box)
+        img = query_image(path, box, size)
     except RevsearchError as exc:
         return str(exc)
+    return img.reason if isinstance(img, images.Skip) else img
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -270,15 +261,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     chosen, why = default_model()
     rows = []
     for name, entry in REGISTRY.items():
-        if name == "resnet50":
-            try:
-                available = find_resnet50_weights() is not None
-            except WeightsUnavailable:
-                available = False
-        else:
-            available = True
         rows.append({"name": name, "dim": entry.spec.dim, "description": entry.spec.description,
-                     "needs": entry.spec.needs, "available_offline": available, "default": name == chosen})
+                     "needs": entry.spec.needs, "available_offline": entry.offline(), "default": name == chosen})
     if args.json:
         print_json({"default": chosen, "why": why, "models": rows})
         return 0

@@ -6,7 +6,7 @@ import argparse
 
 from revsearch import learned
 from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, print_json
-from revsearch.cli.explore import lazy_progress
+from revsearch.cli.labels import lazy_progress
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 

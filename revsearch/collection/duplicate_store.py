@@ -53,14 +53,6 @@ def mark(coll: Collection, pairs: Iterable[Pair]) -> int:
         return conn.total_changes - before
 
 
-def unmark(coll: Collection, pairs: Iterable[Pair]) -> int:
-    """Forget marks (the pairs may be grouped again); returns how many were removed."""
-    with coll.transaction() as conn:
-        before = conn.total_changes
-        conn.executemany("DELETE FROM not_duplicates WHERE a = ? AND b = ?", _ordered(pairs))
-        return conn.total_changes - before
-
-
 def marked(coll: Collection) -> set[Pair]:
     """Every marked pair, (smaller id, larger id)."""
     return {(int(a), int(b)) for a, b in catalog.fetch(coll, "SELECT a, b FROM not_duplicates")}

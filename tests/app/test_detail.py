@@ -9,7 +9,7 @@ from PIL import Image
 from revsearch import labels
 from revsearch.collection import Collection
 from tests.app.conftest import errors, problems, texts
-from ui.views import Query
+from ui.queries import Query
 
 
 def demo_file(data_dir: Path, cls: str = "shoes") -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 from revsearch import labels
 from revsearch.collection import Collection
 from tests.app.conftest import errors, problems, resized_jpeg, texts
-from ui.views import Query
+from ui.queries import Query
 
 
 def demo_file(data_dir: Path, cls: str = "shoes") -> Path:

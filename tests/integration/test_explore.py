@@ -19,7 +19,8 @@ from PIL import Image
 
 from revsearch import clusters, export, labels, montage, near_duplicates, projection, thumbnails
 from revsearch.auth.users import os_user
-from revsearch.collection import Collection, index_files, index_folder
+from revsearch.collection import Collection
+from revsearch.indexing import index_files, index_folder
 from revsearch.errors import RevsearchError
 from revsearch.search import Searcher
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from revsearch import clusters, near_duplicates
+from revsearch.clusters import making
 from revsearch.collection import Collection, NewRow, index_plan, vector_index
 from revsearch.errors import RevsearchError
 
@@ -112,14 +113,14 @@ def test_streamed_kmeans_assigns_like_the_in_memory_one(tmp_path):
     with filled(tmp_path, x) as coll:
         ids, vectors = coll.vectors()
         whole = clusters.kmeans(vectors, 8, seed=3)
-        generation, streamed_ids, streamed = clusters._fit_streamed(coll, 8, 3, sample=len(ids))
+        generation, streamed_ids, streamed = making._fit_streamed(coll, 8, 3, sample=len(ids))
         assert generation == coll.generation and np.array_equal(streamed_ids, ids)
         assert np.allclose(streamed.centroids, whole.centroids, atol=1e-5)
         assert np.array_equal(streamed.assign, whole.assign) and np.allclose(streamed.sims, whole.sims, atol=1e-5)
 
 
 def test_recluster_past_the_sample_limit_trains_on_a_sample(tmp_path, monkeypatch):
-    monkeypatch.setattr(clusters, "SAMPLE_LIMIT", 1_000)
+    monkeypatch.setattr(making, "SAMPLE_LIMIT", 1_000)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(5, 64))
     truth = rng.integers(0, 5, 4_000)

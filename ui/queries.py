@@ -1,8 +1,8 @@
-"""Search views: the query picker, cached search, the result grid with "more like this", downloads, labelling."""
+"""The query: what to search with (upload, camera, an image of the collection, a region of any), the active
+query in the session, the cached search, and the query's header above the results."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from dataclasses import dataclass, replace
@@ -13,17 +13,16 @@ import streamlit as st
 
 from PIL import Image
 
-from revsearch import clusters, images, labels, montage, regions, thumbnails
-from revsearch.auth import guarded
+from revsearch import images, regions, thumbnails
 from revsearch.errors import RevsearchError
 from revsearch.files import content_hash
 from revsearch.search import Hit, Searcher
 from revsearch.workspace import CollectionInfo
-from ui import access, crop, detail, explore, feedback, learning, state
+from ui import crop, learning, state
+from ui.display import THUMB
 
 QUERY = "query"  # session_state key: the active Query
 QUERY_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
-THUMB = 256
 EXACT_SCORE = 0.9999  # a result this similar to the query is the same picture
 
 
@@ -126,23 +125,17 @@ def query_image(info: CollectionInfo, query: Query, size: int | None = None) -> 
         if row is None:
             raise RevsearchError("That image is no longer in the collection.")
         source = row.path
-    img = images.load_image(source, target=None if query.crop else size)
+    img = regions.query_image(source, query.crop, size)
     if isinstance(img, images.Skip):
         raise RevsearchError(f"That file isn't an image we can read ({img.reason}). Try a JPEG, PNG, WebP or HEIC "
                              "photo.")
-    return regions.crop(img, query.crop) if query.crop else img
+    return img
 
 
 def search(info: CollectionInfo, query: Query, k: int) -> list[Hit]:
     """Top-k hits; cached per (collection state, query, k), so reruns never re-embed the query."""
     coll = state.collection(info)
     return _search(str(info.directory), coll.generation, learning.space_token(coll), query.key, k, info, query)
-
-
-def image_facts(info: CollectionInfo, ids: Sequence[int]) -> tuple[dict[int, int], dict[int, str]]:
-    """(image id -> cluster id, image id -> label) for the given images."""
-    coll = state.collection(info)
-    return clusters.assignments(coll, ids), labels.labels(coll, ids)
 
 
 def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: list[Hit], min_score: float) -> None:
@@ -220,142 +213,3 @@ def exact_ids(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> set[in
         rows = state.collection(info).rows_by_id([h.id for h in hits])
         same |= {i for i, r in rows.items() if r.hash == wanted}
     return same
-
-
-def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: int = 6,
-                 show_rank: bool = True, show_score: bool = True, switch: bool = False,
-                 exact: set[int] = frozenset(),  # type: ignore[assignment]
-                 feedback_query: str | None = None) -> None:
-    """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each; with
-    `feedback_query`, thumbs up / down that refine that query."""
-    coll = state.collection(info)
-    ids = [h.id for h in hits]
-    thumbs = thumbnails.thumbnails(coll, ids, THUMB)
-    cluster_of, label_of = image_facts(info, ids)
-    names = explore.cluster_names(info)
-    grid = st.container(key=f"grid_{key}")  # the "grid_" key prefix gets square, letterboxed thumbnails (CSS)
-    for start in range(0, len(hits), columns):
-        cols = grid.columns(columns)
-        for col, rank, hit in zip(cols, range(start + 1, start + columns + 1), hits[start : start + columns]):
-            with col.container(border=True):
-                if hit.id in thumbs:
-                    st.image(thumbs[hit.id], width="stretch")
-                else:
-                    st.caption("(image unavailable)")
-                name = Path(hit.path).name
-                head = f"**#{rank}** · {hit.score:.3f}" if show_rank else (f"{hit.score:.3f}" if show_score else "")
-                if head:
-                    st.markdown(head)
-                if hit.id in exact:
-                    st.badge(detail.EXACT_BADGE, icon=":material/verified:", color="green")
-                st.caption(md_escape(short(name, 24)))
-                facts = []
-                if hit.id in cluster_of:
-                    facts.append(md_escape(names.get(cluster_of[hit.id], f"cluster {cluster_of[hit.id]}")))
-                facts.append(f":material/label: **{md_escape(label_of[hit.id])}**" if hit.id in label_of
-                             else "unlabelled")
-                st.caption("  \n".join(facts))
-                if feedback_query is not None:
-                    feedback.thumbs(feedback_query, hit.id, key=f"{key}_fb_{hit.id}_{rank}")
-                more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}", switch=switch)
-                detail.detail_button(info, hit.id, key=f"{key}_detail_{hit.id}_{rank}",
-                                     score=hit.score if show_score else None, exact=hit.id in exact)
-
-
-def examples(info: CollectionInfo, n: int = 12) -> None:
-    """A strip of varied images of the collection (one per cluster when clustered) to start a search from."""
-    coll = state.collection(info)
-    ids = clusters.typical(coll, n) or [r.id for r in coll.rows("indexed", limit=n)]  # varied first
-    paths = coll.paths(ids)
-    hits = [Hit(i, paths[i], 1.0) for i in ids if i in paths]
-    results_grid(info, hits, key="examples", show_rank=False, show_score=False)
-
-
-def results_csv(info: CollectionInfo, hits: Sequence[Hit]) -> bytes:
-    cluster_of, label_of = image_facts(info, [h.id for h in hits])
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["rank", "score", "file", "path", "cluster", "label"])
-    for rank, hit in enumerate(hits, 1):
-        writer.writerow([rank, f"{hit.score:.6f}", Path(hit.path).name, hit.path, cluster_of.get(hit.id, ""),
-                         label_of.get(hit.id, "")])
-    return buf.getvalue().encode()
-
-
-@st.cache_data(show_spinner="Drawing the montage…", max_entries=16)
-def _montage_png(directory: str, generation: int, query_key: str, ids: tuple[int, ...], _info: CollectionInfo,
-                 _query: Query, _hits: tuple[Hit, ...]) -> bytes:
-    coll = state.collection(_info)
-    row = coll.get(_query.image_id) if _query.image_id is not None else None
-    source = _query.data if _query.data is not None else (row.path if row else b"")
-    title = f"revsearch: {_query.name} in {_info.name}"
-    return montage.png_bytes(montage.query_montage(coll, source, list(_hits), cols=min(6, len(_hits) + 1),
-                                                   title=title))
-
-
-def results_montage(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> None:
-    """The query and its results in one picture (rank and score under each), downloadable as PNG."""
-    coll = state.collection(info)
-    png = _montage_png(str(info.directory), coll.generation, query.key, tuple(h.id for h in hits), info, query,
-                       tuple(hits))
-    st.download_button("Download montage (PNG)", png, file_name=f"revsearch-{_stem(query)}.png", mime="image/png",
-                       icon=":material/download:", on_click="ignore", key="download_montage")
-    st.image(png, width="content")
-
-
-def results_csv_button(info: CollectionInfo, query: Query, hits: Sequence[Hit]) -> None:
-    st.download_button("Download results (CSV)", results_csv(info, hits), file_name=f"revsearch-{_stem(query)}.csv",
-                       mime="text/csv", icon=":material/table:", on_click="ignore", key="download_results_csv")
-
-
-def _stem(query: Query) -> str:
-    return Path(query.name).stem.replace(" ", "-") or "query"
-
-
-def label_picker(info: CollectionInfo, key: str, help: str | None = None) -> str:
-    """A text box for a label; the labels already in use are listed under it (typing one reuses it)."""
-    existing = list(labels.label_counts(state.collection(info)))
-    value = st.text_input("Label", key=key, placeholder="e.g. red dress", max_chars=labels.MAX_LABEL_CHARS, help=help)
-    if existing:
-        shown = ", ".join(md_escape(x) for x in existing[:12]) + (" …" if len(existing) > 12 else "")
-        st.caption(f"In use: {shown}")
-    return value.strip()
-
-
-def label_results_form(info: CollectionInfo, hits: Sequence[Hit]) -> None:
-    """Give the same label to some of the results in one action."""
-    options = [h.id for h in hits]
-    names = {h.id: f"#{r} {Path(h.path).name}" for r, h in enumerate(hits, 1)}
-    with st.form("label_results"):
-        chosen = st.multiselect("Images", options, default=options, format_func=names.get)
-        label = label_picker(info, key="label_results_name")
-        submitted = st.form_submit_button("Apply label", type="primary", icon=":material/label:")
-    if submitted:
-        with state.guard("Labelling"):
-            apply_label(info, chosen, label)
-
-
-def apply_label(info: CollectionInfo, ids: Sequence[int], label: str) -> None:
-    """Label images in one action, then redraw the page (the map and grids show the new label)."""
-    if not ids:
-        st.warning("Select at least one image.")
-        return
-    if not label:
-        st.warning("Type or pick a label first.")
-        return
-    n = guarded.label_images(access.actor(), state.collection(info), list(ids), label)
-    state.flash(f"Labelled {len(ids)} image{'s' if len(ids) != 1 else ''} “{label}”"
-                + (f" ({n} changed)" if n != len(ids) else ""))
-    st.rerun()
-
-
-def short(name: str, limit: int = 26) -> str:
-    return name if len(name) <= limit else name[: limit - 9] + "…" + name[-8:]
-
-
-_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
-
-
-def md_escape(text: str) -> str:
-    """Show file names and labels literally in markdown (no emphasis, links or HTML from a name)."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))

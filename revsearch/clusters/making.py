@@ -28,17 +28,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import faiss
 import numpy as np
 
 from revsearch import learned
 from revsearch.collection import Collection, cluster_store
-from revsearch.cluster_reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
+from revsearch.clusters.reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
                                        Member, assignments, cluster, cluster_name, clustering, members, names,
                                        typical, version)
-from revsearch.cluster_reading import pending as _pending
+from revsearch.clusters.reading import pending as _pending
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
+from revsearch.neighbours import nearest, spherical_kmeans
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
 
@@ -91,19 +91,9 @@ def kmeans(vectors: np.ndarray, k: int, seed: int = DEFAULT_SEED, niter: int = 3
     else:
         if nredo is None:
             nredo = int(np.clip(5_000_000 // (min(n, 256 * k) * k), 1, 10))
-        km = faiss.Kmeans(dim, k, niter=niter, nredo=nredo, seed=int(seed), spherical=True, verbose=False,
-                          min_points_per_centroid=1, max_points_per_centroid=256)
-        km.train(x)
-        centroids = unit_rows(km.centroids)
+        centroids = spherical_kmeans(x, k, seed, niter=niter, nredo=nredo)
     assign, best = nearest(x, centroids)
     return _Fit(centroids, assign, best, float(best.sum()))
-
-
-def nearest(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the most similar centroid, its cosine similarity) for each vector."""
-    sims = vectors @ centroids.T
-    assign = sims.argmax(axis=1)
-    return assign, sims[np.arange(len(vectors)), assign]
 
 
 def _fit_streamed(coll: Collection, k: int, seed: int, sample: int) -> tuple[int, np.ndarray, _Fit]:
