@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch.auth import guarded
 from revsearch.auth.roles import ROLES
-from ui import access, state, views
+from ui import access, display, state
 from ui.access import Permission
 
 st.title("Team")
@@ -78,5 +78,5 @@ with st.form("upload_limit"):
     if st.form_submit_button("Save the limit"):
         with state.guard("Saving the upload limit"):
             guarded.set_upload_limit(access.actor(), ws, float(limit))
-            state.flash(f"Uploads are now limited to {views.md_escape(f'{limit:,}')} MB per file")
+            state.flash(f"Uploads are now limited to {display.md_escape(f'{limit:,}')} MB per file")
             st.rerun()

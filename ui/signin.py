@@ -16,7 +16,7 @@ from revsearch import attribution
 from revsearch.auth import sessions
 from revsearch.auth.sessions import SignedOut, SignInRefused
 from revsearch.workspace import CollectionInfo
-from ui import access, state, views
+from ui import access, display, state
 
 log = logging.getLogger("revsearch.app")
 
@@ -82,7 +82,7 @@ def badge() -> None:
     who = access.actor()
     with st.sidebar:
         row = st.columns([3, 2], vertical_alignment="center")
-        row[0].caption(f":material/person: **{views.md_escape(who.name)}** · {who.role}")
+        row[0].caption(f":material/person: **{display.md_escape(who.name)}** · {who.role}")
         row[1].button("Sign out", key="sign_out", type="tertiary", icon=":material/logout:", on_click=_sign_out)
 
 

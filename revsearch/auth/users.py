@@ -124,8 +124,7 @@ class UserStore:
         digest = passwords.hash_password(password)
         with self._editing() as users:
             if any(u["name"].casefold() == name.casefold() for u in users):
-                raise RevsearchError(f"there is a user {name!r} already: `revsearch users passwd {name}` sets a new "
-                                     "password")
+                raise RevsearchError(f"there is a user {name!r} already: give them a new password or role instead")
             now = time.time()
             users.append({"name": name, "role": role, "hash": digest, "stamp": secrets.token_hex(8),
                           "created_at": now, "updated_at": now})
