@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import evaluate, labels, learned
 from revsearch.auth import guarded
-from ui import access, display, learning, state, undo, widgets
+from ui import access, display, labelling, learning, state, undo, widgets
 from ui import clustering as ui_clusters
 from ui.access import Permission
 
@@ -46,8 +46,9 @@ if can_label:
             if suggestion:
                 st.markdown(f"Suggested **k = {suggestion['best']}** (highest silhouette; nearby k with a similar "
                             "score may read better).")
-                st.bar_chart({"silhouette": {str(k): v for k, v in suggestion["scores"].items()}}, height=160,
-                             x_label="k", y_label="silhouette")
+                st.bar_chart([{"k": int(k), "silhouette": float(v)} for k, v in sorted(suggestion["scores"].items(),
+                                                                                      key=lambda kv: int(kv[0]))],
+                             x="k", y="silhouette", sort=False, height=160, x_label="k", y_label="silhouette")
 
 undo.undo_button(coll, key="undo_clusters")
 
@@ -129,8 +130,12 @@ for start in range(0, len(shown), per_row):
                 with st.form(f"name_{c.id}", border=False):
                     row = st.columns([3, 1.3], vertical_alignment="bottom")
                     name = row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
-                                             placeholder="e.g. shoes", label_visibility="collapsed")
-                    if row[1].form_submit_button("Name & label", width="stretch"):
+                                             placeholder=labelling.placeholder(list(counts)),
+                                             label_visibility="collapsed")
+                    named = row[1].form_submit_button("Name & label", width="stretch")
+                    if named and not name.strip() and not c.name:
+                        st.warning("Type or pick a label first.")
+                    elif named:
                         with state.guard("Naming the cluster"):
                             changed = guarded.name_cluster(access.actor(), coll, c.id, name.strip() or None)
                             state.flash(f"Cluster {c.id} is now “{name.strip()}”; {changed} images labelled"

@@ -22,7 +22,7 @@ answered = st.session_state.get(f"answered_{slug}", 0)
 
 if not known:
     st.markdown("revsearch picks the images whose labels teach it the most. Start here: these images cover the "
-                "different kinds of picture in the collection. **Type what each one shows** (e.g. *dress*, *hat*) in "
+                "different kinds of picture in the collection. **Type what each one shows** (a word or two) in "
                 "the box under it, or add labels in the box above the images (separated by commas) and pick them; "
                 "then press **Confirm this page**. From the next round on, each image comes with a suggested label: "
                 "confirm it with one click, or correct it.")
@@ -56,7 +56,7 @@ if not items:
     st.stop()
 
 extra = st.text_input("New label for this page", key=f"new_label_{slug}_{page['number']}",
-                      placeholder="add a label, e.g. dress (then pick it under the images)",
+                      placeholder="add labels, separated by commas (then pick them under the images)",
                       max_chars=labels.MAX_LABEL_CHARS, label_visibility="collapsed")
 options = list(dict.fromkeys([*known, *(x.strip() for x in extra.split(",") if x.strip())]))
 
@@ -99,13 +99,14 @@ for start in range(0, len(items), PER_ROW):
             row = st.columns(2)
             if item.suggested is not None and not fixed:
                 confirmed = item.id in page["confirmed"]
-                row[0].button(f"✓ {display.short(item.suggested, 14)}", key=f"ok_{slug}_{item.id}",
+                row[0].button(f"✓ {item.suggested}", key=f"ok_{slug}_{item.id}", wrap=True,  # never cut short
                               type="primary" if confirmed else "secondary", width="stretch",
                               on_click=toggle, args=("confirmed", item.id),
                               help="confirmed" if confirmed else f"confirm: {item.suggested}")
             skipped = item.id in page["skipped"]
             if item.suggested is not None:
                 row[1].button("Skipped" if skipped else "Skip", key=f"skip_{slug}_{item.id}", width="stretch",
+                              wrap=True,
                               type="primary" if skipped else "tertiary", on_click=toggle,
                               args=("skipped", item.id), help="leave this image unlabelled")
             st.selectbox("Correct it", options, index=None, key=fix_key(item.id), accept_new_options=True,

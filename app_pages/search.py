@@ -37,11 +37,12 @@ if query is None:
 
 with state.guard("Searching"):
     query = queries.query_region(info, query)
-    hits = feedback.refine(info, query.key, query.image_id if query.crop is None else None,
-                           queries.search(info, query, k), k)
-    shown = [h for h in hits if h.score >= min_score]
-    queries.query_header(info, query, shown, hits, min_score)
+    hits, similarity = feedback.refine(info, query.key, queries.feedback_source(info, query),
+                                       queries.search(info, query, k), k)
+    shown = [h for h in hits if (similarity or {}).get(h.id, h.score) >= min_score]
+    queries.query_header(info, query, shown, hits, min_score, similarity)
     feedback.chips(info, query.key)
+    undo.undo_button(coll, key="undo_search")  # here, not in one tab: a label set in the details is undone here too
     if shown:
         grid_tab, montage_tab, map_tab, *label_tab = st.tabs(
             [":material/grid_view: Results", ":material/photo_library: Montage", ":material/scatter_plot: On the map",
@@ -50,7 +51,7 @@ with state.guard("Searching"):
         if grid_tab.open:
             with grid_tab:
                 results.results_grid(info, shown, key="search", exact=queries.exact_ids(info, query, shown),
-                                   feedback_query=query.key)
+                                     feedback_query=query.key, similarity=similarity)
                 results.results_csv_button(info, query, shown)
         if montage_tab.open:
             with montage_tab:
@@ -61,4 +62,3 @@ with state.guard("Searching"):
         if label_tab and label_tab[0].open:
             with label_tab[0]:
                 labelling.label_results_form(info, shown)
-                undo.undo_button(coll, key="undo_search")

@@ -419,15 +419,22 @@ def _folder_classes(coll: Collection, folder: Path | str | None) -> dict[str, li
 
 
 def _class_folders(counts: Mapping[str, int], folder: Path | str | None) -> dict[str, str]:
-    """folder -> class name (its last component), for the folders below the images' common folder, when there are
-    two or more class names and they hold at least half the images (of those under `folder`); else {}."""
+    """folder -> class name (its last component), for the folders below the images' common folder that are class
+    folders — a folder with a sibling of another name (cat/ beside dog/), or named like one (test/cat when train/
+    has cat/ and dog/): a lone folder such as one indexed in place is not a class — when there are two or more class
+    names and they hold at least half the images (of those under `folder`); else {}."""
     if folder is not None:
         root = str(Path(folder).expanduser().resolve())
         counts = {f: n for f, n in counts.items() if (f + os.sep).startswith(root + os.sep)}
     if not counts:
         return {}
     common = os.path.commonpath(list(counts))
-    classes = {f: Path(f).name for f in counts if f != common}
+    siblings: dict[str, set[str]] = {}
+    for f in counts:
+        if f != common:
+            siblings.setdefault(os.path.dirname(f), set()).add(Path(f).name)
+    names = set().union(*(found for found in siblings.values() if len(found) >= 2))
+    classes = {f: Path(f).name for f in counts if f != common and Path(f).name in names}
     if len(set(classes.values())) < 2 or sum(counts[f] for f in classes) * 2 < sum(counts.values()):
         return {}
     return classes

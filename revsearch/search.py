@@ -91,6 +91,16 @@ class Searcher:
             query = query - weight * unit_rows(learned.project(found, neg).mean(axis=0, keepdims=True))
         return search_vectors(self.coll, query, k, exclude=[pos_ids | neg_ids], space=space, projected=True)[0]
 
+    def similarity(self, query: FeedbackRef, ids: Sequence[int], space: str | None = None) -> dict[int, float]:
+        """The plain search score (cosine) of each indexed image of `ids` for `query` (an indexed id or an image):
+        what a search without feedback shows for them, beside the Rocchio score of `by_feedback`."""
+        found = learned.resolve(self.coll, space)
+        if not len(ids):
+            return {}
+        _, query_vector = self._feedback_vectors([query])
+        scores = learned.project(found, stored_vectors(self.coll, ids)) @ learned.project(found, query_vector)[0]
+        return {int(i): float(v) for i, v in zip(ids, scores)}
+
     def _feedback_vectors(self, refs: Sequence[FeedbackRef]) -> tuple[set[int], np.ndarray]:
         """(indexed ids among refs, raw vectors of all refs): stored vectors for indexed images, embedded others."""
         ids: list[int] = []

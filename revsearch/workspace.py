@@ -88,10 +88,15 @@ class CollectionInfo:
         return self.directory / FILES
 
     @property
+    def size_text(self) -> str:
+        """"n images" (" so far, indexing…" while a run holds it)."""
+        n = self.counts.get("indexed", 0)
+        return f"{n} image{'s' if n != 1 else ''}" + (" so far, indexing…" if self.indexing else "")
+
+    @property
     def label(self) -> str:
         """One line for a selector: name · n images (· indexing when a run holds it)."""
-        n = self.counts.get("indexed", 0)
-        return f"{self.name} · {n} image{'s' if n != 1 else ''}" + (" so far, indexing…" if self.indexing else "")
+        return f"{self.name} · {self.size_text}"
 
 
 def slugify(name: str) -> str:

@@ -19,7 +19,7 @@ from PIL import Image
 from revsearch import attribution, images
 from revsearch.auth import guarded
 from revsearch.workspace import CollectionInfo
-from ui import access, crop, display, labelling, maps, queries, state
+from ui import access, crop, display, labelling, maps, queries, state, undo
 from ui.access import Permission
 
 LARGE = 1024  # longest side of the picture shown in the dialog
@@ -130,16 +130,21 @@ def _label_form(info: CollectionInfo, image_id: int, current: str | None) -> Non
                     guarded.label_images(access.actor(), state.collection(info), [image_id], label)
                     state.flash(f"Labelled “{label}”")
                     st.rerun()  # the whole page: its grids show the new label; the dialog stays open
+    if undo.undo_button(state.collection(info), key="undo_detail"):
+        st.rerun()  # the whole page, as after labelling
 
 
 def _region(info: CollectionInfo, row, data: bytes | None) -> None:
-    """Search with a region of this image: sliders, a live preview, then a search from the Search page."""
+    """Search with a region of this image: draw it (or type it), then a search from the Search page."""
     if not data or not row.width or not row.height:
         return
-    with st.expander("Search with a region of this image", icon=":material/crop:"):
+    panel = st.expander("Search with a region of this image", icon=":material/crop:", key=f"detail_region_{row.id}",
+                        on_change="rerun")  # keyed: stays open while the region is drawn; drawn only when open
+    if not panel.open:
+        return
+    with panel:
         box = crop.region_picker(Image.open(io.BytesIO(data)), (row.width, row.height), key=f"detail_crop_{row.id}")
-        if st.button("Search with this region", key="detail_region_search", icon=":material/crop:",
-                     disabled=box is None):
+        if st.button("Search with this region", key="detail_region_search", icon=":material/crop:", type="primary"):
             queries.search_region(row.id, Path(row.path).name, box)
             _closed()
             st.switch_page("app_pages/search.py")

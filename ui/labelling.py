@@ -22,10 +22,16 @@ def image_facts(info: CollectionInfo, ids: Sequence[int]) -> tuple[dict[int, int
     return clusters.assignments(coll, ids), labels.labels(coll, ids)
 
 
+def placeholder(existing: Sequence[str]) -> str:
+    """A label box's hint, from the collection's own labels (the most used first)."""
+    return f"e.g. {', '.join(existing[:2])}" if existing else "a word for what these images show"
+
+
 def label_picker(info: CollectionInfo, key: str, help: str | None = None) -> str:
     """A text box for a label; the labels already in use are listed under it (typing one reuses it)."""
     existing = list(labels.label_counts(state.collection(info)))
-    value = st.text_input("Label", key=key, placeholder="e.g. red dress", max_chars=labels.MAX_LABEL_CHARS, help=help)
+    value = st.text_input("Label", key=key, placeholder=placeholder(existing), max_chars=labels.MAX_LABEL_CHARS,
+                          help=help)
     if existing:
         shown = ", ".join(md_escape(x) for x in existing[:12]) + (" …" if len(existing) > 12 else "")
         st.caption(f"In use: {shown}")

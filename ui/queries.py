@@ -7,7 +7,7 @@ import hashlib
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import streamlit as st
 
@@ -18,7 +18,7 @@ from revsearch.errors import RevsearchError
 from revsearch.files import content_hash
 from revsearch.search import Hit, Searcher
 from revsearch.workspace import CollectionInfo
-from ui import crop, learning, state
+from ui import crop, feedback, learning, state
 from ui.display import THUMB
 
 QUERY = "query"  # session_state key: the active Query
@@ -49,7 +49,6 @@ def _new_query(query: Query) -> None:
     """Make `query` the active one; an earlier upload leaves the uploader, so it is not shown beside the new query."""
     st.session_state[QUERY] = query
     st.session_state["search_goto"] = True
-    st.session_state.pop("query_file_id", None)
     st.session_state["query_upload_round"] = st.session_state.get("query_upload_round", 0) + 1
 
 
@@ -71,6 +70,19 @@ def more_like_this_button(image_id: int, name: str, key: str, switch: bool = Fal
             st.switch_page("app_pages/search.py")
 
 
+def _picked(key: str, kind: str) -> None:
+    """Uploader / camera callback: a new file is the query; removing it (a person's act) drops its query.
+
+    Only a person's change calls this: the uploader comes back empty after a visit to another page (Streamlit forgets
+    the widgets of a page left), and the query — kept in session_state — must survive that."""
+    picked = st.session_state.get(key)
+    if picked is None:
+        if getattr(st.session_state.get(QUERY), "kind", None) == kind:
+            st.session_state.pop(QUERY, None)
+        return
+    st.session_state[QUERY] = Query(kind, picked.name if kind == "upload" else "camera photo", data=picked.getvalue())
+
+
 def query_picker(info: CollectionInfo) -> Query | None:
     """Upload / camera inputs; a new upload or photo becomes the active query. Returns the active query.
 
@@ -81,21 +93,13 @@ def query_picker(info: CollectionInfo) -> Query | None:
                                      key="query_source", on_change="rerun")
     if upload_tab.open:
         with upload_tab:
-            up = st.file_uploader("Query image", type=QUERY_TYPES, label_visibility="collapsed",
-                                  key=f"query_upload_{st.session_state.get('query_upload_round', 0)}")
-            if up is not None and st.session_state.get("query_file_id") != up.file_id:
-                st.session_state["query_file_id"] = up.file_id
-                st.session_state[QUERY] = Query("upload", up.name, data=up.getvalue())
-            elif up is None and st.session_state.get("query_file_id"):
-                st.session_state.pop("query_file_id")  # the upload was removed: so is its query
-                if getattr(st.session_state.get(QUERY), "kind", None) == "upload":
-                    st.session_state.pop(QUERY)
+            key = f"query_upload_{st.session_state.get('query_upload_round', 0)}"
+            st.file_uploader("Query image", type=QUERY_TYPES, label_visibility="collapsed", key=key,
+                             on_change=_picked, args=(key, "upload"))
     if camera_tab.open:
         with camera_tab:
-            photo = st.camera_input("Take a photo to search with", key="query_camera")
-            if photo is not None and st.session_state.get("query_camera_id") != photo.file_id:
-                st.session_state["query_camera_id"] = photo.file_id
-                st.session_state[QUERY] = Query("camera", "camera photo", data=photo.getvalue())
+            st.camera_input("Take a photo to search with", key="query_camera", on_change=_picked,
+                            args=("query_camera", "camera"))
     query = st.session_state.get(QUERY)
     if query is not None and query.kind == "image":
         coll = state.collection(info)
@@ -103,6 +107,13 @@ def query_picker(info: CollectionInfo) -> Query | None:
             st.session_state.pop(QUERY, None)
             return None
     return query
+
+
+def feedback_source(info: CollectionInfo, query: Query) -> Callable[[], int | bytes | Image.Image]:
+    """What thumbs feedback searches from besides the marked images: the query's image id, or its image."""
+    if query.crop is None:
+        return lambda: query.image_id if query.image_id is not None else query.data  # type: ignore[return-value]
+    return lambda: query_image(info, query)
 
 
 @st.cache_data(show_spinner="Searching…", max_entries=64)
@@ -138,8 +149,9 @@ def search(info: CollectionInfo, query: Query, k: int) -> list[Hit]:
     return _search(str(info.directory), coll.generation, learning.space_token(coll), query.key, k, info, query)
 
 
-def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: list[Hit], min_score: float) -> None:
-    """The query image beside a one-line verdict."""
+def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: list[Hit], min_score: float,
+                 similarity: dict[int, float] | None = None) -> None:
+    """The query image beside a one-line verdict (with feedback: the adjusted score and the plain similarity)."""
     left, right = st.columns([1, 5], vertical_alignment="center")
     with left:
         if query.crop is not None:
@@ -155,16 +167,25 @@ def query_header(info: CollectionInfo, query: Query, shown: list[Hit], hits: lis
         if shown:
             top = shown[0]
             st.markdown(f"#### Top match: {Path(top.path).name}")
-            st.caption(f"similarity {top.score:.3f} · {len(shown)} result{'s' if len(shown) != 1 else ''}")
+            results = f"{len(shown)} result{'s' if len(shown) != 1 else ''}"
+            if similarity is None:
+                st.caption(f"similarity {top.score:.3f} · {results}")
+            else:
+                st.caption(f"{feedback.ADJUSTED} {top.score:.3f} (similarity {similarity.get(top.id, 0.0):.3f}) · "
+                           f"{results}")
         elif hits:
-            st.warning(f"No result reaches a similarity of {min_score:.2f}; the best is {hits[0].score:.3f}. "
+            best = max(similarity.values()) if similarity else hits[0].score
+            st.warning(f"No result reaches a similarity of {min_score:.2f}; the best is {best:.3f}. "
                        "Lower the minimum similarity in the sidebar.")
         else:
             st.warning("No results: the collection has no other indexed images.")
-        if query.kind == "image":
-            if st.button("Clear query", icon=":material/close:", type="tertiary"):
-                st.session_state.pop(QUERY, None)
-                st.rerun()
+        st.button("Clear query", icon=":material/close:", type="tertiary", key="clear_query", on_click=_clear_query,
+                  help="start again with another picture")
+
+
+def _clear_query() -> None:
+    st.session_state.pop(QUERY, None)
+    st.session_state["query_upload_round"] = st.session_state.get("query_upload_round", 0) + 1  # empty uploader
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -194,10 +215,14 @@ def query_region(info: CollectionInfo, query: Query) -> Query:
         data, size = _whole(str(info.directory), whole.key, info, whole)
     except RevsearchError:
         return query  # the search itself says what is wrong with the file
-    round_ = st.session_state.get("query_upload_round", 0)  # a new query starts with fresh sliders
-    with st.expander("Search with a region of the query", icon=":material/crop:", expanded=query.crop is not None):
-        box = crop.region_picker(Image.open(io.BytesIO(data)), size, key=f"crop_{round_}_{whole.key}",
-                                  initial=query.crop)
+    round_ = st.session_state.get("query_upload_round", 0)  # a new query starts with a fresh picker
+    panel = st.expander("Search with a region of the query", icon=":material/crop:", expanded=query.crop is not None,
+                        key="query_region_panel", on_change="rerun")  # keyed: it stays open across reruns
+    box = query.crop
+    if panel.open:
+        with panel:
+            box = crop.region_picker(Image.open(io.BytesIO(data)), size, key=f"crop_{round_}_{whole.key}",
+                                     initial=query.crop)
     wanted = None if box is None or box == (0, 0, *size) else box
     if wanted != query.crop:
         query = replace(query, crop=wanted)

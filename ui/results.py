@@ -22,9 +22,10 @@ from ui.queries import Query, more_like_this_button
 def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: int = 6,
                  show_rank: bool = True, show_score: bool = True, switch: bool = False,
                  exact: set[int] = frozenset(),  # type: ignore[assignment]
-                 feedback_query: str | None = None) -> None:
+                 feedback_query: str | None = None, similarity: dict[int, float] | None = None) -> None:
     """Thumbnails with rank, score, file name, cluster and label, and "more like this" under each; with
-    `feedback_query`, thumbs up / down that refine that query."""
+    `feedback_query`, thumbs up / down that refine that query; with `similarity` (after feedback) the scores are
+    adjusted scores, said so, with each result's plain similarity under it."""
     coll = state.collection(info)
     ids = [h.id for h in hits]
     thumbs = thumbnails.thumbnails(coll, ids, THUMB)
@@ -43,8 +44,10 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                 head = f"**#{rank}** · {hit.score:.3f}" if show_rank else (f"{hit.score:.3f}" if show_score else "")
                 if head:
                     st.markdown(head)
-                if hit.id in exact:
-                    st.badge(detail.EXACT_BADGE, icon=":material/verified:", color="green")
+                if similarity is not None and hit.id in similarity:  # the score above is the adjusted one
+                    st.caption(f"adjusted · similarity {similarity[hit.id]:.3f}", help=feedback.EXPLAIN)
+                if hit.id in exact:  # green text, not a badge: a badge is cut short in a narrow card, text wraps
+                    st.caption(f":green[:material/verified: **{detail.EXACT_BADGE}**]")
                 st.caption(md_escape(short(name, 24)))
                 facts = []
                 if hit.id in cluster_of:
@@ -55,8 +58,9 @@ def results_grid(info: CollectionInfo, hits: Sequence[Hit], key: str, columns: i
                 if feedback_query is not None:
                     feedback.thumbs(feedback_query, hit.id, key=f"{key}_fb_{hit.id}_{rank}")
                 more_like_this_button(hit.id, name, key=f"{key}_mlt_{hit.id}_{rank}", switch=switch)
+                plain = similarity.get(hit.id) if similarity is not None else hit.score
                 detail.detail_button(info, hit.id, key=f"{key}_detail_{hit.id}_{rank}",
-                                     score=hit.score if show_score else None, exact=hit.id in exact)
+                                     score=plain if show_score else None, exact=hit.id in exact)
 
 
 def examples(info: CollectionInfo, n: int = 12) -> None:

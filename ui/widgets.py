@@ -88,12 +88,12 @@ def sidebar(infos: list[CollectionInfo], info: CollectionInfo | None) -> None:
             model_note(state.model_for_new_collections()[0])
             return
         slugs = [c.slug for c in infos]
-        labels = {c.slug: c.label for c in infos}
+        names = {c.slug: c.name for c in infos}  # the name alone: the count is on the line below, never cut off
         st.session_state["sidebar_collection"] = info.slug  # follow selections made elsewhere (Use, Create)
-        st.selectbox("Collection", slugs, format_func=labels.get, key="sidebar_collection",
+        st.selectbox("Collection", slugs, format_func=names.get, key="sidebar_collection",
                      on_change=lambda: state.select(st.session_state["sidebar_collection"]))
         counts = info.counts
-        extra = []
+        extra = [info.size_text]
         if counts.get("skipped"):
             extra.append(f"{counts['skipped']} skipped")
         if counts.get("duplicate"):

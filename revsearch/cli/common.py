@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, TextIO
 
 from tqdm import tqdm
@@ -125,6 +125,22 @@ class LogLines:
         if total and message:
             parts.append(message[-60:])
         return "revsearch: " + " · ".join(parts)
+
+
+@contextmanager
+def lazy_progress(unit: str, quiet: bool) -> Iterator[Progress]:
+    """A progress bar that appears only once there is progress to show, so a failing command prints one line."""
+    with ExitStack() as stack:
+        bar: list[Progress] = []
+
+        def update(done: int, total: int, message: str) -> None:
+            if quiet:
+                return
+            if not bar:
+                bar.append(stack.enter_context(progress_bar(unit)))
+            bar[0](done, total, message)
+
+        yield update
 
 
 @contextmanager

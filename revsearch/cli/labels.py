@@ -1,62 +1,21 @@
-"""Exploration commands: cluster, map, label, suggest, export, duplicates, montage (see revsearch/clusters.py etc.)."""
+"""`label`, `suggest` and `export`: labelling images and clusters, suggestions from labelled neighbours,
+and exporting the labels."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from revsearch import clusters, export, labels, montage, near_duplicates, projection
+from revsearch import export, labels
 from revsearch.auth.roots import Roots
-from revsearch.cli.common import (acting_user, add_as_arg, add_collection_arg, add_json_arg, add_model_args,
-                                  add_quiet_arg, embedder_for, print_json, progress_bar)
+from revsearch.cli.common import (acting_user, add_as_arg, add_collection_arg, add_json_arg, add_quiet_arg,
+                                  lazy_progress, print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
-from revsearch.progress import Progress
-
-
-@contextmanager
-def lazy_progress(unit: str, quiet: bool) -> Iterator[Progress]:
-    """A progress bar that appears only once there is progress to show, so a failing command prints one line."""
-    with ExitStack() as stack:
-        bar: list[Progress] = []
-
-        def update(done: int, total: int, message: str) -> None:
-            if quiet:
-                return
-            if not bar:
-                bar.append(stack.enter_context(progress_bar(unit)))
-            bar[0](done, total, message)
-
-        yield update
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("cluster", help="group the collection with k-means; show, merge or redo the clusters")
-    add_collection_arg(p)
-    how = p.add_mutually_exclusive_group()
-    how.add_argument("-k", type=int, help="number of clusters (re-clusters unless the current clustering has k)")
-    how.add_argument("--suggest", action="store_true", help="choose k by silhouette over a range and report scores")
-    how.add_argument("--merge", type=int, nargs="+", metavar="ID", help="merge these clusters into the first")
-    p.add_argument("--recluster", action="store_true", help="cluster again even if the current clustering has this k")
-    p.add_argument("--name", help="with --merge: name (and label) the merged cluster")
-    p.add_argument("--seed", type=int, default=clusters.DEFAULT_SEED)
-    p.add_argument("--representatives", type=int, default=8, metavar="N")
-    add_as_arg(p)
-    add_json_arg(p)
-    add_quiet_arg(p)
-    p.set_defaults(run=cmd_cluster)
-
-    p = sub.add_parser("map", help="compute or update the 2-D map (UMAP; PCA under 20 images)")
-    add_collection_arg(p)
-    p.add_argument("--refit", action="store_true", help="fit the map again from scratch")
-    add_json_arg(p)
-    add_quiet_arg(p)
-    p.set_defaults(run=cmd_map)
-
     p = sub.add_parser("label", help="name a cluster, label/unlabel images, rename a label, import labels, undo")
     add_collection_arg(p)
     what = p.add_mutually_exclusive_group(required=True)
@@ -97,96 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_arg(p)
     add_quiet_arg(p)
     p.set_defaults(run=cmd_export)
-
-    p = sub.add_parser("duplicates", help="groups of near-identical images (and exact copies) with scores")
-    add_collection_arg(p)
-    p.add_argument("--threshold", type=float,
-                   help="cosine similarity (default: measured on clothing-small for the collection's input handling, "
-                        + ", ".join(f"{t} for {mode}" for mode, t in near_duplicates.THRESHOLDS.items()) + ")")
-    p.add_argument("--no-exact", action="store_true", help="leave exact (same content) copies out")
-    add_json_arg(p)
-    p.set_defaults(run=cmd_duplicates)
-
-    p = sub.add_parser("montage", help="a PNG contact sheet of a query's results or of a cluster")
-    add_collection_arg(p)
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--query", type=Path, metavar="IMAGE")
-    src.add_argument("--cluster", type=int, metavar="ID")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE.png")
-    p.add_argument("-k", type=int, default=15, help="results (query) or representatives (cluster); default 15")
-    p.add_argument("--cols", type=int, default=4)
-    p.add_argument("--tile", type=int, default=192, help="tile size in pixels")
-    add_model_args(p)
-    add_json_arg(p)
-    p.set_defaults(run=cmd_montage)
-
-
-# ---------------------------------------------------------------------------------------------------- cluster
-
-
-def cmd_cluster(args: argparse.Namespace) -> int:
-    with Collection.open(args.collection) as coll, lazy_progress("step", args.quiet) as progress:
-        current = clusters.clustering(coll, n_representatives=args.representatives)
-        suggestion = None
-        reclustered = False
-        if args.merge:
-            if len(set(args.merge)) < 2:
-                raise RevsearchError("--merge needs at least two cluster ids")
-            labels.merge_clusters(coll, args.merge, into=args.merge[0], name=args.name, user=acting_user(args))
-        elif args.name:
-            raise RevsearchError("--name goes with --merge here; to name a cluster use `label --cluster ID --name L`")
-        elif args.k is not None or args.suggest:
-            k = args.k
-            if args.suggest:
-                suggestion = clusters.suggest_k(coll, seed=args.seed, progress=progress)
-                k = suggestion.best
-            if current is None or args.recluster or current.k != k or current.seed != args.seed:
-                clusters.recluster(coll, k, seed=args.seed, progress=progress)
-                reclustered = True
-            elif not args.json:
-                print(f"kept the current {k} clusters (new images assigned); --recluster starts over",
-                      file=sys.stderr)
-        elif current is None:
-            raise RevsearchError("the collection has no clusters yet; run `cluster -k K` or `cluster --suggest`")
-        result = clusters.clustering(coll, n_representatives=args.representatives)
-        if result is None:
-            raise RevsearchError("the collection has no clusters yet; run `cluster -k K` or `cluster --suggest`")
-        paths = coll.paths([i for c in result.clusters for i in c.member_ids])
-    if args.json:
-        data = {"k": len(result.clusters), "requested_k": result.k, "seed": result.seed, "reclustered": reclustered,
-                "clusters": [c.as_dict(paths) for c in result.clusters]}
-        if suggestion is not None:
-            data["suggestion"] = suggestion.as_dict()
-        print_json(data)
-        return 0
-    if suggestion is not None:
-        scores = "  ".join(f"k={k}: {s:.3f}" for k, s in suggestion.scores.items())
-        print(f"suggested k = {suggestion.best} (silhouette, cosine, {suggestion.sample_size} images): {scores}")
-    print(f"{len(result.clusters)} clusters" + (" (new clustering)" if reclustered else ""))
-    for c in result.clusters:
-        rep = Path(c.representatives[0].path).name if c.representatives else ""
-        print(f"  {c.id:>4}  {c.size:>6} images  cohesion {c.cohesion:.3f}  {c.name or '-':<20} e.g. {rep}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------------- map
-
-
-def cmd_map(args: argparse.Namespace) -> int:
-    with Collection.open(args.collection) as coll, lazy_progress("%", args.quiet) as progress:
-        update = projection.update_map(coll, progress=progress, force=args.refit)
-        points = projection.map_points(coll, update=False) if args.json else []
-    if args.json:
-        print_json([p.as_dict() for p in points])
-    else:
-        what = {"cached": "up to date", "fit": "fitted", "transform": "placed new images on",
-                "pruned": "removed deleted images from", "empty": "nothing to map in"}.get(update.action, update.action)
-        print(f"map: {what} the {update.method or ''} map of {update.points} images"
-              + (f" ({update.placed} positioned)" if update.placed else "") + f" in {update.seconds:.1f} s")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------------- label
 
 
 def cmd_label(args: argparse.Namespace) -> int:
@@ -280,9 +149,6 @@ def _print_undo(rep: labels.UndoReport, next_action: labels.Action | None, as_js
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------- suggest
-
-
 def cmd_suggest(args: argparse.Namespace) -> int:
     with Collection.open(args.collection) as coll:
         if not labels.label_counts(coll):
@@ -307,9 +173,6 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------- export
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     roots = Roots.from_env(shared=False)  # with $REVSEARCH_ROOTS set, exports stay inside the allowed folders too
     if roots.confined:
@@ -332,52 +195,3 @@ def cmd_export(args: argparse.Namespace) -> int:
         for m in rep.missing[:20]:
             print(f"  could not read {m}")
     return 1 if rep.missing else 0
-
-
-# ---------------------------------------------------------------------------------------------------- duplicates
-
-
-def cmd_duplicates(args: argparse.Namespace) -> int:
-    with Collection.open(args.collection) as coll:
-        if args.threshold is None:
-            args.threshold = near_duplicates.default_threshold(coll)
-        groups = near_duplicates.find_duplicates(coll, args.threshold, include_exact=not args.no_exact)
-    if args.json:
-        print_json({"threshold": args.threshold, "groups": [g.as_dict() for g in groups]})
-        return 0
-    if not groups:
-        print(f"no images at or above similarity {args.threshold}")
-    for g in groups:
-        kind = "exact copies" if g.exact else f"similarity {g.min_score:.3f}–{g.max_score:.3f}"
-        print(f"group {g.id}: {len(g.members)} images, {kind}")
-        for m in g.members:
-            print(f"  {m.score:.3f}{' =' if m.exact else '  '} {m.path}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------------- montage
-
-
-def cmd_montage(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise RevsearchError("-k must be at least 1")
-    with Collection.open(args.collection) as coll:
-        if args.query is not None:
-            from revsearch import images
-            from revsearch.search import Searcher
-
-            searcher = Searcher(coll, embedder_for(coll, args))
-            img = images.load_image(args.query, target=searcher.embedder.input_size)
-            if isinstance(img, images.Skip):
-                raise RevsearchError(f"cannot use {args.query} as a query: {img.reason}")
-            hits = searcher.by_images([img], k=args.k)[0]
-            picture = montage.query_montage(coll, args.query, hits, cols=args.cols, tile=args.tile,
-                                            title=f"{args.query.name}: top {len(hits)} in {coll.directory.name}")
-        else:
-            picture = montage.cluster_montage(coll, args.cluster, n=args.k, cols=args.cols, tile=args.tile)
-        out = montage.save_png(picture, args.out)
-    if args.json:
-        print_json({"out": str(out), "width": picture.width, "height": picture.height})
-    else:
-        print(f"wrote {out} ({picture.width}×{picture.height})")
-    return 0

@@ -1,4 +1,4 @@
-"""Clusters of a collection: seeded spherical k-means over the (L2-normalised) vectors, persisted in the catalog.
+"""Making clusters of a collection: seeded spherical k-means over the (L2-normalised) vectors, persisted in the catalog.
 
 A collection has at most one clustering at a time. Cluster ids are stable: images indexed later join the nearest
 centroid (`assign_new`, a write run after indexing; reads place unassigned images on the fly and store nothing),
@@ -9,7 +9,7 @@ Public API (all take an open `Collection`):
     recluster(coll, k, seed=0, progress=None) -> Clustering          full k-means; replaces the clustering
     suggest_k(coll, ks=None, sample=2000, seed=0, progress=None) -> KSuggestion   silhouette (cosine) per k
     assign_new(coll) -> int                                            place unassigned indexed images; count
-    clustering, cluster, members, assignments, cluster_name, names, typical, version: revsearch/cluster_reading.py
+    clustering, cluster, members, assignments, cluster_name, names, typical, version: clusters/reading.py
     merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge (users call
                                                                        labels.merge_clusters: labels and history too)
 

@@ -1,5 +1,5 @@
-"""Reading a collection's clusters (the k-means, writing and merging live in revsearch/clusters.py, which re-exports
-everything here).
+"""Reading a collection's clusters (the k-means, writing and merging live in clusters/making.py; the package
+`revsearch.clusters` offers both).
 
 Members are read as arrays — (cluster id, image id, similarity), one row per member, no Python object each — and only
 the members a caller shows (representatives, outliers, one page of a cluster) get a path and a `Member`: a million

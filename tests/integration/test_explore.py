@@ -1,5 +1,5 @@
 """Exploration on real photos with the real model: clusters, the UMAP map, labels, suggestions, export, duplicates,
-thumbnails and montages (revsearch/clusters.py, projection.py, labels.py, export.py, near_duplicates.py, …)."""
+thumbnails and montages (revsearch/clusters/, projection.py, labels.py, export.py, near_duplicates.py, …)."""
 
 from __future__ import annotations
 
@@ -144,8 +144,14 @@ def test_umap_map_is_persisted_reused_and_extended(fresh_collection, clothing_fo
     assert len(points) == 130 and all(np.isfinite([p.x, p.y]).all() for p in points)
     assert {p.id: (p.x, p.y) for p in points if p.id in coords} == coords  # old points did not move
 
-    refit = projection.update_map(coll, force=True)
+    before = {p.id: (p.x, p.y) for p in points}
+    refit = projection.update_map(coll, force=True, seed=1)  # another layout, laid over the one it replaces
     assert (refit.action, refit.fits) == ("fit", 2)
+    after = {p.id: (p.x, p.y) for p in projection.map_points(coll)}
+    old, new = np.array([before[i] for i in sorted(before)]), np.array([after[i] for i in sorted(before)])
+    spread = np.sqrt(((old - old.mean(axis=0)) ** 2).sum(axis=1).mean())
+    moved = np.sqrt(((new - old) ** 2).sum(axis=1).mean())
+    assert moved < 0.5 * spread, (moved, spread)  # groups stay about where they were
 
 
 def test_tiny_real_collections_fall_back(tmp_path, clothing_folder, embedder):
