@@ -130,7 +130,7 @@ def test_each_role_signs_in_and_sees_and_may_only_its_own(team_server, browser: 
     assert bob.get_by_role("button", name="Create").count() == 0
     assert bob.get_by_text("Add images to").count() == 0
     go(bob, "Clusters")
-    bob.get_by_placeholder("e.g. shoes").first.fill("bob-tops")
+    bob.locator(".st-key-name_input_0_None input").fill("bob-tops")
     bob.get_by_role("button", name="Name & label").first.click()
     settle(bob)
     no_tracebacks(bob)
