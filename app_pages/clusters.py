@@ -8,7 +8,7 @@ import streamlit as st
 
 from revsearch import evaluate, labels, learned
 from revsearch.auth import guarded
-from ui import access, display, labelling, learning, state, undo, widgets
+from ui import access, dataset, display, labelling, learning, state, undo, widgets
 from ui import clustering as ui_clusters
 from ui.access import Permission
 
@@ -194,8 +194,10 @@ if not access.can(Permission.EXPORT):
     st.stop()
 st.divider()
 st.subheader("Export the labelled dataset")
-st.caption("Originals are only read, never moved or changed. The ImageFolder zip holds `<label>/<file>` plus "
-           "labels.csv.")
+with state.guard("Reading the split"):
+    dataset.split_panel(info)
+st.caption("Originals are only read, never moved or changed. The ImageFolder zip holds `<split>/<label>/<file>` "
+           "(`<label>/<file>` without a split), labels.csv and the dataset card (README.md, dataset.json).")
 unlabelled = st.toggle("Include unlabelled images (in `_unlabelled/`, and as empty labels in CSV / JSON)",
                        value=False, key="export_unlabelled")
 ui_clusters.export_buttons(info, unlabelled)

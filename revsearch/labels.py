@@ -102,15 +102,21 @@ class ImportReport:
 
 def clean_label(name: str) -> str:
     """Trimmed, NFC-normalised label text; refuses empty, over-long or control-character labels."""
-    if not isinstance(name, str):
-        raise RevsearchError("a label must be text")
-    text = unicodedata.normalize("NFC", name).strip()
+    return clean_text(name, "a label", MAX_LABEL_CHARS)
+
+
+def clean_text(value: str, what: str, limit: int) -> str:
+    """Trimmed, NFC-normalised text a person typed (`what`: "a label", "a reason"…, for the messages); refuses empty,
+    over-long or control-character text."""
+    if not isinstance(value, str):
+        raise RevsearchError(f"{what} must be text")
+    text = unicodedata.normalize("NFC", value).strip()
     if not text:
-        raise RevsearchError("a label cannot be empty")
+        raise RevsearchError(f"{what} cannot be empty")
     if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise RevsearchError(f"a label cannot contain control characters: {text!r}")
-    if len(text) > MAX_LABEL_CHARS:
-        raise RevsearchError(f"a label can have at most {MAX_LABEL_CHARS} characters")
+        raise RevsearchError(f"{what} cannot contain control characters: {text!r}")
+    if len(text) > limit:
+        raise RevsearchError(f"{what} can have at most {limit} characters")
     return text
 
 

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import clusters, export, thumbnails
+from revsearch import card, clusters, export, thumbnails
 from revsearch.auth import guarded
 from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
@@ -62,7 +62,8 @@ def browse(info: CollectionInfo, c: Cluster, limit: int = 120) -> None:
 
 
 def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
-    """ImageFolder zip, CSV and JSON downloads; each file is made only when its button is clicked."""
+    """ImageFolder zip (with the dataset card), CSV, JSON (the card inside) and the card alone; each file is made only
+    when its button is clicked."""
     coll = state.collection(info)
     stem = info.slug
     who = access.later()  # the files are made on the click, outside this run: the session is checked then
@@ -77,12 +78,15 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
             return buf.getvalue().encode("utf-8")
         return made
 
+    def card_bytes() -> bytes:
+        return card.render_readme(guarded.dataset_card(who(), coll, include_unlabelled=unlabelled)).encode("utf-8")
+
     unreadable = export.unreadable_originals(coll, include_unlabelled=unlabelled)
     if unreadable:
         shown = ", ".join(unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else "")
         st.warning(f"{len(unreadable)} original(s) cannot be read now and would be left out of the ImageFolder zip: "
                    f"{shown}. Reconnect the drive or fix their permissions first.", icon=":material/warning:")
-    cols = st.columns(3)
+    cols = st.columns(4)
     cols[0].download_button("ImageFolder (.zip)", zip_bytes, file_name=f"{stem}-imagefolder.zip",
                             mime="application/zip", icon=":material/folder_zip:", width="stretch",
                             on_click="ignore", key="export_zip")
@@ -91,6 +95,8 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     cols[2].download_button("Labels (.json)", table("json"), file_name=f"{stem}-labels.json",
                             mime="application/json", icon=":material/data_object:", width="stretch",
                             on_click="ignore", key="export_json")
+    cols[3].download_button("Dataset card (.md)", card_bytes, file_name=f"{stem}-README.md", mime="text/markdown",
+                            icon=":material/description:", width="stretch", on_click="ignore", key="export_card")
 
 
 TABLE_ROWS = 100  # suggestions shown (most confident first), each with a small thumbnail

@@ -9,9 +9,9 @@ needs no check beyond being signed in. The CLI calls the engine directly: whoeve
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import IO, Callable, Iterable, Mapping, Sequence
 
-from revsearch import clusters, dedupe, export, labels, learned, uploads, workspace
+from revsearch import clusters, dedupe, export, labels, learned, splits, uploads, workspace
 from revsearch.auth.roles import Actor, Permission
 from revsearch.auth.users import User, UserStore
 from revsearch.collection import Collection
@@ -175,11 +175,24 @@ def export_zip(actor: Actor, coll: Collection, unlabelled: str) -> bytes:
     return export.export_zip(coll, unlabelled=unlabelled)[0]
 
 
-def export_table(actor: Actor, coll: Collection, fmt: str, out, include_unlabelled: bool) -> export.ExportReport:
-    """The labels as CSV or JSON into `out` (a path or a text stream)."""
+def export_table(actor: Actor, coll: Collection, fmt: str, out: IO[str],
+                 include_unlabelled: bool) -> export.ExportReport:
+    """The labels as CSV or JSON into the text stream `out`."""
     actor.require(EXPORT)
     write = {"csv": export.export_csv, "json": export.export_json}[fmt]
     return write(coll, out, include_unlabelled=include_unlabelled)
+
+
+def make_split(actor: Actor, coll: Collection, ratios: Sequence[float], seed: int, resplit: bool,
+               progress: Progress | None = None) -> splits.SplitReport:
+    """The train / val / test split exports follow (part of exporting)."""
+    actor.require(EXPORT)
+    return splits.make_split(coll, ratios, seed, resplit=resplit, progress=progress)
+
+
+def dataset_card(actor: Actor, coll: Collection, include_unlabelled: bool) -> dict:
+    actor.require(EXPORT)
+    return export.dataset_card(coll, include_unlabelled=include_unlabelled)
 
 
 # ---------------------------------------------------------------------------------------------------- users

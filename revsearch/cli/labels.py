@@ -191,7 +191,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"exported {rep.written} {'files' if args.format == 'imagefolder' else 'rows'} to {rep.out} "
               f"({rep.labelled} labelled, {rep.unlabelled_written} unlabelled"
               + (f", {rep.unlabelled_skipped} unlabelled left out" if rep.unlabelled_skipped else "")
-              + (f", {rep.renamed} renamed to avoid a clash" if rep.renamed else "") + ")")
+              + (f", {rep.renamed} renamed to avoid a clash" if rep.renamed else "")
+              + (f", {rep.excluded} excluded left out" if rep.excluded else "") + ")")
+        if rep.split_assigned:
+            print(f"  assigned {rep.split_assigned} image(s) added since the split to a split first")
+        if rep.card:
+            print(f"  dataset card: {', '.join(rep.card)}")
         for m in rep.missing[:20]:
             print(f"  could not read {m}")
     return 1 if rep.missing else 0

@@ -32,8 +32,8 @@ def test_clusters_show_size_cohesion_and_montage(app, data_dir):
         assert f"Cluster {c.id}" in text
         assert f"**{c.size}** image" in text and f"cohesion **{c.cohesion:.2f}**" in text
     assert len(at.get("image")) >= 2  # one montage per cluster
-    assert sorted(b.label for b in at.get("download_button")) == ["ImageFolder (.zip)", "Labels (.csv)",
-                                                                   "Labels (.json)"]
+    assert sorted(b.label for b in at.get("download_button")) == ["Dataset card (.md)", "ImageFolder (.zip)",
+                                                                   "Labels (.csv)", "Labels (.json)"]
 
 
 def test_naming_a_cluster_labels_its_images_and_persists(app, data_dir):

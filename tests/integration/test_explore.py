@@ -281,7 +281,8 @@ def test_imagefolder_export_resolves_collisions_and_never_touches_originals(coll
     rep = export.export_imagefolder(coll, tmp_path / "out")
     out = tmp_path / "out"
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == ["pants/other.jpg", "tops_shirts/copy.jpg", "tops_shirts/same-1.jpg", "tops_shirts/same.jpg"]
+    assert files == ["README.md", "dataset.json", "pants/other.jpg", "tops_shirts/copy.jpg", "tops_shirts/same-1.jpg",
+                     "tops_shirts/same.jpg"]  # no split stored: the flat layout, and the dataset card at the root
     assert (rep.written, rep.labelled, rep.unlabelled_skipped, rep.renamed) == (4, 4, 1, 1)
     assert {file_digest(out / "tops_shirts/same.jpg"), file_digest(out / "tops_shirts/same-1.jpg")} == {
         originals[src / "a/same.jpg"][0], originals[src / "b/same.jpg"][0]}
@@ -303,8 +304,8 @@ def test_imagefolder_export_resolves_collisions_and_never_touches_originals(coll
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = sorted(zf.namelist())
         listing = list(csv.DictReader(io.StringIO(zf.read("labels.csv").decode())))
-    assert names == ["_unlabelled/lonely.jpg", "labels.csv", "pants/other.jpg", "tops_shirts/copy.jpg",
-                     "tops_shirts/same-1.jpg", "tops_shirts/same.jpg"]
+    assert names == ["README.md", "_unlabelled/lonely.jpg", "dataset.json", "labels.csv", "pants/other.jpg",
+                     "tops_shirts/copy.jpg", "tops_shirts/same-1.jpg", "tops_shirts/same.jpg"]
     assert {r["path"]: r["label"] for r in listing}["tops_shirts/same-1.jpg"] == "tops/shirts"
 
     assert {p: (file_digest(p), p.stat().st_mtime_ns) for p in src.rglob("*.jpg")} == originals
