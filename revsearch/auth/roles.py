@@ -3,8 +3,8 @@
 Roles are ordered: each may do everything the one before it may.
 - viewer:   searches and browses (results, clusters, the map, duplicates, details, downloads of single originals);
 - labeller: also labels (every labelling action, Label next, learning, re-clustering), acts on duplicates and audits;
-- admin:    also adds folders and uploads, creates and deletes collections, exports, undoes another person's
-            action, and manages users and settings.
+- admin:    also adds folders and uploads, creates and deletes collections, exports (the split and the dataset
+            card too), undoes another person's action, and manages users and settings.
 """
 
 from __future__ import annotations
