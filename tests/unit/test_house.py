@@ -31,9 +31,10 @@ MAX_LINES = 450
 SQL_OWNER = "collection"
 APP = (ROOT / "ui", ROOT / "app_pages", ROOT / "app.py")
 BENCHMARKS = ROOT / "benchmarks"
-STORES = tuple(f"revsearch.collection.{name}" for name in (
-    "catalog", "rows", "snapshot", "vector_index", "index_plan", "label_store", "label_actions", "cluster_store",
-    "map_store", "duplicate_store", "sampling"))
+# Every module of the catalog package but its public face (the package and `collection.py`), so a new store is
+# covered the day it is added.
+STORES = tuple(f"revsearch.collection.{path.stem}" for path in sorted((ROOT / "revsearch" / "collection").glob("*.py"))
+               if path.stem not in ("__init__", "collection"))
 MODEL_CODE = ("revsearch.embed", "revsearch.indexing", "revsearch.images", "revsearch.regions", "torch", "torchvision",
               "onnxruntime", "PIL")
 SQL_PATTERN = re.compile(r"\.execute(many|script)?\(|\bconn\b|^\s*(import sqlite3\b|from sqlite3 import\b)")
