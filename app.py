@@ -39,6 +39,7 @@ PAGES = [  # (page, what a role needs to see it)
     (st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"), Permission.SEARCH),
     (st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"), Permission.LABEL),
     (st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"), Permission.SEARCH),
+    (st.Page("app_pages/check.py", title="Check", icon=":material/fact_check:"), Permission.AUDIT),
     (st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"), Permission.SEARCH),
     (st.Page("app_pages/team.py", title="Team", icon=":material/group:"), Permission.MANAGE_USERS),
 ]

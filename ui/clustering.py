@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import card, clusters, export, thumbnails
+from revsearch import audit, card, clusters, export, thumbnails
 from revsearch.auth import guarded
 from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
@@ -66,20 +66,22 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     when its button is clicked."""
     coll = state.collection(info)
     stem = info.slug
+    checked = audit.card_section(coll)  # the Check page's last counts go into the dataset card
     who = access.later()  # the files are made on the click, outside this run: the session is checked then
 
     def zip_bytes() -> bytes:
-        return guarded.export_zip(who(), coll, unlabelled="folder" if unlabelled else "skip")
+        return guarded.export_zip(who(), coll, unlabelled="folder" if unlabelled else "skip", audit=checked)
 
     def table(fmt: str) -> Callable[[], bytes]:
         def made() -> bytes:
             buf = io.StringIO()
-            guarded.export_table(who(), coll, fmt, buf, include_unlabelled=unlabelled)
+            guarded.export_table(who(), coll, fmt, buf, include_unlabelled=unlabelled, audit=checked)
             return buf.getvalue().encode("utf-8")
         return made
 
     def card_bytes() -> bytes:
-        return card.render_readme(guarded.dataset_card(who(), coll, include_unlabelled=unlabelled)).encode("utf-8")
+        return card.render_readme(guarded.dataset_card(who(), coll, include_unlabelled=unlabelled,
+                                                          audit=checked)).encode("utf-8")
 
     unreadable = export.unreadable_originals(coll, include_unlabelled=unlabelled)
     if unreadable:

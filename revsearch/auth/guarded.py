@@ -170,17 +170,17 @@ def _server_folder(actor: Actor, folder: str) -> Path:
 # ---------------------------------------------------------------------------------------------------- export
 
 
-def export_zip(actor: Actor, coll: Collection, unlabelled: str) -> bytes:
+def export_zip(actor: Actor, coll: Collection, unlabelled: str, audit: Mapping[str, object] | None = None) -> bytes:
     actor.require(EXPORT)
-    return export.export_zip(coll, unlabelled=unlabelled)[0]
+    return export.export_zip(coll, unlabelled=unlabelled, audit=audit)[0]
 
 
 def export_table(actor: Actor, coll: Collection, fmt: str, out: IO[str],
-                 include_unlabelled: bool) -> export.ExportReport:
+                 include_unlabelled: bool, audit: Mapping[str, object] | None = None) -> export.ExportReport:
     """The labels as CSV or JSON into the text stream `out`."""
     actor.require(EXPORT)
     write = {"csv": export.export_csv, "json": export.export_json}[fmt]
-    return write(coll, out, include_unlabelled=include_unlabelled)
+    return write(coll, out, include_unlabelled=include_unlabelled, audit=audit)
 
 
 def make_split(actor: Actor, coll: Collection, ratios: Sequence[float], seed: int, resplit: bool,
@@ -190,9 +190,10 @@ def make_split(actor: Actor, coll: Collection, ratios: Sequence[float], seed: in
     return splits.make_split(coll, ratios, seed, resplit=resplit, progress=progress)
 
 
-def dataset_card(actor: Actor, coll: Collection, include_unlabelled: bool) -> dict:
+def dataset_card(actor: Actor, coll: Collection, include_unlabelled: bool,
+                 audit: Mapping[str, object] | None = None) -> dict:
     actor.require(EXPORT)
-    return export.dataset_card(coll, include_unlabelled=include_unlabelled)
+    return export.dataset_card(coll, include_unlabelled=include_unlabelled, audit=audit)
 
 
 # ---------------------------------------------------------------------------------------------------- users

@@ -7,7 +7,8 @@ import json
 import sys
 import time
 from contextlib import ExitStack, contextmanager
-from typing import Callable, Iterator, TextIO
+from pathlib import Path
+from typing import Callable, Iterator, Sequence, TextIO
 
 from tqdm import tqdm
 
@@ -78,6 +79,12 @@ def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
     loads."""
     return pairing.embedder_for(coll, getattr(args, "model", None), getattr(args, "input", None),
                                 getattr(args, "backend", "auto"))
+
+
+def image_refs(values: Sequence[str]) -> list[int | str]:
+    """Images named on the command line: a number is an image id (unless a file has that name), anything else a
+    path."""
+    return [int(v) if v.isdigit() and not Path(v).exists() else v for v in values]
 
 
 def new_input(args: argparse.Namespace) -> str:

@@ -7,10 +7,10 @@ import argparse
 import time
 from pathlib import Path
 
-from revsearch import export, labels
+from revsearch import audit, export, labels
 from revsearch.auth.roots import Roots
 from revsearch.cli.common import (acting_user, add_as_arg, add_collection_arg, add_json_arg, add_quiet_arg,
-                                  lazy_progress, print_json)
+                                  image_refs, lazy_progress, print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
@@ -114,7 +114,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             changed = labels.name_cluster(coll, args.cluster, None if args.remove else args.name, user=who)
             action = f"cluster {args.cluster} " + ("unnamed" if args.remove else f"named {args.name!r}")
         else:
-            refs = [int(r) if r.isdigit() and not Path(r).exists() else r for r in args.image]
+            refs = image_refs(args.image)
             if args.remove:
                 changed = labels.unlabel_images(coll, refs, user=who)
                 action = "labels removed"
@@ -178,13 +178,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     if roots.confined:
         args.out = roots.confine(args.out)
     with Collection.open(args.collection) as coll, lazy_progress("file", args.quiet) as progress:
+        checked = audit.card_section(coll)  # the last `audit`'s counts go into the dataset card
         if args.format == "imagefolder":
             rep = export.export_imagefolder(coll, args.out, link=args.link, unlabelled=args.unlabelled,
-                                            progress=progress)
+                                            progress=progress, audit=checked)
         elif args.format == "csv":
-            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
+            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force,
+                                    audit=checked)
         else:
-            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
+            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force,
+                                     audit=checked)
     if args.json:
         print_json(rep.as_dict())
     else:

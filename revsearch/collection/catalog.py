@@ -203,6 +203,23 @@ MIGRATIONS: list[list[str]] = [
         """CREATE INDEX label_changes_image ON label_changes(image_id)""",
         """CREATE INDEX label_changes_old_by ON label_changes(old_by) WHERE old_by IS NOT NULL""",
     ],
+    # 8: audit (revsearch/collection/audit_store.py): pixel quality measures taken while indexing (revsearch/indexing/
+    # pixel_measures.py; `hash` and `version` say which content and which definition they describe), and labels a
+    # person confirmed as right (never reported as a label issue again while the image keeps that label). Only new
+    # tables that reference `images`: this step may sit at any position after step 1.
+    [
+        """CREATE TABLE pixel_measures (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        hash TEXT,
+        version INTEGER NOT NULL,
+        vals BLOB NOT NULL
+    )""",
+        """CREATE TABLE label_confirmations (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        at REAL NOT NULL
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

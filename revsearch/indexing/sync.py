@@ -26,6 +26,7 @@ from revsearch.embed.embedder import Embedder
 from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.embed.views import Prepared
 from revsearch.files import Walk, content_hash, existing_folder, walk
+from revsearch.indexing import pixel_measures
 from revsearch.indexing.pairing import paired
 from revsearch.progress import Progress, report
 
@@ -87,6 +88,7 @@ class Loaded:
     prepared: Prepared | None = None
     skip: str | None = None
     known_duplicate: bool = False
+    measures: np.ndarray | None = None  # pixel quality measures of the decoded image (pixel_measures.py)
 
 
 def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progress: Progress | None = None,
@@ -270,6 +272,7 @@ def load_file(entry: Entry, embedder: Embedder, known_hashes: frozenset[str]) ->
     if isinstance(img, images.Skip):
         loaded.skip = img.reason
         return loaded
+    loaded.measures = pixel_measures.measure(img)  # the pixels are in memory now; the audit needs them later
     loaded.prepared = embedder.prepare(img)
     return loaded
 
@@ -278,6 +281,7 @@ def _embed_now(loaded: Loaded, embedder: Embedder) -> np.ndarray | None:
     """Decode and embed one file that was skipped as a duplicate of content which no longer exists."""
     fresh = load_file((loaded.path, loaded.size, loaded.mtime_ns), embedder, frozenset())
     loaded.skip, loaded.width, loaded.height, loaded.known_duplicate = fresh.skip, fresh.width, fresh.height, False
+    loaded.measures = fresh.measures
     return None if fresh.prepared is None else embedder.embed_prepared([fresh.prepared])[0]
 
 
@@ -310,6 +314,8 @@ def _record(writer: RowWriter, loaded: Loaded, vector: np.ndarray | None, state:
         status, reason, dup_of = "indexed", None, None
     row = NewRow(path, loaded.hash, loaded.size, loaded.mtime_ns, loaded.width, loaded.height, status, reason, dup_of)
     image_id = writer.upsert(row, vector if status == "indexed" else None)
+    if status == "indexed" and loaded.measures is not None:
+        writer.put_measures(image_id, loaded.hash, loaded.measures, pixel_measures.VERSION)
     if status == "indexed":
         if vector is None:  # same content already indexed under this very row (e.g. touched file)
             if old is not None and old.missing:
