@@ -285,8 +285,8 @@ def stage_scale(args: argparse.Namespace) -> dict:
     from benchsuite.inputs import VectorGen
     from benchsuite.measure import CpuMeter
     from revsearch import audit, clusters, labels
-    from revsearch.indexing import pixel_measures
-    from revsearch.collection import Collection, NewRow, audit_store
+    from revsearch.audit import measuring
+    from revsearch.collection import Collection, NewRow
 
     directory = args.work / f"scale-{args.n}.rs"
     shutil.rmtree(directory, ignore_errors=True)
@@ -308,8 +308,7 @@ def stage_scale(args: argparse.Namespace) -> dict:
             all_ids += ids
             values = np.clip(rng.normal([0.5, 0.15, 0.5, 0.85, 0.22, 7.0, 0.01, 0.25, 0.33],  # like clothing-small
                                         [0.08, 0.05, 0.1, 0.06, 0.05, 0.4, 0.01, 0.06, 0.06], (m, 9)), 0, 8)
-            audit_store.save_measures(coll, [(i, f"{start + n:064x}", values[n]) for n, i in enumerate(ids)],
-                                      pixel_measures.VERSION)
+            measuring.store(coll, [(i, f"{start + n:064x}", values[n]) for n, i in enumerate(ids)])
         print(f"[audit] scale {args.n}: rows in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         coll.index()
         labelled = np.flatnonzero(rng.random(args.n) < min(1.0, 50_000 / args.n))

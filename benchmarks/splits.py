@@ -107,7 +107,8 @@ def prepare_devset(work: Path) -> tuple[dict, list[tuple[str, str, str]]]:
 def stage_devset(args: argparse.Namespace) -> dict:
     from benchsuite.measure import hwm_mb
     from revsearch import labels, near_duplicates, splits
-    from revsearch.collection import Collection, index_folder
+    from revsearch.collection import Collection
+    from revsearch.indexing import index_folder
     from revsearch.embed import Embedder
 
     truth, pairs = prepare_devset(args.work)
@@ -249,13 +250,13 @@ def stage_label(args: argparse.Namespace) -> dict:
 def stage_split(args: argparse.Namespace) -> dict:
     """One `make_split` (full comparison, kept comparison, or after growth), timed."""
     from benchsuite.measure import hwm_mb
-    from revsearch import splits
-    from revsearch.collection import Collection, duplicate_store
+    from revsearch import near_duplicates, splits
+    from revsearch.collection import Collection
 
     with Collection.open(synthetic_dir(args) / "collections" / "synthetic") as coll:
         if args.mode == "full":  # as the first split of this collection: no earlier growth, nothing compared yet
             coll.remove([r.id for r in (coll.by_path(grown_path(args.n, k)) for k in range(GROW)) if r is not None])
-            (coll.directory / duplicate_store.SCAN_FILE).unlink(missing_ok=True)
+            near_duplicates.forget_comparison(coll)
         if args.mode == "grow":
             grow(coll, args.n)
         t = time.perf_counter()

@@ -30,11 +30,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from revsearch.collection import Collection, label_store, sampling, vector_index
+from revsearch.collection import Collection, label_store, sampling
 from revsearch.errors import RevsearchError
 from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
 from revsearch.learning.head import Head
 from revsearch.learning.labelset import LabelSet, NotEnoughLabels
+from revsearch.neighbours import ann_index
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
 
@@ -314,9 +315,7 @@ def _build_space_index(coll: Collection, found: Head) -> faiss.Index:
     for start in range(0, len(ids), CHUNK):
         out[start : start + CHUNK] = head_mod.apply(found, vectors[start : start + CHUNK])
     del vectors
-    index, info = vector_index.build(ids, out, found.dim_out)
-    vector_index.set_search_params(index, info)
-    return index
+    return ann_index(ids, out)[0]
 
 
 # ---------------------------------------------------------------------------------------------------- suggestions

@@ -192,6 +192,12 @@ def scanned(coll: Collection, threshold: float) -> bool:
     return _answers(duplicate_store.scan_key(coll), coll, threshold)
 
 
+def forget_comparison(coll: Collection) -> None:
+    """Forget the kept comparison, so the next `find_duplicates` compares every image again (what a first scan of
+    the collection costs; benchmarks time it)."""
+    duplicate_store.forget_scan(coll)
+
+
 def _answers(key: tuple[int, float] | None, coll: Collection, threshold: float) -> bool:
     return key is not None and key[0] == coll.generation and key[1] <= threshold + 1e-9
 

@@ -2,7 +2,9 @@
 
 Vectors are L2-normalised, so the inner product is the cosine. A collection's own (persistent, possibly approximate)
 index is `Collection.index()`; this module is for the exact searches over arrays that the method needs on the side:
-a k-NN graph, the labelled neighbours of a suggestion, near-duplicate pairs, centres of clusters.
+a k-NN graph, the labelled neighbours of a suggestion, near-duplicate pairs, centres of clusters. `ann_index` builds
+the index a collection of the given vectors would build (exact, or IVF with a calibrated nprobe) without a catalog: for
+a derived space (learned.py) and for benchmarks at sizes no catalog here could hold.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Iterator
 import faiss
 import numpy as np
 
+from revsearch.collection import vector_index
 from revsearch.vectors import unit_rows
 
 POINTS_PER_CENTROID = 256  # k-means trains on at most this many points per centroid (a seeded sample)
@@ -26,6 +29,15 @@ def flat_index(vectors: np.ndarray) -> faiss.IndexFlatIP:
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(_rows(vectors))
     return index
+
+
+def ann_index(ids: np.ndarray, vectors: np.ndarray, exact_limit: int | None = None
+              ) -> tuple[faiss.Index, vector_index.IndexInfo]:
+    """The index a collection holding `vectors` under `ids` builds (exact up to `exact_limit` vectors, default the
+    collection's; IVF past it), ready to search, with how it was built and its calibrated recall."""
+    index, info = vector_index.build(ids, vectors, vectors.shape[1], exact_limit=exact_limit)
+    vector_index.set_search_params(index, info)
+    return index, info
 
 
 def knn(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

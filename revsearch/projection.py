@@ -29,6 +29,7 @@ Public API:
     map_points(coll, update=True, progress=None, limit=None, include=()) -> list[MapPoint]   cluster id and label
                                              per point; with `limit` a fixed seeded sample (a large map's view)
     map_size(coll) -> int                    how many points the whole map has
+    store_layout(coll, ids, xy, method, generation)   keep a layout made elsewhere as the map
 """
 
 from __future__ import annotations
@@ -181,9 +182,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
         reducer_path(coll).unlink(missing_ok=True)
     (coll.directory / LEGACY_REDUCER_FILE).unlink(missing_ok=True)
     fits += 1
-    map_store.replace(coll, _rows(ids, xy, hashes), {
-        META_GENERATION: generation, META_METHOD: method, META_FITS: fits, META_FITTED_N: len(ids),
-        META_FITTED_AT: time.time(), META_SPACE: space}, generation)
+    _store_fit(coll, ids, xy, hashes, method, fits, space, generation)
     report(progress, 100, 100, "done")
     return MapUpdate("fit", method, len(ids), len(ids), fits, time.perf_counter() - started)
 
@@ -212,6 +211,22 @@ def _fit_sampled(coll: Collection, generation: int, hashes: dict[int, str | None
         n = snap.n
     report(progress, 100, 100, "done")
     return MapUpdate("fit", "umap", n, len(ids), fits + 1, time.perf_counter() - started)
+
+
+def store_layout(coll: Collection, ids: np.ndarray, xy: np.ndarray, method: str, generation: int) -> None:
+    """Keep `xy` (a row per id of `ids`) as the whole map, laid out by `method` from the vectors of `generation` in
+    the collection's current space, as a fit would: a layout made elsewhere (the synthetic benchmark projects a
+    million vectors itself). GenerationMoved when the vectors have changed since `generation`."""
+    with coll.reading():
+        fits, space, hashes = int(coll.meta(META_FITS) or 0) + 1, learned.space_key(coll), coll.indexed_hashes()
+    _store_fit(coll, ids, xy, hashes, method, fits, space, generation)
+
+
+def _store_fit(coll: Collection, ids: np.ndarray, xy: np.ndarray, hashes: dict[int, str | None], method: str,
+               fits: int, space: str, generation: int) -> None:
+    map_store.replace(coll, _rows(ids, xy, hashes), {
+        META_GENERATION: generation, META_METHOD: method, META_FITS: fits, META_FITTED_N: len(ids),
+        META_FITTED_AT: time.time(), META_SPACE: space}, generation)
 
 
 def _rows(ids: np.ndarray, xy: np.ndarray, hashes: dict[int, str | None]) -> list[tuple[int, float, float, str | None]]:

@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Sequence, TextIO
 
 from tqdm import tqdm
 
+from revsearch.auth.users import clean_name, os_user
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
@@ -59,6 +60,18 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
 
 def add_quiet_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def add_as_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="as_user", metavar="NAME",
+                        help="who the labelling action is recorded as (exports' labelled_by, the history, undo); "
+                             "default: the OS user")
+
+
+def acting_user(args: argparse.Namespace) -> str:
+    """Who a labelling command acts as: `--as NAME`, else the OS user."""
+    name = getattr(args, "as_user", None)
+    return clean_name(name) if name else os_user()
 
 
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:

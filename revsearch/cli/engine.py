@@ -8,11 +8,8 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from PIL import Image
-
-from revsearch import images
 from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
-                                  embedder_for, print_json, progress_bar)
+                                  print_json, progress_bar)
 from revsearch.cli.scale import add_ray_args, batch_source
 from revsearch.collection import Collection
 from revsearch.collection.catalog import SCHEMA_VERSION
@@ -22,8 +19,7 @@ from revsearch.files import existing_folder
 from revsearch.indexing import IndexReport
 from revsearch.indexing.adding import add_images
 from revsearch.indexing.pairing import open_or_create
-from revsearch.regions import Box, parse_box, query_image
-from revsearch.search import METRICS, Searcher, combine_queries, load_query_vectors, search_vectors
+from revsearch.search import METRICS, Query, run_query
 
 LIST_LIMIT = 20
 
@@ -134,70 +130,22 @@ def _more(n: int) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     if args.positive or args.negative:
-        return search_feedback(args)
-    if bool(args.images) == bool(args.embedding):
+        if not args.positive:
+            raise RevsearchError("--negative goes with --positive IMAGE…")
+        if args.images or args.embedding or args.crop or args.combine or args.metric != "cosine":
+            raise RevsearchError("--positive/--negative take no other query, --crop, --combine or --metric")
+    elif bool(args.images) == bool(args.embedding):
         raise RevsearchError("give query IMAGEs, --embedding FILE.npy or --positive IMAGE… (one of them)")
-    if args.embedding:
-        if args.crop:
-            raise RevsearchError("--crop applies to query images, not to --embedding vectors")
-        return search_embeddings(args)
-    box = parse_box(args.crop) if args.crop else None
-    coll = Collection.open(args.collection)
-    with coll:
-        searcher = Searcher(coll, embedder_for(coll, args))
-        decoded, failed = [], {}
-        for n, path in enumerate(args.images):
-            img = _query_image(path, box, searcher.embedder.input_size)
-            if isinstance(img, str):
-                failed[n] = img
-                print(f"revsearch: error: cannot use {path} as a query: {img}", file=sys.stderr)
-            else:
-                decoded.append(img)
-        hits = (searcher.by_images(decoded, k=args.k, metric=args.metric, combine=args.combine, space=_space(args))
-                if decoded else [])
-    if args.combine:
-        out = [{"query": [str(p) for p in args.images], "results": [h.as_dict() for h in (hits[0] if hits else [])]}]
-    else:
-        ok = iter(hits)
-        out = [{"query": str(p), "results": [], "error": failed[n]} if n in failed
-               else {"query": str(p), "results": [h.as_dict() for h in next(ok)]} for n, p in enumerate(args.images)]
-    print_hits(out, args.json)
-    return 1 if failed else 0
-
-
-def search_embeddings(args: argparse.Namespace) -> int:
-    """Queries given as vectors, labelled FILE#ROW, in the same output shape as image queries."""
-    coll = Collection.open(args.collection)
-    with coll:
-        queries = load_query_vectors(args.embedding, coll.dim)
-        labels = [f"{args.embedding}#{n}" for n in range(len(queries))]
-        hits = search_vectors(coll, combine_queries(queries) if args.combine else queries, args.k, args.metric,
-                              space=_space(args))
-    if args.combine:
-        out = [{"query": labels, "results": [h.as_dict() for h in hits[0]]}]
-    else:
-        out = [{"query": label, "results": [h.as_dict() for h in row]} for label, row in zip(labels, hits)]
-    print_hits(out, args.json)
-    return 0
-
-
-def search_feedback(args: argparse.Namespace) -> int:
-    """"More like these, less like those": one result list, scored by similarity to the positives minus a weight
-    times similarity to the negatives (Rocchio)."""
-    if not args.positive:
-        raise RevsearchError("--negative goes with --positive IMAGE…")
-    if args.images or args.embedding or args.crop or args.combine or args.metric != "cosine":
-        raise RevsearchError("--positive/--negative take no other query, --crop, --combine or --metric")
-    with Collection.open(args.collection) as coll:
-        searcher = Searcher(coll, embedder_for(coll, args))
-        hits = searcher.by_feedback(args.positive, args.negative, k=args.k, space=_space(args))
-    print_hits([{"query": {"positive": [str(p) for p in args.positive], "negative": [str(p) for p in args.negative]},
-                 "results": [h.as_dict() for h in hits]}], args.json)
-    return 0
-
-
-def _space(args: argparse.Namespace) -> str:
-    return "raw" if args.raw else "learned"
+    elif args.embedding and args.crop:
+        raise RevsearchError("--crop applies to query images, not to --embedding vectors")
+    answers, unusable = run_query(args.collection, Query(
+        images=args.images, embedding=args.embedding, positive=args.positive or [], negative=args.negative,
+        crop=args.crop, k=args.k, metric=args.metric, combine=args.combine, space="raw" if args.raw else "learned",
+        model=args.model, backend=args.backend))
+    for path, reason in unusable:
+        print(f"revsearch: error: cannot use {path} as a query: {reason}", file=sys.stderr)
+    print_hits([answer.as_dict() for answer in answers], args.json)
+    return 1 if unusable else 0
 
 
 def print_hits(out: list[dict], as_json: bool) -> None:
@@ -208,15 +156,6 @@ def print_hits(out: list[dict], as_json: bool) -> None:
             print(f"{entry['query']}:" + (f" error: {entry['error']}" if "error" in entry else ""))
             for rank, hit in enumerate(entry["results"], 1):
                 print(f"  {rank:>3}. {hit['score']:.4f}  {hit['path']}")
-
-
-def _query_image(path: Path, box: Box | None, size: int) -> Image.Image | str:
-    """The decoded query (its region when `box`), or why it cannot be used."""
-    try:
-        img = query_image(path, box, size)
-    except RevsearchError as exc:
-        return str(exc)
-    return img.reason if isinstance(img, images.Skip) else img
 
 
 def cmd_info(args: argparse.Namespace) -> int:

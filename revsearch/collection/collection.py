@@ -261,6 +261,10 @@ class Collection:
                 self._index, self._index_generation = index, generation
             return index
 
+    def index_path(self) -> Path:
+        """The file the index of the current generation is kept in (there once `index()` has run)."""
+        return vector_index.index_file(self.directory, self.generation)
+
     def _ready_index(self) -> faiss.Index | None:
         """The cached or saved index of the current generation when it matches the catalog (call under the lock)."""
         generation = self.generation

@@ -67,6 +67,11 @@ def save_scan(coll: Collection, scan: Scan) -> None:
                  score=np.asarray(scan.score, np.float32))
 
 
+def forget_scan(coll: Collection) -> None:
+    """Drop the kept scan (if any): the next comparison starts from nothing."""
+    (coll.directory / SCAN_FILE).unlink(missing_ok=True)
+
+
 def scan_key(coll: Collection) -> tuple[int, float] | None:
     """(generation, threshold) of the kept scan, read without its pairs; None when there is none to read."""
     scan = _read(coll, pairs=False)

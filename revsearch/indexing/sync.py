@@ -92,15 +92,19 @@ class Loaded:
 
 
 def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progress: Progress | None = None,
-                 batch_size: int = 32, prune: bool = False, source: BatchSource | None = None) -> IndexReport:
+                 batch_size: int = 32, prune: bool = False, source: BatchSource | None = None,
+                 keep: Callable[[Path], bool] | None = None) -> IndexReport:
     """Sync the collection with everything under `folder`: add new, re-embed changed, mark files not found missing,
     re-link moved ones; `prune` then deletes the rows under `folder` still missing (never when `folder` looks
-    unplugged: empty or unreadable)."""
+    unplugged: empty or unreadable). Files `keep` refuses (links out of the allowed folders) count as not found."""
     root = existing_folder(folder)
     started = time.perf_counter()
     report(progress, 0, 0, f"scanning {root}")
     walked = walk(root)
     result = IndexReport()
+    if keep is not None and (refused := [p for p in walked.files if not keep(p)]):
+        walked.files = [p for p in walked.files if keep(p)]
+        result.warnings.append(f"{len(refused)} linked files point outside the allowed folders: not indexed")
     unplugged, gone = _mark_missing(coll, root, walked, result)
     ingest(coll, walked.files, embedder, progress, batch_size, result, source)
     result.missing -= sum(1 for old, _ in result.moves if old in gone)  # moved within the folder: not missing

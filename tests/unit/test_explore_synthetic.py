@@ -272,6 +272,9 @@ def test_a_duplicate_comparison_is_kept_until_the_images_change(coll):
     assert not near_duplicates.scanned(coll, 0.9)
     near_duplicates.find_duplicates(coll, 0.9)
     assert near_duplicates.scanned(coll, 0.9)
+    near_duplicates.forget_comparison(coll)  # forgotten: compared again
+    assert not near_duplicates.scanned(coll, 0.9) and duplicate_store.load_scan(coll) is None
+    near_duplicates.find_duplicates(coll, 0.9)
     (coll.directory / duplicate_store.SCAN_FILE).write_bytes(b"not an npz")  # damaged: ignored, not unpickled
     assert duplicate_store.load_scan(coll) is None and not near_duplicates.scanned(coll, 0.9)
 

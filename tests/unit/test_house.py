@@ -7,7 +7,11 @@
 - no import cycle in the app either (ui/, app_pages/, app.py), function-level imports included;
 - the app reaches the engine through its public functions, never a store of revsearch/collection/;
 - revsearch/collection/ imports no model code (embed, indexing, images, torch, onnxruntime, PIL): it stores vectors,
-  it does not make them.
+  it does not make them;
+- benchmarks/ use the public API only: of revsearch/collection/ they import the package and the names its __init__
+  exports in `__all__` (`from revsearch.collection import Collection` is fine), never one of its modules
+  (`from revsearch.collection import vector_index`, `from revsearch.collection.rows import NewRow`); every other
+  revsearch module is public.
 
 The checkers are plain functions over a folder, and the tests at the bottom run them on small synthetic trees first,
 so that a check which could never fail cannot hide here.
@@ -26,9 +30,11 @@ PACKAGE = ROOT / "revsearch"
 MAX_LINES = 450
 SQL_OWNER = "collection"
 APP = (ROOT / "ui", ROOT / "app_pages", ROOT / "app.py")
-STORES = tuple(f"revsearch.collection.{name}" for name in (
-    "catalog", "rows", "snapshot", "vector_index", "index_plan", "label_store", "label_actions", "cluster_store",
-    "map_store", "duplicate_store", "sampling", "audit_store"))
+BENCHMARKS = ROOT / "benchmarks"
+# Every module of the catalog package but its public face (the package and `collection.py`), so a new store is
+# covered the day it is added.
+STORES = tuple(f"revsearch.collection.{path.stem}" for path in sorted((ROOT / "revsearch" / "collection").glob("*.py"))
+               if path.stem not in ("__init__", "collection"))
 MODEL_CODE = ("revsearch.embed", "revsearch.indexing", "revsearch.images", "revsearch.regions", "torch", "torchvision",
               "onnxruntime", "PIL")
 SQL_PATTERN = re.compile(r"\.execute(many|script)?\(|\bconn\b|^\s*(import sqlite3\b|from sqlite3 import\b)")
@@ -198,6 +204,21 @@ def banned_imports(top: Path, root: Path, banned: tuple[str, ...]) -> list[str]:
     return found
 
 
+def exported_names(package_init: Path) -> set[str]:
+    """The names a package's `__init__.py` lists in `__all__` (read from its source, nothing imported)."""
+    for node in ast.parse(package_init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return {ast.literal_eval(item) for item in node.value.elts}
+    return set()
+
+
+def imports_past_exports(top: Path, root: Path, package: str, exported: set[str]) -> list[str]:
+    """`file:line: module` of every import under `top` that reaches inside `package` past its exported names: the
+    package itself and `package.NAME` for NAME in `exported` are allowed, anything else under `package.` is not."""
+    allowed = {package} | {f"{package}.{name}" for name in exported}
+    return [found for found in banned_imports(top, root, (package,)) if found.rpartition(": ")[2] not in allowed]
+
+
 # ---- the real tree ---------------------------------------------------------------------------------------------------
 
 def test_no_module_in_revsearch_is_over_450_lines() -> None:
@@ -241,6 +262,15 @@ def test_collection_imports_no_model_code() -> None:
     if offenders := banned_imports(PACKAGE / "collection", ROOT, MODEL_CODE):
         pytest.fail("revsearch/collection/ stores vectors and runs no model; move these imports to revsearch/indexing/: "
                     + ", ".join(offenders), pytrace=False)
+
+
+def test_benchmarks_use_only_the_public_api_of_collection() -> None:
+    exported = exported_names(PACKAGE / "collection" / "__init__.py")
+    assert "Collection" in exported  # the rule below reads the real exports
+    if offenders := imports_past_exports(BENCHMARKS, ROOT, "revsearch.collection", exported):
+        pytest.fail("benchmarks/ use revsearch's public API: from revsearch.collection only "
+                    f"{', '.join(sorted(exported))}; use a public function instead of: " + ", ".join(offenders),
+                    pytrace=False)
 
 
 # ---- the checkers themselves, on synthetic trees ---------------------------------------------------------------------
@@ -363,3 +393,21 @@ def test_a_cycle_between_a_folder_of_scripts_a_package_and_a_file_is_found(tmp_p
     graph = import_graph(tmp_path / "ui", tmp_path / "pages", tmp_path / "app.py")
     assert graph["pages.search"] == {"ui.views"} and graph["app"] == {"ui.detail"}
     assert import_cycles(graph) == [["ui.detail", "ui.views"]]
+
+
+def test_imports_past_a_package_exports_are_found_in_any_form(tmp_path: Path) -> None:
+    _tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/store/__init__.py": "from pkg.store.core import Store\nfrom pkg.store.rows import Row\n"
+                                 "__all__ = ['Store', 'Row']\n",
+        "pkg/store/core.py": "", "pkg/store/rows.py": "", "pkg/store/index.py": "",
+        "bench/ok.py": "from pkg.store import Store, Row\nimport pkg.store\nfrom pkg import store, search\n",
+        "bench/a.py": "from pkg.store import Store, index\n",
+        "bench/b.py": "def f():\n    from pkg.store.rows import Row\n    import pkg.store.index\n",
+        "bench/c.py": "from pkg.store import helper\n",  # not exported (a stale name, or one a module defines)
+    })
+    exported = exported_names(tmp_path / "pkg" / "store" / "__init__.py")
+    assert exported == {"Store", "Row"}
+    assert imports_past_exports(tmp_path / "bench", tmp_path, "pkg.store", exported) == [
+        "bench/a.py:1: pkg.store.index", "bench/b.py:2: pkg.store.rows.Row", "bench/b.py:3: pkg.store.index",
+        "bench/c.py:1: pkg.store.helper"]
