@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import check_cards, checking, state, undo
+from ui import access, check_cards, checking, state, undo
+from ui.access import Permission
 
 info, coll = state.page_collection("Check", "Nothing to check yet")
+access.actor().require(Permission.AUDIT)  # the page is not listed for viewers; a stale link is refused too
 st.caption("Before the dataset leaves revsearch: labels that are probably wrong (most likely first; only those worth "
            "betting on), images that are dark, overexposed, blurred, flat, tiny, oddly shaped, grey, far from "
            "everything or near-copies, and outside images (a test set) that copy images of this collection.")

@@ -1,7 +1,8 @@
 """What the Check page draws: each label issue beside typical images of its label and of the suggested one, with one
 click per action; the quality grid filtered by issue; the overlap pairs. Every action goes through the engine's public
-functions: labels.label_each for fixes (undone by the page's Undo like any labelling action), audit.confirm and
-exclusions.exclude (each with an Undo of its own)."""
+functions, through revsearch.auth.guarded (the role is checked again on every click, and a fix records who made
+it): label fixes (undone by the page's Undo like any labelling action), confirmations and exclusions (each with an
+Undo of its own)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Sequence
 
 import streamlit as st
 
-from revsearch import audit, exclusions, images, labels, thumbnails
+from revsearch import exclusions, images, thumbnails
 from revsearch.audit import AuditReport, LabelIssue, Overlap, QualityIssue
 from revsearch.workspace import CollectionInfo
-from ui import detail, state
+from revsearch.auth import guarded
+from ui import access, detail, state
 from ui.display import THUMB, md_escape, short
 
 PER_PAGE = 6  # label issues per page
@@ -94,7 +96,7 @@ def _issue_card(info: CollectionInfo, issue: LabelIssue, typical: dict[str, list
 
 def _relabel(info: CollectionInfo, assignments: dict[int, str]) -> None:
     with state.guard("Relabelling"):
-        changed = labels.label_each(state.collection(info), assignments, source="manual")
+        changed = guarded.label_each(access.actor(), state.collection(info), assignments)
         state.flash(f"Relabelled {changed} image{'s' if changed != 1 else ''}")
         st.rerun()
 
@@ -104,13 +106,13 @@ def _chosen(info: CollectionInfo, image_id: int, key: str) -> None:
     label = st.session_state.pop(key, None)
     if label:
         with state.guard("Relabelling"):
-            labels.label_each(state.collection(info), {image_id: label}, source="manual")
+            guarded.label_each(access.actor(), state.collection(info), {image_id: label})
             state.flash(f"Labelled it {label}")
 
 
 def _confirm(info: CollectionInfo, ids: list[int]) -> None:
     with state.guard("Confirming"):
-        audit.confirm(state.collection(info), ids)
+        guarded.confirm_labels(access.actor(), state.collection(info), ids)
         st.session_state[CONFIRMED] = ids
         state.flash(f"Confirmed {len(ids)} label{'s' if len(ids) != 1 else ''}: not reported again")
         st.rerun()
@@ -121,7 +123,7 @@ def exclude_button(info: CollectionInfo, ids: Sequence[int], reason: str, key: s
     if st.button(label, key=key, icon=":material/block:", type="tertiary", width="stretch",
                  help=f"leave out of exports ({reason}); undo takes it back"):
         with state.guard("Excluding"):
-            n = exclusions.exclude(state.collection(info), ids, reason)
+            n = guarded.exclude(access.actor(), state.collection(info), ids, reason)
             state.flash(f"Excluded {n} image{'s' if n != 1 else ''} from exports")
             st.rerun()
 
@@ -133,7 +135,7 @@ def undo_exclusion(info: CollectionInfo) -> None:
     if last is not None and st.button(f"Undo: {last.description}", key="check_unexclude", icon=":material/undo:",
                                       type="tertiary"):
         with state.guard("Undoing"):
-            exclusions.undo(coll, last.id)
+            guarded.undo_exclusion(access.actor(), coll, last.id)
             state.flash(f"Undid “{last.description}”")
             st.rerun()
 
@@ -144,7 +146,7 @@ def undo_confirm(info: CollectionInfo) -> None:
     if ids and st.button(f"Undo: confirmed {len(ids)} label{'s' if len(ids) != 1 else ''}", key="check_unconfirm",
                          icon=":material/undo:", type="tertiary"):
         with state.guard("Undoing"):
-            audit.unconfirm(state.collection(info), ids)
+            guarded.unconfirm_labels(access.actor(), state.collection(info), ids)
             st.session_state.pop(CONFIRMED, None)
             state.flash("Confirmation taken back: the label may be reported again")
             st.rerun()

@@ -15,9 +15,10 @@ import streamlit as st
 
 from revsearch import audit
 from revsearch.audit import AuditReport, Overlap
+from revsearch.auth import guarded
 from revsearch.collection import Collection
 from revsearch.workspace import CollectionInfo
-from ui import state, widgets
+from ui import access, state, widgets
 
 ON_DEMAND_ABOVE = 20_000
 
@@ -105,15 +106,10 @@ def _follow(directory: str) -> None:
 
 def overlap(info: CollectionInfo, target: str, other_slug: str | None) -> list[Overlap]:
     """Outside images that copy images of this collection: another collection's (by slug), or a folder's on this
-    machine (embedded with the collection's model, with a progress bar)."""
-    coll = state.collection(info)
-    ws = state.workspace()
-    if other_slug is not None:
-        where = ws.info(other_slug).directory
-    else:
-        where = ws.local_folder(target)
+    machine (within the allowed folders; embedded with the collection's model, with a progress bar)."""
     progress, clear = widgets.steps("Comparing")
     try:
-        return audit.against(coll, where, lambda: state.embedder(info.model), progress=progress)
+        return guarded.overlap(access.actor(), state.workspace(), state.collection(info), other_slug, target,
+                               lambda: state.embedder(info.model), progress)
     finally:
         clear()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Callable, Iterable, Mapping, Sequence
 
-from revsearch import clusters, dedupe, export, labels, learned, splits, uploads, workspace
+from revsearch import audit, clusters, dedupe, exclusions, export, labels, learned, splits, uploads, workspace
 from revsearch.auth.roles import Actor, Permission
 from revsearch.auth.users import User, UserStore
 from revsearch.collection import Collection
@@ -22,7 +22,7 @@ from revsearch.near_duplicates import DuplicateGroup
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo, Workspace
 
-LABEL, DUPLICATES = Permission.LABEL, Permission.DUPLICATES
+LABEL, DUPLICATES, AUDIT = Permission.LABEL, Permission.DUPLICATES, Permission.AUDIT
 ADD, COLLECTIONS, EXPORT, USERS = (Permission.ADD_IMAGES, Permission.MANAGE_COLLECTIONS, Permission.EXPORT,
                                    Permission.MANAGE_USERS)
 
@@ -110,6 +110,43 @@ def move_redundant(actor: Actor, coll: Collection, groups: Sequence[DuplicateGro
 
 def undo_move(actor: Actor, coll: Collection, record: dedupe.MoveRecord) -> tuple[int, list[tuple[str, str]]]:
     return dedupe.undo_move(coll, record, user=actor.require(DUPLICATES))
+
+
+# ---------------------------------------------------------------------------------------------------- audits
+
+
+def confirm_labels(actor: Actor, coll: Collection, ids: Sequence[int]) -> int:
+    actor.require(AUDIT)
+    return audit.confirm(coll, ids)
+
+
+def unconfirm_labels(actor: Actor, coll: Collection, ids: Sequence[int]) -> dict[int, str]:
+    actor.require(AUDIT)
+    return audit.unconfirm(coll, ids)
+
+
+def exclude(actor: Actor, coll: Collection, ids: Sequence[int], reason: str) -> int:
+    """Leave images an audit reported out of every export (they stay in the collection)."""
+    actor.require(AUDIT)
+    return exclusions.exclude(coll, ids, reason)
+
+
+def undo_exclusion(actor: Actor, coll: Collection, action_id: int) -> exclusions.UndoReport:
+    actor.require(AUDIT)
+    return exclusions.undo(coll, action_id)
+
+
+def overlap(actor: Actor, ws: Workspace, coll: Collection, other_slug: str | None, folder: str,
+            embedder: Callable[[], Embedder], progress: Progress | None = None) -> list[audit.Overlap]:
+    """Outside images that copy the collection's: another collection of the workspace (`other_slug`), or a folder of
+    the server, which must lie inside the allowed folders."""
+    actor.require(AUDIT)
+    if other_slug:
+        where = ws.info(other_slug).directory
+    else:
+        confined = _server_folder(actor, folder)
+        where = ws.local_folder(confined)
+    return audit.against(coll, where, embedder, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------------- collections

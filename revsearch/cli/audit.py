@@ -9,8 +9,8 @@ from pathlib import Path
 
 from revsearch import audit, exclusions, labels
 from revsearch.audit.report import AuditReport
-from revsearch.cli.common import (add_collection_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for,
-                                  image_refs, lazy_progress, print_json)
+from revsearch.cli.common import (acting_user, add_as_arg, add_collection_arg, add_json_arg, add_model_args,
+                                  add_quiet_arg, embedder_for, image_refs, lazy_progress, print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=SHOWN, help=f"issues of each kind printed (default {SHOWN}; --json "
                                                             "lists all)")
     add_model_args(p)
+    add_as_arg(p)
     add_json_arg(p)
     add_quiet_arg(p)
     p.set_defaults(run=cmd_audit)
@@ -69,8 +70,9 @@ def _accept(coll: Collection, found: AuditReport, args: argparse.Namespace) -> i
     unknown = [str(i) for i in wanted if i not in issues]
     if unknown:
         raise RevsearchError(f"not a label issue now (nothing suggested): {', '.join(unknown[:5])}")
-    changed = labels.label_each(coll, {i: issues[i].suggested for i in wanted}, source="manual")
-    action = labels.last_action(coll)
+    who = acting_user(args)
+    changed = labels.label_each(coll, {i: issues[i].suggested for i in wanted}, source="manual", user=who)
+    action = labels.last_action(coll, user=who)
     if args.json:
         print_json({"accepted": len(wanted), "relabelled": changed,
                     "action": action.as_dict() if action is not None else None})

@@ -348,10 +348,15 @@ def test_the_action_layer_refuses_what_a_role_may_not_do(tmp_path):
                  lambda: guarded.delete_collection(labeller, None, "demo", lambda: None),  # type: ignore[arg-type]
                  lambda: guarded.export_zip(labeller, None, "skip"),  # type: ignore[arg-type]
                  lambda: guarded.add_local_folder(labeller, None, "demo", "/tmp", None),  # type: ignore[arg-type]
-                 lambda: guarded.add_user(labeller, store, "eve", ADMIN, PW)):
+                 lambda: guarded.add_user(labeller, store, "eve", ADMIN, PW),
+                 lambda: guarded.confirm_labels(viewer, None, [1]),  # type: ignore[arg-type]
+                 lambda: guarded.exclude(viewer, None, [1], "audit: dark"),  # type: ignore[arg-type]
+                 lambda: guarded.overlap(viewer, None, None, None, "/tmp", None)):  # type: ignore[arg-type]
         with pytest.raises(Forbidden):
             call()
     assert [u.name for u in store.users()] == ["ana"]
     admin_without_roots = Actor("a", ADMIN, Roots(shared=True))
     with pytest.raises(RevsearchError, match="no allowed folders are set"):
         guarded.add_local_folder(admin_without_roots, None, "demo", "/tmp", None)  # type: ignore[arg-type]
+    with pytest.raises(RevsearchError, match="no allowed folders are set"):  # the overlap check reads folders too
+        guarded.overlap(labeller, None, None, None, "/tmp", None)  # type: ignore[arg-type]
