@@ -45,12 +45,12 @@ class Searcher:
     """A collection plus the model it was built with; refuses a model whose vectors are not comparable.
 
     Queries are seen the way the collection's images were: the embedder is taken under the collection's input
-    handling, whatever mode it came with."""
+    handling and precision, whatever it came with."""
 
     def __init__(self, coll: Collection, embedder: Embedder) -> None:
         coll.check_model(embedder.name, embedder.fingerprint)
         self.coll = coll
-        self.embedder = embedder.for_input(coll.input_mode)
+        self.embedder = embedder.for_input(coll.input_mode).for_precision(coll.precision)
 
     def embed(self, sources: Sequence[QuerySource]) -> np.ndarray:
         """Query images → vectors in one batched pass; an undecodable query is an error naming the file."""

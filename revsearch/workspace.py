@@ -162,7 +162,7 @@ class Workspace:
     # ------------------------------------------------------------------ create / delete
 
     def create(self, name: str, embedder: Embedder, demo: bool = False, slug: str | None = None) -> CollectionInfo:
-        """A new empty collection bound to `embedder`'s model, weights and input handling."""
+        """A new empty collection bound to `embedder`'s model, weights, input handling and precision."""
         name = " ".join(name.split())
         if not name:
             raise RevsearchError("give the collection a name")
@@ -178,7 +178,7 @@ class Workspace:
             slug = f"{base}-{n}"
         directory = self.collections_dir / slug
         Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim,
-                          input_mode=embedder.input_mode).close()
+                          input_mode=embedder.input_mode, precision=embedder.precision).close()
         (directory / FILES).mkdir(exist_ok=True)
         _write_json_atomic(directory / ABOUT, {"name": name, "created_at": time.time(), "sources": [],
                                                "demo": demo})

@@ -13,11 +13,11 @@ from PIL import Image
 from revsearch import images
 from revsearch.adding import add_images
 from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
-                                  embedder_for, new_input, print_json, progress_bar)
+                                  embedder_for, new_embedder, print_json, progress_bar)
 from revsearch.cli.scale import add_ray_args, batch_source
 from revsearch.collection import Collection, IndexReport
 from revsearch.collection.catalog import SCHEMA_VERSION
-from revsearch.embed import REGISTRY, Embedder, default_model
+from revsearch.embed import REGISTRY, default_model
 from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
 from revsearch.errors import RevsearchError
 from revsearch.regions import Box, crop, parse_box
@@ -85,9 +85,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         name, why = (args.model, "chosen with --model") if args.model else default_model()
         print(f"model: {name} — {why}", file=sys.stderr)
-        embedder = Embedder(name, backend=args.backend, input_mode=new_input(args))
+        embedder = new_embedder(name, args)
         coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
-                                 vector_dtype="float16" if args.float16 else "float32", input_mode=embedder.input_mode)
+                                 vector_dtype="float16" if args.float16 else "float32", input_mode=embedder.input_mode,
+                                 precision=embedder.precision)
     with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as batches:
         coll.set_index_memory(args.index_memory)
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
@@ -96,7 +97,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.json:
         prepared = {"prepared": added.prepared} if args.prepare else {}
         print_json({"collection": str(coll.directory), "model": coll.model, "backend": embedder.backend,
-                    **result.as_dict(), **prepared})
+                    "precision": coll.precision, **result.as_dict(), **prepared})
         for warning in result.warnings:
             print(f"revsearch: warning: {warning}", file=sys.stderr)
     else:
@@ -238,7 +239,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         index_info = coll.index_info()
         data = {
             "collection": str(coll.directory), "model": coll.model, "fingerprint": coll.fingerprint, "dim": coll.dim,
-            "input": coll.input_mode,
+            "input": coll.input_mode, "precision": coll.precision,
             "schema_version": SCHEMA_VERSION, "generation": coll.generation,
             "vector_dtype": coll.vector_dtype.name, "counts": counts,
             "index": {**asdict(index_info), "type": type(index).__name__,
@@ -249,7 +250,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     print(f"collection {data['collection']}")
-    print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]}, input {data['input']})")
+    print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]}, input {data['input']}, "
+          f"{data['precision']})")
     recall = "" if index_info.recall_at_10 is None else f", recall@10 {index_info.recall_at_10:.3f} vs exact"
     print(f"index      {index_info.kind} over {index_info.ntotal} vectors{recall}, "
           f"{index_info.bytes_per_vector:.0f} MB per million vectors")
@@ -278,7 +280,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         else:
             available = True
         rows.append({"name": name, "dim": entry.spec.dim, "description": entry.spec.description,
-                     "needs": entry.spec.needs, "available_offline": available, "default": name == chosen})
+                     "needs": entry.spec.needs, "available_offline": available, "default": name == chosen,
+                     "precision": entry.spec.precision})
     if args.json:
         print_json({"default": chosen, "why": why, "models": rows})
         return 0

@@ -6,10 +6,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from revsearch.cli.common import (add_input_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for, new_input,
-                                  print_json, progress_bar)
+from revsearch.cli.common import (add_input_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for,
+                                  new_embedder, print_json, progress_bar)
 from revsearch.collection import Collection, index_files
-from revsearch.embed import Embedder, default_model
+from revsearch.embed import default_model
 from revsearch.errors import RevsearchError
 from revsearch.evaluate import labels_from_csv, labels_from_folder, retrieval_metrics
 
@@ -40,16 +40,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
             embedder = embedder_for(coll, args)
         else:
             name = args.model or default_model()[0]
-            embedder = Embedder(name, backend=args.backend, input_mode=new_input(args))
+            embedder = new_embedder(name, args)
             coll = Collection.create(args.collection or Path(tmp) / "eval", embedder.name, embedder.fingerprint,
-                                     embedder.dim, input_mode=embedder.input_mode)
+                                     embedder.dim, input_mode=embedder.input_mode, precision=embedder.precision)
         with coll, progress_bar(quiet=args.quiet) as progress:
             index_files(coll, sorted(labels), embedder, progress=progress)
             by_path = {r.path: r.id for r in coll.rows("indexed") if r.path in labels}
             ids, vectors = coll.vectors(sorted(by_path.values()))
             paths = coll.paths(ids.tolist())
             metrics = retrieval_metrics(vectors, [labels[paths[int(i)]] for i in ids])
-    metrics = {"model": embedder.name, "backend": embedder.backend, "input": embedder.input_mode, **metrics,
+    metrics = {"model": embedder.name, "backend": embedder.backend, "input": coll.input_mode,
+               "precision": coll.precision, **metrics,
                "not_evaluated": len(labels) - len(ids)}
     if args.json:
         print_json({k: (round(float(v), 6) if isinstance(v, float) else v) for k, v in metrics.items()})

@@ -151,11 +151,13 @@ def index_files(coll: Collection, files: Sequence[Path | str], embedder: Embedde
 def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress: Progress | None,
            batch_size: int, result: IndexReport, source: BatchSource | None = None) -> IndexReport:
     """Embed the new and changed files among `files` into the collection, batch by committed batch, with the
-    collection's own input handling (a `source` embeds with `embedder`'s, which must then be the collection's)."""
+    collection's own input handling and precision (a `source` embeds with `embedder`'s, which must then be the
+    collection's)."""
     coll.check_model(embedder.name, embedder.fingerprint)
     if source is not None:
         coll.check_input(embedder.input_mode)
-    embedder = embedder.for_input(coll.input_mode)
+        coll.check_precision(embedder.precision)
+    embedder = embedder.for_input(coll.input_mode).for_precision(coll.precision)
     result.scanned += len(files)
     state = _State({r.path: r for r in coll.rows()})
     todo: list[Entry] = []

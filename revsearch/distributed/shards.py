@@ -3,8 +3,9 @@
 Schema (docs/scale.md): `path` string, required (absolute); `embedding` list or fixed-size list of float32,
 L2-normalised, required for rows without an error; optional `sha256`, `size`, `mtime_ns`, `width`, `height`, and
 `error` (a string marks a file that could not be embedded: it becomes a skipped row with that reason). File metadata
-`revsearch.model`, `revsearch.fingerprint` and `revsearch.input` say which model, weights and input handling made the
-vectors (shards that record no input handling were made with `letterbox`, as before it was a choice).
+`revsearch.model`, `revsearch.fingerprint`, `revsearch.input` and `revsearch.precision` say which model, weights,
+input handling and precision made the vectors (shards that record no input handling were made with `letterbox`, and
+no precision in fp32, as before each was a choice).
 
 Shards are read one row group at a time and written atomically (temp file + rename), so memory stays bounded and a
 killed `embed` leaves only complete shards; both directions resume where they stopped.
@@ -26,6 +27,7 @@ from revsearch.embed.pipeline import Embedded
 from revsearch.errors import RevsearchError
 
 MODEL_KEY, FINGERPRINT_KEY, INPUT_KEY = b"revsearch.model", b"revsearch.fingerprint", b"revsearch.input"
+PRECISION_KEY = b"revsearch.precision"
 OPTIONAL = {"sha256": pa.string(), "size": pa.int64(), "mtime_ns": pa.int64(), "width": pa.int64(),
             "height": pa.int64(), "error": pa.string()}
 NORM_TOLERANCE = 1e-3
@@ -56,11 +58,11 @@ def shard_files(location: Path) -> list[Path]:
     return sorted(p for p in location.glob(SHARD_GLOB) if p.is_file())
 
 
-def shard_model(path: Path) -> tuple[str | None, str | None, str | None]:
-    """(model, fingerprint, input handling) from a shard's file metadata (None where a tool did not record it),
-    after checking the schema, so a bad shard is refused before anything is written."""
+def shard_model(path: Path) -> tuple[str | None, str | None, str | None, str | None]:
+    """(model, fingerprint, input handling, precision) from a shard's file metadata (None where a tool did not
+    record it), after checking the schema, so a bad shard is refused before anything is written."""
     meta = _checked(path).schema_arrow.metadata or {}
-    found = (meta.get(MODEL_KEY), meta.get(FINGERPRINT_KEY), meta.get(INPUT_KEY))
+    found = (meta.get(MODEL_KEY), meta.get(FINGERPRINT_KEY), meta.get(INPUT_KEY), meta.get(PRECISION_KEY))
     return tuple(value.decode() if value else None for value in found)  # type: ignore[return-value]
 
 
@@ -144,14 +146,14 @@ def written_entries(location: Path) -> dict[str, tuple[int | None, int | None]]:
 class ShardWriter:
     """Buffers embedded files and writes them as numbered shards of `rows_per_shard` rows (atomically)."""
 
-    def __init__(self, out: Path, model: str, fingerprint: str, dim: int, input_mode: str,
+    def __init__(self, out: Path, model: str, fingerprint: str, dim: int, input_mode: str, precision: str,
                  rows_per_shard: int = 10_000, row_group: int = 1024) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.out, self.dim, self.rows_per_shard, self.row_group = out, dim, rows_per_shard, row_group
         fields = [pa.field("path", pa.string(), nullable=False), pa.field("embedding", pa.list_(pa.float32(), dim)),
                   *(pa.field(name, kind) for name, kind in OPTIONAL.items())]
         self.schema = pa.schema(fields, metadata={MODEL_KEY: model.encode(), FINGERPRINT_KEY: fingerprint.encode(),
-                                                  INPUT_KEY: input_mode.encode()})
+                                                  INPUT_KEY: input_mode.encode(), PRECISION_KEY: precision.encode()})
         existing = [int(p.stem.split("-")[-1]) for p in out.glob("shard-*.parquet") if p.stem.split("-")[-1].isdigit()]
         self.next_number = max(existing, default=-1) + 1
         self.buffer: list[Embedded[Entry, Loaded]] = []
