@@ -15,6 +15,7 @@ import numpy as np
 from revsearch.collection import catalog, index_plan, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.collection.snapshot import VectorSnapshot
+from revsearch.embed.models import default_precision
 from revsearch.embed.precision import LEGACY_PRECISION, check_precision
 from revsearch.embed.views import DEFAULT_INPUT, LEGACY_INPUT, check_input
 from revsearch.errors import RevsearchError
@@ -36,11 +37,9 @@ class Collection:
         self._build_lock = threading.Lock()
         self.model = catalog.get_meta(conn, "model") or ""
         self.fingerprint = catalog.get_meta(conn, "fingerprint") or ""
-        # how images became model inputs (revsearch/embed/views.py); collections made before it was a choice: letterbox
-        self.input_mode = catalog.get_meta(conn, "input_mode") or LEGACY_INPUT
-        # the precision of the graph that made its vectors (revsearch/embed/precision.py); made before it was a choice:
-        # fp32
-        self.precision = catalog.get_meta(conn, "precision") or LEGACY_PRECISION
+        # how images became model inputs (embed/views.py) and in which precision (embed/precision.py); made before
+        self.input_mode = catalog.get_meta(conn, "input_mode") or LEGACY_INPUT  # each was a choice: letterbox,
+        self.precision = catalog.get_meta(conn, "precision") or LEGACY_PRECISION  # fp32
         self.dim = int(catalog.get_meta(conn, "dim") or 0)
         self.vector_dtype = np.dtype(catalog.get_meta(conn, "vector_dtype") or "float32")
         self._index: faiss.Index | None = None
@@ -50,17 +49,17 @@ class Collection:
 
     @classmethod
     def create(cls, directory: Path | str, model: str, fingerprint: str, dim: int,
-               vector_dtype: str = "float32", input_mode: str = DEFAULT_INPUT,
-               precision: str = LEGACY_PRECISION) -> "Collection":
-        """Make a new collection bound to one model + weights + input handling + precision (the embedder's: callers
-        pass `embedder.precision`); refuses a directory that already holds one.
+               vector_dtype: str = "float32", input_mode: str = DEFAULT_INPUT, precision: str | None = None
+               ) -> "Collection":
+        """Make a new collection bound to one model + weights + input handling + precision (None: the model's, as an
+        Embedder's); refuses a directory that already holds one.
 
         `vector_dtype="float16"` halves the catalog's size; scores then differ from float32 by < 1e-3.
         """
         if vector_dtype not in ("float32", "float16"):
             raise RevsearchError(f"vectors are stored as float32 or float16, not {vector_dtype!r}")
         check_input(input_mode)
-        check_precision(precision)
+        precision = check_precision(precision or default_precision(model))
         directory = Path(directory).expanduser().resolve()
         if (directory / catalog.CATALOG_NAME).exists():
             raise RevsearchError(f"{directory} already holds a collection")
@@ -72,8 +71,7 @@ class Collection:
         with _transaction(conn):
             for key, value in (("model", model), ("fingerprint", fingerprint), ("dim", dim),
                                ("created_at", time.time()), ("generation", 0),
-                               ("vector_dtype", vector_dtype), ("input_mode", input_mode),
-                               ("precision", precision)):
+                               ("vector_dtype", vector_dtype), ("input_mode", input_mode), ("precision", precision)):
                 catalog.set_meta(conn, key, value)
         return cls(directory, conn)
 
@@ -137,10 +135,9 @@ class Collection:
     def check_precision(self, precision: str) -> None:
         """int8 and fp32 vectors are close, not equal (cosine ~0.997): a collection keeps to its own precision."""
         if precision != self.precision:
-            raise RevsearchError(
-                f"collection {self.directory} was built in {self.precision}; vectors made in {precision} are not "
-                f"its own (int8 and fp32 differ slightly). Use --precision {self.precision} or a new collection."
-            )
+            raise RevsearchError(f"collection {self.directory} was built in {self.precision}; vectors made in "
+                                 f"{precision} are not its own (int8 and fp32 differ slightly). Use --precision "
+                                 f"{self.precision} or a new collection.")
 
     # ------------------------------------------------------------------ reading
 

@@ -212,6 +212,11 @@ REGISTRY: dict[str, ModelEntry] = {
 }
 
 
+def default_precision(name: str) -> str:
+    """The precision new collections of model `name` are made in (fp32 for a model revsearch does not run)."""
+    return REGISTRY[name].spec.precision if name in REGISTRY else "fp32"
+
+
 def model_entry(name: str) -> ModelEntry:
     """Look a model up by name, with the known names in the error."""
     try:

@@ -1,0 +1,143 @@
+"""Learned-space search past learned.LEARNED_INDEX_LIMIT images, in milliseconds and without a second index.
+
+A learned vector (learning/head.py) is [r, w·p] / √(1 + w²): r the unit raw vector, p its unit class-probability
+vector (C numbers), w the class weight. The score of a learned-space query q = [q_r, q_c] (a projected image, or a
+feedback query built from several) against an image is therefore
+
+    score = (q_r · r + w · q_c · p) / √(1 + w²)
+
+— a raw similarity, which the collection's raw index already answers, plus a bonus from C numbers per image. A
+`Table` keeps those numbers in memory (ids, p as float16: 20 MB for 1M images and 10 classes) and, per class, a
+bitmap of the images leaning to it (p[c] ≥ MEMBER); it is built by one streamed pass over the catalog, so the
+vectors are never all in RAM. A query takes as candidates the raw index's RAW_FETCH best and its CLASS_FETCH best
+among the images leaning to the query's own classes (an id selector on the same index, nprobe raised until the lists
+probed hold enough of them), then scores every candidate exactly as above. An image is missed only when its raw
+similarity ranks below both lists while its bonus would lift it into the top k: benchmarks/million.py measures
+recall@10 against an exact learned search.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from revsearch.collection import Collection
+from revsearch.learning import head as head_mod
+from revsearch.learning.head import Head
+
+MEMBER = 0.3  # an image leans to class c when p[c] ≥ MEMBER (p is a unit vector: at most 11 classes per image)
+QUERY_CLASS = 0.3  # a query searches the classes c with q_c[c] ≥ QUERY_CLASS · max(q_c) …
+MAX_CLASSES = 4  # … at most this many
+RAW_FETCH = 100
+CLASS_FETCH = 200
+SEEN = 4  # nprobe is raised until the lists probed hold ~SEEN × CLASS_FETCH images of the query's classes
+MAX_NPROBE = 512
+CHUNK = 65_536  # vectors read and projected at a time while building a table
+
+_LOCK = threading.Lock()
+_TABLES: dict[tuple, "Table"] = {}
+
+
+@dataclass(frozen=True)
+class Table:
+    """The class half of every indexed image's learned vector, and which images lean to which class."""
+
+    ids: np.ndarray  # int64 [n], ascending
+    probs: np.ndarray  # float16 [n, C]: unit class-probability rows
+    members: np.ndarray  # uint8 [C, bytes]: bit i of row c (little-endian bit order) says image id i leans to c
+    counts: np.ndarray  # int64 [C]: images leaning to each class
+    weight: float  # the head's class weight w
+
+    def bonus(self, ids: np.ndarray, q_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of the ids the table knows, q_c · p of those ids)."""
+        rows = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        known = self.ids[rows] == ids if len(self.ids) else np.zeros(len(ids), bool)
+        return known, self.probs[rows[known]].astype(np.float32) @ q_c
+
+
+def table_for(coll: Collection, found: Head) -> Table:
+    """The table of `found` over the collection's current vectors: cached per generation and head, else built."""
+    key = (str(coll.directory), coll.generation, found.meta.get("label_version"), coll.fingerprint)
+    with _LOCK:
+        table = _TABLES.get(key)
+        if table is None:
+            table = build_table(coll, found)
+            for old in [k for k in _TABLES if k[0] == key[0]]:
+                del _TABLES[old]
+            _TABLES[key] = table
+        return table
+
+
+def build_table(coll: Collection, found: Head) -> Table:
+    """One streamed pass over the catalog's vectors (CHUNK at a time) through the head's class half."""
+    ids_parts, prob_parts = [], []
+    for ids, vectors in coll.iter_vectors(CHUNK):
+        ids_parts.append(ids)
+        prob_parts.append(head_mod.class_part(found, vectors).astype(np.float16))
+    classes = len(found.classes)
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64)
+    probs = np.concatenate(prob_parts) if prob_parts else np.zeros((0, classes), np.float16)
+    size = (int(ids.max()) + 8) // 8 if len(ids) else 1
+    members = np.zeros((classes, size), np.uint8)
+    for c in range(classes):
+        bits = np.zeros(size * 8, bool)
+        bits[ids[probs[:, c] >= MEMBER]] = True
+        members[c] = np.packbits(bits, bitorder="little")
+    counts = (probs >= MEMBER).sum(axis=0).astype(np.int64)
+    return Table(ids, probs, members, counts, float(head_mod.class_weight(found)))
+
+
+def search(index: faiss.Index, table: Table, dim: int, queries: np.ndarray, fetch: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) [len(queries), fetch] of learned-space `queries` over the raw `index`, best first; ids -1 pad."""
+    queries = np.asarray(queries, dtype=np.float32)
+    scale = 1.0 / math.sqrt(1.0 + table.weight ** 2)
+    scores = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
+    out = np.full((len(queries), fetch), -1, dtype=np.int64)
+    for n, query in enumerate(queries):
+        q_r, q_c = query[:dim], query[dim:]
+        length = float(np.linalg.norm(q_r))
+        raw = np.ascontiguousarray((q_r / max(length, 1e-12))[None, :])
+        found_scores, found_ids = [], []
+        for params, k in ((None, max(RAW_FETCH, fetch)), (_class_params(index, table, q_c), CLASS_FETCH)):
+            if k == 0 or params is False:
+                continue
+            d, i = index.search(raw, min(k, index.ntotal), params=params)
+            found_scores.append(d[0])
+            found_ids.append(i[0])
+        ids, first = np.unique(np.concatenate(found_ids), return_index=True)
+        raw_scores = np.concatenate(found_scores)[first]
+        keep = ids >= 0
+        known, bonus = table.bonus(ids[keep], q_c)
+        cand = ids[keep][known]
+        total = scale * (length * raw_scores[keep][known] + table.weight * bonus)
+        top = np.argsort(-total, kind="stable")[:fetch]
+        scores[n, : len(top)], out[n, : len(top)] = total[top], cand[top]
+    return scores, out
+
+
+def _class_params(index: faiss.Index, table: Table, q_c: np.ndarray) -> faiss.SearchParameters | bool:
+    """Search parameters restricting the raw index to the images leaning to the query's classes (False: none)."""
+    if not len(q_c) or float(q_c.max()) <= 0:
+        return False
+    order = np.argsort(-q_c)[:MAX_CLASSES]
+    classes = [int(c) for c in order if q_c[c] >= QUERY_CLASS * q_c.max() and table.counts[c]]
+    if not classes:
+        return False
+    bitmap = np.bitwise_or.reduce(table.members[classes], axis=0) if len(classes) > 1 else table.members[classes[0]]
+    selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except RuntimeError:  # an exact (flat) index: the selector alone
+        params = faiss.SearchParameters(sel=selector)
+    else:
+        members = max(1, int(table.counts[classes].sum()))
+        wanted = math.ceil(SEEN * CLASS_FETCH * ivf.nlist / members)
+        nprobe = int(min(ivf.nlist, MAX_NPROBE, max(ivf.nprobe, wanted)))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+    params.referenced = (selector, bitmap)  # what the C++ side points to must outlive the search
+    return params
