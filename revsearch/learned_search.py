@@ -103,8 +103,9 @@ def search(index: faiss.Index, table: Table, dim: int, queries: np.ndarray, fetc
         length = float(np.linalg.norm(q_r))
         raw = np.ascontiguousarray((q_r / max(length, 1e-12))[None, :])
         found_scores, found_ids = [], []
-        for params, k in ((None, max(RAW_FETCH, fetch)), (_class_params(index, table, q_c), CLASS_FETCH)):
-            if k == 0 or params is False:
+        searches = [(None, max(RAW_FETCH, fetch))] + [(params, CLASS_FETCH) for params in _class_params(index, table, q_c)]
+        for params, k in searches:
+            if k == 0:
                 continue
             d, i = index.search(raw, min(k, index.ntotal), params=params)
             found_scores.append(d[0])
@@ -120,24 +121,27 @@ def search(index: faiss.Index, table: Table, dim: int, queries: np.ndarray, fetc
     return scores, out
 
 
-def _class_params(index: faiss.Index, table: Table, q_c: np.ndarray) -> faiss.SearchParameters | bool:
-    """Search parameters restricting the raw index to the images leaning to the query's classes (False: none)."""
+def _class_params(index: faiss.Index, table: Table, q_c: np.ndarray) -> list[faiss.SearchParameters]:
+    """Search parameters restricting the raw index to the images leaning to one of the query's classes, one per
+    class (none when the query leans to no class)."""
     if not len(q_c) or float(q_c.max()) <= 0:
-        return False
+        return []
     order = np.argsort(-q_c)[:MAX_CLASSES]
     classes = [int(c) for c in order if q_c[c] >= QUERY_CLASS * q_c.max() and table.counts[c]]
-    if not classes:
-        return False
-    bitmap = np.bitwise_or.reduce(table.members[classes], axis=0) if len(classes) > 1 else table.members[classes[0]]
-    selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
     try:
         ivf = faiss.extract_index_ivf(index)
     except RuntimeError:  # an exact (flat) index: the selector alone
-        params = faiss.SearchParameters(sel=selector)
-    else:
-        members = max(1, int(table.counts[classes].sum()))
-        wanted = math.ceil(SEEN * CLASS_FETCH * ivf.nlist / members)
-        nprobe = int(min(ivf.nlist, MAX_NPROBE, max(ivf.nprobe, wanted)))
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
-    params.referenced = (selector, bitmap)  # what the C++ side points to must outlive the search
-    return params
+        ivf = None
+    out = []
+    for c in classes:
+        bitmap = table.members[c]
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        if ivf is None:
+            params = faiss.SearchParameters(sel=selector)
+        else:
+            wanted = math.ceil(SEEN * CLASS_FETCH * ivf.nlist / max(1, int(table.counts[c])))
+            nprobe = int(min(ivf.nlist, MAX_NPROBE, max(ivf.nprobe, wanted)))
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        params.referenced = (selector, bitmap)  # what the C++ side points to must outlive the search
+        out.append(params)
+    return out

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from revsearch.collection import Collection, ImageRow, NewRow
+from revsearch.collection import Collection, ImageRow, NewRow, sampling
 from revsearch.distributed.shards import ShardRow, read_shard, shard_files, shard_model
 from revsearch.embed.models import file_fingerprint, model_entry
 from revsearch.embed.precision import LEGACY_PRECISION, check_precision
@@ -95,14 +95,15 @@ def open_for(directory: Path, made: Made, files: Sequence[Path]) -> Collection:
 
 
 def ingest_shards(coll: Collection, files: Sequence[Path], progress: Progress | None = None) -> IngestReport:
-    """Add or refresh the shards' rows, one committed transaction per row group."""
+    """Add or refresh the shards' rows, one committed transaction per batch of rows. Memory stays flat at any size:
+    the catalog rows a batch needs (same paths, same content) are looked up per batch, never all held."""
     started = time.perf_counter()
     result = IngestReport(shards=len(files))
-    existing = {r.path: r for r in coll.rows()}
-    known = {r.hash: r.id for r in existing.values() if r.status == "indexed" and r.hash}
     for shard in files:
         for rows in read_shard(shard, coll.dim):
             result.rows += len(rows)
+            existing = sampling.rows_at(coll, [r.path for r in rows])
+            known = sampling.indexed_with_hash(coll, sorted({r.sha256 for r in rows if r.sha256}))
             _ingest_group(coll, rows, existing, known, result)
             report(progress, result.rows, 0, shard.name)
     result.seconds = time.perf_counter() - started

@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from revsearch.collection.sync import Entry, Loaded
@@ -32,6 +33,7 @@ OPTIONAL = {"sha256": pa.string(), "size": pa.int64(), "mtime_ns": pa.int64(), "
             "height": pa.int64(), "error": pa.string()}
 NORM_TOLERANCE = 1e-3
 SHARD_GLOB = "*.parquet"
+READ_ROWS = 4096  # rows read (and committed by ingest) at a time, however large the shard's row groups are
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,16 @@ def shard_model(path: Path) -> tuple[str | None, str | None, str | None, str | N
 
 
 def read_shard(path: Path, dim: int | None) -> Iterator[list[ShardRow]]:
-    """Validated rows, one list per row group; the first bad row stops with an error naming shard and row."""
+    """Validated rows, READ_ROWS at a time (whatever the shard's row groups: another tool may write one group of a
+    million rows); the first bad row stops with an error naming shard and row. Embeddings go from Arrow's buffers to
+    numpy without a Python float per component."""
     pf = _checked(path)
     names = set(pf.schema_arrow.names)
     columns = ["path", "embedding", *(c for c in OPTIONAL if c in names)]
     first = 0
-    for group in range(pf.num_row_groups):
-        table = pf.read_row_group(group, columns=columns)
-        data = {c: table.column(c).to_pylist() for c in columns if c != "embedding"}
-        embeddings = table.column("embedding").to_pylist()
+    for batch in pf.iter_batches(batch_size=READ_ROWS, columns=columns):
+        data = {c: batch.column(c).to_pylist() if c in names else [None] * batch.num_rows for c in ("path", *OPTIONAL)}
+        embeddings = _embeddings(batch.column("embedding"))
         rows = []
         for n, raw in enumerate(embeddings):
             rows.append(_row(path, first + n, data, n, raw, dim))
@@ -84,9 +87,18 @@ def read_shard(path: Path, dim: int | None) -> Iterator[list[ShardRow]]:
         yield rows
 
 
-def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: list | None, dim: int | None) -> ShardRow:
+def _embeddings(column: pa.Array) -> list[np.ndarray | None]:
+    """One float array per row (a view into the batch's values), None where the list is null."""
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    ends = np.cumsum(lengths)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    return [values[end - length : end] if ok else None for end, length, ok in zip(ends, lengths, valid)]
+
+
+def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: np.ndarray | None, dim: int | None) -> ShardRow:
     where = f"shard {shard}: row {number}"
-    path, error = data["path"][n], data.get("error", [None] * (n + 1))[n]
+    path, error = data["path"][n], data["error"][n]
     if not path:
         raise RevsearchError(f"{where}: empty 'path'")
     if not os.path.isabs(path):
@@ -103,7 +115,7 @@ def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: list | No
         norm = float(np.linalg.norm(vector))
         if abs(norm - 1.0) > NORM_TOLERANCE:
             raise RevsearchError(f"{where} ({path}): embedding is not L2-normalised (norm {norm:.4f})")
-    return ShardRow(path, vector, *(data.get(c, [None] * (n + 1))[n] for c in OPTIONAL))
+    return ShardRow(path, vector, *(data[c][n] for c in OPTIONAL))
 
 
 def _checked(path: Path) -> pq.ParquetFile:
