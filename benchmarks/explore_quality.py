@@ -269,13 +269,17 @@ def main() -> int:
     parser.add_argument("--collection", type=Path, default=Path(tempfile.gettempdir()) / "cs-explore")
     parser.add_argument("--skip-umap", action="store_true")
     parser.add_argument("--skip-duplicates", action="store_true")
+    parser.add_argument("--precision", choices=("fp32", "int8"),
+                        help="of the collection when this builds it (default: the model's)")
     args = parser.parse_args()
     dataset = args.dataset.resolve()
     if not Collection.exists(args.collection):
         subprocess.run([sys.executable, "-m", "revsearch", "index", str(dataset), "--collection",
-                        str(args.collection), "-q"], check=True, cwd=ROOT)
+                        str(args.collection), "-q", *(["--precision", args.precision] if args.precision else [])],
+                       check=True, cwd=ROOT)
     truth = truth_of(dataset)
     src = Collection.open(args.collection)
+    print(f"collection {src.directory}: {src.model}, input {src.input_mode}, {src.precision}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         section_clusters(src, truth)

@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", choices=INPUT_MODES,
                    help="vouch for shards that record no revsearch.input (default: letterbox, what they were made "
                         "with before input handling was a choice)")
+    p.add_argument("--index-memory", metavar="SIZE",
+                   help="memory budget of the search index build at the end, e.g. 4G (default 4G; remembered by the "
+                        "collection); the whole command stays within it + 1 GB")
     add_json_arg(p)
     add_quiet_arg(p)
     p.set_defaults(run=cmd_ingest)
@@ -136,6 +139,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     files = shard_files(args.shards)
     coll = open_for(args.collection, shards_model(files, args.model, args.input), files)
     with coll, progress_bar(unit="row", quiet=args.quiet) as progress:
+        coll.set_index_memory(args.index_memory)
         result = ingest_shards(coll, files, progress)
         coll.index()
     if args.json:

@@ -33,7 +33,8 @@ OPTIONAL = {"sha256": pa.string(), "size": pa.int64(), "mtime_ns": pa.int64(), "
             "height": pa.int64(), "error": pa.string()}
 NORM_TOLERANCE = 1e-3
 SHARD_GLOB = "*.parquet"
-READ_ROWS = 4096  # rows read (and committed by ingest) at a time, however large the shard's row groups are
+READ_ROWS = 8192  # rows handed over (and committed by ingest) at a time
+GROUP_ROWS = 65_536  # row groups up to this size are read whole (fastest); larger ones stream READ_ROWS at a time
 
 
 @dataclass(frozen=True)
@@ -76,27 +77,47 @@ def read_shard(path: Path, dim: int | None) -> Iterator[list[ShardRow]]:
     names = set(pf.schema_arrow.names)
     columns = ["path", "embedding", *(c for c in OPTIONAL if c in names)]
     first = 0
-    for batch in pf.iter_batches(batch_size=READ_ROWS, columns=columns):
+    for batch in _batches(pf, columns):
         data = {c: batch.column(c).to_pylist() if c in names else [None] * batch.num_rows for c in ("path", *OPTIONAL)}
-        embeddings = _embeddings(batch.column("embedding"))
+        embeddings, norms = _embeddings(batch.column("embedding"))
         rows = []
         for n, raw in enumerate(embeddings):
-            rows.append(_row(path, first + n, data, n, raw, dim))
+            rows.append(_row(path, first + n, data, n, raw, norms[n], dim))
             dim = dim or (len(raw) if raw is not None else None)
         first += len(embeddings)
         yield rows
 
 
-def _embeddings(column: pa.Array) -> list[np.ndarray | None]:
-    """One float array per row (a view into the batch's values), None where the list is null."""
+def _batches(pf: pq.ParquetFile, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The shard's rows, READ_ROWS at a time: small row groups read whole, large ones (another tool may write one
+    group of a million rows) streamed, so memory stays bounded either way."""
+    for group in range(pf.num_row_groups):
+        if pf.metadata.row_group(group).num_rows <= GROUP_ROWS:
+            yield from pf.read_row_group(group, columns=columns).to_batches(max_chunksize=READ_ROWS)
+        else:
+            yield from pf.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=columns)
+
+
+def _embeddings(column: pa.Array) -> tuple[list[np.ndarray | None], np.ndarray]:
+    """One float32 array per row (a view into the batch's values; None where the list is null) and each row's L2
+    norm (NaN where not finite), computed for the whole batch at once when its rows are of one length."""
     lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
-    values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     ends = np.cumsum(lengths)
     valid = column.is_valid().to_numpy(zero_copy_only=False)
-    return [values[end - length : end] if ok else None for end, length, ok in zip(ends, lengths, valid)]
+    rows = [values[end - length : end] if ok else None for end, length, ok in zip(ends, lengths, valid)]
+    norms = np.full(len(rows), np.nan)
+    width = set(lengths[valid].tolist())
+    if len(width) == 1 and (size := width.pop()):
+        matrix = values.reshape(-1, size)
+        norms[valid] = np.where(np.isfinite(matrix).all(axis=1), np.linalg.norm(matrix, axis=1), np.nan)
+    else:
+        norms[valid] = [float(np.linalg.norm(r)) if np.isfinite(r).all() else np.nan for r in rows if r is not None]
+    return rows, norms
 
 
-def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: np.ndarray | None, dim: int | None) -> ShardRow:
+def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: np.ndarray | None, norm: float,
+         dim: int | None) -> ShardRow:
     where = f"shard {shard}: row {number}"
     path, error = data["path"][n], data["error"][n]
     if not path:
@@ -107,12 +128,11 @@ def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: np.ndarra
     if error is None:
         if raw is None:
             raise RevsearchError(f"{where} ({path}): no embedding and no error")
-        vector = np.asarray(raw, dtype=np.float32)
+        vector = raw
         if dim is not None and len(vector) != dim:
             raise RevsearchError(f"{where} ({path}): embedding has {len(vector)} dimensions, expected {dim}")
-        if not np.isfinite(vector).all():
+        if np.isnan(norm):
             raise RevsearchError(f"{where} ({path}): embedding contains NaN or infinity")
-        norm = float(np.linalg.norm(vector))
         if abs(norm - 1.0) > NORM_TOLERANCE:
             raise RevsearchError(f"{where} ({path}): embedding is not L2-normalised (norm {norm:.4f})")
     return ShardRow(path, vector, *(data[c][n] for c in OPTIONAL))
