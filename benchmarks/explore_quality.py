@@ -220,13 +220,14 @@ def section_duplicates(coll: Collection, truth: dict[str, str], n_photos: int = 
         q = searcher.embed(list(variants.values()))
         for name, s in zip(variants, q @ vectors[n]):
             scores.setdefault(name, []).append(float(s))
-    rows = [[name, min(v), float(np.percentile(v, 5)), float(np.median(v)), float(np.mean(np.array(v) >= 0.90))]
+    default = near_duplicates.default_threshold(coll)
+    rows = [[name, min(v), float(np.percentile(v, 5)), float(np.median(v)), float(np.mean(np.array(v) >= default))]
             for name, v in scores.items()]
     table(f"edited copies vs their original ({len(picked)} photos)",
-          ["edit", "min", "p5", "median", "≥ 0.90"], rows)
+          ["edit", "min", "p5", "median", f"≥ {default:.2f} (default threshold)"], rows)
     with tempfile.TemporaryDirectory() as tmp:
         copy = work_copy(coll.directory, Path(tmp), "dups")
-        for t in (0.88, 0.90, 0.92):
+        for t in sorted({0.88, 0.90, 0.92, default}):
             groups = near_duplicates.find_duplicates(copy, t)
             print(f"find_duplicates at {t:.2f} on the dataset itself: {len(groups)} groups, "
                   f"{sum(len(g.members) for g in groups)} images "

@@ -182,15 +182,18 @@ def _not_enough(coll: Collection, why: str) -> str:
 
 
 def _store(coll: Collection, trained: Head | None) -> None:
-    """Write the head file, then point the catalog at it, then remove older heads (None: use no head)."""
+    """Write the head file, then point the catalog at it, then remove older heads and their learned search tables
+    (None: use no head)."""
     name = ""
     if trained is not None:
         name = f"{HEAD_PREFIX}{trained.meta['label_version']}.npz"
         trained.save(coll.directory / name)
     coll.set_meta({META_HEAD: name})
-    for old in coll.directory.glob(f"{HEAD_PREFIX}*.npz"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
+    table = f"{learned_search.TABLE_PREFIX}{trained.meta['label_version']}.npz" if trained is not None else ""
+    for prefix in (HEAD_PREFIX, learned_search.TABLE_PREFIX):
+        for old in coll.directory.glob(f"{prefix}*.npz"):
+            if old.name not in (name, table):
+                old.unlink(missing_ok=True)
 
 
 def _record(coll: Collection, result: LearnResult, digest: str) -> None:

@@ -9,18 +9,22 @@ feedback query built from several) against an image is therefore
 — a raw similarity, which the collection's raw index already answers, plus a bonus from C numbers per image. A
 `Table` keeps those numbers in memory (ids, p as float16: 20 MB for 1M images and 10 classes) and, per class, a
 bitmap of the images leaning to it (p[c] ≥ MEMBER); it is built by one streamed pass over the catalog, so the
-vectors are never all in RAM. A query takes as candidates the raw index's RAW_FETCH best and its CLASS_FETCH best
-among the images leaning to the query's own classes (an id selector on the same index, nprobe raised until the lists
-probed hold enough of them), then scores every candidate exactly as above. An image is missed only when its raw
+vectors are never all in RAM, and kept as `learned-<labels>.npz` beside the head (atomic, read without pickle, for
+the generation it was built at), so a restart does not pay that pass again. A query takes as candidates the raw
+index's RAW_FETCH best and, for each of the query's own classes, its CLASS_FETCH best among the images leaning to
+that class (an id selector on the same index, nprobe raised until the lists probed hold enough of them), then scores
+every candidate exactly as above. An image is missed only when its raw
 similarity ranks below both lists while its bonus would lift it into the top k: benchmarks/million.py measures
 recall@10 against an exact learned search.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -28,6 +32,7 @@ import numpy as np
 from revsearch.collection import Collection
 from revsearch.learning import head as head_mod
 from revsearch.learning.head import Head
+from revsearch.safe_write import atomic_output
 
 MEMBER = 0.3  # an image leans to class c when p[c] ≥ MEMBER (p is a unit vector: at most 11 classes per image)
 QUERY_CLASS = 0.3  # a query searches the classes c with q_c[c] ≥ QUERY_CLASS · max(q_c) …
@@ -37,6 +42,10 @@ CLASS_FETCH = 200
 SEEN = 4  # nprobe is raised until the lists probed hold ~SEEN × CLASS_FETCH images of the query's classes
 MAX_NPROBE = 512
 CHUNK = 65_536  # vectors read and projected at a time while building a table
+TABLE_PREFIX = "learned-"
+FORMAT = 1
+
+log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
 _TABLES: dict[tuple, "Table"] = {}
@@ -60,27 +69,41 @@ class Table:
 
 
 def table_for(coll: Collection, found: Head) -> Table:
-    """The table of `found` over the collection's current vectors: cached per generation and head, else built."""
-    key = (str(coll.directory), coll.generation, found.meta.get("label_version"), coll.fingerprint)
+    """The table of `found` over the collection's current vectors: cached per generation and head, else read from
+    its file, else built (and saved)."""
+    version = str(found.meta.get("label_version"))
+    key = (str(coll.directory), coll.generation, version, coll.fingerprint)
     with _LOCK:
         table = _TABLES.get(key)
         if table is None:
-            table = build_table(coll, found)
+            path = coll.directory / f"{TABLE_PREFIX}{version}.npz"
+            table = _load(path, key[1], found)
+            if table is None:
+                generation, table = build_table(coll, found)
+                _save(path, generation, table)
+                key = (*key[:1], generation, *key[2:])
             for old in [k for k in _TABLES if k[0] == key[0]]:
                 del _TABLES[old]
             _TABLES[key] = table
         return table
 
 
-def build_table(coll: Collection, found: Head) -> Table:
-    """One streamed pass over the catalog's vectors (CHUNK at a time) through the head's class half."""
+def build_table(coll: Collection, found: Head) -> tuple[int, Table]:
+    """(generation read, table): one streamed pass over a snapshot's vectors (CHUNK at a time) through the head's
+    class half."""
     ids_parts, prob_parts = [], []
-    for ids, vectors in coll.iter_vectors(CHUNK):
-        ids_parts.append(ids)
-        prob_parts.append(head_mod.class_part(found, vectors).astype(np.float16))
-    classes = len(found.classes)
+    with coll.snapshot() as snap:
+        for ids, vectors in snap.batches(CHUNK):
+            ids_parts.append(ids)
+            prob_parts.append(head_mod.class_part(found, vectors).astype(np.float16))
     ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64)
-    probs = np.concatenate(prob_parts) if prob_parts else np.zeros((0, classes), np.float16)
+    probs = np.concatenate(prob_parts) if prob_parts else np.zeros((0, len(found.classes)), np.float16)
+    return snap.generation, _table(ids, probs, float(head_mod.class_weight(found)))
+
+
+def _table(ids: np.ndarray, probs: np.ndarray, weight: float) -> Table:
+    """The table of these class halves, with its per-class bitmaps."""
+    classes = probs.shape[1]
     size = (int(ids.max()) + 8) // 8 if len(ids) else 1
     members = np.zeros((classes, size), np.uint8)
     for c in range(classes):
@@ -88,7 +111,35 @@ def build_table(coll: Collection, found: Head) -> Table:
         bits[ids[probs[:, c] >= MEMBER]] = True
         members[c] = np.packbits(bits, bitorder="little")
     counts = (probs >= MEMBER).sum(axis=0).astype(np.int64)
-    return Table(ids, probs, members, counts, float(head_mod.class_weight(found)))
+    return Table(ids, probs, members, counts, weight)
+
+
+def _save(path: Path, generation: int, table: Table) -> None:
+    """Write the table's arrays (the bitmaps are recomputed on reading), then remove the tables of other heads."""
+    try:
+        with atomic_output(path, force=True, mode="wb") as fh:
+            np.savez(fh, format=np.int64(FORMAT), generation=np.int64(generation), ids=table.ids, probs=table.probs,
+                     weight=np.float64(table.weight))
+    except OSError as exc:  # a cache: a read-only or full disk costs the next start a rebuild, nothing else
+        log.warning("learned search table not saved (%s)", exc)
+        return
+    for old in path.parent.glob(f"{TABLE_PREFIX}*.npz"):
+        if old != path:
+            old.unlink(missing_ok=True)
+
+
+def _load(path: Path, generation: int, found: Head) -> Table | None:
+    """The saved table when it was built at `generation` for this head; else None (rebuilt by the caller)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format"]) != FORMAT or int(data["generation"]) != generation:
+                return None
+            ids, probs, weight = data["ids"], data["probs"], float(data["weight"])
+    except (OSError, KeyError, ValueError):
+        return None
+    if probs.ndim != 2 or probs.shape != (len(ids), len(found.classes)) or weight != head_mod.class_weight(found):
+        return None
+    return _table(ids.astype(np.int64), probs.astype(np.float16), weight)
 
 
 def search(index: faiss.Index, table: Table, dim: int, queries: np.ndarray, fetch: int
@@ -103,7 +154,7 @@ def search(index: faiss.Index, table: Table, dim: int, queries: np.ndarray, fetc
         length = float(np.linalg.norm(q_r))
         raw = np.ascontiguousarray((q_r / max(length, 1e-12))[None, :])
         found_scores, found_ids = [], []
-        searches = [(None, max(RAW_FETCH, fetch))] + [(params, CLASS_FETCH) for params in _class_params(index, table, q_c)]
+        searches = [(None, max(RAW_FETCH, fetch)), *((p, CLASS_FETCH) for p in _class_params(index, table, q_c))]
         for params, k in searches:
             if k == 0:
                 continue
