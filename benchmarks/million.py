@@ -281,7 +281,9 @@ def render(args: argparse.Namespace, r: dict) -> str:
              (f"nprobe {ing['nprobe']} (calibrated at build: recall@10 {ing['build_recall']:.3f} on 200 sampled "
               f"vectors); " if ing["nprobe"] else "exact search; ") +
              f"{qry['queries']} held-out queries, {qry['threads']} faiss threads; exact top-10 of all queries by "
-             f"streaming the catalog: {qry['exact_stream_s']:.0f} s." + _learned_note(lrn), ""]
+             f"streaming the catalog: {qry['exact_stream_s']:.0f} s." + _learned_note(lrn) +
+             f" The ingest process got {ing['cpu_s'] / ing['seconds']:.0%} of one core on average while it ran (other "
+             "processes held the rest when that is low): its wall times then overstate an idle machine's.", ""]
     rate = args.node_rate
     commit = ing["rows_per_s"]
     lines += ["### Simulated N-node indexing", "",
