@@ -1,6 +1,7 @@
 """revsearch — reverse image search over your own photo folders.  Start with:  streamlit run app.py
 
-This file only wires pages together: the sidebar (collection + model), the first-start demo build, navigation.
+This file only wires pages together: the sign-in of a shared app, the sidebar (collection + model), the first-start
+demo build, navigation (each page shown to the roles that may use it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import streamlit as st
 st.set_page_config(page_title="revsearch", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
                    layout="wide", initial_sidebar_state="expanded")
 
-from ui import learning, state, widgets  # noqa: E402  (after set_page_config)
+from ui import access, learning, signin, state, widgets  # noqa: E402  (after set_page_config)
+from ui.access import Permission  # noqa: E402
 
 STYLE = """
 <style>
@@ -22,18 +24,24 @@ STYLE = """
   aspect-ratio: 1 / 1; object-fit: contain; background: #f3f5f9; border-radius: 8px; width: 100%;
 }
 [class*="st-key-grid_"] [data-testid="stCaptionContainer"] { line-height: 1.35; }
+/* icon-only buttons (thumbs): the name stays for screen readers, off screen */
+[class*="st-key-thumbs_"] button [data-testid="stMarkdownContainer"] {
+  position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap;
+}
 /* cluster outliers: outlined in red */
 [class*="st-key-outlier_"] [data-testid="stImage"] img { outline: 3px solid #e5484d; outline-offset: -3px; }
 </style>
 """
 
-PAGES = [
-    st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True),
-    st.Page("app_pages/explore.py", title="Map", icon=":material/scatter_plot:"),
-    st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
-    st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"),
-    st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"),
-    st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"),
+PAGES = [  # (page, what a role needs to see it)
+    (st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True), Permission.SEARCH),
+    (st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"), Permission.SEARCH),
+    (st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"), Permission.SEARCH),
+    (st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"), Permission.LABEL),
+    (st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"), Permission.SEARCH),
+    (st.Page("app_pages/check.py", title="Check", icon=":material/fact_check:"), Permission.AUDIT),
+    (st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"), Permission.SEARCH),
+    (st.Page("app_pages/team.py", title="Team", icon=":material/group:"), Permission.MANAGE_USERS),
 ]
 
 
@@ -53,8 +61,10 @@ def build_demo_if_needed() -> None:
         st.stop()  # the error above is shown; the rest of the app needs a collection
 
 
-nav = st.navigation(PAGES)
 st.html(STYLE)
+if not signin.gate():
+    st.stop()  # a shared app shows the sign-in form (or why it cannot start) and nothing else
+nav = st.navigation([page for page, need in PAGES if access.can(need)])
 ready = False
 with state.guard("Starting revsearch"):
     build_demo_if_needed()
@@ -65,6 +75,7 @@ with state.guard("Starting revsearch"):
         st.stop()
     info = state.current(infos)
     widgets.sidebar(infos, info)
+    signin.badge()
     ready = True
 if ready and info is not None and info.counts.get("indexed", 0):
     with state.guard("Learning from your labels"):
@@ -72,6 +83,8 @@ if ready and info is not None and info.counts.get("indexed", 0):
         with st.sidebar:
             learning.status_line(info)
         learning.folder_question(info)
+    with state.guard("Reading who changed your labels"):
+        signin.changed_by_others(info)
 if not ready:
     st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
 state.show_flash()

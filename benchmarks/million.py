@@ -107,7 +107,7 @@ def stage_shards(args: argparse.Namespace) -> dict:
 def stage_ingest(args: argparse.Namespace) -> dict:
     """`revsearch ingest SHARDS -c DIR --index-memory BUDGET` (rows, then the index build at its end) in a process of
     its own under /usr/bin/time -v: wall clock and the whole process's peak RSS."""
-    from revsearch.collection import Collection, vector_index
+    from revsearch.collection import Collection
 
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "revsearch", "ingest", str(shards_dir(args)), "-c", args.dir,
            "--index-memory", args.index_memory, "--json", "-q"]
@@ -122,7 +122,7 @@ def stage_ingest(args: argparse.Namespace) -> dict:
                 for kind in ("User", "System"))
     with Collection.open(args.dir) as coll:
         info = coll.index_info()
-        index_gb = vector_index.index_file(coll.directory, coll.generation).stat().st_size / 2**30
+        index_gb = coll.index_path().stat().st_size / 2**30
         budget_gb = coll.index_memory / 2**30
     catalog = sum(p.stat().st_size for p in Path(args.dir).iterdir() if p.is_file()) / 2**30 - index_gb
     return {"n": args.n, "seconds": wall, "ingest_s": report["seconds"], "build_s": wall - report["seconds"],
@@ -140,9 +140,9 @@ def stage_learned(args: argparse.Namespace) -> dict:
 
     from revsearch import labels, learned
     from revsearch.collection import Collection
-    from revsearch.collection.vector_index import recall_at_k
     from revsearch.learning import head as head_mod
     from revsearch.search import search_vectors
+    from revsearch.vectors import recall_at_k
 
     classes = np.load(args.dir + ".classes.npy")
     rng = np.random.default_rng(3)
@@ -190,8 +190,8 @@ def stage_query(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from revsearch.collection import Collection
-    from revsearch.collection.vector_index import recall_at_k
     from revsearch.search import search_vectors
+    from revsearch.vectors import recall_at_k
 
     queries = generator(args.n).sample(args.queries, seed=999_999)
     with Collection.open(args.dir) as coll:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How the int8 graph was chosen (revsearch/embed/precision.py): graph variants side by side on clothing-small.
+"""How the int8 graph was chosen (revsearch/embed/quantize.py): graph variants side by side on clothing-small.
 
 Every variant of EfficientNet-Lite0's ONNX graph embeds the same decoded clothing-small photos the way the product
 does (letterbox + native view, the normalised sum): per-image cosine to the product's fp32 vectors on the photos
@@ -37,7 +37,7 @@ from benchsuite.sections import write_section  # noqa: E402
 
 from revsearch import images  # noqa: E402
 from revsearch.embed import Embedder  # noqa: E402
-from revsearch.embed import precision  # noqa: E402
+from revsearch.embed import quantize  # noqa: E402
 from revsearch.embed.models import LITE0  # noqa: E402
 from revsearch.embed.views import TWO_VIEWS, embed_prepared, prepare  # noqa: E402
 from revsearch.evaluate import retrieval_metrics  # noqa: E402
@@ -45,7 +45,7 @@ from revsearch.evaluate import retrieval_metrics  # noqa: E402
 
 def photos(dataset: Path) -> tuple[list, list[str], np.ndarray]:
     """(decoded photos, labels, held-out mask: not a calibration photo) of clothing-small."""
-    shipped = {p.stem.split("-", 1)[1] for p in precision.calibration_photos()}
+    shipped = {p.stem.split("-", 1)[1] for p in quantize.calibration_photos()}
     with open(dataset / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     decoded = [images.load_image(dataset / r["path"], target=224) for r in rows]
@@ -113,12 +113,12 @@ def export_unfolded(embedder: Embedder, target: Path) -> None:
 
 def quantise(source: Path, target: Path, keep: str, reduce_range: bool = False) -> None:
     """int8 of `source` with the product's calibration; `keep` in float: 'none', 'norm' (nodes before the first
-    convolution) or 'recipe' (precision.float_nodes)."""
+    convolution) or 'recipe' (quantize.float_nodes)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    batches = list(precision.calibration_batches(LITE0))
+    batches = list(quantize.calibration_batches(LITE0))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -130,7 +130,7 @@ def quantise(source: Path, target: Path, keep: str, reduce_range: bool = False) 
 
     prepared = target.with_suffix(".prepared.onnx")
     quant_pre_process(str(source), str(prepared))
-    excluded = precision.float_nodes(prepared, LITE0)
+    excluded = quantize.float_nodes(prepared, LITE0)
     if keep == "norm":
         excluded = [n for n in excluded if "Conv" not in n]
     elif keep == "none":

@@ -23,21 +23,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterator
 
 import faiss
 import numpy as np
 
 from revsearch import learned_search
-from revsearch.collection import Collection, label_store, sampling, vector_index
+from revsearch.collection import Collection, label_store, sampling
 from revsearch.collection.snapshot import VectorSnapshot
 from revsearch.errors import RevsearchError
 from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
 from revsearch.learning.head import Head
 from revsearch.learning.labelset import LabelSet, NotEnoughLabels
+from revsearch.neighbours import streamed_index
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
 
@@ -50,10 +51,6 @@ LABEL_SET_LIMIT = 20_000  # unlabelled images a label set holds at most (a seede
 LEARNED_INDEX_LIMIT = 200_000  # images up to which the learned space gets an index of its own
 
 log = logging.getLogger(__name__)
-_LOCK = threading.RLock()
-_HEADS: dict[str, tuple[float, Head]] = {}  # path -> (mtime, head)
-_INDEXES: dict[tuple, faiss.Index] = {}  # (directory, generation, head file) -> learned index
-_SUGGESTERS: dict[tuple, tuple[LabelSet, calibrate.Suggester | None]] = {}
 
 
 @dataclass
@@ -142,8 +139,7 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     trained.meta["calibration"] = {"temperature": suggester.temperature, "centre": suggester.centre,
                                    "slope": suggester.slope}
     trained.meta["validation"] = validation.as_dict()
-    with _LOCK:
-        _SUGGESTERS[(str(coll.directory), coll.generation, digest)] = (labelset, suggester)
+    coll.derived("suggester", digest, lambda: (labelset, suggester))  # suggestions need not train it again
     report(progress, 3, 4, "storing")
     raw, learned, gain = validation.raw_map, validation.learned_map, validation.gain
     if validation.use_head:
@@ -164,15 +160,6 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
             space_index(coll, found)
     report(progress, 4, 4, "done")
     return result
-
-
-def retrain_if_stale(coll: Collection, progress: Progress | None = None) -> LearnResult | None:
-    """What the app runs in the background after a labelling action: `learn` when the training labels changed
-    since the last attempt, else None at once."""
-    last = _last(coll)
-    if last and last.get("digest") == label_digest(training_labels(coll)):
-        return None
-    return learn(coll, progress)
 
 
 def _not_enough(coll: Collection, why: str) -> str:
@@ -221,19 +208,18 @@ def active_head(coll: Collection) -> Head | None:
         mtime = path.stat().st_mtime
     except OSError:
         return None
-    with _LOCK:
-        cached = _HEADS.get(str(path))
-        if cached is None or cached[0] != mtime:
-            try:
-                cached = (mtime, head_mod.load(path))
-            except RevsearchError as exc:
-                log.warning("%s; searching the pretrained vectors", exc)
-                return None
-            _HEADS[str(path)] = cached
-    found = cached[1]
-    if found.meta.get("model_fingerprint") != coll.fingerprint or found.dim_in != coll.dim:
+    found = coll.derived("learned head", (name, mtime), lambda: _load_head(path))
+    if found is None or found.meta.get("model_fingerprint") != coll.fingerprint or found.dim_in != coll.dim:
         return None
     return found
+
+
+def _load_head(path: Path) -> Head | None:
+    try:
+        return head_mod.load(path)
+    except RevsearchError as exc:
+        log.warning("%s; searching the pretrained vectors", exc)
+        return None
 
 
 def status(coll: Collection) -> dict:
@@ -312,19 +298,15 @@ def space_index(coll: Collection, found: Head | None) -> faiss.Index:
     """The index to search in the space of `found` (a head from `resolve`): the collection's own for None (raw)."""
     if found is None:
         return coll.index()
-    with _LOCK:
-        key = (str(coll.directory), coll.generation, found.meta.get("label_version"), coll.fingerprint)
-        index = _INDEXES.get(key)
-        if index is None:
-            with coll.snapshot() as snap:  # streamed through the head, within the collection's index budget
-                key = (*key[:1], snap.generation, *key[2:])
-                index, info = vector_index.build_from(Projected(snap, found), found.dim_out,
-                                                      budget=coll.index_memory)
-            vector_index.set_search_params(index, info)
-            for old in [k for k in _INDEXES if k[0] == key[0]]:
-                del _INDEXES[old]
-            _INDEXES[key] = index
-        return index
+    return coll.derived("learned index", (found.meta.get("label_version"), coll.fingerprint),
+                        lambda: _build_space_index(coll, found))
+
+
+def _build_space_index(coll: Collection, found: Head) -> faiss.Index:
+    """The learned space's index, its vectors streamed through the head from a snapshot of the catalog, chunk by
+    chunk, within the collection's index memory budget."""
+    with coll.snapshot() as snap:
+        return streamed_index(Projected(snap, found), found.dim_out, coll.index_memory)[0]
 
 
 class Projected:
@@ -348,11 +330,11 @@ def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
     """The training label set and a calibrated suggester for it (None without labels): the stored head's when it is
     current, else trained here (kept in memory per generation and labels; `learn` is what stores a head)."""
     labels = training_labels(coll)
+    return coll.derived("suggester", label_digest(labels), lambda: _build_suggester(coll, labels))
+
+
+def _build_suggester(coll: Collection, labels: dict[int, str]) -> tuple[LabelSet, calibrate.Suggester | None]:
     digest = label_digest(labels)
-    key = (str(coll.directory), coll.generation, digest)
-    with _LOCK:
-        if key in _SUGGESTERS:
-            return _SUGGESTERS[key]
     labelset = label_set(coll, labels)
     found = active_head(coll)
     calibration = found.meta.get("calibration") if found is not None else None
@@ -371,10 +353,6 @@ def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
             probe = Head(*head_mod.fit_params(labelset), meta={"classes": list(labelset.classes)})
             built = calibrate.Suggester(list(labelset.classes), probe, 1.0, calibrate.PRIOR_CENTRE,
                                         calibrate.PRIOR_SLOPE, labelset.vectors[labelset.labelled])
-    with _LOCK:
-        if len(_SUGGESTERS) > 8:
-            _SUGGESTERS.clear()
-        _SUGGESTERS[key] = (labelset, built)
     return labelset, built
 
 

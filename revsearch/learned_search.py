@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +46,6 @@ FORMAT = 1
 
 log = logging.getLogger(__name__)
 
-_LOCK = threading.Lock()
-_TABLES: dict[tuple, "Table"] = {}
 
 
 @dataclass(frozen=True)
@@ -69,23 +66,19 @@ class Table:
 
 
 def table_for(coll: Collection, found: Head) -> Table:
-    """The table of `found` over the collection's current vectors: cached per generation and head, else read from
-    its file, else built (and saved)."""
+    """The table of `found` over the collection's current vectors: kept beside the index per generation and head
+    (Collection.derived), else read from its file, else built (and saved)."""
     version = str(found.meta.get("label_version"))
-    key = (str(coll.directory), coll.generation, version, coll.fingerprint)
-    with _LOCK:
-        table = _TABLES.get(key)
-        if table is None:
-            path = coll.directory / f"{TABLE_PREFIX}{version}.npz"
-            table = _load(path, key[1], found)
-            if table is None:
-                generation, table = build_table(coll, found)
-                _save(path, generation, table)
-                key = (*key[:1], generation, *key[2:])
-            for old in [k for k in _TABLES if k[0] == key[0]]:
-                del _TABLES[old]
-            _TABLES[key] = table
-        return table
+    return coll.derived("learned table", (version, coll.fingerprint), lambda: _read_or_build(coll, found, version))
+
+
+def _read_or_build(coll: Collection, found: Head, version: str) -> Table:
+    path = coll.directory / f"{TABLE_PREFIX}{version}.npz"
+    table = _load(path, coll.generation, found)
+    if table is None:
+        generation, table = build_table(coll, found)
+        _save(path, generation, table)
+    return table
 
 
 def build_table(coll: Collection, found: Head) -> tuple[int, Table]:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Sequence
+from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import clusters, export, thumbnails
+from revsearch import audit, card, clusters, export, thumbnails
+from revsearch.auth import guarded
 from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import detail, state, views
+from ui import access, detail, display, results, state
 
 
 def title(c: Cluster) -> str:
@@ -35,7 +36,7 @@ def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
     Thumbnails are made for these tiles only."""
     coll = state.collection(info)
     members = [(m, False) for m in c.representatives] + [(m, True) for m in c.outliers]
-    thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], views.THUMB)
+    thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], display.THUMB)
     grid = st.container(key=f"grid_cluster_tiles_{c.id}")
     for start in range(0, len(members), per_row):
         cols = grid.columns(per_row, gap="small")
@@ -54,44 +55,50 @@ def browse(info: CollectionInfo, c: Cluster, limit: int = 120) -> None:
     details; only those are read with their paths."""
     members = clusters.members(state.collection(info), c.id, limit=limit)
     hits = [Hit(m.id, m.path, m.similarity) for m in members]
-    views.results_grid(info, hits, key=f"cluster_{c.id}", columns=6, show_rank=False, switch=True)
+    results.results_grid(info, hits, key=f"cluster_{c.id}", columns=6, show_rank=False, switch=True)
     if c.size > limit:
         st.caption(f"… and {c.size - limit:,} more, farthest from the centre.")
     st.caption("Scores are similarity to the cluster's centre.")
 
 
 def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
-    """ImageFolder zip, CSV and JSON downloads; each file is made only when its button is clicked."""
+    """ImageFolder zip (with the dataset card), CSV, JSON (the card inside) and the card alone; each file is made only
+    when its button is clicked."""
     coll = state.collection(info)
     stem = info.slug
+    checked = audit.card_section(coll)  # the Check page's last counts go into the dataset card
+    who = access.later()  # the files are made on the click, outside this run: the session is checked then
 
     def zip_bytes() -> bytes:
-        return export.export_zip(coll, unlabelled="folder" if unlabelled else "skip")[0]
+        return guarded.export_zip(who(), coll, unlabelled="folder" if unlabelled else "skip", audit=checked)
 
-    def csv_bytes() -> bytes:
-        buf = io.StringIO()
-        export.export_csv(coll, buf, include_unlabelled=unlabelled)
-        return buf.getvalue().encode("utf-8")
+    def table(fmt: str) -> Callable[[], bytes]:
+        def made() -> bytes:
+            buf = io.StringIO()
+            guarded.export_table(who(), coll, fmt, buf, include_unlabelled=unlabelled, audit=checked)
+            return buf.getvalue().encode("utf-8")
+        return made
 
-    def json_bytes() -> bytes:
-        buf = io.StringIO()
-        export.export_json(coll, buf, include_unlabelled=unlabelled)
-        return buf.getvalue().encode("utf-8")
+    def card_bytes() -> bytes:
+        return card.render_readme(guarded.dataset_card(who(), coll, include_unlabelled=unlabelled,
+                                                          audit=checked)).encode("utf-8")
 
     unreadable = export.unreadable_originals(coll, include_unlabelled=unlabelled)
     if unreadable:
         shown = ", ".join(unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else "")
         st.warning(f"{len(unreadable)} original(s) cannot be read now and would be left out of the ImageFolder zip: "
                    f"{shown}. Reconnect the drive or fix their permissions first.", icon=":material/warning:")
-    cols = st.columns(3)
+    cols = st.columns(4)
     cols[0].download_button("ImageFolder (.zip)", zip_bytes, file_name=f"{stem}-imagefolder.zip",
                             mime="application/zip", icon=":material/folder_zip:", width="stretch",
                             on_click="ignore", key="export_zip")
-    cols[1].download_button("Labels (.csv)", csv_bytes, file_name=f"{stem}-labels.csv", mime="text/csv",
+    cols[1].download_button("Labels (.csv)", table("csv"), file_name=f"{stem}-labels.csv", mime="text/csv",
                             icon=":material/table:", width="stretch", on_click="ignore", key="export_csv")
-    cols[2].download_button("Labels (.json)", json_bytes, file_name=f"{stem}-labels.json",
+    cols[2].download_button("Labels (.json)", table("json"), file_name=f"{stem}-labels.json",
                             mime="application/json", icon=":material/data_object:", width="stretch",
                             on_click="ignore", key="export_json")
+    cols[3].download_button("Dataset card (.md)", card_bytes, file_name=f"{stem}-README.md", mime="text/markdown",
+                            icon=":material/description:", width="stretch", on_click="ignore", key="export_card")
 
 
 TABLE_ROWS = 100  # suggestions shown (most confident first), each with a small thumbnail

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from revsearch import labels, learned
+from revsearch.auth import guarded
 from revsearch.collection import Collection
 from revsearch.workspace import CollectionInfo
-from ui import state
+from ui import access, state
+from ui.access import Permission
 
 log = logging.getLogger("revsearch.app")
 DECLINED = "app_folder_labels_declined"  # collection meta: the person said No to the class-subfolder question
@@ -140,12 +142,14 @@ def improve_button(info: CollectionInfo, key: str, where=None) -> None:
     The button goes into `where` (e.g. a toolbar column) when given; the message follows at full width."""
     coll = state.collection(info)
     message_key = f"learn_message_{info.slug}"
+    if not access.can(Permission.LABEL):
+        return
     if (where or st).button("Improve with my labels", key=key, icon=":material/auto_awesome:",
                             help="trains on your labels and checks on held-out labelled images whether search "
                                  "gets better; search uses it only if it does"):
         with state.guard("Learning from your labels"), st.spinner("Learning from your labels…"):
             with trainer().lock(str(coll.directory)):
-                result = learned.learn(coll)
+                result = guarded.learn(access.actor(), coll)
             version = labels.version(coll)
             trainer().seen[str(coll.directory)] = version
             st.session_state[message_key] = (version, result.used, result.message)
@@ -162,7 +166,7 @@ def improve_button(info: CollectionInfo, key: str, where=None) -> None:
 def folder_question(info: CollectionInfo) -> None:
     """Once per collection: its images sit in class subfolders and it has no labels yet — use the folder names?"""
     coll = state.collection(info)
-    if coll.meta(DECLINED) or labels.label_counts(coll):
+    if not access.can(Permission.LABEL) or coll.meta(DECLINED) or labels.label_counts(coll):
         return
     if info.counts.get("indexed", 0) > FOLDERS_IN_BACKGROUND:
         classes = folder_scans().result(str(coll.directory), coll.generation)
@@ -179,11 +183,11 @@ def folder_question(info: CollectionInfo) -> None:
         yes, no, _ = st.columns([1, 1, 4])
         if yes.button("Yes, use them", key="folder_labels_yes", type="primary", icon=":material/label:"):
             with state.guard("Importing the folder labels"):
-                report = labels.import_folders(coll)
+                report = guarded.import_folders(access.actor(), coll)
                 state.flash(f"Labelled {report.labelled} images by their class subfolder")
                 st.rerun()
         if no.button("No", key="folder_labels_no"):
-            coll.set_meta({DECLINED: "1"})
+            guarded.decline(access.actor(), coll, DECLINED)
             st.rerun()
 
 

@@ -1,7 +1,7 @@
 """Progress and summary wording for people: ETAs, step names, the numbers an indexing run shows.
 
 No Streamlit here, so the wording is unit-tested without a page; `ui/widgets.py` draws it. The backend reports
-numbers and phase names only (see `revsearch.adding`); what they are called on screen is decided here.
+numbers and phase names only (see `revsearch.indexing.adding`); what they are called on screen is decided here.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from revsearch.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
-from revsearch.collection import IndexReport
+from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
+from revsearch.indexing import IndexReport
 from revsearch.projection import MIN_UMAP, REFIT_FRACTION
 
 MODEL = "model"  # the app's phase before adding: loading the model (about 20 s on a first start here)

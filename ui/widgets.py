@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import adding
-from revsearch.collection import IndexReport
+from revsearch import workspace
+from revsearch.auth import guarded
+from revsearch.auth.roles import Actor
 from revsearch.embed import REGISTRY
 from revsearch.embed.embedder import Embedder
+from revsearch.indexing import IndexReport
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo
 from ui import state
@@ -85,12 +88,12 @@ def sidebar(infos: list[CollectionInfo], info: CollectionInfo | None) -> None:
             model_note(state.model_for_new_collections()[0])
             return
         slugs = [c.slug for c in infos]
-        labels = {c.slug: c.label for c in infos}
+        names = {c.slug: c.name for c in infos}  # the name alone: the count is on the line below, never cut off
         st.session_state["sidebar_collection"] = info.slug  # follow selections made elsewhere (Use, Create)
-        st.selectbox("Collection", slugs, format_func=labels.get, key="sidebar_collection",
+        st.selectbox("Collection", slugs, format_func=names.get, key="sidebar_collection",
                      on_change=lambda: state.select(st.session_state["sidebar_collection"]))
         counts = info.counts
-        extra = []
+        extra = [info.size_text]
         if counts.get("skipped"):
             extra.append(f"{counts['skipped']} skipped")
         if counts.get("duplicate"):
@@ -154,11 +157,14 @@ def steps(label: str) -> tuple[Progress, Callable[[], None]]:
     return update, bar.empty
 
 
-def build_demo() -> None:
-    """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard)."""
+def build_demo(by: Actor | None = None) -> None:
+    """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard).
+
+    At first start nobody asks for it (`by` None); a rebuild is asked for by someone, whose role is checked."""
     run = AddingRun("Setting up the demo")
     embedder = run.load_model(state.model_for_new_collections()[0])
-    demo, _added = adding.build_demo(state.workspace(), embedder, run.phases)
+    build = workspace.build_demo if by is None else partial(guarded.build_demo, by)
+    demo, _added = build(state.workspace(), embedder, run.phases)
     run.finish()
     state.select(demo.slug)
     st.rerun()

@@ -10,7 +10,8 @@ from benchsuite.session import Session
 
 def quality(s: Session) -> None:
     from revsearch import images
-    from revsearch.embed.precision import FP32, MIN_COSINE
+    from revsearch.embed.quantize import MIN_COSINE
+    from revsearch.precisions import FP32
     from revsearch.evaluate import retrieval_metrics
 
     embedder = s.embedder

@@ -6,17 +6,37 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator, TextIO
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Sequence, TextIO
 
 from tqdm import tqdm
 
+from revsearch.auth.users import clean_name, os_user
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
-from revsearch.embed.precision import PRECISIONS
-from revsearch.embed.views import DEFAULT_INPUT, INPUT_MODES
+from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL,
+                              USE_PRECISION, RevsearchError)
+from revsearch.indexing import pairing
+from revsearch.input_modes import DEFAULT_INPUT, INPUT_MODES
+from revsearch.precisions import PRECISIONS
 from revsearch.progress import Progress
+
+
+CLI_HINTS = {  # what to do about an error, in the command line's words (revsearch.errors.HINTS)
+    USE_MODEL: ". Use --model {model} or a new collection.",
+    USE_INPUT: ". Use --input {input} or a new collection.",
+    USE_PRECISION: ". Use --precision {precision} or a new collection.",
+    CREATE_COLLECTION: "; create one with `revsearch index FOLDER --collection {directory}`",
+    MAKE_CLUSTERS: "; run `cluster -k K` (or `--suggest`) first",
+    REPLACE_FILE: "; choose another name or use --force to replace it",
+}
+
+
+def error_text(exc: RevsearchError) -> str:
+    """An engine error for a terminal: its message, then its hint in the command line's words."""
+    return str(exc) + (CLI_HINTS[exc.hint.kind].format(**exc.hint.data) if exc.hint else "")
 
 
 def add_collection_arg(parser: argparse.ArgumentParser) -> None:
@@ -49,30 +69,34 @@ def add_quiet_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
+def add_as_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="as_user", metavar="NAME",
+                        help="who the labelling action is recorded as (exports' labelled_by, the history, undo); "
+                             "default: the OS user")
+
+
+def acting_user(args: argparse.Namespace) -> str:
+    """Who a labelling command acts as: `--as NAME`, else the OS user."""
+    name = getattr(args, "as_user", None)
+    return clean_name(name) if name else os_user()
+
+
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
     """The collection's own model, input handling and precision; a different --model, --input or --precision is
     refused before anything loads."""
-    if getattr(args, "model", None) and args.model != coll.model:
-        coll.check_model(args.model, coll.fingerprint)
-    if getattr(args, "input", None):
-        coll.check_input(args.input)
-    if getattr(args, "precision", None):
-        coll.check_precision(args.precision)
-    embedder = Embedder(coll.model, backend=getattr(args, "backend", "auto"), input_mode=coll.input_mode,
-                        precision=coll.precision)
-    coll.check_model(embedder.name, embedder.fingerprint)
-    return embedder
+    return pairing.embedder_for(coll, getattr(args, "model", None), getattr(args, "input", None),
+                                getattr(args, "backend", "auto"), getattr(args, "precision", None))
+
+
+def image_refs(values: Sequence[str]) -> list[int | str]:
+    """Images named on the command line: a number is an image id (unless a file has that name), anything else a
+    path."""
+    return [int(v) if v.isdigit() and not Path(v).exists() else v for v in values]
 
 
 def new_input(args: argparse.Namespace) -> str:
     """The input handling of a collection (or shards) made by this command: --input, else the default."""
     return getattr(args, "input", None) or DEFAULT_INPUT
-
-
-def new_embedder(name: str, args: argparse.Namespace) -> Embedder:
-    """The embedder of a collection (or shards) made by this command: --backend, --input and --precision, else the
-    defaults (the model's precision)."""
-    return Embedder(name, backend=args.backend, input_mode=new_input(args), precision=getattr(args, "precision", None))
 
 
 def print_json(data: object) -> None:
@@ -115,6 +139,22 @@ class LogLines:
         if total and message:
             parts.append(message[-60:])
         return "revsearch: " + " · ".join(parts)
+
+
+@contextmanager
+def lazy_progress(unit: str, quiet: bool) -> Iterator[Progress]:
+    """A progress bar that appears only once there is progress to show, so a failing command prints one line."""
+    with ExitStack() as stack:
+        bar: list[Progress] = []
+
+        def update(done: int, total: int, message: str) -> None:
+            if quiet:
+                return
+            if not bar:
+                bar.append(stack.enter_context(progress_bar(unit)))
+            bar[0](done, total, message)
+
+        yield update
 
 
 @contextmanager

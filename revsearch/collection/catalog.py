@@ -151,6 +151,75 @@ MIGRATIONS: list[list[str]] = [
         vec BLOB NOT NULL
     )""",
     ],
+    # 6: dataset splits and exclusions (revsearch/collection/split_store.py, exclusion_store.py). Only new tables that
+    # reference `images`, so this step may sit at any position after step 1. `splits`: an image's split, its
+    # near-copy group (`grp`, the smallest member id) and the content hash it was assigned with (a file changed in
+    # place is assigned again). `exclusions`: images left out of every export, why and when; each exclude / include
+    # is one undoable `exclusion_actions` row with the before/after of every image in `exclusion_changes`.
+    [
+        """CREATE TABLE splits (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        split TEXT NOT NULL,
+        grp INTEGER NOT NULL,
+        hash TEXT,
+        assigned_at REAL NOT NULL
+    )""",
+        """CREATE INDEX splits_grp ON splits(grp)""",
+        """CREATE TABLE exclusions (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        reason TEXT NOT NULL,
+        at REAL NOT NULL
+    )""",
+        """CREATE TABLE exclusion_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        description TEXT NOT NULL,
+        images INTEGER NOT NULL,
+        undone_at REAL,
+        undo_of INTEGER REFERENCES exclusion_actions(id) ON DELETE SET NULL
+    )""",
+        """CREATE TABLE exclusion_changes (
+        action_id INTEGER NOT NULL REFERENCES exclusion_actions(id) ON DELETE CASCADE,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        old_reason TEXT,
+        old_at REAL,
+        new_reason TEXT,
+        new_at REAL,
+        PRIMARY KEY (action_id, image_id)
+    )""",
+    ],
+    # 7: who did what (issue 20): every labelling action and history entry records its user, every label who set it
+    # (`labelled_by`), and a label change who had set the label before and after it (undo puts that back; `old_by`
+    # finds "your label was changed by someone else"). Only columns and indexes on tables of steps 2 and 3, so this
+    # step may sit at any position after them.
+    [
+        """ALTER TABLE label_actions ADD COLUMN user TEXT""",
+        """ALTER TABLE label_history ADD COLUMN user TEXT""",
+        """ALTER TABLE labels ADD COLUMN labelled_by TEXT""",
+        """ALTER TABLE labels_beneath ADD COLUMN labelled_by TEXT""",
+        """ALTER TABLE label_changes ADD COLUMN old_by TEXT""",
+        """ALTER TABLE label_changes ADD COLUMN new_by TEXT""",
+        """CREATE INDEX label_changes_image ON label_changes(image_id)""",
+        """CREATE INDEX label_changes_old_by ON label_changes(old_by) WHERE old_by IS NOT NULL""",
+    ],
+    # 8: audit (revsearch/collection/audit_store.py): pixel quality measures taken while indexing (revsearch/indexing/
+    # pixel_measures.py; `hash` and `version` say which content and which definition they describe), and labels a
+    # person confirmed as right (never reported as a label issue again while the image keeps that label). Only new
+    # tables that reference `images`: this step may sit at any position after step 1.
+    [
+        """CREATE TABLE pixel_measures (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        hash TEXT,
+        version INTEGER NOT NULL,
+        vals BLOB NOT NULL
+    )""",
+        """CREATE TABLE label_confirmations (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        at REAL NOT NULL
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

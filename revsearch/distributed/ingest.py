@@ -11,11 +11,12 @@ from typing import Sequence
 import numpy as np
 
 from revsearch.collection import Collection, ImageRow, NewRow, sampling
-from revsearch.distributed.shards import ShardRow, read_shard, shard_files, shard_model
+from revsearch.distributed.shards import ShardRow, read_shard, shard_model
 from revsearch.embed.models import file_fingerprint, model_entry
-from revsearch.embed.precision import LEGACY_PRECISION, check_precision
-from revsearch.embed.views import LEGACY_INPUT, check_input
 from revsearch.errors import RevsearchError
+from revsearch.indexing.pairing import open_checked
+from revsearch.input_modes import LEGACY_INPUT, check_input
+from revsearch.precisions import LEGACY_PRECISION, check_precision
 from revsearch.progress import Progress, report
 
 
@@ -77,15 +78,8 @@ def open_for(directory: Path, made: Made, files: Sequence[Path]) -> Collection:
     """The collection to ingest into: existing (its model, input handling and precision must match) or new, bound to
     the shards' model, input handling and precision."""
     model, fingerprint, input_mode, precision = made
-    if Collection.exists(directory):
-        coll = Collection.open(directory)
-        try:
-            coll.check_model(model, fingerprint)
-            coll.check_input(input_mode)
-            coll.check_precision(precision)
-        except RevsearchError:
-            coll.close()
-            raise
+    coll = open_checked(directory, model, fingerprint, input_mode, precision)
+    if coll is not None:
         return coll
     try:
         dim = model_entry(model).spec.dim

@@ -24,10 +24,11 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from revsearch.collection.sync import BatchSource, Entry, Loaded, load_file
+from revsearch.indexing.sync import BatchSource, Entry, Loaded, load_file
 from revsearch.embed.embedder import THREADS_ENV, Embedder, cache_dir, cpu_threads
-from revsearch.embed.pipeline import Embedded, embed_stream
+from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.errors import RevsearchError
+from revsearch.indexing.pixel_measures import NAMES
 
 FORCE_GPU_ENV = "REVSEARCH_FORCE_GPU_REQUEST"  # a GPU count per actor, as --gpus-per-actor (for CPU-only tests)
 CRASH_ENV = "REVSEARCH_TEST_CRASH_ONCE"  # test-only: a marker path; the first actor call that creates it dies
@@ -188,6 +189,9 @@ def to_columns(items: list[Embedded[Entry, Loaded]], dim: int) -> dict[str, np.n
         "known_duplicate": np.array([x.known_duplicate for x in loaded], dtype=bool),
         "has_vector": np.array([item.vector is not None for item in items], dtype=bool),
         "vector": vectors,
+        "has_measures": np.array([x.measures is not None for x in loaded], dtype=bool),
+        "measures": np.stack([np.zeros(len(NAMES), np.float32) if x.measures is None else x.measures
+                              for x in loaded]) if loaded else np.zeros((0, len(NAMES)), np.float32),
     }
 
 
@@ -199,7 +203,8 @@ def from_columns(cols: dict[str, np.ndarray]) -> list[Embedded[Entry, Loaded]]:
                         hash=str(cols["hash"][n]) or None,
                         width=None if cols["width"][n] < 0 else int(cols["width"][n]),
                         height=None if cols["height"][n] < 0 else int(cols["height"][n]),
-                        skip=str(cols["skip"][n]) or None, known_duplicate=bool(cols["known_duplicate"][n]))
+                        skip=str(cols["skip"][n]) or None, known_duplicate=bool(cols["known_duplicate"][n]),
+                        measures=np.array(cols["measures"][n], dtype=np.float32) if cols["has_measures"][n] else None)
         vector = np.array(cols["vector"][n], dtype=np.float32) if cols["has_vector"][n] else None
         out.append(Embedded((loaded.path, loaded.size, loaded.mtime_ns), loaded, vector))
     return out

@@ -3,7 +3,7 @@
 The ONNX Runtime backend is ~2× faster than PyTorch eager on CPU; its graph (any batch size, any height and width
 that are multiples of 32, padding folded: embed/graph.py) is exported once per model + weights, cached on disk, and
 checked against the PyTorch output — on a square and on a wide batch — before first use. Its int8 version
-(embed/precision.py) is quantised from it once, cached beside it, and checked against it. How an image becomes model
+(embed/quantize.py) is quantised from it once, cached beside it, and checked against it. How an image becomes model
 inputs is the embedder's input handling (revsearch/embed/views.py); in which precision the model runs, its precision.
 """
 
@@ -24,9 +24,11 @@ from PIL import Image
 from revsearch.embed import views
 from revsearch.embed.graph import fold_pads
 from revsearch.embed.models import ModelSpec, file_fingerprint, model_entry
-from revsearch.embed.precision import FP32, INT8, build_int8, check_precision, int8_path
-from revsearch.embed.views import DEFAULT_INPUT, STEP, Prepared
+from revsearch.embed.quantize import build_int8, int8_path
+from revsearch.embed.views import STEP, Prepared
 from revsearch.errors import RevsearchError
+from revsearch.input_modes import DEFAULT_INPUT, check_input
+from revsearch.precisions import FP32, INT8, check_precision
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +73,16 @@ class Embedder:
     """A loaded model, an input handling and a precision: `embed_images(images) -> float32[n,dim]`, rows
     L2-normalised.
 
-    `input_mode` (views.INPUT_MODES) says how an image becomes model inputs; `precision` (precision.PRECISIONS) which
-    graph runs — None: the model's default for new collections, fp32 when its int8 graph cannot be built (said in a
-    warning). `for_input` and `for_precision` give the same loaded model under another mode or precision (sessions
-    are shared, each loaded once), so one loaded model serves collections of every kind."""
+    `input_mode` (input_modes.INPUT_MODES) says how an image becomes model inputs; `precision`
+    (precisions.PRECISIONS) which graph runs — None: the model's default for new collections, fp32 when its int8 graph
+    cannot be built (said in a warning). `for_input` and `for_precision` give the same loaded model under another mode
+    or precision (sessions are shared, each loaded once), so one loaded model serves collections of every kind."""
 
     def __init__(self, name: str, backend: str = "auto", weights: Path | None = None, random_weights: bool = False,
                  input_mode: str = DEFAULT_INPUT, precision: str | None = None):
         if backend not in BACKENDS:
             raise RevsearchError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        self.input_mode = views.check_input(input_mode)
+        self.input_mode = check_input(input_mode)
         entry = model_entry(name)
         self.spec: ModelSpec = entry.spec
         self.name = self.spec.name
@@ -132,7 +134,7 @@ class Embedder:
 
     def for_input(self, mode: str) -> "Embedder":
         """This loaded model (network and session shared, nothing reloaded) under input handling `mode`."""
-        if views.check_input(mode) == self.input_mode:
+        if check_input(mode) == self.input_mode:
             return self
         other = copy.copy(self)
         other.input_mode = mode

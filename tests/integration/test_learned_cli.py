@@ -209,15 +209,16 @@ def test_learned_search_at_scale_equals_an_exact_learned_search(capsys, learned_
         monkeypatch.setattr(learned_search, "RAW_FETCH", 10)
         monkeypatch.setattr(learned_search, "CLASS_FETCH", 60)
         scaled = search.search_vectors(coll, queries, 10)
-        saved = list(Path(directory).glob("learned-*.npz"))  # the table survives a restart: read, not rebuilt
-        assert len(saved) == 1 and learned_search._TABLES
+        saved = list(Path(directory).glob("learned-*.npz"))
+        assert len(saved) == 1
         stamp = saved[0].stat().st_mtime_ns
-        learned_search._TABLES.clear()
-        assert search.search_vectors(coll, queries, 10) == scaled and saved[0].stat().st_mtime_ns == stamp
         raw = search.search_vectors(coll, queries, 10, space="raw")
         monkeypatch.setattr(learned_search, "CLASS_FETCH", 0)
         raw_only = search.search_vectors(coll, queries, 10)
         label = {i: truth[p] for i, p in coll.paths(ids.tolist()).items()}
+    monkeypatch.setattr(learned_search, "CLASS_FETCH", 60)
+    with Collection.open(directory) as coll:  # after a restart the table is read from its file, not rebuilt
+        assert search.search_vectors(coll, queries, 10) == scaled and saved[0].stat().st_mtime_ns == stamp
 
     def recall(results: list) -> float:
         return float(np.mean([len({h.id for h in r} & {h.id for h in e}) / 10 for r, e in zip(results, exact)]))

@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 
 from revsearch import images
-from revsearch.collection import Collection, index_files
+from revsearch.collection import Collection
 from revsearch.distributed.ingest import open_for, shards_model
-from revsearch.embed import Embedder, precision
+from revsearch.embed import Embedder, quantize
 from revsearch.embed.embedder import onnx_cache_path
-from revsearch.embed.precision import FP32, INT8, calibration_photos, int8_path
+from revsearch.embed.quantize import calibration_photos, int8_path
 from revsearch.errors import RevsearchError
+from revsearch.indexing import index_files, pairing
+from revsearch.precisions import FP32, INT8
 from revsearch.search import Searcher
 
 from tests.integration.conftest import error_line, ok_json
@@ -45,7 +47,7 @@ def test_int8_is_the_default_and_agrees_with_fp32_per_image(clothing_folder, emb
     decoded = [images.load_image(p, target=embedder.input_size) for p in paths]
     cosine = np.sum(embedder.embed_images(decoded) * fp32.embed_images(decoded), axis=1)
     # measured on 633 held-out clothing-small photos: mean 0.997, worst 0.991
-    assert cosine.mean() >= 0.995 and cosine.min() >= precision.MIN_COSINE, (cosine.mean(), cosine.min())
+    assert cosine.mean() >= 0.995 and cosine.min() >= quantize.MIN_COSINE, (cosine.mean(), cosine.min())
     assert cosine.max() < 0.99999  # int8 is really running: its vectors are close to fp32's, not equal
 
 
@@ -61,7 +63,7 @@ def test_collection_records_its_precision_and_refuses_the_other(tmp_path, capsys
     assert "was built in int8; vectors made in fp32 are not its own" in line
     with Collection.open(tmp_path / "c") as coll:
         with pytest.raises(RevsearchError, match="built in int8"):
-            coll.check_precision(FP32)
+            pairing.check(coll, coll.model, coll.fingerprint, precision=FP32)
         # an fp32 embedder handed to the collection embeds queries in int8, as its images were
         queries = sorted(map(str, folder.iterdir()))[:2]
         fp32_hits = Searcher(coll, embedder.for_precision(FP32)).by_images(queries)
@@ -76,7 +78,7 @@ def test_collection_records_its_precision_and_refuses_the_other(tmp_path, capsys
 
 def test_collection_without_a_recorded_precision_stays_fp32(tmp_path, clothing_folder, embedder):
     paths = sorted(clothing_folder[1])[:4]
-    with Collection.create(tmp_path / "old", embedder.name, embedder.fingerprint, embedder.dim) as coll:
+    with pairing.create_for(tmp_path / "old", embedder) as coll:
         assert coll.precision == INT8  # a new Lite0 collection: the model's default
     with sqlite3.connect(tmp_path / "old" / "catalog.sqlite") as conn:  # as a revsearch before precision left it
         conn.execute("DELETE FROM meta WHERE key = 'precision'")
@@ -114,7 +116,7 @@ def test_int8_graph_is_rebuilt_when_its_source_changes(tmp_path, monkeypatch, ca
     calibration.mkdir()
     for photo in calibration_photos()[::16]:
         shutil.copy2(photo, calibration / photo.name)
-    monkeypatch.setattr(precision, "CALIBRATION", calibration)
+    monkeypatch.setattr(quantize, "CALIBRATION", calibration)
     exported = embedder.onnx_path()
     monkeypatch.setenv("REVSEARCH_CACHE", str(tmp_path / "cache"))
     source = onnx_cache_path(embedder.name, embedder.fingerprint)  # where this cache keeps the fp32 graph
@@ -123,7 +125,7 @@ def test_int8_graph_is_rebuilt_when_its_source_changes(tmp_path, monkeypatch, ca
 
     def built(make) -> tuple[Path, bool]:
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="revsearch.embed.precision"):
+        with caplog.at_level(logging.WARNING, logger="revsearch.embed.quantize"):
             loaded = make()
         return loaded.graph_path(), "building the int8 graph" in caplog.text
 

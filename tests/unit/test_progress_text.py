@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from revsearch.adding import CLUSTERS, EMBEDDING, MAP, PHASES, THUMBNAILS
-from revsearch.collection import IndexReport
+from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, PHASES, THUMBNAILS
+from revsearch.indexing import IndexReport
 from ui.progress_text import (LATER_PHASES, MODEL, PHASE_LABELS, RunClock, format_duration, report_summary, run_text,
                               step_text)
 

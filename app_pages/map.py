@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from revsearch import labels
-from ui import explore, map_selection, state, undo, views
+from revsearch.auth import guarded
+from ui import access, labelling, map_selection, maps, state, undo
+from ui.access import Permission
 
 info, coll = state.page_collection("Map", "Nothing to map yet")
 
@@ -18,7 +19,7 @@ color_by = top[1].segmented_control("Colour by", ["cluster", "label"], default="
                                     format_func=str.capitalize) or "cluster"
 with top[2].popover("Display", icon=":material/tune:", width="stretch"):
     size = st.slider("Point size", 2, 24, key="map_point_size",
-                     value=explore.marker_size(info.counts.get("indexed", 0)))
+                     value=maps.marker_size(info.counts.get("indexed", 0)))
     opacity = st.slider("Opacity", 0.1, 1.0, 0.9, 0.05, key="map_opacity")
     show_names = st.toggle("Names on the map", value=True, key="map_names",
                            help="each cluster's (or label's) name written at its centre")
@@ -26,7 +27,7 @@ undo.undo_button(coll, key="undo_map")
 
 selected: list[int] = []
 with state.guard("Drawing the map"):
-    picked = explore.collection_map(info, color_by, size=size, opacity=opacity, show_names=show_names,
+    picked = maps.collection_map(info, color_by, size=size, opacity=opacity, show_names=show_names,
                                     key=f"map_{info.slug}_{color_by}_{map_selection.chart_round(info)}")
     selected = map_selection.add_pick(info, picked)
 
@@ -46,26 +47,27 @@ if head[2].button("Clear", icon=":material/deselect:", width="stretch", key="cle
     map_selection.clear(info)
     st.rerun()
 
-with state.guard("Labelling the selection"):
-    with st.form("label_selection", border=True):
-        cols = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
-        with cols[0]:
-            label = views.label_picker(info, key="selection_label",
-                                       help="every ticked image gets this label (replacing any other)")
-        apply = cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected)
-                                           else "Label selection", type="primary", icon=":material/label:",
-                                           width="stretch")
-        remove = cols[2].form_submit_button("Remove labels", icon=":material/label_off:", width="stretch")
-    if apply and label and keep:
-        st.session_state["map_color_next"] = "label"  # show the result of the labelling at once
-        map_selection.clear(info)
-    if apply:
-        views.apply_label(info, keep, label)
-    if remove:
-        n = labels.unlabel_images(coll, keep)
-        map_selection.clear(info)
-        state.flash(f"Removed the label of {n} image{'s' if n != 1 else ''}")
-        st.rerun()
+if access.can(Permission.LABEL):  # viewers browse the selection; labelling it is for labellers
+    with state.guard("Labelling the selection"):
+        with st.form("label_selection", border=True):
+            cols = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
+            with cols[0]:
+                label = labelling.label_picker(info, key="selection_label",
+                                               help="every ticked image gets this label (replacing any other)")
+            apply = cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected)
+                                               else "Label selection", type="primary", icon=":material/label:",
+                                               width="stretch")
+            remove = cols[2].form_submit_button("Remove labels", icon=":material/label_off:", width="stretch")
+        if apply and label and keep:
+            st.session_state["map_color_next"] = "label"  # show the result of the labelling at once
+            map_selection.clear(info)
+        if apply:
+            labelling.apply_label(info, keep, label)
+        if remove:
+            n = guarded.unlabel_images(access.actor(), coll, keep)
+            map_selection.clear(info)
+            state.flash(f"Removed the label of {n} image{'s' if n != 1 else ''}")
+            st.rerun()
 
 with state.guard("Showing the selection"):
     map_selection.grid(info, selected)

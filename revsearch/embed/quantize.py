@@ -1,20 +1,19 @@
-"""Precision of a model's graph: fp32, or int8 — the fp32 ONNX graph quantised statically, calibrated on real photos.
+"""The int8 graph of a model: its fp32 ONNX graph quantised statically, calibrated on real photos.
 
 int8 vectors are not fp32 vectors (per-image cosine ~0.997, see `MIN_COSINE`), so the precision is part of what
-defines a collection's vector space: a collection records it (collections that record none were made in fp32) and
-every index and query path embeds with the collection's own.
+defines a collection's vector space (revsearch/precisions.py): a collection records it (collections that record none
+were made in fp32) and every index and query path embeds with the collection's own.
 
 The int8 graph (`int8_path`) is a cache next to the fp32 export, named by a digest of everything it is made from —
 the fp32 graph's bytes, the calibration photos, `RECIPE`, the ONNX Runtime version — so a change to any of them
 builds a new one, and a graph that exists is never rebuilt. Recipe (benchmarks/quantize_experiments.py measured
 the choices on clothing-small and on hard edits of it):
 
-- QDQ, weights int8 per output channel, activations uint8 asymmetric, ranges by MinMax over the calibration inputs
-  (percentile ranges clipped the rare large activations of photos unlike the calibration set).
-- Weights with 7 bits (`reduce_range`): without VNNI, x86 CPUs multiply uint8 by int8 in 16-bit pairs that can
-  saturate; 7-bit weights never do, so int8 vectors are the same on every x86 CPU. Costs nothing measurable.
+- QDQ, weights int8 per output channel, activations uint8 asymmetric, ranges by MinMax over the calibration inputs.
+  7-bit weights (`reduce_range`, which x86 CPUs without VNNI multiply without 16-bit saturation) were measured too:
+  worst per-image cosine 0.991 → 0.970, so 8 bits; without VNNI the agreement check below guards the result.
 - Kept in float: the input normalisation and every convolution reading at least half the input's resolution (the
-  stem and the first blocks: few channels on large maps, where int8 is slower than fp32 here and its error largest).
+  stem and the first blocks: few channels on large maps, where int8 errs most and saves least).
 - Calibration: the 80 CC0 photos in revsearch/embed/calibration (the demo collection's, at 240 px), as the product
   sees them (letterbox and native views), and their mirror images: 300-odd inputs, shipped with the package so a
   fresh machine builds the same graph offline.
@@ -35,23 +34,13 @@ import numpy as np
 from revsearch.embed.models import ModelSpec
 from revsearch.errors import RevsearchError
 
-FP32, INT8 = "fp32", "int8"
-PRECISIONS = (FP32, INT8)
-LEGACY_PRECISION = FP32  # collections and shards that record no precision were made in fp32
 RECIPE = 1  # bump whenever the recipe changes: cached graphs of another recipe are then not used
 CALIBRATION = Path(__file__).resolve().parent / "calibration"
 #: A quantised graph whose vectors of the calibration photos fall below this cosine to fp32 is refused (measured:
-#: mean 0.997, worst 0.992 on 633 held-out clothing photos and 138 hard edits).
+#: mean 0.997, worst 0.991 on 641 held-out clothing photos; 0.990 on 120 hard edits of them).
 MIN_COSINE = 0.98
 
 log = logging.getLogger(__name__)
-
-
-def check_precision(precision: str) -> str:
-    """The precision itself when known; else an error listing the known ones."""
-    if precision not in PRECISIONS:
-        raise RevsearchError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    return precision
 
 
 def calibration_photos() -> list[Path]:

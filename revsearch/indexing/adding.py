@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from revsearch import busy, clusters, projection, thumbnails
-from revsearch.collection import Collection, IndexReport, index_files, index_folder
-from revsearch.collection.sync import BatchSource
+from revsearch.collection import Collection
+from revsearch.indexing.sync import BatchSource, IndexReport, index_files, index_folder
 from revsearch.embed.embedder import Embedder
 from revsearch.progress import Progress, report
-from revsearch.workspace import CollectionInfo, Workspace
 
 EMBEDDING, THUMBNAILS, CLUSTERS, MAP = "embedding", "thumbnails", "clusters", "map"
 PHASES = (EMBEDDING, THUMBNAILS, CLUSTERS, MAP)
@@ -39,7 +38,8 @@ class Added:
 
 def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
                phases: Phases | None = None, prepare: bool = True, batch_size: int = 32,
-               batches: BatchSource | None = None, prune: bool = False) -> Added:
+               batches: BatchSource | None = None, prune: bool = False,
+               keep: Callable[[Path], bool] | None = None) -> Added:
     """Index `source` (a folder, synced; or a list of files, added) into `coll`, then prepare the pages.
 
     Images new to an existing clustering join their nearest cluster here (a write), so that reading clusters never
@@ -48,18 +48,19 @@ def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embe
     map (the CLI's default: the first UMAP fit of 10k images takes about a minute, and `cluster` / `map` do it on
     demand). `batches` replaces in-process decoding and embedding of a folder (e.g. a Ray cluster's results).
     The collection is marked as being indexed meanwhile (revsearch.busy), so it cannot be deleted mid-run.
+    `keep` leaves out files of a folder it refuses (links out of the allowed folders, revsearch.auth.roots).
     """
     with busy.indexing(coll.directory):
-        return _add_images(coll, source, embedder, phases, prepare, batch_size, batches, prune)
+        return _add_images(coll, source, embedder, phases, prepare, batch_size, batches, prune, keep)
 
 
 def _add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
                 phases: Phases | None, prepare: bool, batch_size: int, batches: BatchSource | None,
-                prune: bool) -> Added:
+                prune: bool, keep: Callable[[Path], bool] | None) -> Added:
     progress = _phase(phases, EMBEDDING)
     if isinstance(source, (str, Path)):
         result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size, source=batches,
-                              prune=prune)
+                              prune=prune, keep=keep)
     else:
         result = index_files(coll, list(source), embedder, progress=progress, batch_size=batch_size)
     coll.index()  # leave a fresh index on disk so the next search opens at once
@@ -105,28 +106,6 @@ def prepare_pages(coll: Collection, phases: Phases | None = None) -> dict[str, i
     return done
 
 
-def build_demo(ws: Workspace, embedder: Embedder, phases: Phases | None = None) -> tuple[CollectionInfo, Added]:
-    """Copy the demo photos into the "demo" collection, add them and prepare it; resumes a half-built demo."""
-    info = ws.copy_demo(embedder)
-    with ws.open(info.slug) as coll:
-        added = add_images(coll, info.files_dir, embedder, phases)
-    ws.mark_demo_built()
-    return ws.info(info.slug), added
-
-
-def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Embedder,
-                     phases: Phases | None = None) -> Added:
-    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection.
-
-    Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing.
-    """
-    path = ws.local_folder(folder)
-    with ws.open(slug) as coll:
-        added = add_images(coll, path, embedder, phases)
-    ws.add_source(slug, path)
-    return added
-
-
 def initial_k(n: int) -> int:
     """The first clustering's k: about √n, between 2 and 20 (80 photos → 9, 1,000 → 20)."""
     return max(1, min(n, max(2, min(20, round(n ** 0.5)))))
@@ -137,4 +116,4 @@ def _phase(phases: Phases | None, name: str) -> Progress | None:
 
 
 __all__ = ["Added", "CLUSTERS", "EMBEDDING", "MAP", "PHASES", "Phases", "THUMBNAILS", "THUMB_SIZES", "add_images",
-           "add_local_folder", "build_demo", "initial_k", "prepare_pages", "prune_missing"]
+           "initial_k", "prepare_pages", "prune_missing"]
