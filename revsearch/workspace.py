@@ -183,7 +183,7 @@ class Workspace:
     # ------------------------------------------------------------------ create / delete
 
     def create(self, name: str, embedder: Embedder, demo: bool = False, slug: str | None = None) -> CollectionInfo:
-        """A new empty collection bound to `embedder`'s model, weights and input handling."""
+        """A new empty collection bound to `embedder`'s model, weights, input handling and precision."""
         name = " ".join(name.split())
         if not name:
             raise RevsearchError("give the collection a name")

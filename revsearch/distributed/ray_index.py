@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from revsearch.indexing.sync import BatchSource, Entry, Loaded, load_file
-from revsearch.embed.embedder import THREADS_ENV, Embedder, cpu_threads, onnx_cache_path
+from revsearch.embed.embedder import THREADS_ENV, Embedder, cache_dir, cpu_threads
 from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.errors import RevsearchError
 from revsearch.indexing.pixel_measures import NAMES
@@ -121,11 +121,12 @@ class EmbedActor:
     """One Ray actor: the model loaded once, then batches of entries → columns of facts and vectors."""
 
     def __init__(self, model: str, fingerprint: str, backend: str, batch_size: int, threads: int,
-                 known: frozenset[str], input_mode: str, graph: Any = None) -> None:
+                 known: frozenset[str], input_mode: str, precision: str, graphs: dict[str, Any] | None = None
+                 ) -> None:
         os.environ[THREADS_ENV] = str(threads)
-        if graph is not None:
-            _install_graph(onnx_cache_path(model, fingerprint), graph)
-        self.embedder = Embedder(model, backend=backend, input_mode=input_mode)
+        for name, graph in (graphs or {}).items():
+            _install_graph(cache_dir() / "onnx" / name, graph)
+        self.embedder = Embedder(model, backend=backend, input_mode=input_mode, precision=precision)
         if self.embedder.fingerprint != fingerprint:
             raise RevsearchError(f"the {model} weights on this Ray node differ from the driver's "
                                  f"({self.embedder.fingerprint[:12]}… vs {fingerprint[:12]}…)")
@@ -140,7 +141,8 @@ class EmbedActor:
 
 
 def _install_graph(path: Path, graph: Any) -> None:
-    """Put the driver's validated ONNX graph into this node's cache, so no actor exports (or needs torch) again."""
+    """Put a validated ONNX graph of the driver's into this node's cache, so no actor exports (or needs torch) or
+    quantises again."""
     if path.exists():
         return
     data = _resolve(graph)
@@ -210,10 +212,12 @@ def from_columns(cols: dict[str, np.ndarray]) -> list[Embedded[Entry, Loaded]]:
 
 def ray_source(embedder: Embedder, batch_size: int, p: RayPlan) -> BatchSource:
     """A `sync.BatchSource` whose decoding and embedding run on the connected Ray cluster, results in input order;
-    the actors load `embedder`'s model with its input handling (for a collection: the collection's, `embedder_for`)."""
+    the actors load `embedder`'s model with its input handling and precision (for a collection: the collection's,
+    `embedder_for`), from the driver's graphs: the fp32 one and, in int8, the int8 one made from it."""
     import ray
 
-    graph = ray.put(embedder.onnx_path().read_bytes()) if embedder.backend == "onnx" else None
+    paths = dict.fromkeys((embedder.onnx_path(), embedder.graph_path())) if embedder.backend == "onnx" else {}
+    graphs = {path.name: ray.put(path.read_bytes()) for path in paths}
 
     def source(todo: list[Entry], known: frozenset[str]) -> Iterable[list[Embedded]]:
         if not todo:
@@ -233,7 +237,8 @@ def ray_source(embedder: Embedder, batch_size: int, p: RayPlan) -> BatchSource:
                 fn_constructor_kwargs={"model": embedder.name, "fingerprint": embedder.fingerprint,
                                        "backend": embedder.backend, "batch_size": batch_size,
                                        "threads": max(1, int(p.cpus_per_actor)), "known": known_ref,
-                                       "input_mode": embedder.input_mode, "graph": graph},
+                                       "input_mode": embedder.input_mode, "precision": embedder.precision,
+                                       "graphs": graphs},
                 **p.actor_options(),
             )
         for cols in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):

@@ -152,7 +152,8 @@ def index_files(coll: Collection, files: Sequence[Path | str], embedder: Embedde
 def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress: Progress | None,
            batch_size: int, result: IndexReport, source: BatchSource | None = None) -> IndexReport:
     """Embed the new and changed files among `files` into the collection, batch by committed batch, with the
-    collection's own input handling (a `source` embeds with `embedder`'s, which must then be the collection's)."""
+    collection's own input handling and precision (a `source` embeds with `embedder`'s, which must then be the
+    collection's)."""
     embedder = paired(coll, embedder, same_input=source is not None)
     result.scanned += len(files)
     state = _State({r.path: r for r in coll.rows()})
