@@ -87,6 +87,16 @@ def test_rows_were_measured(smoke_report):
     assert raw["raw"]["add"]["inproc"]["indexed"] == 10 and raw["raw"]["add"]["cli"]["indexed"] == 10
 
 
+def test_speed_rows_run_the_default_precision(smoke_report):
+    """Throughput and query rows time collections made in the model's default precision (a collection created
+    without one is fp32, and would time a graph new collections no longer run)."""
+    from revsearch.embed.models import LITE0
+
+    _, raw, _ = smoke_report
+    assert raw["raw"]["vga"]["precision"] == raw["raw"]["mp12"]["precision"] == [LITE0.precision]
+    assert raw["raw"]["query"]["precision"] == LITE0.precision
+
+
 def test_profile_section(smoke_report):
     text, raw, _ = smoke_report
     assert "## Profile" in text
