@@ -188,11 +188,27 @@ def edits(img: Image.Image) -> dict[str, Image.Image]:
     }
 
 
-def section_duplicates(coll: Collection, truth: dict[str, str], n_photos: int = 60) -> None:
+def edit_scores(coll: Collection, n_photos: int = 60) -> dict[str, list[float]]:
+    """Per edit (see `edits`): the similarity of each of n_photos random photos' edited copy, embedded the way the
+    collection embeds queries, to the photo's own vector."""
     from revsearch import images
     from revsearch.embed import Embedder
     from revsearch.search import Searcher
 
+    ids, vectors = coll.vectors()
+    paths = coll.paths(ids.tolist())
+    searcher = Searcher(coll, Embedder(coll.model, precision=coll.precision))
+    picked = np.random.default_rng(0).choice(len(ids), min(n_photos, len(ids)), replace=False)
+    scores: dict[str, list[float]] = {}
+    for n in picked:
+        variants = edits(images.load_image(paths[int(ids[n])], target=None))
+        q = searcher.embed(list(variants.values()))
+        for name, s in zip(variants, q @ vectors[n]):
+            scores.setdefault(name, []).append(float(s))
+    return scores
+
+
+def section_duplicates(coll: Collection, truth: dict[str, str], n_photos: int = 60) -> None:
     ids, vectors = coll.vectors()
     paths = coll.paths(ids.tolist())
     _, top1 = near_duplicates.top1_similarities(coll)
@@ -209,21 +225,11 @@ def section_duplicates(coll: Collection, truth: dict[str, str], n_photos: int = 
     same = np.where(y[:, None] == y[None, :], sims, -1).max(axis=1)
     print(f"nearest same-class photo: median {np.median(same):.3f}, p95 {np.percentile(same, 95):.3f}, "
           f"share ≥ 0.90: {(same >= 0.90).mean():.1%}")
-    embedder = Embedder(coll.model)
-    searcher = Searcher(coll, embedder)
-    rng = np.random.default_rng(0)
-    picked = rng.choice(len(ids), min(n_photos, len(ids)), replace=False)
-    scores: dict[str, list[float]] = {}
-    for n in picked:
-        img = images.load_image(paths[int(ids[n])], target=None)
-        variants = edits(img)
-        q = searcher.embed(list(variants.values()))
-        for name, s in zip(variants, q @ vectors[n]):
-            scores.setdefault(name, []).append(float(s))
+    scores = edit_scores(coll, n_photos)
     default = near_duplicates.default_threshold(coll)
     rows = [[name, min(v), float(np.percentile(v, 5)), float(np.median(v)), float(np.mean(np.array(v) >= default))]
             for name, v in scores.items()]
-    table(f"edited copies vs their original ({len(picked)} photos)",
+    table(f"edited copies vs their original ({min(n_photos, len(ids))} photos)",
           ["edit", "min", "p5", "median", f"≥ {default:.2f} (default threshold)"], rows)
     with tempfile.TemporaryDirectory() as tmp:
         copy = work_copy(coll.directory, Path(tmp), "dups")

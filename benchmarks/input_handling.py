@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchsuite.sections import write_section  # noqa: E402
 from revsearch import images  # noqa: E402
-from revsearch.collection import Collection  # noqa: E402
 from revsearch.indexing import index_folder  # noqa: E402
+from revsearch.indexing.pairing import create_for  # noqa: E402
 from revsearch.embed import Embedder  # noqa: E402
 from revsearch.embed.views import letterbox, native_size  # noqa: E402
 from revsearch.input_modes import INPUT_MODES, LETTERBOX, TWO_VIEWS  # noqa: E402
@@ -109,7 +109,7 @@ def throughput(embedder: Embedder, mode: str, folder: Path, scratch: Path) -> tu
     `folder` with input handling `mode`. CPU time hardly moves with the load of the machine's other users."""
     target = Path(tempfile.mkdtemp(dir=scratch)) / "coll"
     cpu = time.process_time()
-    with Collection.create(target, embedder.name, embedder.fingerprint, embedder.dim, input_mode=mode) as coll:
+    with create_for(target, embedder.for_input(mode)) as coll:
         report = index_folder(coll, folder, embedder)
     cpu = time.process_time() - cpu
     shutil.rmtree(target.parent)

@@ -74,11 +74,10 @@ def fmt(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
 
-def bench_search(ids, x, names, seeds) -> list[str]:
+def search_scores(ids, x, names, seeds, ks=(5, 20, 50)):
+    """Per labels/class k: (k, raw and learned mAP and P@10 and held-out k-fold mAP, one value per seed)."""
     codes = np.unique(names, return_inverse=True)[1]
-    rows = ["| labels/class | raw mAP | learned mAP | raw P@10 | learned P@10 | held-out mAP raw → learned (k-fold) |",
-            "|---|---|---|---|---|---|"]
-    for k in (5, 20, 50):
+    for k in ks:
         r = {key: [] for key in ("rm", "lm", "rp", "lp", "hr", "hl")}
         for s in seeds:
             mask = draw(names, k, s)
@@ -88,6 +87,13 @@ def bench_search(ids, x, names, seeds) -> list[str]:
             val = validate.validate(ls, seed=s)
             for key, v in zip(r, (rm, lm, rp, lp, val.raw_map, val.learned_map)):
                 r[key].append(v)
+        yield k, r
+
+
+def bench_search(ids, x, names, seeds) -> list[str]:
+    rows = ["| labels/class | raw mAP | learned mAP | raw P@10 | learned P@10 | held-out mAP raw → learned (k-fold) |",
+            "|---|---|---|---|---|---|"]
+    for k, r in search_scores(ids, x, names, seeds):
         rows.append(f"| {k} | {fmt(r['rm'])} | {fmt(r['lm'])} | {fmt(r['rp'])} | {fmt(r['lp'])} | "
                     f"{np.mean(r['hr']):.3f} → {np.mean(r['hl']):.3f} |")
         print(rows[-1], flush=True)
@@ -136,9 +142,9 @@ def probe_accuracy(ids, x, names, mask) -> float:
     return float(np.mean(np.where(mask, names, guess) == names))
 
 
-def bench_review(ids, x, names, seeds, round_size) -> list[str]:
-    rows = ["| answered | random picks + head | issue 8 anchor: representatives, then least confident; logistic probe "
-            "| review rounds + head |", "|---|---|---|---|"]
+def review_scores(ids, x, names, seeds, round_size):
+    """Per share of images answered: (share, budget, all-labels-right accuracy per seed of random picks + head, the
+    issue 8 anchor, review rounds + head)."""
     for share in (0.05, 0.10):
         budget = int(round(share * len(names)))
         rand, anchor, rev = [], [], []
@@ -152,6 +158,13 @@ def bench_review(ids, x, names, seeds, round_size) -> list[str]:
             mask = simulate(ids, x, names, budget, round_size, s,
                             lambda ls, n, sug: [it.row for it in review.select(ls, n, sug, seed=s)])
             rev.append(all_labels_accuracy(ids, x, names, mask, s))
+        yield share, budget, rand, anchor, rev
+
+
+def bench_review(ids, x, names, seeds, round_size) -> list[str]:
+    rows = ["| answered | random picks + head | issue 8 anchor: representatives, then least confident; logistic probe "
+            "| review rounds + head |", "|---|---|---|---|"]
+    for share, budget, rand, anchor, rev in review_scores(ids, x, names, seeds, round_size):
         rows.append(f"| {share:.0%} ({budget}) | {fmt(rand)} | {fmt(anchor)} | {fmt(rev)} |")
         print(rows[-1], flush=True)
     rows.append(f"| ceiling: 80 % of all labels (5-fold), accuracy on the other 20 % | {fmt(ceiling(x, names, seeds))} "

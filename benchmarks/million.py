@@ -5,6 +5,7 @@ after `learn`; and a simulated N-node indexing scaling table.
 
     .venv/bin/python benchmarks/million.py --n 1000000 --dir /tmp/million --out BENCHMARKS.md
     .venv/bin/python benchmarks/million.py --n 100000 --dir /tmp/m100k --out /tmp/m.md     # development size
+    .venv/bin/python benchmarks/million.py --from-json BENCHMARKS-million.json --node-rate 90 --out BENCHMARKS.md
 
 Vectors are synthetic (no image is decoded): benchsuite.inputs.VectorGen, 1280-d like efficientnet_lite0 — n/500
 clusters grouped under super-clusters, each cluster a rank-16 Gaussian plus isotropic noise, L2-normalised, uneven
@@ -330,22 +331,8 @@ def _mem_gb() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--dir", default="/tmp/revsearch-million")
-    p.add_argument("--out", type=Path)
-    p.add_argument("--index-memory", default="4G")
-    p.add_argument("--queries", type=int, default=300)
-    p.add_argument("--float16", action="store_true", help="store the catalog's vectors as float16")
-    p.add_argument("--node-rate", type=float, default=87.0, help="img/s of one node (measured by bench.py)")
-    p.add_argument("--bandwidth", type=float, default=1000.0, help="shared storage MB/s (assumed)")
-    p.add_argument("--image-kb", type=float, default=200.0, help="mean image file size (assumed)")
-    p.add_argument("--keep", action="store_true", help="keep the collection directory")
-    stages.add_stage_argument(p, STAGES)
-    args = p.parse_args()
-    if stages.run_if_child(args, STAGES):
-        return 0
+def measure(args: argparse.Namespace) -> dict:
+    """Every stage in order, each in a child process; the numbers are also kept beside --out (for --from-json)."""
     if Path(args.dir).exists():
         raise SystemExit(f"{args.dir} exists; pick another --dir or delete it")
     results = {}
@@ -359,6 +346,31 @@ def main() -> int:
             Path(args.dir + ".classes.npy").unlink(missing_ok=True)
     if args.out:
         args.out.with_name(args.out.stem + "-million.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--dir", default="/tmp/revsearch-million")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--index-memory", default="4G")
+    p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--float16", action="store_true", help="store the catalog's vectors as float16")
+    p.add_argument("--node-rate", type=float, default=93.0, help="img/s of one node (bench.py, 640×480, int8)")
+    p.add_argument("--bandwidth", type=float, default=1000.0, help="shared storage MB/s (assumed)")
+    p.add_argument("--image-kb", type=float, default=200.0, help="mean image file size (assumed)")
+    p.add_argument("--keep", action="store_true", help="keep the collection directory")
+    p.add_argument("--from-json", type=Path, metavar="FILE",
+                   help="measure nothing: write the section from a run's saved numbers (OUT-million.json)")
+    stages.add_stage_argument(p, STAGES)
+    args = p.parse_args()
+    if stages.run_if_child(args, STAGES):
+        return 0
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+    else:
+        results = measure(args)
     text = render(args, results)
     print(text)
     if args.out:

@@ -26,9 +26,9 @@ import numpy as np  # noqa: E402
 
 from benchsuite.inputs import DEFAULT_DATASET, dataset_rows, default_work_dir, link, make_inputs  # noqa: E402
 from benchsuite.measure import CpuMeter, Log  # noqa: E402
-from revsearch.collection import Collection  # noqa: E402
 from revsearch.embed import Embedder  # noqa: E402
 from revsearch.indexing import index_folder, pipeline, sync  # noqa: E402
+from revsearch.indexing.pairing import create_for  # noqa: E402
 
 
 def session(embedder: Embedder, threads: int, spin: bool):
@@ -113,7 +113,7 @@ def main() -> int:
             configure(v)
             directory = tmp / f"c{n}"
             n += 1
-            with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim) as coll:
+            with create_for(directory, embedder) as coll:
                 a = meter.snap()
                 t = time.perf_counter()
                 report = index_folder(coll, folder, embedder)

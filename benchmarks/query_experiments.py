@@ -33,14 +33,14 @@ def query(n: int, reps: int) -> None:
     import faiss
 
     from pipeline_experiments import session
-    from revsearch.collection import Collection
+    from revsearch.indexing.pairing import create_for
     from revsearch.embed import Embedder
     from revsearch.search import Searcher
 
     meter = CpuMeter()
     embedder = Embedder("efficientnet_lite0")
     vectors = synthetic_vectors(n, embedder.dim, seed=1)
-    coll = Collection.create(Path(tempfile.mkdtemp()) / "c", embedder.name, embedder.fingerprint, embedder.dim)
+    coll = create_for(Path(tempfile.mkdtemp()) / "c", embedder)
     fill_collection(coll, [f"/synthetic/{i}.jpg" for i in range(n)], vectors)
     coll.index()
     searcher = Searcher(coll, embedder)

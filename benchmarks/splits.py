@@ -107,8 +107,8 @@ def prepare_devset(work: Path) -> tuple[dict, list[tuple[str, str, str]]]:
 def stage_devset(args: argparse.Namespace) -> dict:
     from benchsuite.measure import hwm_mb
     from revsearch import labels, near_duplicates, splits
-    from revsearch.collection import Collection
     from revsearch.indexing import index_folder
+    from revsearch.indexing.pairing import create_for
     from revsearch.embed import Embedder
 
     truth, pairs = prepare_devset(args.work)
@@ -116,8 +116,7 @@ def stage_devset(args: argparse.Namespace) -> dict:
     shutil.rmtree(directory, ignore_errors=True)
     embedder = Embedder("efficientnet_lite0")
     out: dict = {"pairs": len(pairs)}
-    with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim,
-                           input_mode=embedder.input_mode) as coll:
+    with create_for(directory, embedder) as coll:
         index_folder(coll, args.work / "devset" / "first", embedder)
         labels.label_each(coll, {p: truth[p] for p in truth if coll.by_path(p) is not None}, source="import")
         t = time.perf_counter()

@@ -17,6 +17,7 @@ from benchsuite.session import Session
 
 def add_and_umap(s: Session, do_add: bool, do_umap: bool) -> None:
     from revsearch.collection import Collection
+    from revsearch.indexing.pairing import create_for
 
     embedder = s.embedder
     base_n = max(s.plan.add_base if do_add else 0, s.plan.umap_points if do_umap else 0)
@@ -31,7 +32,7 @@ def add_and_umap(s: Session, do_add: bool, do_umap: bool) -> None:
         paths.append(str(p.resolve()))
     st = seed_file.stat()
     directory = s.tmp / "add" / "coll"
-    coll = Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim)
+    coll = create_for(directory, embedder)
     fill_collection(coll, paths, synthetic_vectors(base_n, embedder.dim, seed=2), stamps=(st.st_size, st.st_mtime_ns))
     coll.index()
     if do_umap and s.plan.umap_points:

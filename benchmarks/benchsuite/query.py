@@ -10,7 +10,7 @@ from benchsuite.session import Session
 
 
 def query(s: Session) -> None:
-    from revsearch.collection import Collection
+    from revsearch.indexing.pairing import create_for
     from revsearch.search import Searcher, search_vectors
 
     n = s.plan.query_vectors
@@ -19,7 +19,8 @@ def query(s: Session) -> None:
     s.log(f"query: a {n}-vector collection")
     t = time.perf_counter()
     vectors = synthetic_vectors(n, embedder.dim, seed=1)
-    coll = Collection.create(s.tmp / "query-coll", embedder.name, embedder.fingerprint, embedder.dim)
+    coll = create_for(s.tmp / "query-coll", embedder)
+    precision = coll.precision
     fill_collection(coll, [f"/synthetic/query/{i:07d}.jpg" for i in range(n)], vectors)
     del vectors
     fill_s = time.perf_counter() - t
@@ -66,4 +67,5 @@ def query(s: Session) -> None:
     row.note = (f"{reps} real 640×480 query photos, Searcher.by_images k=10; index {kind}; "
                 f"embed p50 {e50:.1f} ms + search p50 {s50:.1f} ms (FAISS alone {f50:.1f} ms)")
     s.res.raw["query"] = {"vectors": n, "index": kind, "p50_ms": p50, "p95_ms": p95, "embed_p50_ms": e50,
-                          "search_p50_ms": s50, "faiss_p50_ms": f50, "fill_s": fill_s, "index_build_s": build_s}
+                          "search_p50_ms": s50, "faiss_p50_ms": f50, "fill_s": fill_s, "index_build_s": build_s,
+                          "precision": precision}

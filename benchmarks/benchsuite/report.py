@@ -29,7 +29,7 @@ def render(res: Results, command: str, total_s: float) -> str:
         "- " + " · ".join(f"{k} {val}" for k, val in v.items()),
         f"- revsearch backend: {res.raw.get('backend', '?')} (embedder load {res.raw.get('embedder_load_s', 0):.1f} s)",
         "",
-        "## Targets (issue 5)",
+        "## Targets (issues 5 and 17)",
         "",
         "| measure | naive (measured) | revsearch (measured) | target | ratio | met? |",
         "|---|---|---|---|---|---|",

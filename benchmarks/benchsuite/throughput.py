@@ -14,8 +14,8 @@ from benchsuite.session import Session
 
 
 def throughput(s: Session, kind: str) -> None:
-    from revsearch.collection import Collection
     from revsearch.indexing import index_folder
+    from revsearch.indexing.pairing import create_for
 
     plan = s.plan
     n, n_naive = (plan.vga, plan.vga_naive) if kind == "vga" else (plan.mp12, plan.mp12_naive)
@@ -30,9 +30,10 @@ def throughput(s: Session, kind: str) -> None:
     warm.mkdir()
     for p in files[: min(4, n)]:
         link(p, warm / p.name)
-    with Collection.create(s.tmp / f"{kind}-warm-coll", embedder.name, embedder.fingerprint, embedder.dim) as c:
+    with create_for(s.tmp / f"{kind}-warm-coll", embedder) as c:
         index_folder(c, warm, embedder)
     attempts = iter(range(1000))
+    made_in: set[str] = set()  # the precision of the vectors each run made: the embedder's own
 
     def run_naive() -> float:
         t = time.perf_counter()
@@ -41,11 +42,12 @@ def throughput(s: Session, kind: str) -> None:
 
     def run_revsearch():
         directory = s.tmp / f"{kind}-coll-{next(attempts)}"
-        with Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim) as coll:
+        with create_for(directory, embedder) as coll:
             t = time.perf_counter()
             report = index_folder(coll, folder, embedder)
             coll.index()
             elapsed = time.perf_counter() - t
+            made_in.add(coll.precision)
         shutil.rmtree(directory, ignore_errors=True)
         return elapsed, report
 
@@ -73,7 +75,7 @@ def throughput(s: Session, kind: str) -> None:
         spread = (f"; median of {len(rev_runs)} interleaved rounds, naive {n_naive / max(naive_runs):.1f}–"
                   f"{n_naive / min(naive_runs):.1f}, revsearch {n / max(rev_runs):.1f}–{n / min(rev_runs):.1f} img/s")
     row.note = (f"naive on {n_naive} images ({naive_s:.1f} s), revsearch on {n} ({rev_s:.1f} s, "
-                f"backend {embedder.backend}){spread}")
+                f"backend {embedder.backend} {'/'.join(sorted(made_in))}){spread}")
     s.res.raw[kind] = {"naive_images": n_naive, "naive_s": naive_s, "naive_ips": naive_ips, "rev_images": n,
                        "rev_s": rev_s, "rev_ips": rev_ips, "ratio": ratio, "indexed": report.indexed,
-                       "naive_runs_s": naive_runs, "rev_runs_s": rev_runs}
+                       "naive_runs_s": naive_runs, "rev_runs_s": rev_runs, "precision": sorted(made_in)}

@@ -83,9 +83,21 @@ def test_rows_were_measured(smoke_report):
         assert r[2] != "n/a", r
     vga = next(r for name, r in rows.items() if name.startswith(ROWS[0]))
     assert re.fullmatch(r"[\d.]+ img/s", vga[1]) and re.fullmatch(r"[\d.]+ img/s", vga[2])
-    assert raw["raw"]["quality"]["cos_fp32_min"] >= 0.999  # same inputs through both backends, both in fp32
-    assert raw["raw"]["quality"]["cos_min"] >= 0.98  # the default precision (int8) stays close to them
+    from revsearch.embed.quantize import MIN_COSINE
+
+    assert raw["raw"]["quality"]["cos_fp32_min"] >= 0.999  # same inputs through both backends
+    assert raw["raw"]["quality"]["cos_min"] >= MIN_COSINE  # the default (int8) graph: close to fp32, not equal
     assert raw["raw"]["add"]["inproc"]["indexed"] == 10 and raw["raw"]["add"]["cli"]["indexed"] == 10
+
+
+def test_speed_rows_run_the_default_precision(smoke_report):
+    """Throughput and query rows time collections made in the model's default precision (a collection created
+    without one is fp32, and would time a graph new collections no longer run)."""
+    from revsearch.embed.models import LITE0
+
+    _, raw, _ = smoke_report
+    assert raw["raw"]["vga"]["precision"] == raw["raw"]["mp12"]["precision"] == [LITE0.precision]
+    assert raw["raw"]["query"]["precision"] == LITE0.precision
 
 
 def test_profile_section(smoke_report):
