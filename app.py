@@ -13,7 +13,7 @@ import streamlit as st
 st.set_page_config(page_title="revsearch", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
                    layout="wide", initial_sidebar_state="expanded")
 
-from ui import learning, state, widgets  # noqa: E402  (after set_page_config)
+from ui import jobs, learning, state, widgets  # noqa: E402  (after set_page_config)
 
 STYLE = """
 <style>
@@ -66,14 +66,18 @@ with state.guard("Starting revsearch"):
     info = state.current(infos)
     widgets.sidebar(infos, info)
     ready = True
-if ready and info is not None and info.counts.get("indexed", 0):
-    with state.guard("Learning from your labels"):
-        learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
-        with st.sidebar:
-            learning.status_line(info)
-        learning.folder_question(info)
 if not ready:
     st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
+indexed = info is not None and info.counts.get("indexed", 0) > 0
+if indexed:
+    with state.guard("Learning from your labels"):
+        learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
+jobs.note_running()
+with st.sidebar:
+    jobs.sidebar(info, {str(c.directory): c.name for c in infos}, learning.status_line if indexed else None)
+if indexed:
+    with state.guard("Reading the class folders"):
+        learning.folder_question(info)
 state.show_flash()
 with state.guard(f"The {nav.title} page"):
     nav.run()

@@ -41,7 +41,7 @@ ROUND, NUMBER = f"label_next_round_{slug}", f"label_next_number_{slug}"
 page = st.session_state.get(ROUND)
 if page is None or page["size"] != size:
     with state.guard("Choosing what to label next"), st.spinner("Choosing the images that teach the most…"):
-        items = learned.review(coll, int(size))
+        items = learned.review(coll, int(size), wait=False)  # the newest labels are learned in the background
         page = {"number": st.session_state.get(NUMBER, 0), "size": size, "items": items, "confirmed": [],
                 "skipped": []}
         st.session_state[ROUND] = page

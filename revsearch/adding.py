@@ -36,6 +36,12 @@ class Added:
     report: IndexReport
     prepared: dict[str, int | str] = field(default_factory=dict)  # thumbnails, clusters | assigned, map, pruned
 
+    @property
+    def found(self) -> int:
+        """Images the source holds, new or not (embedded, unchanged, found again, moved, or copies of others)."""
+        r = self.report
+        return r.indexed + r.updated + r.unchanged + r.restored + len(r.moves) + len(r.duplicates)
+
 
 def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
                phases: Phases | None = None, prepare: bool = True, batch_size: int = 32,
@@ -116,14 +122,20 @@ def build_demo(ws: Workspace, embedder: Embedder, phases: Phases | None = None) 
 
 def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Embedder,
                      phases: Phases | None = None) -> Added:
-    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection.
+    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection —
+    unless it holds no image (empty, or only other files): that is a warning, and the folder is not listed.
 
     Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing.
     """
     path = ws.local_folder(folder)
     with ws.open(slug) as coll:
         added = add_images(coll, path, embedder, phases)
-    ws.add_source(slug, path)
+    if added.found:
+        ws.add_source(slug, path)
+    elif str(path) not in ws.info(slug).sources:
+        what = f"{len(added.report.skipped)} files, none of them an image" if added.report.skipped else "nothing"
+        added.report.warnings.append(f"{path} holds {what}: no image was indexed, and the folder is not listed "
+                                     "as a folder of this collection")
     return added
 
 

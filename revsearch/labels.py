@@ -10,12 +10,9 @@ naming a cluster labels only its members without one, and may cover an accepted 
 its confidence) when the name is removed; removing or renaming a name changes only what the cluster gave. Every
 call below that writes labels is one action that `undo` reverses, several levels deep (label_store, label_actions).
 
-Suggestions come from the collection's learned model (learned.suggester: a head trained on the hand, import and
-cluster-name labels, learning/calibrate.py): the confidence is a probability calibrated on held-out labels, with room
-for "none of the known labels", so one label — or a lasso that caught a stray image — does not pull every other kind
-of image towards it. When "none" is the most probable answer an image gets no suggestion; accepting at threshold 0
-still labels every unlabelled image with its best known label. Accepting above a threshold labels them in one
-transaction (source 'suggestion'; those labels are not trained on).
+Suggestions come from the learned model (learned.suggester): a probability calibrated on held-out labels, with room
+for "none of the known labels" (then no suggestion; accepting at threshold 0 still gives the best known label).
+Accepting labels them in one transaction (source 'suggestion'; those labels are not trained on).
 
 Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
@@ -31,6 +28,7 @@ Public API (take an open `Collection`; `refs` are image ids or paths):
     history(coll, limit=200) -> list[HistoryEntry]              newest first
     version(coll) -> str                                        changes on every label change
     suggest(coll, k=10, min_confidence=0.0) -> list[Suggestion] unlabelled indexed images, most confident first
+    ready_suggestions(coll) -> (list[Suggestion], current) | None   what `suggest` has computed, without computing
     accept_suggestions(coll, threshold, k=10, suggestions=None) -> int   label those with confidence >= threshold
     import_csv(coll, csv_path) -> ImportReport                  `path,label` rows; relative paths from the CSV's folder
     folder_classes(coll, folder=None) -> dict[str, int]         class subfolders (ImageFolder layout) -> images
@@ -250,14 +248,16 @@ def version(coll: Collection) -> str:
 # ---------------------------------------------------------------------------------------------------- suggestions
 
 _SUGGEST_CACHE: dict[tuple, list[Suggestion]] = {}
+_LATEST: dict[str, list[Suggestion]] = {}  # per collection directory: the guesses computed last
+
+
+def _suggest_key(coll: Collection, k: int) -> tuple:
+    return (str(coll.directory), coll.generation, label_store.version(coll), coll.meta(learned.META_HEAD), k)
 
 
 def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -> list[Suggestion]:
     """Calibrated suggestions for unlabelled indexed images, most confident first; images for which "none of the
-    known labels" is the most probable answer get none.
-
-    Cached per (collection, generation, label version, k), so the app can call it on every rerun.
-    """
+    known labels" is the most probable answer get none. Cached per (collection, generation, labels, head, k)."""
     return [s for s in _guesses(coll, k) if s.confidence >= s.none and s.confidence >= min_confidence]
 
 
@@ -267,14 +267,26 @@ def _guesses(coll: Collection, k: int) -> list[Suggestion]:
     if k < 1:
         raise RevsearchError("k must be at least 1")
     with coll.lock:
-        key = (str(coll.directory), coll.generation, label_store.version(coll), coll.meta(learned.META_HEAD), k)
+        key = _suggest_key(coll, k)
         cached = _SUGGEST_CACHE.get(key)
         if cached is None:
             cached = _suggest(coll, k)
             if len(_SUGGEST_CACHE) > 16:
                 _SUGGEST_CACHE.clear()
             _SUGGEST_CACHE[key] = cached
+            _LATEST[str(coll.directory)] = cached
     return cached
+
+
+def ready_suggestions(coll: Collection, k: int = DEFAULT_K) -> tuple[list[Suggestion], bool] | None:
+    """`suggest` without computing (a page answering while a job computes): (them, True) when computed for the labels
+    as they are; else (the newest this process computed, minus images labelled since, False); else None."""
+    with coll.lock:
+        cached = _SUGGEST_CACHE.get(_suggest_key(coll, k))
+        found = cached if cached is not None else _LATEST.get(str(coll.directory))
+    labelled = labels(coll, [s.id for s in found]) if cached is None and found else {}
+    return None if found is None else ([s for s in found if s.confidence >= s.none and s.id not in labelled],
+                                       cached is not None)
 
 
 def _suggest(coll: Collection, k: int) -> list[Suggestion]:

@@ -53,6 +53,7 @@ _LOCK = threading.RLock()
 _HEADS: dict[str, tuple[float, Head]] = {}  # path -> (mtime, head)
 _INDEXES: dict[tuple, faiss.Index] = {}  # (directory, generation, head file) -> learned index
 _SUGGESTERS: dict[tuple, tuple[LabelSet, calibrate.Suggester | None]] = {}
+_NEWEST: dict[tuple[str, int], tuple[LabelSet, calibrate.Suggester | None]] = {}  # per (directory, generation)
 
 
 @dataclass
@@ -143,6 +144,7 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     trained.meta["validation"] = validation.as_dict()
     with _LOCK:
         _SUGGESTERS[(str(coll.directory), coll.generation, digest)] = (labelset, suggester)
+        _NEWEST[(str(coll.directory), coll.generation)] = (labelset, suggester)
     report(progress, 3, 4, "storing")
     raw, learned, gain = validation.raw_map, validation.learned_map, validation.gain
     if validation.use_head:
@@ -340,15 +342,20 @@ def space_index(coll: Collection, found: Head | None) -> faiss.Index:
 # ---------------------------------------------------------------------------------------------------- suggestions
 
 
-def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
+def suggester(coll: Collection, wait: bool = True) -> tuple[LabelSet, calibrate.Suggester | None]:
     """The training label set and a calibrated suggester for it (None without labels): the stored head's when it is
-    current, else trained here (kept in memory per generation and labels; `learn` is what stores a head)."""
+    current, else trained here (kept in memory per generation and labels; `learn` is what stores a head).
+
+    `wait=False` takes the newest one made for this generation of the collection instead of training (a page that
+    must answer at once while a background job retrains): its label set may miss the newest labels."""
     labels = training_labels(coll)
     digest = label_digest(labels)
     key = (str(coll.directory), coll.generation, digest)
     with _LOCK:
         if key in _SUGGESTERS:
             return _SUGGESTERS[key]
+        if not wait and (str(coll.directory), coll.generation) in _NEWEST:
+            return _NEWEST[(str(coll.directory), coll.generation)]
     labelset = label_set(coll, labels)
     found = active_head(coll)
     calibration = found.meta.get("calibration") if found is not None else None
@@ -370,19 +377,22 @@ def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
     with _LOCK:
         if len(_SUGGESTERS) > 8:
             _SUGGESTERS.clear()
-        _SUGGESTERS[key] = (labelset, built)
+            _NEWEST.clear()
+        _SUGGESTERS[key] = _NEWEST[key[:2]] = (labelset, built)
     return labelset, built
 
 
-def review(coll: Collection, n: int) -> list[ReviewItem]:
-    """The n images to label next (never ones already labelled by a person), most useful first."""
-    labelset, built = suggester(coll)
+def review(coll: Collection, n: int, wait: bool = True) -> list[ReviewItem]:
+    """The n images to label next (never ones already labelled by a person), most useful first. `wait=False`: chosen
+    by the newest suggester at hand (see `suggester`), the images labelled since it was made left out."""
+    labelset, built = suggester(coll, wait)
     try:
         labelset.require()
     except NotEnoughLabels:
         built = None  # first rounds: cover the collection rather than probe one label's border
     hand = set(training_labels(coll))
-    items = review_mod.select(labelset, n, built)
+    since = len(hand - set(labelset.ids[labelset.labelled].tolist()))  # labelled after the label set was read
+    items = review_mod.select(labelset, n + since, built)[: n + since]
     paths = coll.paths([i.id for i in items])
-    return [ReviewItem(i.id, paths.get(i.id, ""), i.suggested, i.confidence) for i in items if i.id not in hand]
+    return [ReviewItem(i.id, paths.get(i.id, ""), i.suggested, i.confidence) for i in items if i.id not in hand][:n]
 
