@@ -123,14 +123,10 @@ for start in range(0, len(shown), per_row):
                 st.rerun()
             with st.form(f"name_{c.id}", border=False):
                 row = st.columns([3, 1.3], vertical_alignment="bottom")
-                name = row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
-                                         placeholder="e.g. shoes", label_visibility="collapsed")
-                if row[1].form_submit_button("Name & label", width="stretch"):
-                    with state.guard("Naming the cluster"):
-                        changed = labels.name_cluster(coll, c.id, name.strip() or None)
-                        state.flash(f"Cluster {c.id} is now “{name.strip()}”; {changed} images labelled"
-                                    if name.strip() else f"Cluster {c.id} has no name now")
-                        st.rerun()
+                row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
+                                  placeholder="e.g. shoes", label_visibility="collapsed")
+                row[1].form_submit_button("Name & label", width="stretch", on_click=ui_clusters.name_cluster,
+                                          args=(info, c.id, f"name_input_{c.id}_{c.name}"))
 
 if hidden:
     st.caption(f"The {len(shown)} largest clusters are shown; {len(hidden)} smaller ones "

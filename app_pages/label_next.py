@@ -111,9 +111,9 @@ for start in range(0, len(items), PER_ROW):
             verdict = answer(item)
             st.caption(f"→ **{views.md_escape(verdict)}**" if verdict else "→ left unlabelled")
 
-todo = {item.id: a for item in items if (a := answer(item))}
-if st.button(f"Confirm this page ({len(todo)} label{'s' if len(todo) != 1 else ''})", type="primary",
-             icon=":material/done_all:", key="confirm_page"):
+def confirm(todo: dict[int, str]) -> None:
+    """Button callback: save the page's answers as one action and start a new round; the labels are written before
+    the page runs again, and the retrain they call for runs in the background."""
     with state.guard("Saving the answers"):
         changed = labels.label_each(coll, todo, source="manual") if todo else 0
         st.session_state[f"answered_{slug}"] = answered + len(todo)
@@ -121,4 +121,8 @@ if st.button(f"Confirm this page ({len(todo)} label{'s' if len(todo) != 1 else '
         st.session_state[NUMBER] = page["number"] + 1
         state.flash(f"Saved {len(todo)} answer{'s' if len(todo) != 1 else ''} ({changed} labels changed); "
                     "here is the next round")
-        st.rerun()
+
+
+todo = {item.id: a for item in items if (a := answer(item))}
+st.button(f"Confirm this page ({len(todo)} label{'s' if len(todo) != 1 else ''})", type="primary",
+          icon=":material/done_all:", key="confirm_page", on_click=confirm, args=(todo,))

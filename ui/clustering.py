@@ -8,7 +8,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from revsearch import clusters, export, thumbnails
+from revsearch import clusters, export, labels, thumbnails
 from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
@@ -28,6 +28,16 @@ def ago(seconds: float) -> str:
     if seconds < 129600:
         return f"{round(seconds / 3600)} h ago"
     return f"{round(seconds / 86400)} days ago"
+
+
+def name_cluster(info: CollectionInfo, cluster_id: int, name_key: str) -> None:
+    """Button callback: name the cluster with the text under `name_key` (empty: no name). The labels are written
+    before the page runs again, so a click costs one run of the page; suggestions follow in the background."""
+    name = str(st.session_state.get(name_key) or "").strip()
+    with state.guard("Naming the cluster"):
+        changed = labels.name_cluster(state.collection(info), cluster_id, name or None)
+        state.flash(f"Cluster {cluster_id} is now “{name}”; {changed} images labelled" if name
+                    else f"Cluster {cluster_id} has no name now")
 
 
 def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:

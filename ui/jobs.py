@@ -26,8 +26,9 @@ def runner() -> JobRunner:
     return JobRunner(WORK, embedder=state.loaded_embedder)
 
 
-def start(info: CollectionInfo, kind: str, params: dict | None = None, again: bool = False) -> Job:
-    return runner().submit(info.directory, kind, params, again=again)
+def start(info: CollectionInfo, kind: str, params: dict | None = None, again: bool = False,
+          delay: float = 0.0) -> Job:
+    return runner().submit(info.directory, kind, params, again=again, delay=delay)
 
 
 def running(info: CollectionInfo, kind: str | None = None) -> Job | None:

@@ -20,6 +20,7 @@ from ui import jobs, state
 
 DECLINED = "app_folder_labels_declined"  # collection meta: the person said No to the class-subfolder question
 FOLDERS_IN_BACKGROUND = 100_000  # past this many images the class folders are counted in a background job
+RETRAIN_DELAY = 1.0  # seconds a retrain waits after a labelling click: the page redraws first, quick clicks share it
 
 
 @st.cache_resource(show_spinner=False)
@@ -50,7 +51,7 @@ def retrain_after_label_changes(info: CollectionInfo) -> None:
         current = learned.status(coll)
         if not current.get("head") or current.get("current"):
             return
-    jobs.start(info, "learn", again=True)
+    jobs.start(info, "learn", again=True, delay=RETRAIN_DELAY)
 
 
 def status_line(info: CollectionInfo) -> None:

@@ -60,6 +60,7 @@ class Job:
     clock: RunClock = field(default_factory=RunClock, repr=False, compare=False)
     thread: threading.Thread | None = field(default=None, repr=False, compare=False)
     saved_at: float = field(default=0.0, repr=False, compare=False)
+    working: bool = field(default=False, repr=False, compare=False)  # past its delay: doing the work
 
     @property
     def running(self) -> bool:
@@ -138,10 +139,12 @@ class JobRunner:
 
     # ------------------------------------------------------------------ starting
 
-    def submit(self, directory: Path | str, kind: str, params: dict | None = None, again: bool = False) -> Job:
+    def submit(self, directory: Path | str, kind: str, params: dict | None = None, again: bool = False,
+               delay: float = 0.0) -> Job:
         """Start `kind` on the collection in `directory` unless one runs already (then that one is returned, and
         with `again` one more run, with these params, is queued after it). An interrupted job of the same kind and
-        params is superseded: this run does its work."""
+        params is superseded: this run does its work. `delay` seconds pass before the work starts (the job counts
+        as running meanwhile): the page that asked for it answers first, and clicks in a row share one run."""
         if kind not in self.work:
             raise RevsearchError(f"unknown kind of job {kind!r}")
         directory, params = str(directory), dict(params or {})
@@ -149,14 +152,16 @@ class JobRunner:
             self._load(directory)
             live = self.running(directory, kind)
             if live:
-                if again:
+                if again and live[0].working:
                     self.pending[(directory, kind)] = params
+                elif again:  # still waiting out its delay: it will see the newest state anyway
+                    live[0].params = params
                 return live[0]
             for old in self.interrupted(directory):
                 if old.kind == kind and old.params == params:
                     del self.jobs[old.id]
             job = Job(uuid.uuid4().hex[:12], directory, kind, params, token=self.token)
-            job.thread = threading.Thread(target=self._run, args=(job,), name=f"job {kind} {directory}",
+            job.thread = threading.Thread(target=self._run, args=(job, delay), name=f"job {kind} {directory}",
                                           daemon=True)
             self.jobs[job.id] = job
         self.save(directory)
@@ -180,8 +185,10 @@ class JobRunner:
             del self.jobs[job_id]
         self.save(job.directory)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, delay: float = 0.0) -> None:
         _lower_priority()
+        time.sleep(delay)
+        job.working = True
         context = JobContext(job, self)
         try:
             job.result = self.work[job.kind](context)
@@ -198,7 +205,7 @@ class JobRunner:
         with self.guard:
             again = self.pending.pop((job.directory, job.kind), None)
             if again is not None:
-                self.submit(job.directory, job.kind, again)
+                self.submit(job.directory, job.kind, again, delay=delay)
         self.save(job.directory)
 
     def embedder(self, model: str) -> Embedder:

@@ -140,9 +140,19 @@ class Clicks:
                            lambda: self.page.get_by_text("No images selected.").wait_for())
 
     def undo(self) -> float:
-        """The page's "Undo: …" button; the result is the toast that says what was undone."""
+        """The page's "Undo: …" button; the result is the button naming the action before (or gone)."""
         button = self.page.get_by_role("button", name="Undo:").first
-        return self._timed("undo", button.click, lambda: self.page.get_by_text("Undid “").first.wait_for())
+        before = button.inner_text()
+
+        def undone() -> None:
+            for _ in range(1200):
+                now = self.page.get_by_role("button", name="Undo:")
+                if not now.count() or now.first.inner_text() != before:
+                    return
+                self.page.wait_for_timeout(50)
+            raise TimeoutError("the undo button still names the same action")
+
+        return self._timed("undo", button.click, undone)
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {k: {"median_s": round(statistics.median(v), 3), "max_s": round(max(v), 3), "n": len(v)}

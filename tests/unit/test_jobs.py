@@ -148,3 +148,11 @@ def test_job_threads_yield_to_the_pages(runner, tmp_path):
     runner.submit(tmp_path, "nice")
     runner.wait(timeout=10)
     assert seen["nice"] > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def test_a_delayed_job_takes_the_newest_parameters_before_it_starts(runner, gate, tmp_path):
+    job = runner.submit(tmp_path, "slow", {"n": 1}, delay=0.5)
+    assert runner.submit(tmp_path, "slow", {"n": 2}, again=True) is job  # not working yet: no second run
+    gate.open.set()
+    runner.wait(timeout=10)
+    assert job.result == {"n": 2} and len(runner.all(tmp_path)) == 1
