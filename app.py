@@ -53,31 +53,37 @@ def build_demo_if_needed() -> None:
         st.stop()  # the error above is shown; the rest of the app needs a collection
 
 
-nav = st.navigation(PAGES)
-st.html(STYLE)
-ready = False
-with state.guard("Starting revsearch"):
-    build_demo_if_needed()
-    infos = state.collections()
-    unknown = state.unknown_url_collection(infos)
-    if unknown:
-        widgets.unknown_collection(unknown, infos)
-        st.stop()
-    info = state.current(infos)
-    widgets.sidebar(infos, info)
-    ready = True
-if not ready:
-    st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
-indexed = info is not None and info.counts.get("indexed", 0) > 0
-if indexed:
-    with state.guard("Learning from your labels"):
-        learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
-jobs.note_running()
-with st.sidebar:
-    jobs.sidebar(info, {str(c.directory): c.name for c in infos}, learning.status_line if indexed else None)
-if indexed:
-    with state.guard("Reading the class folders"):
-        learning.folder_question(info)
-state.show_flash()
-with state.guard(f"The {nav.title} page"):
-    nav.run()
+def main() -> None:
+    """One run of the app: the sidebar, the background jobs, then the page the person is on."""
+    nav = st.navigation(PAGES)
+    st.html(STYLE)
+    ready = False
+    with state.guard("Starting revsearch"):
+        build_demo_if_needed()
+        infos = state.collections()
+        unknown = state.unknown_url_collection(infos)
+        if unknown:
+            widgets.unknown_collection(unknown, infos)
+            st.stop()
+        info = state.current(infos)
+        widgets.sidebar(infos, info)
+        ready = True
+    if not ready:
+        st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
+    indexed = info is not None and info.counts.get("indexed", 0) > 0
+    if indexed:
+        with state.guard("Learning from your labels"):
+            learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
+    jobs.note_running()
+    with st.sidebar:
+        jobs.sidebar(info, {str(c.directory): c.name for c in infos}, learning.status_line if indexed else None)
+    if indexed:
+        with state.guard("Reading the class folders"):
+            learning.folder_question(info)
+    state.show_flash()
+    with state.guard(f"The {nav.title} page"):
+        nav.run()
+
+
+with jobs.runner().page_running():  # background jobs hold back while a page runs: clicks answer first
+    main()

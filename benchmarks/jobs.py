@@ -27,6 +27,7 @@ import io
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -138,7 +139,8 @@ def measure_eta(folder: Path, data: Path, rev: str) -> dict:
         rows.append({"mark": mark, "actual": total - at, "new": new_left, "old": old_left})
     first = next((s[0] for s in samples if s[1] is not None), None)
     return {"seconds": total, "images": added.report.indexed, "rows": rows, "first_estimate_s": first,
-            "phases": new.breakdown(), "slug": info.slug, "rate": added.report.throughput}
+            "phases": {k: round(v, 2) for k, v in new.durations.items()}, "rate": added.report.throughput,
+            "speed": round(new.speed, 3)}
 
 
 def baseline_checkout(rev: str, into: Path) -> Path:
@@ -161,7 +163,7 @@ def measure_clicks(app_root: Path, data: Path, rounds: int, log: Path) -> dict:
 
 def render(n: int, rev: str, eta: dict, before: dict, after: dict, load: tuple[float, float], took: float) -> str:
     def cell(row: dict | None) -> str:
-        return f"{row['median_s']:.2f} s (max {row['max_s']:.2f})" if row else "—"
+        return f"{row['median_s']:.2f} s (max {row['max_s']:.2f}, {row['n']}×)" if row else "—"
 
     def left(value: float | None, actual: float) -> str:
         return "estimating…" if value is None else f"{value:.0f} s ({value / actual:.1f}×)" if actual > 0 else "—"
@@ -183,7 +185,7 @@ def render(n: int, rev: str, eta: dict, before: dict, after: dict, load: tuple[f
     lines += ["", "### Indexing ETA: what the progress bar says is left, against what was left", "",
               f"Indexing {eta['images']:,} photos into a new collection as the app does (model load, embedding at "
               f"{eta['rate']:.1f} images/s, then thumbnails, clusters and the first map) took {eta['seconds']:.0f} s "
-              f"({', '.join(f'{k} {v:.0f} s' for k, v in eta['phases'].items())}). The clock of this checkout gave "
+              f"({', '.join(f'{k} {v:.1f} s' for k, v in eta['phases'].items())}). The clock of this checkout gave "
               f"its first estimate {eta['first_estimate_s']:.0f} s into the run (after the model and the warm-up "
               "batches). Time left said at each point of the run (ratio to the truth in brackets):", "",
               "| point of the run | really left | before says | after says |", "|---|---|---|---|"]
@@ -200,7 +202,10 @@ def main() -> int:
     p.add_argument("--photos", type=Path, default=PHOTOS)
     p.add_argument("--baseline", default="33f61b8", help="the commit the numbers are compared with")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=2,
+                   help="walks per app, alternating before / after so both see the same load (default 2)")
     p.add_argument("--work", type=Path, help="keep the folder, data and logs here (default: a temporary folder)")
+    p.add_argument("--eta-only", action="store_true", help="measure the ETA only (no browser), print, write nothing")
     args = p.parse_args()
     started, load = time.perf_counter(), os.getloadavg()[0]
     work = args.work or Path(tempfile.mkdtemp(prefix="revsearch-jobs-"))
@@ -208,16 +213,24 @@ def main() -> int:
     folder = work / "photos"
     if not folder.exists():
         print(f"[jobs] {make_folder(args.photos, args.n, folder)} photos in {folder}", file=sys.stderr, flush=True)
+    shutil.rmtree(work / "data", ignore_errors=True)
     eta = measure_eta(folder, work / "data", args.baseline)
-    print(f"[jobs] indexed in {eta['seconds']:.0f} s: {json.dumps(eta['rows'])}", file=sys.stderr, flush=True)
+    print(f"[jobs] indexed in {eta['seconds']:.0f} s: {json.dumps(eta)}", file=sys.stderr, flush=True)
+    if args.eta_only:
+        return 0
     base = baseline_checkout(args.baseline, work / "baseline")
-    results = {}
-    for name, app_root in (("before", base), ("after", ROOT)):
-        data = work / f"data-{name}"
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.copytree(work / "data", data)
-        results[name] = measure_clicks(app_root, data, args.rounds, work / f"server-{name}.log")
-        print(f"[jobs] {name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
+    times: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    for repeat in range(args.repeats):
+        for name, app_root in (("before", base), ("after", ROOT)):
+            data = work / f"data-{name}"
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.copytree(work / "data", data)
+            found = measure_clicks(app_root, data, args.rounds, work / f"server-{name}-{repeat}.log")
+            for action, row in found.items():
+                times[name].setdefault(action, []).extend(row["times"])
+            print(f"[jobs] {name} #{repeat + 1}: {json.dumps(found)}", file=sys.stderr, flush=True)
+    results = {name: {a: {"median_s": statistics.median(v), "max_s": max(v), "n": len(v)} for a, v in found.items()}
+               for name, found in times.items()}
     text = render(eta["images"], args.baseline, eta, results["before"], results["after"],
                   (load, os.getloadavg()[0]), time.perf_counter() - started)
     print(text)

@@ -17,6 +17,7 @@ from ui import state
 from ui.progress_text import job_outcome, job_progress, job_title
 
 POLL = 1.5  # seconds between two looks of the sidebar (and in-page bars) at the running jobs
+IDLE_POLL = 5.0  # seconds between two looks when nothing runs (a job started in another tab shows within this)
 SEEN = "_jobs_seen"  # session_state: ids of the jobs this session last saw running
 
 
@@ -47,11 +48,27 @@ def note_running() -> None:
     st.session_state[SEEN] = {j.id for j in runner().running()}
 
 
-@st.fragment(run_every=POLL)
 def sidebar(info: CollectionInfo | None, names: dict[str, str], extra=None) -> None:
     """Every running job (this collection's first, others with their collection's name), jobs a restart
-    interrupted (Resume / Dismiss), then `extra(info)` (the learning status line): live, every POLL seconds. When a
-    job this session saw running has ended, the whole page runs again (and says how it went)."""
+    interrupted (Resume / Dismiss), then `extra(info)` (the learning status line), kept live: every POLL seconds
+    while jobs run, every IDLE_POLL seconds otherwise (to notice jobs started in another tab). When a job this
+    session saw running has ended, the whole page runs again (and says how it went)."""
+    (_live_sidebar if runner().running() else _idle_sidebar)(info, names, extra)
+
+
+@st.fragment(run_every=POLL)
+def _live_sidebar(info: CollectionInfo | None, names: dict[str, str], extra=None) -> None:
+    _draw_sidebar(info, names, extra)
+
+
+@st.fragment(run_every=IDLE_POLL)
+def _idle_sidebar(info: CollectionInfo | None, names: dict[str, str], extra=None) -> None:
+    if runner().running():
+        st.rerun(scope="app")  # a job started elsewhere: the page follows it closely from now on
+    _draw_sidebar(info, names, extra)
+
+
+def _draw_sidebar(info: CollectionInfo | None, names: dict[str, str], extra) -> None:
     with state.guard("Showing the background jobs"):
         jobs = runner()
         live = jobs.running()

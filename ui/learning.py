@@ -57,7 +57,8 @@ def retrain_after_label_changes(info: CollectionInfo) -> None:
 def status_line(info: CollectionInfo) -> None:
     """One quiet line (sidebar, live): whether search uses the labels, and how much better it is for them."""
     coll = state.collection(info)
-    now = learned.status(coll)
+    trained = f"{coll.meta(learned.META_HEAD)}|{coll.meta(learned.META_RESULT)}"  # moves with every training
+    now = _status(str(coll.directory), labels.version(coll), trained, info)
     if jobs.running(info, "learn"):
         st.caption(":material/model_training: Labels changed: learning from them in the background…")
     elif now.get("head") and now.get("current"):
@@ -72,6 +73,12 @@ def status_line(info: CollectionInfo) -> None:
     if last is not None and last.state == "failed":
         st.caption(f":material/warning: The last retraining did not work ({last.error}); the details are in the "
                    "server log. Search keeps the previous space.")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _status(directory: str, labels_version: str, trained: str, _info: CollectionInfo) -> dict:
+    """learned.status per (labels, head): the live sidebar asks every few seconds, and it reads every label."""
+    return learned.status(state.collection(_info))
 
 
 def improve_button(info: CollectionInfo, key: str, where=None) -> None:

@@ -19,9 +19,10 @@ import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 RUNNING, DONE, FAILED, INTERRUPTED = "running", "done", "failed", "interrupted"
 SAVE_EVERY = 2.0  # seconds between two writes of a running job's record
 NICE = 5  # job threads run at this niceness (Linux): the pages' own work comes first on a busy machine
+QUIET = 0.3  # seconds without a page run before a job starts its work (or goes on after a progress report)
+YIELD_AT_MOST = 2.0  # seconds a job waits for the pages at one progress report (busy pages never starve it)
 FIELDS = ("id", "kind", "params", "state", "started_at", "ended_at", "phase", "done", "total", "message", "error",
           "result", "pid", "token")
 
@@ -111,6 +114,7 @@ class JobContext:
         job.done, job.total, job.message = done, total, message
         if time.time() - job.saved_at >= SAVE_EVERY:
             self.runner.save(job.directory)
+        self.runner.wait_for_pages(YIELD_AT_MOST)  # a page that runs now answers a click: it goes first
 
     def embedder(self, model: str) -> Embedder:
         return self.runner.embedder(model)
@@ -136,6 +140,36 @@ class JobRunner:
         self._embed = embedder
         self._embedders: dict[str, Embedder] = {}
         self._save_locks: dict[str, threading.Lock] = {}
+        self._pages = 0  # page runs in progress (see `page_running`)
+        self._quiet = threading.Condition(self.guard)
+        self._idle_since = time.monotonic()
+
+    # ------------------------------------------------------------------ the pages come first
+
+    @contextmanager
+    def page_running(self) -> Iterator[None]:
+        """Around a run of a page: jobs hold back meanwhile (at their start and at each progress report), so the
+        page answers its click as fast as when nothing runs in the background (threads share one interpreter)."""
+        with self.guard:
+            self._pages += 1
+        try:
+            yield
+        finally:
+            with self.guard:
+                self._pages -= 1
+                self._idle_since = time.monotonic()
+                self._quiet.notify_all()
+
+    def wait_for_pages(self, longest: float) -> None:
+        """Wait until no page has run for QUIET seconds, `longest` seconds at most."""
+        deadline = time.monotonic() + longest
+        with self.guard:
+            while True:
+                now = time.monotonic()
+                calm = self._pages == 0 and now - self._idle_since >= QUIET
+                if calm or now >= deadline:
+                    return
+                self._quiet.wait(min(deadline - now, QUIET if self._pages == 0 else deadline - now))
 
     # ------------------------------------------------------------------ starting
 
@@ -188,6 +222,7 @@ class JobRunner:
     def _run(self, job: Job, delay: float = 0.0) -> None:
         _lower_priority()
         time.sleep(delay)
+        self.wait_for_pages(max(delay, YIELD_AT_MOST))
         job.working = True
         context = JobContext(job, self)
         try:

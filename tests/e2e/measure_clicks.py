@@ -79,11 +79,11 @@ class Clicks:
         """Seconds from the click until the run it started has finished and its result is visible."""
         started = time.perf_counter()
         click()
-        self.runs.wait_after(started, self.page)
+        ran = self.runs.wait_after(started, self.page)
         result()
         seconds = time.perf_counter() - started
         self.times.setdefault(name, []).append(seconds)
-        print(f"{name}: {seconds:.2f} s", file=sys.stderr, flush=True)
+        print(f"{name}: {seconds:.2f} s (the run ended after {ran:.2f} s)", file=sys.stderr, flush=True)
         self.page.wait_for_timeout(300)
         return seconds
 
@@ -154,9 +154,9 @@ class Clicks:
 
         return self._timed("undo", button.click, undone)
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        return {k: {"median_s": round(statistics.median(v), 3), "max_s": round(max(v), 3), "n": len(v)}
-                for k, v in self.times.items()}
+    def summary(self) -> dict[str, dict]:
+        return {k: {"median_s": round(statistics.median(v), 3), "max_s": round(max(v), 3), "n": len(v),
+                    "times": [round(t, 3) for t in v]} for k, v in self.times.items()}
 
 
 def lasso_middle(page, share: float = 0.3) -> None:
