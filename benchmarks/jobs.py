@@ -12,10 +12,10 @@ throughput of the run after warm-up instead of a first-batch guess).
    (revsearch/jobs/clock.py) and the one of the baseline checkout (ui/progress_text.py at --baseline), and both are
    asked for the time left four times a second. Their predictions are compared with the time that really was left at
    10 %, 25 %, 50 %, 75 % and 90 % of the run.
-3. Clicks: the indexed data directory is copied twice; `tests/e2e/measure_clicks.py` serves each copy once with the
-   baseline's app (a `git archive` of --baseline) and once with this checkout's, in headless Chromium, and times from
-   the click to the end of the script run it started with its result shown: naming a cluster, confirming a Label-next
-   page, labelling a map selection, undo (and opening Clusters, Label next and Map once each).
+3. Clicks: `tests/e2e/measure_clicks.py` serves a fresh copy of the indexed data directory with the baseline's app
+   (a `git archive` of --baseline), then with this checkout's, --repeats times in turn, in headless Chromium, and
+   times from the click to the end of the script run it started with its result shown: naming a cluster, confirming
+   a Label-next page, labelling a map selection, undo (and opening Clusters, Label next and Map once each).
 
 Writes the `jobs` section of --out. The machine is shared: the load average while it ran is reported. Not a test.
 """
@@ -172,8 +172,8 @@ def render(n: int, rev: str, eta: dict, before: dict, after: dict, load: tuple[f
              f"Measured by `benchmarks/jobs.py` on {time.strftime('%Y-%m-%d %H:%M')} ({took / 60:.0f} min), "
              f"{os.cpu_count()} cores shared with other engineers' work (load average {load[0]:.1f} at the start, "
              f"{load[1]:.1f} at the end). Photos: {n:,} (clothing-small and edited copies of it up to {n:,}). "
-             f"**Before** is the app at `{rev}`, **after** this checkout; both served the same copied data directory "
-             "in headless Chromium.", "",
+             f"**Before** is the app at `{rev}`, **after** this checkout; each served a fresh copy of the same data "
+             "directory in headless Chromium, in walks that alternate before / after so both meet the same load.", "",
              "### Click to result (browser)", "",
              "From the click to the end of the script run it started, with its result visible (the named cluster's "
              "heading, the next Label-next round, the emptied map selection, the undo message). Median of the "
