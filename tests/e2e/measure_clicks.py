@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -129,10 +130,10 @@ class Clicks:
         return set(self.page.locator("[class*='st-key-review_']").evaluate_all(
             "els => els.map(e => [...e.classList].find(c => c.startsWith('st-key-review_')))"))
 
-    def label_selection(self, label: str) -> float:
-        """Lasso the middle of the map, then "Label selection"; the result is the emptied selection."""
-        lasso_middle(self.page)
-        self.page.get_by_text("images selected").first.wait_for(timeout=60_000)
+    def label_selection(self, label: str, share: float = 0.3) -> float:
+        """Lasso the middle `share` of the map, then "Label selection"; the result is the emptied selection."""
+        lasso_middle(self.page, share)
+        self.page.get_by_text(re.compile(r"^\d+ images? selected")).first.wait_for(timeout=60_000)
         self.page.wait_for_timeout(500)
         self.page.get_by_label("Label", exact=True).fill(label)
         button = self.page.get_by_role("button", name="Label selection")
