@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchsuite import stages  # noqa: E402
 from benchsuite.sections import write_section  # noqa: E402
 
 PHOTOS = Path("/work/shared/datasets/clothing-small")
@@ -143,6 +144,67 @@ def measure_eta(folder: Path, data: Path, rev: str) -> dict:
             "speed": round(new.speed, 3)}
 
 
+def stage_server(args: argparse.Namespace) -> dict:
+    """The same clicks in Streamlit's AppTest (the app of --app-root, no browser): the server's side of each click,
+    one after the other like a person, without waiting for background work between them."""
+    sys.path.insert(0, str(args.app_root))  # its revsearch and ui, not this checkout's
+    os.environ.update(REVSEARCH_DATA=str(args.data), REVSEARCH_DEMO="off")
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(args.app_root / "app.py"), default_timeout=600)
+    at.run()
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str) -> None:
+        started = time.perf_counter()
+        at.run()
+        times.setdefault(name, []).append(time.perf_counter() - started)
+        if at.exception:
+            raise SystemExit(f"{name}: {at.exception[0].message}")
+
+    def button(label: str, n: int = 0):
+        return [b for b in at.button if b.label.startswith(label)][n]
+
+    at.switch_page("app_pages/clusters.py")
+    timed("open Clusters")
+    for n in range(args.rounds):
+        key = next(t.key for t in at.text_input if (t.key or "").startswith(f"name_input_{n}_"))
+        at.text_input(key=key).input(f"bench-{n}")
+        button("Name & label", n).click()
+        timed("name a cluster")
+    button("Undo:").click()
+    timed("undo")
+    at.switch_page("app_pages/label_next.py")
+    timed("open Label next")
+    for _ in range(args.rounds):
+        next(s for s in at.selectbox if (s.key or "").startswith("fix_")).set_value("bench-0")
+        at.run()
+        button("Confirm this page").click()
+        timed("confirm a Label-next page")
+    at.switch_page("app_pages/explore.py")
+    timed("open Map")
+    for n in range(args.rounds):
+        slug, rows = _rows(args.data)
+        picked = [r.id for r in rows[n * 100:(n + 1) * 100]]
+        at.session_state["map_selection"] = {"slug": slug, "ids": picked, "seen": [], "round": n}
+        at.run()
+        at.text_input(key="selection_label").input(f"picked-{n}")
+        button("Label selection").click()
+        timed("label a map selection")
+        button("Undo:").click()
+        timed("undo")
+    return {k: {"median_s": statistics.median(v), "max_s": max(v), "n": len(v), "times": v} for k, v in times.items()}
+
+
+def _rows(data: Path) -> tuple[str, list]:
+    """The slug of the data directory's one collection, and its indexed rows."""
+    from revsearch.collection import Collection
+
+    directory = next((data / "collections").iterdir())
+    with Collection.open(directory) as coll:
+        return directory.name, coll.rows("indexed")
+
+
 def baseline_checkout(rev: str, into: Path) -> Path:
     """The app as it was at `rev` (a `git archive`, nothing checked out here)."""
     archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
@@ -161,7 +223,7 @@ def measure_clicks(app_root: Path, data: Path, rounds: int, log: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def render(n: int, rev: str, eta: dict, before: dict, after: dict, load: tuple[float, float], took: float) -> str:
+def render(n: int, rev: str, eta: dict, browser: dict, server: dict, load: tuple[float, float], took: float) -> str:
     def cell(row: dict | None) -> str:
         return f"{row['median_s']:.2f} s (max {row['max_s']:.2f}, {row['n']}×)" if row else "—"
 
@@ -180,8 +242,14 @@ def render(n: int, rev: str, eta: dict, before: dict, after: dict, load: tuple[f
              "rounds (max in brackets).", "",
              "| action | before | after |", "|---|---|---|"]
     for action in ACTIONS:
-        if action in before or action in after:
-            lines.append(f"| {action} | {cell(before.get(action))} | {cell(after.get(action))} |")
+        lines.append(f"| {action} | {cell(browser['before'].get(action))} | {cell(browser['after'].get(action))} |")
+    lines += ["", "### The server's side of a click (AppTest, no browser)", "",
+              "The same clicks in Streamlit's AppTest, one after the other without waiting for background work: "
+              "what the server spends before the page is ready to send (the browser's drawing is not in it). "
+              "Median (max).", "",
+              "| action | before | after |", "|---|---|---|"]
+    for action in ACTIONS:
+        lines.append(f"| {action} | {cell(server['before'].get(action))} | {cell(server['after'].get(action))} |")
     lines += ["", "### Indexing ETA: what the progress bar says is left, against what was left", "",
               f"Indexing {eta['images']:,} photos into a new collection as the app does (model load, embedding at "
               f"{eta['rate']:.1f} images/s, then thumbnails, clusters and the first map) took {eta['seconds']:.0f} s "
@@ -206,7 +274,12 @@ def main() -> int:
                    help="walks per app, alternating before / after so both see the same load (default 2)")
     p.add_argument("--work", type=Path, help="keep the folder, data and logs here (default: a temporary folder)")
     p.add_argument("--eta-only", action="store_true", help="measure the ETA only (no browser), print, write nothing")
+    p.add_argument("--app-root", type=Path, help=argparse.SUPPRESS)  # the server stage's app
+    p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    stages.add_stage_argument(p, STAGES)
     args = p.parse_args()
+    if stages.run_if_child(args, STAGES):
+        return 0
     started, load = time.perf_counter(), os.getloadavg()[0]
     work = args.work or Path(tempfile.mkdtemp(prefix="revsearch-jobs-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -231,8 +304,16 @@ def main() -> int:
             print(f"[jobs] {name} #{repeat + 1}: {json.dumps(found)}", file=sys.stderr, flush=True)
     results = {name: {a: {"median_s": statistics.median(v), "max_s": max(v), "n": len(v)} for a, v in found.items()}
                for name, found in times.items()}
-    text = render(eta["images"], args.baseline, eta, results["before"], results["after"],
-                  (load, os.getloadavg()[0]), time.perf_counter() - started)
+    server = {}
+    for name, app_root in (("before", base), ("after", ROOT)):
+        data = work / f"data-{name}"
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.copytree(work / "data", data)
+        server[name] = stages.run_child(__file__, "server", ["--app-root", str(app_root), "--data", str(data),
+                                                             "--rounds", str(args.rounds)], "jobs", cwd=app_root)
+        print(f"[jobs] server side, {name}: {json.dumps(server[name])}", file=sys.stderr, flush=True)
+    text = render(eta["images"], args.baseline, eta, results, server, (load, os.getloadavg()[0]),
+                  time.perf_counter() - started)
     print(text)
     if args.out:
         write_section(args.out, "jobs", text)
@@ -240,6 +321,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
+
+STAGES = {"server": stage_server}
 
 if __name__ == "__main__":
     raise SystemExit(main())

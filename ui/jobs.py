@@ -86,12 +86,16 @@ def _draw_sidebar(info: CollectionInfo | None, names: dict[str, str], extra) -> 
             st.progress(fraction, text=text + where)
         if info is not None:
             for job in jobs.interrupted(info.directory):
-                interrupted(job)
+                if job.kind in OFFER_RESUME:
+                    interrupted(job)
+                else:  # the app starts these again by itself when they are needed (a retrain, the map)
+                    jobs.dismiss(job.id)
             if extra is not None:
                 extra(info)
 
 
 ANNOUNCED = {"index", "recluster", "duplicates"}  # kinds whose end is said in a toast (the others show in place)
+OFFER_RESUME = {"index", "recluster", "duplicates", "suggest_k"}  # started by a person: a restart asks about them
 
 
 def interrupted(job: Job) -> None:
