@@ -83,9 +83,21 @@ def suggest_k(ctx: JobContext) -> dict:
 
 
 def layout(ctx: JobContext) -> dict:
+    _one_numba_thread()
     with Collection.open(ctx.directory) as coll:
         done = projection.update_map(coll, progress=ctx.phase(adding.MAP))
     return done.as_dict()
+
+
+def _one_numba_thread() -> None:
+    """UMAP's parallel loops on one thread in this job (numba's count is per calling thread): the other core stays
+    with the pages."""
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except (ImportError, ValueError):  # no numba (no UMAP either), or a build without a threading layer
+        pass
 
 
 def folders(ctx: JobContext) -> dict:

@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,8 +133,15 @@ class Clicks:
 
     def label_selection(self, label: str, share: float = 0.3) -> float:
         """Lasso the middle `share` of the map, then "Label selection"; the result is the emptied selection."""
-        lasso_middle(self.page, share)
-        self.page.get_by_text(re.compile(r"^\d+ images? selected")).first.wait_for(timeout=60_000)
+        picked = self.page.get_by_text(re.compile(r"^\d+ images? selected")).first
+        for wider in (share, 0.6, 0.9):  # a layout with an empty middle: a wider lasso
+            lasso_middle(self.page, wider)
+            try:
+                picked.wait_for(timeout=30_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        picked.wait_for(timeout=30_000)
         self.page.wait_for_timeout(500)
         self.page.get_by_label("Label", exact=True).fill(label)
         button = self.page.get_by_role("button", name="Label selection")

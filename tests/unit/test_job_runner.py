@@ -156,3 +156,12 @@ def test_a_delayed_job_takes_the_newest_parameters_before_it_starts(runner, gate
     gate.open.set()
     runner.wait(timeout=10)
     assert job.result == {"n": 2} and len(runner.all(tmp_path)) == 1
+
+
+def test_jobs_hold_back_while_a_page_runs(runner, gate, tmp_path):
+    with runner.page_running():  # a click is being answered
+        job = runner.submit(tmp_path, "slow")
+        assert not gate.started.wait(0.6) and not job.working  # the job waits for the page
+    assert gate.started.wait(10)  # and starts once the page is done
+    gate.open.set()
+    assert runner.wait(timeout=10)
