@@ -22,6 +22,10 @@ STYLE = """
   aspect-ratio: 1 / 1; object-fit: contain; background: #f3f5f9; border-radius: 8px; width: 100%;
 }
 [class*="st-key-grid_"] [data-testid="stCaptionContainer"] { line-height: 1.35; }
+/* icon-only buttons (thumbs): the name stays for screen readers, off screen */
+[class*="st-key-thumbs_"] button [data-testid="stMarkdownContainer"] {
+  position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap;
+}
 /* cluster outliers: outlined in red */
 [class*="st-key-outlier_"] [data-testid="stImage"] img { outline: 3px solid #e5484d; outline-offset: -3px; }
 </style>
@@ -29,7 +33,7 @@ STYLE = """
 
 PAGES = [
     st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True),
-    st.Page("app_pages/explore.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
     st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"),
     st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"),

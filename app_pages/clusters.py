@@ -9,7 +9,7 @@ import streamlit as st
 from revsearch import evaluate, labels, learned
 from revsearch.jobs import DONE
 from ui import clustering as ui_clusters
-from ui import jobs, learning, state, undo, views
+from ui import dataset, display, jobs, labelling, learning, state, undo
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
@@ -22,9 +22,11 @@ with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stre
     if n_images < 2:
         st.caption("Needs at least 2 images.")
     else:
-        scored = jobs.latest(info, "suggest_k")
-        suggestion = (None if scored is None or not scored.result or scored.state != DONE else
-                      {"best": scored.result["best"], "scores": {int(k): v for k, v in scored.result["scores"]}})
+        scored = jobs.latest(info, "suggest_k")  # the newest scoring of k, whichever tab asked for it
+        if scored is not None and scored.state == DONE and scored.result:
+            st.session_state[f"suggest_{info.slug}"] = {"best": scored.result["best"],
+                                                        "scores": {int(k): v for k, v in scored.result["scores"]}}
+        suggestion = st.session_state.get(f"suggest_{info.slug}")
         default_k = suggestion["best"] if suggestion else (current.k if current else min(8, n_images))
         k = st.number_input("Number of clusters (k)", 1, min(60, n_images), int(min(default_k, n_images)),
                             key=f"k_{info.slug}_{default_k}")
@@ -44,8 +46,9 @@ with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stre
         if suggestion:
             st.markdown(f"Suggested **k = {suggestion['best']}** (highest silhouette; nearby k with a similar "
                         "score may read better).")
-            st.bar_chart({"silhouette": {str(k): v for k, v in suggestion["scores"].items()}}, height=160,
-                         x_label="k", y_label="silhouette")
+            st.bar_chart([{"k": int(k), "silhouette": float(v)} for k, v in sorted(suggestion["scores"].items(),
+                                                                                  key=lambda kv: int(kv[0]))],
+                         x="k", y="silhouette", sort=False, height=160, x_label="k", y_label="silhouette")
 
 undo.undo_button(coll, key="undo_clusters")
 
@@ -107,7 +110,7 @@ for start in range(0, len(shown), per_row):
     cols = st.columns(per_row, gap="medium")
     for col, c in zip(cols, shown[start : start + per_row]):
         with col.container(border=True):
-            st.markdown(f"#### {views.md_escape(ui_clusters.title(c))}")
+            st.markdown(f"#### {display.md_escape(ui_clusters.title(c))}")
             st.caption(f"**{c.size}** image{'s' if c.size != 1 else ''} · cohesion **{c.cohesion:.2f}**"
                        + (f" · {len(c.outliers)} outliers outlined in red" if c.outliers else "")
                        + " · click an image's button for its details")
@@ -124,9 +127,10 @@ for start in range(0, len(shown), per_row):
             with st.form(f"name_{c.id}", border=False):
                 row = st.columns([3, 1.3], vertical_alignment="bottom")
                 row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
-                                  placeholder="e.g. shoes", label_visibility="collapsed")
+                                  placeholder=labelling.placeholder(list(counts)), label_visibility="collapsed")
                 row[1].form_submit_button("Name & label", width="stretch", on_click=ui_clusters.name_cluster,
-                                          args=(info, c.id, f"name_input_{c.id}_{c.name}"))
+                                          args=(info, c, f"name_input_{c.id}_{c.name}"))
+            ui_clusters.name_problem(c)
 
 if hidden:
     st.caption(f"The {len(shown)} largest clusters are shown; {len(hidden)} smaller ones "
@@ -185,8 +189,10 @@ with state.guard("Suggesting labels"):
 # ------------------------------------------------------------------------------------------ export
 st.divider()
 st.subheader("Export the labelled dataset")
-st.caption("Originals are only read, never moved or changed. The ImageFolder zip holds `<label>/<file>` plus "
-           "labels.csv.")
+with state.guard("Reading the split"):
+    dataset.split_panel(info)
+st.caption("Originals are only read, never moved or changed. The ImageFolder zip holds `<split>/<label>/<file>` "
+           "(`<label>/<file>` without a split), labels.csv and the dataset card (README.md, dataset.json).")
 unlabelled = st.toggle("Include unlabelled images (in `_unlabelled/`, and as empty labels in CSV / JSON)",
                        value=False, key="export_unlabelled")
 ui_clusters.export_buttons(info, unlabelled)

@@ -12,12 +12,12 @@ import time
 
 import streamlit as st
 
-from revsearch.adding import prune_missing
 from revsearch.errors import RevsearchError
+from revsearch.indexing.adding import prune_missing
 from revsearch.jobs import DONE, INTERRUPTED
 from revsearch.uploads import save_uploads
 from revsearch.workspace import demo_source
-from ui import jobs, state, views, widgets
+from ui import display, jobs, state, widgets
 from ui.progress_text import index_summary, job_outcome
 
 ws = state.workspace()
@@ -140,7 +140,7 @@ for c in infos:
         held = (f":orange[:material/hourglass_top: being indexed now]: {c.counts.get('indexed', 0)} images so far"
                 if c.indexing else f"{c.counts.get('indexed', 0)} images")
         working = c.indexing or bool(jobs.runner().running(c.directory))
-        row[0].markdown(f"**{views.md_escape(c.name)}**{extra}  \n{held} · "
+        row[0].markdown(f"**{display.md_escape(c.name)}**{extra}  \n{held} · "
                         f"{state.model_title(c.model)}" + (" · demo" if c.demo else ""))
         if row[1].button("Use", key=f"use_{c.slug}", disabled=in_use, width="stretch"):
             state.select(c.slug)
@@ -148,7 +148,7 @@ for c in infos:
         with row[2].popover("Delete", icon=":material/delete:", width="stretch", disabled=working,
                             help="It is being indexed or a background job runs on it: it can be deleted when the "
                                  "run ends" if working else None):
-            st.write(f"Delete **{views.md_escape(c.name)}**? Its index and uploaded copies are removed; folders "
+            st.write(f"Delete **{display.md_escape(c.name)}**? Its index and uploaded copies are removed; folders "
                      "indexed in place are not touched.")
             if st.button("Yes, delete it", type="primary", key=f"delete_{c.slug}"):
                 with state.guard("Deleting the collection"):

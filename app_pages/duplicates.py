@@ -10,7 +10,7 @@ import streamlit as st
 from revsearch import near_duplicates, thumbnails
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
-from ui import detail, duplicates, state, views
+from ui import detail, display, duplicates, queries, state
 
 info, coll = state.page_collection("Duplicates", "Nothing to compare yet")
 GROUPS_SHOWN = 20  # groups drawn at first (up to 8 images each); "Show more" adds as many again
@@ -49,7 +49,7 @@ with state.guard("Finding duplicates"):
     duplicates.actions(info, groups)
     limit = st.session_state.get("dup_shown", GROUPS_SHOWN)  # thumbnails are made for the groups drawn only
     ids = [m.id for g in groups[:limit] for m in g.members[:8]]
-    thumbs = thumbnails.thumbnails(coll, ids, views.THUMB)
+    thumbs = thumbnails.thumbnails(coll, ids, display.THUMB)
     for g in groups[:limit]:
         with st.container(border=True, key=f"grid_dups_{g.id}"):
             kind = "exact copies" if g.exact else f"similarity {g.min_score:.3f}–{g.max_score:.3f}"
@@ -61,10 +61,10 @@ with state.guard("Finding duplicates"):
                         st.image(thumbs[m.id], width="stretch")
                     name = Path(m.path).name
                     tag = "anchor" if m is g.members[0] else ("exact copy" if m.exact else f"{m.score:.3f}")
-                    st.caption(f"{tag}  \n{views.md_escape(views.short(name))}", help=m.path)
+                    st.caption(f"{tag}  \n{display.md_escape(display.short(name))}", help=m.path)
                     detail.detail_button(info, m.id, key=f"dup_detail_{g.id}_{m.id}", score=m.score)
                     if not m.exact:
-                        views.more_like_this_button(m.id, name, key=f"dup_mlt_{g.id}_{m.id}", switch=True)
+                        queries.more_like_this_button(m.id, name, key=f"dup_mlt_{g.id}_{m.id}", switch=True)
                         if m is not g.members[0]:
                             duplicates.not_duplicate_button(info, m.id, g)
             if len(g.members) > 8:

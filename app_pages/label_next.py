@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch import labels, learned, thumbnails
-from ui import learning, state, undo, views
+from ui import display, learning, state, undo
 
 PER_ROW = 4
 SIZES = (12, 16, 24)
@@ -19,7 +19,7 @@ answered = st.session_state.get(f"answered_{slug}", 0)
 
 if not known:
     st.markdown("revsearch picks the images whose labels teach it the most. Start here: these images cover the "
-                "different kinds of picture in the collection. **Type what each one shows** (e.g. *dress*, *hat*) in "
+                "different kinds of picture in the collection. **Type what each one shows** (a word or two) in "
                 "the box under it, or add labels in the box above the images (separated by commas) and pick them; "
                 "then press **Confirm this page**. From the next round on, each image comes with a suggested label: "
                 "confirm it with one click, or correct it.")
@@ -53,7 +53,7 @@ if not items:
     st.stop()
 
 extra = st.text_input("New label for this page", key=f"new_label_{slug}_{page['number']}",
-                      placeholder="add a label, e.g. dress (then pick it under the images)",
+                      placeholder="add labels, separated by commas (then pick them under the images)",
                       max_chars=labels.MAX_LABEL_CHARS, label_visibility="collapsed")
 options = list(dict.fromkeys([*known, *(x.strip() for x in extra.split(",") if x.strip())]))
 
@@ -79,7 +79,7 @@ def toggle(kind: str, image_id: int) -> None:
     page[kind] = [i for i in page[kind] if i != image_id] if image_id in page[kind] else [*page[kind], image_id]
 
 
-thumbs = thumbnails.thumbnails(coll, [i.id for i in items], views.THUMB)
+thumbs = thumbnails.thumbnails(coll, [i.id for i in items], display.THUMB)
 grid = st.container(key="grid_label_next")
 for start in range(0, len(items), PER_ROW):
     cols = grid.columns(PER_ROW)
@@ -89,27 +89,28 @@ for start in range(0, len(items), PER_ROW):
                 st.image(thumbs[item.id], width="stretch")
             name = item.path.rsplit("/", 1)[-1]
             if item.suggested is not None:
-                st.caption(f"suggested **{views.md_escape(item.suggested)}** · {item.confidence:.0%} sure")
+                st.caption(f"suggested **{display.md_escape(item.suggested)}** · {item.confidence:.0%} sure")
             else:
                 st.caption("no suggestion yet")
             fixed = st.session_state.get(fix_key(item.id))
             row = st.columns(2)
             if item.suggested is not None and not fixed:
                 confirmed = item.id in page["confirmed"]
-                row[0].button(f"✓ {views.short(item.suggested, 14)}", key=f"ok_{slug}_{item.id}",
+                row[0].button(f"✓ {item.suggested}", key=f"ok_{slug}_{item.id}", wrap=True,  # never cut short
                               type="primary" if confirmed else "secondary", width="stretch",
                               on_click=toggle, args=("confirmed", item.id),
                               help="confirmed" if confirmed else f"confirm: {item.suggested}")
             skipped = item.id in page["skipped"]
             if item.suggested is not None:
                 row[1].button("Skipped" if skipped else "Skip", key=f"skip_{slug}_{item.id}", width="stretch",
+                              wrap=True,
                               type="primary" if skipped else "tertiary", on_click=toggle,
                               args=("skipped", item.id), help="leave this image unlabelled")
             st.selectbox("Correct it", options, index=None, key=fix_key(item.id), accept_new_options=True,
                          placeholder="correct it…" if item.suggested else "what is it?",
                          label_visibility="collapsed", help=f"{name}: pick a label, or type a new one")
             verdict = answer(item)
-            st.caption(f"→ **{views.md_escape(verdict)}**" if verdict else "→ left unlabelled")
+            st.caption(f"→ **{display.md_escape(verdict)}**" if verdict else "→ left unlabelled")
 
 def confirm(todo: dict[int, str]) -> None:
     """Button callback: save the page's answers as one action and start a new round; the labels are written before

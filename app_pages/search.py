@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import explore, feedback, state, undo, views
+from ui import feedback, labelling, maps, queries, results, state, undo
 
 infos = state.collections()
 info = state.current(infos)
@@ -19,7 +19,7 @@ if coll.counts()["indexed"] == 0:
     st.page_link("app_pages/collections.py", label="Add images", icon=":material/add_photo_alternate:")
     st.stop()
 
-query = views.query_picker(info)
+query = queries.query_picker(info)
 
 with st.sidebar:
     st.divider()
@@ -31,32 +31,32 @@ with st.sidebar:
 if query is None:
     st.caption("Upload a photo or take one with the camera, or start from one of these images of the collection:")
     with state.guard("Showing examples"):
-        views.examples(info)
+        results.examples(info)
     st.stop()
 
 with state.guard("Searching"):
-    query = views.query_region(info, query)
-    hits = feedback.refine(info, query.key, query.image_id if query.crop is None else None,
-                           views.search(info, query, k), k)
-    shown = [h for h in hits if h.score >= min_score]
-    views.query_header(info, query, shown, hits, min_score)
+    query = queries.query_region(info, query)
+    hits, similarity = feedback.refine(info, query.key, queries.feedback_source(info, query),
+                                       queries.search(info, query, k), k)
+    shown = [h for h in hits if (similarity or {}).get(h.id, h.score) >= min_score]
+    queries.query_header(info, query, shown, hits, min_score, similarity)
     feedback.chips(info, query.key)
+    undo.undo_button(coll, key="undo_search")  # here, not in one tab: a label set in the details is undone here too
     if shown:
         grid_tab, montage_tab, map_tab, label_tab = st.tabs(
             [":material/grid_view: Results", ":material/photo_library: Montage", ":material/scatter_plot: On the map",
              ":material/label: Label these"], key="search_tab", on_change="rerun")
         if grid_tab.open:
             with grid_tab:
-                views.results_grid(info, shown, key="search", exact=views.exact_ids(info, query, shown),
-                                   feedback_query=query.key)
-                views.results_csv_button(info, query, shown)
+                results.results_grid(info, shown, key="search", exact=queries.exact_ids(info, query, shown),
+                                     feedback_query=query.key, similarity=similarity)
+                results.results_csv_button(info, query, shown)
         if montage_tab.open:
             with montage_tab:
-                views.results_montage(info, query, shown)
+                results.results_montage(info, query, shown)
         if map_tab.open:
             with map_tab, state.guard("Drawing the map"):
-                explore.query_map(info, query.name, shown)
+                maps.query_map(info, query.name, shown)
         if label_tab.open:
             with label_tab:
-                views.label_results_form(info, shown)
-                undo.undo_button(coll, key="undo_search")
+                labelling.label_results_form(info, shown)

@@ -33,9 +33,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchsuite.sections import write_section  # noqa: E402
 from revsearch import images  # noqa: E402
-from revsearch.collection import Collection, index_folder  # noqa: E402
+from revsearch.collection import Collection  # noqa: E402
+from revsearch.indexing import index_folder  # noqa: E402
 from revsearch.embed import Embedder  # noqa: E402
-from revsearch.embed.views import INPUT_MODES, LETTERBOX, TWO_VIEWS, letterbox, native_size  # noqa: E402
+from revsearch.embed.views import letterbox, native_size  # noqa: E402
+from revsearch.input_modes import INPUT_MODES, LETTERBOX, TWO_VIEWS  # noqa: E402
 from revsearch.evaluate import retrieval_metrics  # noqa: E402
 
 SIZE = 224

@@ -8,7 +8,7 @@ throughput of the run after warm-up instead of a first-batch guess).
 1. A folder of N photos: every photo of --photos (default clothing-small), then mirrored, cropped and recoloured
    copies of them up to N (so near-duplicates of a kind the data set already has, not exact copies).
 2. ETA: the folder is indexed into a fresh collection as the app does it (model load, embedding, thumbnails, clusters,
-   map: revsearch.adding.add_images), in this process. Every progress report feeds two clocks: the app's RunClock
+   map: revsearch.indexing.adding.add_images), in this process. Every progress report feeds two clocks: the app's RunClock
    (revsearch/jobs/clock.py) and the one of the baseline checkout (ui/progress_text.py at --baseline), and both are
    asked for the time left four times a second. Their predictions are compared with the time that really was left at
    10 %, 25 %, 50 %, 75 % and 90 % of the run.
@@ -81,7 +81,7 @@ def old_clock_class(rev: str) -> type:
 
 def measure_eta(folder: Path, data: Path, rev: str) -> dict:
     """Index `folder` into a new collection of the data directory `data`; the two clocks' predictions over time."""
-    from revsearch.adding import add_local_folder
+    from revsearch.workspace import add_local_folder
     from revsearch.embed import default_model
     from revsearch.embed.embedder import Embedder
     from revsearch.jobs import MODEL, RunClock
@@ -181,7 +181,7 @@ def stage_server(args: argparse.Namespace) -> dict:
         at.run()
         button("Confirm this page").click()
         timed("confirm a Label-next page")
-    at.switch_page("app_pages/explore.py")
+    at.switch_page("app_pages/map.py" if (args.app_root / "app_pages" / "map.py").exists() else "app_pages/explore.py")
     timed("open Map")
     for n in range(args.rounds):
         slug, rows = _rows(args.data)

@@ -78,7 +78,7 @@ def stage_ingest(args: argparse.Namespace) -> dict:
 
 
 def stage_build(args: argparse.Namespace) -> dict:
-    from revsearch.collection import Collection, vector_index
+    from revsearch.collection import Collection
 
     with Collection.open(args.dir) as coll:
         coll.set_index_memory(args.index_memory)
@@ -86,7 +86,7 @@ def stage_build(args: argparse.Namespace) -> dict:
         index = coll.index()
         seconds = time.perf_counter() - started
         info = coll.index_info()
-        path = vector_index.index_file(coll.directory, coll.generation)
+        path = coll.index_path()
         return {"seconds": seconds, "peak_mb": hwm_mb(), "kind": info.kind, "nprobe": info.nprobe,
                 "build_recall": info.recall_at_10, "ntotal": int(index.ntotal),
                 "index_gb": path.stat().st_size / 2**30, "budget_gb": coll.index_memory / 2**30}
@@ -99,8 +99,8 @@ def stage_query(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from revsearch.collection import Collection
-    from revsearch.collection.vector_index import recall_at_k
     from revsearch.search import search_vectors
+    from revsearch.vectors import recall_at_k
 
     queries = generator(args.n).sample(args.queries, seed=999_999)
     with Collection.open(args.dir) as coll:

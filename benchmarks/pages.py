@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchsuite import stages  # noqa: E402
 
-PAGES = {"Search": "search", "Map": "explore", "Clusters": "clusters", "Label next": "label_next",
+PAGES = {"Search": "search", "Map": "map", "Clusters": "clusters", "Label next": "label_next",
          "Duplicates": "duplicates", "Collections": "collections"}
 TIMEOUT = 1800
 QUERY_PHOTO = ROOT.parent / "shared" / "datasets" / "clothing-small"
@@ -64,7 +64,7 @@ def stage_pages(args: argparse.Namespace) -> dict:
 
     from benchsuite.measure import hwm_mb
     from ui import jobs
-    from ui.views import QUERY, Query
+    from ui.queries import QUERY, Query
 
     directory = Path(args.collection)
     shutil.rmtree(directory / "thumbs", ignore_errors=True)
@@ -168,13 +168,13 @@ def main() -> int:
         raise SystemExit(f"{args.collection} is not a collection inside a data directory's collections/ folder")
     from revsearch.collection import Collection
 
+    from revsearch import near_duplicates
+
     with Collection.open(args.collection) as coll:
         n = coll.counts()["indexed"]
         index = coll.index_info().kind
         k = coll.meta("clusters_k")
-    from revsearch.collection import duplicate_store
-
-    (args.collection / duplicate_store.SCAN_FILE).unlink(missing_ok=True)  # the first open finds nothing compared
+        near_duplicates.forget_comparison(coll)  # the first open finds nothing compared
     env = dict(os.environ, REVSEARCH_DATA=str(args.collection.parent.parent), REVSEARCH_DEMO="off")
     results = run_stage("pages", args, env)
     restart = run_stage("restart", args, env)

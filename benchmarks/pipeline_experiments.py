@@ -26,10 +26,9 @@ import numpy as np  # noqa: E402
 
 from benchsuite.inputs import DEFAULT_DATASET, dataset_rows, default_work_dir, link, make_inputs  # noqa: E402
 from benchsuite.measure import CpuMeter, Log  # noqa: E402
-from revsearch.collection import Collection, index_folder  # noqa: E402
-from revsearch.collection import sync  # noqa: E402
+from revsearch.collection import Collection  # noqa: E402
 from revsearch.embed import Embedder  # noqa: E402
-from revsearch.embed import pipeline  # noqa: E402
+from revsearch.indexing import index_folder, pipeline, sync  # noqa: E402
 
 
 def session(embedder: Embedder, threads: int, spin: bool):

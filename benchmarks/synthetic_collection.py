@@ -120,23 +120,21 @@ def stage_map(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from benchsuite.measure import hwm_mb
-    from revsearch import learned, projection
-    from revsearch.collection import Collection, map_store
+    from revsearch import projection
+    from revsearch.collection import Collection
 
     proj = np.random.default_rng(2).standard_normal((DIM, 2)).astype(np.float32)
     with Collection.open(collection_dir(args.data)) as coll:
-        hashes = coll.indexed_hashes()
-        rows = []
+        ids, xy = [], []
         with coll.snapshot() as snap:
             generation = snap.generation
-            for ids, vecs in snap.batches(65_536):
-                xy = vecs @ proj
-                rows += [(int(i), float(x), float(y), hashes.get(int(i))) for i, (x, y) in zip(ids, xy)]
-        map_store.replace(coll, rows, {projection.META_GENERATION: generation, projection.META_METHOD: "pca",
-                                       projection.META_FITS: 1, projection.META_FITTED_N: len(rows),
-                                       projection.META_FITTED_AT: time.time(),
-                                       projection.META_SPACE: learned.space_key(coll)}, generation)
-        return {"points": len(rows), "peak_mb": hwm_mb()}
+            for chunk_ids, vecs in snap.batches(65_536):
+                ids.append(chunk_ids)
+                xy.append(vecs @ proj)
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        projection.store_layout(coll, ids, np.concatenate(xy) if xy else np.zeros((0, 2), np.float32), "pca",
+                                generation)
+        return {"points": len(ids), "peak_mb": hwm_mb()}
 
 
 STAGES = {"files": stage_files, "ingest": stage_ingest, "index": stage_index, "cluster": stage_cluster,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from revsearch.errors import RevsearchError
 from revsearch.safe_write import disk_full, is_disk_full
 
 __all__ = [
@@ -61,6 +62,16 @@ class Walk:
 
     files: list[Path] = field(default_factory=list)
     unlistable: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def existing_folder(path: Path | str) -> Path:
+    """`path` expanded and resolved when it is a folder; else an error that says what it is instead."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise RevsearchError(f"folder not found: {root}")
+    if not root.is_dir():
+        raise RevsearchError(f"not a folder: {root}")
+    return root.resolve()
 
 
 def walk_files(root: Path) -> list[Path]:

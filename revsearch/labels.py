@@ -47,13 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import faiss
 import numpy as np
 
 from revsearch import clusters as clusters_mod, learned
 from revsearch.collection import Collection, cluster_store, label_store, sampling
 from revsearch.collection.label_store import Action, HistoryEntry, LabelRow, UndoReport
 from revsearch.errors import RevsearchError
+from revsearch.neighbours import knn
 
 SOURCES = ("manual", "cluster", "suggestion", "import")
 MAX_LABEL_CHARS = 120
@@ -98,15 +98,21 @@ class ImportReport:
 
 def clean_label(name: str) -> str:
     """Trimmed, NFC-normalised label text; refuses empty, over-long or control-character labels."""
-    if not isinstance(name, str):
-        raise RevsearchError("a label must be text")
-    text = unicodedata.normalize("NFC", name).strip()
+    return clean_text(name, "a label", MAX_LABEL_CHARS)
+
+
+def clean_text(value: str, what: str, limit: int) -> str:
+    """Trimmed, NFC-normalised text a person typed (`what`: "a label", "a reason"…, for the messages); refuses empty,
+    over-long or control-character text."""
+    if not isinstance(value, str):
+        raise RevsearchError(f"{what} must be text")
+    text = unicodedata.normalize("NFC", value).strip()
     if not text:
-        raise RevsearchError("a label cannot be empty")
+        raise RevsearchError(f"{what} cannot be empty")
     if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise RevsearchError(f"a label cannot contain control characters: {text!r}")
-    if len(text) > MAX_LABEL_CHARS:
-        raise RevsearchError(f"a label can have at most {MAX_LABEL_CHARS} characters")
+        raise RevsearchError(f"{what} cannot contain control characters: {text!r}")
+    if len(text) > limit:
+        raise RevsearchError(f"{what} can have at most {limit} characters")
     return text
 
 
@@ -247,17 +253,9 @@ def version(coll: Collection) -> str:
 
 # ---------------------------------------------------------------------------------------------------- suggestions
 
-_SUGGEST_CACHE: dict[tuple, list[Suggestion]] = {}
-_LATEST: dict[str, list[Suggestion]] = {}  # per collection directory: the guesses computed last
-
-
-def _suggest_key(coll: Collection, k: int) -> tuple:
-    return (str(coll.directory), coll.generation, label_store.version(coll), coll.meta(learned.META_HEAD), k)
-
-
 def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -> list[Suggestion]:
     """Calibrated suggestions for unlabelled indexed images, most confident first; images for which "none of the
-    known labels" is the most probable answer get none. Cached per (collection, generation, labels, head, k)."""
+    known labels" is the most probable answer get none. Kept with the collection per generation, labels, head, k."""
     return [s for s in _guesses(coll, k) if s.confidence >= s.none and s.confidence >= min_confidence]
 
 
@@ -266,27 +264,22 @@ def _guesses(coll: Collection, k: int) -> list[Suggestion]:
     learned.LABEL_SET_LIMIT unlabelled images), with its probability and that of "none"."""
     if k < 1:
         raise RevsearchError("k must be at least 1")
-    with coll.lock:
-        key = _suggest_key(coll, k)
-        cached = _SUGGEST_CACHE.get(key)
-        if cached is None:
-            cached = _suggest(coll, k)
-            if len(_SUGGEST_CACHE) > 16:
-                _SUGGEST_CACHE.clear()
-            _SUGGEST_CACHE[key] = cached
-            _LATEST[str(coll.directory)] = cached
-    return cached
+    return coll.derived("suggestions", _suggestions_key(coll, k), lambda: _suggest(coll, k))
 
 
 def ready_suggestions(coll: Collection, k: int = DEFAULT_K) -> tuple[list[Suggestion], bool] | None:
     """`suggest` without computing (a page answering while a job computes): (them, True) when computed for the labels
-    as they are; else (the newest this process computed, minus images labelled since, False); else None."""
-    with coll.lock:
-        cached = _SUGGEST_CACHE.get(_suggest_key(coll, k))
-        found = cached if cached is not None else _LATEST.get(str(coll.directory))
-    labelled = labels(coll, [s.id for s in found]) if cached is None and found else {}
-    return None if found is None else ([s for s in found if s.confidence >= s.none and s.id not in labelled],
-                                       cached is not None)
+    as they are; else (the ones this handle holds, minus images labelled since, False); else None."""
+    held = coll.peek_derived("suggestions", _suggestions_key(coll, k))
+    if held is None:
+        return None
+    found, current = held
+    labelled = {} if current else labels(coll, [s.id for s in found])
+    return [s for s in found if s.confidence >= s.none and s.id not in labelled], current
+
+
+def _suggestions_key(coll: Collection, k: int) -> tuple:
+    return label_store.version(coll), coll.meta(learned.META_HEAD), k
 
 
 def _suggest(coll: Collection, k: int) -> list[Suggestion]:
@@ -303,9 +296,7 @@ def _suggest(coll: Collection, k: int) -> list[Suggestion]:
     probs = suggester.probabilities(queries)
     kinds, none = probs[:, :-1], probs[:, -1]
     lab = np.flatnonzero(labelset.labelled)
-    index = faiss.IndexFlatIP(labelset.vectors.shape[1])
-    index.add(np.ascontiguousarray(labelset.vectors[lab]))
-    sims, nbrs = index.search(np.ascontiguousarray(queries), min(k, len(lab)))
+    sims, nbrs = knn(labelset.vectors[lab], queries, k)
     nbr_codes = labelset.codes[lab][nbrs]
     names = suggester.classes
     query_ids = labelset.ids[rows]
@@ -436,15 +427,22 @@ def _folder_classes(coll: Collection, folder: Path | str | None) -> dict[str, li
 
 
 def _class_folders(counts: Mapping[str, int], folder: Path | str | None) -> dict[str, str]:
-    """folder -> class name (its last component), for the folders below the images' common folder, when there are
-    two or more class names and they hold at least half the images (of those under `folder`); else {}."""
+    """folder -> class name (its last component), for the folders below the images' common folder that are class
+    folders — a folder with a sibling of another name (cat/ beside dog/), or named like one (test/cat when train/
+    has cat/ and dog/): a lone folder such as one indexed in place is not a class — when there are two or more class
+    names and they hold at least half the images (of those under `folder`); else {}."""
     if folder is not None:
         root = str(Path(folder).expanduser().resolve())
         counts = {f: n for f, n in counts.items() if (f + os.sep).startswith(root + os.sep)}
     if not counts:
         return {}
     common = os.path.commonpath(list(counts))
-    classes = {f: Path(f).name for f in counts if f != common}
+    siblings: dict[str, set[str]] = {}
+    for f in counts:
+        if f != common:
+            siblings.setdefault(os.path.dirname(f), set()).add(Path(f).name)
+    names = set().union(*(found for found in siblings.values() if len(found) >= 2))
+    classes = {f: Path(f).name for f in counts if f != common and Path(f).name in names}
     if len(set(classes.values())) < 2 or sum(counts[f] for f in classes) * 2 < sum(counts.values()):
         return {}
     return classes

@@ -23,18 +23,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
 
-from revsearch.collection import Collection, label_store, sampling, vector_index
+from revsearch.collection import Collection, label_store, sampling
 from revsearch.errors import RevsearchError
 from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
 from revsearch.learning.head import Head
 from revsearch.learning.labelset import LabelSet, NotEnoughLabels
+from revsearch.neighbours import ann_index
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
 
@@ -49,11 +50,6 @@ LEARNED_INDEX_LIMIT = 200_000  # images up to which the learned space gets an in
 RERANK = 2000  # raw-index candidates per query re-ordered in the learned space past that
 
 log = logging.getLogger(__name__)
-_LOCK = threading.RLock()
-_HEADS: dict[str, tuple[float, Head]] = {}  # path -> (mtime, head)
-_INDEXES: dict[tuple, faiss.Index] = {}  # (directory, generation, head file) -> learned index
-_SUGGESTERS: dict[tuple, tuple[LabelSet, calibrate.Suggester | None]] = {}
-_NEWEST: dict[tuple[str, int], tuple[LabelSet, calibrate.Suggester | None]] = {}  # per (directory, generation)
 
 
 @dataclass
@@ -142,9 +138,7 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     trained.meta["calibration"] = {"temperature": suggester.temperature, "centre": suggester.centre,
                                    "slope": suggester.slope}
     trained.meta["validation"] = validation.as_dict()
-    with _LOCK:
-        _SUGGESTERS[(str(coll.directory), coll.generation, digest)] = (labelset, suggester)
-        _NEWEST[(str(coll.directory), coll.generation)] = (labelset, suggester)
+    coll.derived("suggester", digest, lambda: (labelset, suggester))  # suggestions need not train it again
     report(progress, 3, 4, "storing")
     raw, learned, gain = validation.raw_map, validation.learned_map, validation.gain
     if validation.use_head:
@@ -216,19 +210,18 @@ def active_head(coll: Collection) -> Head | None:
         mtime = path.stat().st_mtime
     except OSError:
         return None
-    with _LOCK:
-        cached = _HEADS.get(str(path))
-        if cached is None or cached[0] != mtime:
-            try:
-                cached = (mtime, head_mod.load(path))
-            except RevsearchError as exc:
-                log.warning("%s; searching the pretrained vectors", exc)
-                return None
-            _HEADS[str(path)] = cached
-    found = cached[1]
-    if found.meta.get("model_fingerprint") != coll.fingerprint or found.dim_in != coll.dim:
+    found = coll.derived("learned head", (name, mtime), lambda: _load_head(path))
+    if found is None or found.meta.get("model_fingerprint") != coll.fingerprint or found.dim_in != coll.dim:
         return None
     return found
+
+
+def _load_head(path: Path) -> Head | None:
+    try:
+        return head_mod.load(path)
+    except RevsearchError as exc:
+        log.warning("%s; searching the pretrained vectors", exc)
+        return None
 
 
 def status(coll: Collection) -> dict:
@@ -321,22 +314,17 @@ def space_index(coll: Collection, found: Head | None) -> faiss.Index:
     """The index to search in the space of `found` (a head from `resolve`): the collection's own for None (raw)."""
     if found is None:
         return coll.index()
-    with _LOCK:
-        generation = coll.generation
-        key = (str(coll.directory), generation, found.meta.get("label_version"), coll.fingerprint)
-        index = _INDEXES.get(key)
-        if index is None:
-            ids, vectors = coll.vectors()
-            out = np.empty((len(ids), found.dim_out), dtype=np.float32)
-            for start in range(0, len(ids), CHUNK):
-                out[start : start + CHUNK] = head_mod.apply(found, vectors[start : start + CHUNK])
-            del vectors
-            index, info = vector_index.build(ids, out, found.dim_out)
-            vector_index.set_search_params(index, info)
-            for old in [k for k in _INDEXES if k[0] == key[0]]:
-                del _INDEXES[old]
-            _INDEXES[key] = index
-        return index
+    return coll.derived("learned index", (found.meta.get("label_version"), coll.fingerprint),
+                        lambda: _build_space_index(coll, found))
+
+
+def _build_space_index(coll: Collection, found: Head) -> faiss.Index:
+    ids, vectors = coll.vectors()
+    out = np.empty((len(ids), found.dim_out), dtype=np.float32)
+    for start in range(0, len(ids), CHUNK):
+        out[start : start + CHUNK] = head_mod.apply(found, vectors[start : start + CHUNK])
+    del vectors
+    return ann_index(ids, out)[0]
 
 
 # ---------------------------------------------------------------------------------------------------- suggestions
@@ -346,16 +334,17 @@ def suggester(coll: Collection, wait: bool = True) -> tuple[LabelSet, calibrate.
     """The training label set and a calibrated suggester for it (None without labels): the stored head's when it is
     current, else trained here (kept in memory per generation and labels; `learn` is what stores a head).
 
-    `wait=False` takes the newest one made for this generation of the collection instead of training (a page that
-    must answer at once while a background job retrains): its label set may miss the newest labels."""
+    `wait=False` takes the one this handle holds (for older labels, while a background job retrains) instead of
+    training one (a page that must answer at once): its label set may miss the newest labels."""
     labels = training_labels(coll)
     digest = label_digest(labels)
-    key = (str(coll.directory), coll.generation, digest)
-    with _LOCK:
-        if key in _SUGGESTERS:
-            return _SUGGESTERS[key]
-        if not wait and (str(coll.directory), coll.generation) in _NEWEST:
-            return _NEWEST[(str(coll.directory), coll.generation)]
+    if not wait and (held := coll.peek_derived("suggester", digest)) is not None:
+        return held[0]
+    return coll.derived("suggester", digest, lambda: _build_suggester(coll, labels))
+
+
+def _build_suggester(coll: Collection, labels: dict[int, str]) -> tuple[LabelSet, calibrate.Suggester | None]:
+    digest = label_digest(labels)
     labelset = label_set(coll, labels)
     found = active_head(coll)
     calibration = found.meta.get("calibration") if found is not None else None
@@ -374,11 +363,6 @@ def suggester(coll: Collection, wait: bool = True) -> tuple[LabelSet, calibrate.
             probe = Head(*head_mod.fit_params(labelset), meta={"classes": list(labelset.classes)})
             built = calibrate.Suggester(list(labelset.classes), probe, 1.0, calibrate.PRIOR_CENTRE,
                                         calibrate.PRIOR_SLOPE, labelset.vectors[labelset.labelled])
-    with _LOCK:
-        if len(_SUGGESTERS) > 8:
-            _SUGGESTERS.clear()
-            _NEWEST.clear()
-        _SUGGESTERS[key] = _NEWEST[key[:2]] = (labelset, built)
     return labelset, built
 
 

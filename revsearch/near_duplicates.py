@@ -34,6 +34,7 @@ Public API:
     find_duplicates(coll, threshold=None, include_exact=True, progress=None) -> list[DuplicateGroup]
     default_threshold(coll) -> float              the threshold measured for the collection's input handling
     scanned(coll, threshold) -> bool              the kept comparison answers this threshold now
+    pairs(coll, threshold=None, ids=None) -> [(a, b, score)]   pairs not marked "not a duplicate" (of `ids` only)
     top1_similarities(coll) -> (ids, scores)      each indexed image's best similarity to another image
 """
 
@@ -42,13 +43,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Iterable, Sequence
 
-import faiss
 import numpy as np
 
 from revsearch.collection import Collection, duplicate_store
-from revsearch.embed.views import LETTERBOX, TWO_VIEWS
+from revsearch.input_modes import LETTERBOX, TWO_VIEWS
 from revsearch.errors import RevsearchError
+from revsearch.neighbours import knn, within
 from revsearch.progress import Progress, report
 
 log = logging.getLogger(__name__)
@@ -120,14 +122,10 @@ class _UnionFind:
 
 def _similar_pairs(vectors: np.ndarray, threshold: float, progress: Progress | None) -> list[tuple[int, int, float]]:
     """(row i, row j, score) with i < j and score ≥ threshold."""
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
     out: list[tuple[int, int, float]] = []
     n = len(vectors)
-    radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))  # faiss keeps scores > radius
-    for start in range(0, n, _CHUNK):
+    for start, lims, scores, rows in within(vectors, threshold, _CHUNK):
         report(progress, start, n, "comparing vectors")
-        lims, scores, rows = index.range_search(vectors[start : start + _CHUNK], radius)
         for q in range(len(lims) - 1):
             i = start + q
             for s, j in zip(scores[lims[q] : lims[q + 1]], rows[lims[q] : lims[q + 1]]):
@@ -137,18 +135,21 @@ def _similar_pairs(vectors: np.ndarray, threshold: float, progress: Progress | N
     return out
 
 
-def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None) -> list[tuple[int, int, float]]:
+def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None,
+                   batches: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+                   total: int | None = None) -> list[tuple[int, int, float]]:
     """(id a, id b, exact score) with a < b and score ≥ threshold, found by range searches through the index: memory
-    is one chunk of vectors plus the candidates, whatever the collection's size."""
+    is one chunk of vectors plus the candidates, whatever the collection's size. `batches` (ids, vectors) are the
+    images to search from (default: every one); each pair is found from either end."""
     index = coll.index()
     candidates: set[tuple[int, int]] = set()
-    done, n = 0, index.ntotal
-    for ids, vecs in coll.iter_vectors(_CHUNK):
+    done, n = 0, index.ntotal if total is None else total
+    for ids, vecs in coll.iter_vectors(_CHUNK) if batches is None else batches:
         report(progress, done, n, "comparing vectors")
         lims, _, found = index.range_search(vecs, threshold - INDEX_MARGIN)
         for q in range(len(ids)):
             a = int(ids[q])
-            candidates.update((a, int(b)) for b in found[lims[q] : lims[q + 1]] if b > a)
+            candidates.update((min(a, int(b)), max(a, int(b))) for b in found[lims[q] : lims[q + 1]] if b != a)
         done += len(ids)
     report(progress, n, n, "grouping")
     if not candidates:
@@ -164,10 +165,37 @@ def _indexed_pairs(coll: Collection, threshold: float, progress: Progress | None
     return out
 
 
+def pairs(coll: Collection, threshold: float | None = None, ids: Sequence[int] | None = None,
+          progress: Progress | None = None) -> list[tuple[int, int, float]]:
+    """Near-duplicate pairs (id a < id b, score ≥ threshold, default `default_threshold`) a person did not mark "not a
+    duplicate": all of them (the kept comparison, else a full one), or only those involving `ids` — one range search
+    from those images through the index, so a few new images of a million are compared in seconds."""
+    threshold = default_threshold(coll) if threshold is None else threshold
+    if ids is None:
+        found = similar_pairs(coll, threshold, progress)
+    else:
+        wanted = sorted({int(i) for i in ids})
+        batches = (coll.vectors(wanted[start : start + _CHUNK]) for start in range(0, len(wanted), _CHUNK))
+        found = _indexed_pairs(coll, threshold, progress, batches, len(wanted)) if wanted else []
+    dismissed = duplicate_store.marked(coll)
+    return [(a, b, s) for a, b, s in found if (min(a, b), max(a, b)) not in dismissed]
+
+
+def dismissed_pairs(coll: Collection) -> int:
+    """How many pairs are marked "not a duplicate" (`dedupe.not_a_duplicate`): groups change when it moves."""
+    return len(duplicate_store.marked(coll))
+
+
 def scanned(coll: Collection, threshold: float) -> bool:
     """Whether the kept scan answers `threshold` for the collection as it is now (same generation, scanned at this
     threshold or a lower one): `find_duplicates` then compares nothing."""
     return _answers(duplicate_store.scan_key(coll), coll, threshold)
+
+
+def forget_comparison(coll: Collection) -> None:
+    """Forget the kept comparison, so the next `find_duplicates` compares every image again (what a first scan of
+    the collection costs; benchmarks time it)."""
+    duplicate_store.forget_scan(coll)
 
 
 def _answers(key: tuple[int, float] | None, coll: Collection, threshold: float) -> bool:
@@ -215,28 +243,24 @@ def find_duplicates(coll: Collection, threshold: float | None = None, include_ex
         threshold = default_threshold(coll)
     if not -1.0 <= threshold <= 1.0:
         raise RevsearchError("the duplicate threshold is a cosine similarity between -1 and 1 (e.g. 0.9)")
-    similar = similar_pairs(coll, threshold, progress)
     uf = _UnionFind()
-    pairs: list[Pair] = []
-    dismissed = duplicate_store.marked(coll)
-    for a, b, s in similar:
-        if (min(a, b), max(a, b)) in dismissed:
-            continue
-        pairs.append(Pair(a, b, s, False))
+    linked: list[Pair] = []
+    for a, b, s in pairs(coll, threshold, progress=progress):
+        linked.append(Pair(a, b, s, False))
         uf.union(a, b)
     original_of: dict[int, int] = {}
     if include_exact:
         exact_rows = [(r.id, r.duplicate_of) for r in coll.rows("duplicate") if r.duplicate_of is not None]
         for dup, orig in exact_rows:
             original_of[int(dup)] = int(orig)
-            pairs.append(Pair(int(orig), int(dup), 1.0, True))
+            linked.append(Pair(int(orig), int(dup), 1.0, True))
             uf.union(int(orig), int(dup))
-    if not pairs:
+    if not linked:
         return []
     by_root: dict[int, list[Pair]] = {}
-    for p in pairs:
+    for p in linked:
         by_root.setdefault(uf.find(p.a), []).append(p)
-    all_ids = {i for p in pairs for i in (p.a, p.b)}
+    all_ids = {i for p in linked for i in (p.a, p.b)}
     paths = coll.paths(sorted(all_ids))
     ids, vectors = coll.vectors(sorted(all_ids))  # members' vectors only (the anchor scores need nothing else)
     row_of = {int(i): n for n, i in enumerate(ids)}
@@ -298,8 +322,6 @@ def top1_similarities(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
     ids, vectors = coll.vectors()
     if len(ids) < 2:
         return ids, np.zeros(len(ids), np.float32)
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors))
-    scores, rows = index.search(np.ascontiguousarray(vectors), 2)
+    scores, rows = knn(vectors, vectors, 2)
     own = rows[:, 0] == np.arange(len(ids))
     return ids, np.where(own, scores[:, 1], scores[:, 0])

@@ -11,7 +11,9 @@ when the collection's generation has not moved since the map was made. When it h
   mean position of their `N_NEIGHBORS` most similar fitted images (cosine), so the existing points do not move;
 - the whole map is refitted when asked (`force=True`) or when more than `refit_fraction` of the points are new,
   changed or gone since the last fit (the old layout would no longer describe the collection);
-- past FIT_LIMIT images UMAP is fitted on a seeded sample of FIT_LIMIT and every other image is placed as above.
+- past FIT_LIMIT images UMAP is fitted on a seeded sample of FIT_LIMIT and every other image is placed as above;
+- a refit is aligned to the map it replaces (`align`: Procrustes on the images both have), so groups stay about where
+  they were, after learning too.
 
 The map is laid out in the collection's learned space when it has one (learned.space_vectors), and fitted again
 when that space gains or loses a kind of label (learned.space_key).
@@ -27,6 +29,7 @@ Public API:
     map_points(coll, update=True, progress=None, limit=None, include=()) -> list[MapPoint]   cluster id and label
                                              per point; with `limit` a fixed seeded sample (a large map's view)
     map_size(coll) -> int                    how many points the whole map has
+    store_layout(coll, ids, xy, method, generation)   keep a layout made elsewhere as the map
 """
 
 from __future__ import annotations
@@ -171,6 +174,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
     else:
         xy = _fit_small(vectors)
         method = "pca" if len(ids) >= 3 else "trivial"
+    xy = align(ids, xy, map_store.positions(coll, ids))
     report(progress, 99, 100, "saving the map")
     if method == "umap":
         _save_reference(coll, ids, vectors, xy)
@@ -178,9 +182,7 @@ def _update_map(coll: Collection, progress: Progress | None, force: bool, refit_
         reducer_path(coll).unlink(missing_ok=True)
     (coll.directory / LEGACY_REDUCER_FILE).unlink(missing_ok=True)
     fits += 1
-    map_store.replace(coll, _rows(ids, xy, hashes), {
-        META_GENERATION: generation, META_METHOD: method, META_FITS: fits, META_FITTED_N: len(ids),
-        META_FITTED_AT: time.time(), META_SPACE: space}, generation)
+    _store_fit(coll, ids, xy, hashes, method, fits, space, generation)
     report(progress, 100, 100, "done")
     return MapUpdate("fit", method, len(ids), len(ids), fits, time.perf_counter() - started)
 
@@ -194,7 +196,7 @@ def _fit_sampled(coll: Collection, generation: int, hashes: dict[int, str | None
         rng = np.random.default_rng(seed)
         chosen = np.sort(rng.choice(len(all_ids), size=FIT_LIMIT, replace=False))
         ids, vectors = snap.vectors_of(all_ids[chosen])
-        xy = _fit_umap(vectors, seed, progress)
+        xy = align(ids, _fit_umap(vectors, seed, progress), map_store.positions(coll, ids))
         _save_reference(coll, ids, vectors, xy)
         (coll.directory / LEGACY_REDUCER_FILE).unlink(missing_ok=True)
         map_store.replace(coll, _rows(ids, xy, hashes), {META_METHOD: "umap", META_FITS: fits + 1,
@@ -211,8 +213,44 @@ def _fit_sampled(coll: Collection, generation: int, hashes: dict[int, str | None
     return MapUpdate("fit", "umap", n, len(ids), fits + 1, time.perf_counter() - started)
 
 
+def store_layout(coll: Collection, ids: np.ndarray, xy: np.ndarray, method: str, generation: int) -> None:
+    """Keep `xy` (a row per id of `ids`) as the whole map, laid out by `method` from the vectors of `generation` in
+    the collection's current space, as a fit would: a layout made elsewhere (the synthetic benchmark projects a
+    million vectors itself). GenerationMoved when the vectors have changed since `generation`."""
+    with coll.reading():
+        fits, space, hashes = int(coll.meta(META_FITS) or 0) + 1, learned.space_key(coll), coll.indexed_hashes()
+    _store_fit(coll, ids, xy, hashes, method, fits, space, generation)
+
+
+def _store_fit(coll: Collection, ids: np.ndarray, xy: np.ndarray, hashes: dict[int, str | None], method: str,
+               fits: int, space: str, generation: int) -> None:
+    map_store.replace(coll, _rows(ids, xy, hashes), {
+        META_GENERATION: generation, META_METHOD: method, META_FITS: fits, META_FITTED_N: len(ids),
+        META_FITTED_AT: time.time(), META_SPACE: space}, generation)
+
+
 def _rows(ids: np.ndarray, xy: np.ndarray, hashes: dict[int, str | None]) -> list[tuple[int, float, float, str | None]]:
     return [(int(i), float(x), float(y), hashes.get(int(i))) for i, (x, y) in zip(ids, xy)]
+
+
+def align(ids: np.ndarray, xy: np.ndarray, previous: dict[int, tuple[float, float]]) -> np.ndarray:
+    """A new layout turned, mirrored, scaled and shifted to lie over the previous one as closely as possible
+    (Procrustes on the images both have), so a refit — after learning, or after many new images — keeps every
+    group roughly where people saw it. Unchanged when fewer than 3 images are shared."""
+    shared = [n for n, i in enumerate(ids) if int(i) in previous]
+    if len(shared) < 3:
+        return xy
+    new = xy[shared]
+    old = np.array([previous[int(ids[n])] for n in shared], dtype=np.float64)
+    new_mean, old_mean = new.mean(axis=0), old.mean(axis=0)
+    a, b = new - new_mean, old - old_mean
+    norm = float((a ** 2).sum())
+    if norm == 0.0:
+        return xy
+    u, s, vt = np.linalg.svd(a.T @ b)
+    rotation = u @ vt  # the orthogonal map (a turn, or a turn and a mirror) that best sends a onto b
+    scale = float(s.sum()) / norm
+    return (xy - new_mean) @ rotation * scale + old_mean
 
 
 def place(ref_vectors: np.ndarray, ref_xy: np.ndarray, vectors: np.ndarray, k: int = N_NEIGHBORS) -> np.ndarray:

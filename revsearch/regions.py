@@ -47,10 +47,10 @@ def crop(img: Image.Image, box: Box) -> Image.Image:
     return img.crop((x, y, x + w, y + h))
 
 
-def load_region(src: Path | str | bytes, box: Box, name: str | None = None) -> Image.Image:
-    """Decode `src` at full size and cut out `box`; an undecodable file is an error naming it (`name` or the path)."""
-    img = images.load_image(src, target=None)
-    if isinstance(img, images.Skip):
-        label = name or ("the uploaded image" if isinstance(src, bytes) else str(src))
-        raise RevsearchError(f"cannot use {label} as a query: {img.reason}")
+def query_image(src: Path | str | bytes, box: Box | None = None, size: int | None = None) -> Image.Image | images.Skip:
+    """A query decoded: the whole image (decoded for a model input of `size`), or the region `box` of the full-size
+    decode; Skip(reason) when the file is no image we can read. A box outside the image is an error."""
+    img = images.load_image(src, target=None if box is not None else size)
+    if isinstance(img, images.Skip) or box is None:
+        return img
     return crop(img, box)

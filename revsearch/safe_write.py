@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from revsearch.errors import RevsearchError
+from revsearch.errors import REPLACE_FILE, Hint, RevsearchError
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -40,7 +40,7 @@ def check_target(path: Path | str, force: bool = False) -> Path:
     if path.is_dir():
         raise RevsearchError(f"{path} is a folder; give a file name to write to")
     if path.exists() and not force:
-        raise RevsearchError(f"{path} already exists; choose another name or use --force to replace it")
+        raise RevsearchError(f"{path} already exists", Hint(REPLACE_FILE, {"path": str(path)}))
     return path
 
 

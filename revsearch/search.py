@@ -6,6 +6,9 @@ exactly: d = sqrt(2 - 2·cos). Both metrics rank identically; euclidean is offer
 `space`: "learned" (the default) searches the collection's learned space when it has a usable head (revsearch/learned.py)
 and the pretrained one otherwise; "raw" always searches the pretrained vectors. Relevance feedback ("more like these,
 less like those", Rocchio): score = cos(x, mean of the positives) − NEGATIVE_WEIGHT · cos(x, mean of the negatives).
+
+`run_query` answers one whole `Query` (images or a region of each, vectors from a .npy file, or feedback) from the
+collection's folder: the CLI's `search` is one call to it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from revsearch.collection import Collection
 from revsearch.vectors import unit_rows
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
+from revsearch.indexing.pairing import embedder_for, paired
+from revsearch.regions import parse_box, query_image
 
 METRICS = ("cosine", "euclidean")
 NEGATIVE_WEIGHT = 0.5
@@ -48,9 +53,15 @@ class Searcher:
     handling, whatever mode it came with."""
 
     def __init__(self, coll: Collection, embedder: Embedder) -> None:
-        coll.check_model(embedder.name, embedder.fingerprint)
         self.coll = coll
-        self.embedder = embedder.for_input(coll.input_mode)
+        self.embedder = paired(coll, embedder)
+
+    @classmethod
+    def loading(cls, coll: Collection, model: str | None = None, input_mode: str | None = None,
+                backend: str = "auto") -> "Searcher":
+        """A searcher with the collection's own model loaded (a different `model` or `input_mode` asked for is
+        refused before anything loads)."""
+        return cls(coll, embedder_for(coll, model, input_mode, backend))
 
     def embed(self, sources: Sequence[QuerySource]) -> np.ndarray:
         """Query images → vectors in one batched pass; an undecodable query is an error naming the file."""
@@ -90,6 +101,16 @@ class Searcher:
         if len(neg):
             query = query - weight * unit_rows(learned.project(found, neg).mean(axis=0, keepdims=True))
         return search_vectors(self.coll, query, k, exclude=[pos_ids | neg_ids], space=space, projected=True)[0]
+
+    def similarity(self, query: FeedbackRef, ids: Sequence[int], space: str | None = None) -> dict[int, float]:
+        """The plain search score (cosine) of each indexed image of `ids` for `query` (an indexed id or an image):
+        what a search without feedback shows for them, beside the Rocchio score of `by_feedback`."""
+        found = learned.resolve(self.coll, space)
+        if not len(ids):
+            return {}
+        _, query_vector = self._feedback_vectors([query])
+        scores = learned.project(found, stored_vectors(self.coll, ids)) @ learned.project(found, query_vector)[0]
+        return {int(i): float(v) for i, v in zip(ids, scores)}
 
     def _feedback_vectors(self, refs: Sequence[FeedbackRef]) -> tuple[set[int], np.ndarray]:
         """(indexed ids among refs, raw vectors of all refs): stored vectors for indexed images, embedded others."""
@@ -180,3 +201,90 @@ def load_query_vectors(path: Path | str, dim: int) -> np.ndarray:
     if (np.linalg.norm(queries, axis=1) == 0).any():
         raise RevsearchError(f"{path}: contains an all-zero vector (no direction to search)")
     return unit_rows(queries)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search as a command asks for it: query images (a region "x,y,w,h" of each with `crop`), raw vectors from a
+    .npy file (`embedding`), or relevance feedback (`positive`, `negative`). The caller keeps to one of the three."""
+
+    images: Sequence[Path] = ()
+    embedding: Path | None = None
+    positive: Sequence[Path] = ()
+    negative: Sequence[Path] = ()
+    crop: str | None = None
+    k: int = 10
+    metric: str = "cosine"
+    combine: bool = False
+    space: str = "learned"
+    model: str | None = None
+    backend: str = "auto"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The results of one query (images, vectors or feedback, named as `query`); `error` when its image was unusable."""
+
+    query: object
+    hits: Sequence[Hit]
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        out = {"query": self.query, "results": [h.as_dict() for h in self.hits]}
+        return out if self.error is None else {**out, "error": self.error}
+
+
+def run_query(directory: Path | str, query: Query) -> tuple[list[Answer], list[tuple[Path, str]]]:
+    """(answers, the query images that could not be used with why) for `query` over the collection at `directory`:
+    an answer per query image or vector, or one for them all (`combine`, feedback). An unusable query image does not
+    stop the others; it gets an answer with its error (none of its own when combined)."""
+    box = parse_box(query.crop) if query.crop else None
+    with Collection.open(directory) as coll:
+        if query.positive:
+            hits = Searcher.loading(coll, query.model, backend=query.backend).by_feedback(
+                query.positive, query.negative, k=query.k, space=query.space)
+            return [Answer({"positive": [str(p) for p in query.positive],
+                            "negative": [str(p) for p in query.negative]}, hits)], []
+        if query.embedding is not None:
+            return _by_vectors(coll, query), []
+        return _by_images(coll, query, box)
+
+
+def _by_vectors(coll: Collection, query: Query) -> list[Answer]:
+    """Queries given as vectors, labelled FILE#ROW."""
+    vectors = load_query_vectors(query.embedding, coll.dim)
+    labels = [f"{query.embedding}#{n}" for n in range(len(vectors))]
+    hits = search_vectors(coll, combine_queries(vectors) if query.combine else vectors, query.k, query.metric,
+                          space=query.space)
+    if query.combine:
+        return [Answer(labels, hits[0])]
+    return [Answer(label, row) for label, row in zip(labels, hits)]
+
+
+def _by_images(coll: Collection, query: Query, box: tuple[int, int, int, int] | None
+               ) -> tuple[list[Answer], list[tuple[Path, str]]]:
+    searcher = Searcher.loading(coll, query.model, backend=query.backend)
+    decoded, failed = [], {}
+    for n, path in enumerate(query.images):
+        img = _decoded(path, box, searcher.embedder.input_size)
+        if isinstance(img, str):
+            failed[n] = img
+        else:
+            decoded.append(img)
+    hits = (searcher.by_images(decoded, k=query.k, metric=query.metric, combine=query.combine, space=query.space)
+            if decoded else [])
+    unusable = [(query.images[n], reason) for n, reason in failed.items()]
+    if query.combine:
+        return [Answer([str(p) for p in query.images], hits[0] if hits else [])], unusable
+    ok = iter(hits)
+    return [Answer(str(p), [], failed[n]) if n in failed else Answer(str(p), next(ok))
+            for n, p in enumerate(query.images)], unusable
+
+
+def _decoded(path: Path, box: tuple[int, int, int, int] | None, size: int) -> Image.Image | str:
+    """The decoded query (its region when `box`), or why it cannot be used."""
+    try:
+        img = query_image(path, box, size)
+    except RevsearchError as exc:
+        return str(exc)
+    return img.reason if isinstance(img, images.Skip) else img

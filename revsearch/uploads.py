@@ -1,4 +1,5 @@
-"""Uploaded files and zips saved safely into a collection's files/ folder (no indexing here: see revsearch.adding).
+"""Uploaded files and zips saved safely into a collection's files/ folder (no indexing here: see
+revsearch.indexing.adding).
 
 Names come from the browser, so every one goes through `safe_relpath` (no `..`, no absolute path escapes the
 folder); files are created exclusively, never overwriting; zips are unpacked into a private staging folder first so

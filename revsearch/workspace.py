@@ -1,7 +1,8 @@
 """The app's workspace: a data directory of named collections — list, create, open, delete — and the demo's photos.
 
 No Streamlit here: the app calls these functions and only draws widgets around them, and tests drive them directly.
-Saving uploads lives in revsearch.uploads; indexing and preparing the pages in revsearch.adding.
+Saving uploads lives in revsearch.uploads; indexing and preparing the pages in revsearch.indexing.adding (the
+demo and folders indexed in place go through it: `build_demo`, `add_local_folder`).
 
 Layout of the data directory ($REVSEARCH_DATA, else $XDG_DATA_HOME/revsearch, else ~/.local/share/revsearch):
 
@@ -29,6 +30,8 @@ from revsearch import busy
 from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
+from revsearch.indexing.adding import Added, Phases, add_images
+from revsearch.indexing.pairing import create_for
 from revsearch.safe_write import atomic_output, copy_atomic
 
 DATA_ENV = "REVSEARCH_DATA"
@@ -83,10 +86,15 @@ class CollectionInfo:
         return self.directory / FILES
 
     @property
+    def size_text(self) -> str:
+        """"n images" (" so far, indexing…" while a run holds it)."""
+        n = self.counts.get("indexed", 0)
+        return f"{n} image{'s' if n != 1 else ''}" + (" so far, indexing…" if self.indexing else "")
+
+    @property
     def label(self) -> str:
         """One line for a selector: name · n images (· indexing when a run holds it)."""
-        n = self.counts.get("indexed", 0)
-        return f"{self.name} · {n} image{'s' if n != 1 else ''}" + (" so far, indexing…" if self.indexing else "")
+        return f"{self.name} · {self.size_text}"
 
 
 def slugify(name: str) -> str:
@@ -177,8 +185,7 @@ class Workspace:
             n += 1
             slug = f"{base}-{n}"
         directory = self.collections_dir / slug
-        Collection.create(directory, embedder.name, embedder.fingerprint, embedder.dim,
-                          input_mode=embedder.input_mode).close()
+        create_for(directory, embedder).close()
         (directory / FILES).mkdir(exist_ok=True)
         _write_json_atomic(directory / ABOUT, {"name": name, "created_at": time.time(), "sources": [],
                                                "demo": demo})
@@ -255,7 +262,7 @@ class Workspace:
     def copy_demo(self, embedder: Embedder) -> CollectionInfo:
         """The "demo" collection (created if missing) with every demo photo copied into its files/ folder.
 
-        Indexing them is revsearch.adding.build_demo's job; photos already copied are kept, so a half-built demo
+        Indexing them is `build_demo`'s job; photos already copied are kept, so a half-built demo
         resumes.
         """
         source = demo_source()
@@ -283,6 +290,37 @@ class Workspace:
         self._save_settings(settings)
 
 
+# ---------------------------------------------------------------------------------------------- adding
+
+def build_demo(ws: Workspace, embedder: Embedder, phases: Phases | None = None) -> tuple[CollectionInfo, Added]:
+    """Copy the demo photos into the "demo" collection, add them and prepare it; resumes a half-built demo."""
+    info = ws.copy_demo(embedder)
+    with ws.open(info.slug) as coll:
+        added = add_images(coll, info.files_dir, embedder, phases)
+    ws.mark_demo_built()
+    return ws.info(info.slug), added
+
+
+def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Embedder,
+                     phases: Phases | None = None) -> Added:
+    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection —
+    unless it holds no image (empty, or only other files): that is a warning, and the folder is not listed.
+
+    Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing.
+    """
+    path = ws.local_folder(folder)
+    with ws.open(slug) as coll:
+        added = add_images(coll, path, embedder, phases)
+    if added.found:
+        ws.add_source(slug, path)
+    elif str(path) not in ws.info(slug).sources:
+        what = f"{len(added.report.skipped)} files, none of them an image" if added.report.skipped else "nothing"
+        added.report.warnings.append(f"{path} holds {what}: no image was indexed, and the folder is not listed "
+                                     "as a folder of this collection")
+    return added
+
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def _read_json(path: Path) -> dict:
@@ -298,4 +336,5 @@ def _write_json_atomic(path: Path, data: dict) -> None:
         json.dump(data, fh, indent=2)
 
 
-__all__ = ["CollectionInfo", "DATA_ENV", "DEMO_ENV", "DEMO_SLUG", "Workspace", "data_dir", "demo_source", "slugify"]
+__all__ = ["CollectionInfo", "DATA_ENV", "DEMO_ENV", "DEMO_SLUG", "Workspace", "add_local_folder", "build_demo",
+           "data_dir", "demo_source", "slugify"]

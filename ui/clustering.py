@@ -8,12 +8,12 @@ from typing import Sequence
 
 import streamlit as st
 
-from revsearch import clusters, export, labels, thumbnails
+from revsearch import card, clusters, export, labels, thumbnails
 from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import detail, state, views
+from ui import detail, display, results, state
 
 
 def title(c: Cluster) -> str:
@@ -30,14 +30,28 @@ def ago(seconds: float) -> str:
     return f"{round(seconds / 86400)} days ago"
 
 
-def name_cluster(info: CollectionInfo, cluster_id: int, name_key: str) -> None:
-    """Button callback: name the cluster with the text under `name_key` (empty: no name). The labels are written
-    before the page runs again, so a click costs one run of the page; suggestions follow in the background."""
+NAME_PROBLEM = "cluster_name_problem"  # session_state: the cluster whose "Name & label" had no name to give
+
+
+def name_cluster(info: CollectionInfo, c: Cluster, name_key: str) -> None:
+    """Button callback: name the cluster with the text under `name_key` (empty: take its name away). The labels
+    are written before the page runs again, so a click costs one run of the page; suggestions follow in the
+    background."""
     name = str(st.session_state.get(name_key) or "").strip()
+    if not name and not c.name:
+        st.session_state[NAME_PROBLEM] = c.id
+        return
     with state.guard("Naming the cluster"):
-        changed = labels.name_cluster(state.collection(info), cluster_id, name or None)
-        state.flash(f"Cluster {cluster_id} is now “{name}”; {changed} images labelled" if name
-                    else f"Cluster {cluster_id} has no name now")
+        changed = labels.name_cluster(state.collection(info), c.id, name or None)
+        state.flash(f"Cluster {c.id} is now “{name}”; {changed} images labelled" if name
+                    else f"Cluster {c.id} has no name now")
+
+
+def name_problem(c: Cluster) -> None:
+    """Under the cluster's name box: "Name & label" was pressed with nothing typed (once)."""
+    if st.session_state.get(NAME_PROBLEM) == c.id:
+        del st.session_state[NAME_PROBLEM]
+        st.warning("Type or pick a label first.")
 
 
 def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
@@ -45,7 +59,7 @@ def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
     Thumbnails are made for these tiles only."""
     coll = state.collection(info)
     members = [(m, False) for m in c.representatives] + [(m, True) for m in c.outliers]
-    thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], views.THUMB)
+    thumbs = thumbnails.thumbnails(coll, [m.id for m, _ in members], display.THUMB)
     grid = st.container(key=f"grid_cluster_tiles_{c.id}")
     for start in range(0, len(members), per_row):
         cols = grid.columns(per_row, gap="small")
@@ -64,14 +78,15 @@ def browse(info: CollectionInfo, c: Cluster, limit: int = 120) -> None:
     details; only those are read with their paths."""
     members = clusters.members(state.collection(info), c.id, limit=limit)
     hits = [Hit(m.id, m.path, m.similarity) for m in members]
-    views.results_grid(info, hits, key=f"cluster_{c.id}", columns=6, show_rank=False, switch=True)
+    results.results_grid(info, hits, key=f"cluster_{c.id}", columns=6, show_rank=False, switch=True)
     if c.size > limit:
         st.caption(f"… and {c.size - limit:,} more, farthest from the centre.")
     st.caption("Scores are similarity to the cluster's centre.")
 
 
 def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
-    """ImageFolder zip, CSV and JSON downloads; each file is made only when its button is clicked."""
+    """ImageFolder zip (with the dataset card), CSV, JSON (the card inside) and the card alone; each file is made only
+    when its button is clicked."""
     coll = state.collection(info)
     stem = info.slug
 
@@ -88,12 +103,15 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
         export.export_json(coll, buf, include_unlabelled=unlabelled)
         return buf.getvalue().encode("utf-8")
 
+    def card_bytes() -> bytes:
+        return card.render_readme(export.dataset_card(coll, include_unlabelled=unlabelled)).encode("utf-8")
+
     unreadable = export.unreadable_originals(coll, include_unlabelled=unlabelled)
     if unreadable:
         shown = ", ".join(unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else "")
         st.warning(f"{len(unreadable)} original(s) cannot be read now and would be left out of the ImageFolder zip: "
                    f"{shown}. Reconnect the drive or fix their permissions first.", icon=":material/warning:")
-    cols = st.columns(3)
+    cols = st.columns(4)
     cols[0].download_button("ImageFolder (.zip)", zip_bytes, file_name=f"{stem}-imagefolder.zip",
                             mime="application/zip", icon=":material/folder_zip:", width="stretch",
                             on_click="ignore", key="export_zip")
@@ -102,6 +120,8 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     cols[2].download_button("Labels (.json)", json_bytes, file_name=f"{stem}-labels.json",
                             mime="application/json", icon=":material/data_object:", width="stretch",
                             on_click="ignore", key="export_json")
+    cols[3].download_button("Dataset card (.md)", card_bytes, file_name=f"{stem}-README.md", mime="text/markdown",
+                            icon=":material/description:", width="stretch", on_click="ignore", key="export_card")
 
 
 TABLE_ROWS = 100  # suggestions shown (most confident first), each with a small thumbnail

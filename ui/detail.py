@@ -17,7 +17,7 @@ from PIL import Image
 
 from revsearch import images, labels
 from revsearch.workspace import CollectionInfo
-from ui import crop, explore, state, views
+from ui import crop, display, labelling, maps, queries, state, undo
 
 LARGE = 1024  # longest side of the picture shown in the dialog
 EXACT_BADGE = "In your collection"
@@ -68,8 +68,8 @@ def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: boo
         st.warning("This image is no longer in the collection.")
         return
     path = Path(row.path)
-    cluster_of, label_of = views.image_facts(info, [image_id])
-    names = explore.cluster_names(info)
+    cluster_of, label_of = labelling.image_facts(info, [image_id])
+    names = maps.cluster_names(info)
     picture, facts = st.columns([3, 2], gap="medium")
     with picture:
         data = _display(row.path, row.hash)
@@ -78,7 +78,7 @@ def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: boo
         else:
             st.warning("The original cannot be read right now (moved, or on a disconnected drive).")
     with facts:
-        st.markdown(f"#### {views.md_escape(path.name)}")
+        st.markdown(f"#### {display.md_escape(path.name)}")
         if exact:
             st.badge(EXACT_BADGE, icon=":material/verified:", color="green",
                      help="the same picture as your query: same file content, or a similarity of 1.000")
@@ -88,15 +88,15 @@ def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: boo
         st.code(str(path), language=None, wrap_lines=True)
         dims = f"{row.width} × {row.height} px" if row.width and row.height else "unknown"
         cluster = cluster_of.get(image_id)
-        st.markdown(f"**Folder** {views.md_escape(str(path.parent))}  \n**File size** {human_size(row.size)}  \n"
+        st.markdown(f"**Folder** {display.md_escape(str(path.parent))}  \n**File size** {human_size(row.size)}  \n"
                     f"**Dimensions** {dims}  \n**Label** "
-                    + (views.md_escape(label_of[image_id]) if image_id in label_of else "none") + "  \n**Cluster** "
-                    + (views.md_escape(names.get(cluster, f"cluster {cluster}")) if cluster is not None else "none"))
+                    + (display.md_escape(label_of[image_id]) if image_id in label_of else "none") + "  \n**Cluster** "
+                    + (display.md_escape(names.get(cluster, f"cluster {cluster}")) if cluster is not None else "none"))
         if path.is_file():
             st.download_button("Download the original", lambda: path.read_bytes(), file_name=path.name,
                                icon=":material/download:", on_click="ignore", key="detail_download")
         if st.button("More like this", key="detail_more", icon=":material/search:", type="primary"):
-            views.more_like_this(image_id, path.name)
+            queries.more_like_this(image_id, path.name)
             _closed()
             st.switch_page("app_pages/search.py")
     _label_form(info, image_id, label_of.get(image_id))
@@ -107,7 +107,7 @@ def _label_form(info: CollectionInfo, image_id: int, current: str | None) -> Non
     with st.form("detail_label", border=False):
         row = st.columns([4, 1], vertical_alignment="bottom")
         with row[0]:
-            label = views.label_picker(info, key="detail_label_name", help=f"now: {current}" if current else None)
+            label = labelling.label_picker(info, key="detail_label_name", help=f"now: {current}" if current else None)
         if row[1].form_submit_button("Label it", icon=":material/label:", width="stretch"):
             with state.guard("Labelling"):
                 if not label:
@@ -116,16 +116,21 @@ def _label_form(info: CollectionInfo, image_id: int, current: str | None) -> Non
                     labels.label_images(state.collection(info), [image_id], label)
                     state.flash(f"Labelled “{label}”")
                     st.rerun()  # the whole page: its grids show the new label; the dialog stays open
+    if undo.undo_button(state.collection(info), key="undo_detail"):
+        st.rerun()  # the whole page, as after labelling
 
 
 def _region(info: CollectionInfo, row, data: bytes | None) -> None:
-    """Search with a region of this image: sliders, a live preview, then a search from the Search page."""
+    """Search with a region of this image: draw it (or type it), then a search from the Search page."""
     if not data or not row.width or not row.height:
         return
-    with st.expander("Search with a region of this image", icon=":material/crop:"):
+    panel = st.expander("Search with a region of this image", icon=":material/crop:", key=f"detail_region_{row.id}",
+                        on_change="rerun")  # keyed: stays open while the region is drawn; drawn only when open
+    if not panel.open:
+        return
+    with panel:
         box = crop.region_picker(Image.open(io.BytesIO(data)), (row.width, row.height), key=f"detail_crop_{row.id}")
-        if st.button("Search with this region", key="detail_region_search", icon=":material/crop:",
-                     disabled=box is None):
-            views.search_region(row.id, Path(row.path).name, box)
+        if st.button("Search with this region", key="detail_region_search", icon=":material/crop:", type="primary"):
+            queries.search_region(row.id, Path(row.path).name, box)
             _closed()
             st.switch_page("app_pages/search.py")

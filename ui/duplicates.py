@@ -12,7 +12,6 @@ from pathlib import Path
 import streamlit as st
 
 from revsearch import dedupe, near_duplicates
-from revsearch.collection import duplicate_store
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
 from ui import jobs, state
@@ -40,7 +39,7 @@ def scan_in_background(info: CollectionInfo, threshold: float, n_indexed: int) -
 
 def marks_version(info: CollectionInfo) -> int:
     """How many pairs are marked "not a duplicate" (the cached groups are recomputed when it moves)."""
-    return len(duplicate_store.marked(state.collection(info)))
+    return near_duplicates.dismissed_pairs(state.collection(info))
 
 
 def not_duplicate_button(info: CollectionInfo, image_id: int, group: DuplicateGroup) -> None:

@@ -23,8 +23,9 @@ SEEN = "_jobs_seen"  # session_state: ids of the jobs this session last saw runn
 
 @st.cache_resource(show_spinner=False)
 def runner() -> JobRunner:
-    """The server's one runner; jobs load the model through the app's shared copy."""
-    return JobRunner(WORK, embedder=state.loaded_embedder)
+    """The server's one runner; jobs load the model through the app's shared copy and work on the app's shared
+    collection handles (what a job derives, e.g. the suggestions after a retrain, is then the pages')."""
+    return JobRunner(WORK, embedder=state.loaded_embedder, collections=state.collection_at)
 
 
 def start(info: CollectionInfo, kind: str, params: dict | None = None, again: bool = False,

@@ -14,7 +14,7 @@ import streamlit as st
 
 from revsearch import labels, thumbnails
 from revsearch.workspace import CollectionInfo
-from ui import detail, state, views
+from ui import detail, display, labelling, queries, state
 
 KEY = "map_selection"
 PROBLEM = "map_selection_problem"  # session_state: why the last "Label selection" did nothing
@@ -104,8 +104,8 @@ def grid(info: CollectionInfo, ids: Sequence[int]) -> None:
     """The selected region as a grid: thumbnail, name, label and a checkbox (ticked) per image."""
     coll = state.collection(info)
     shown = list(ids[:GRID_LIMIT])
-    thumbs = thumbnails.thumbnails(coll, shown, views.THUMB)
-    _, label_of = views.image_facts(info, shown)
+    thumbs = thumbnails.thumbnails(coll, shown, display.THUMB)
+    _, label_of = labelling.image_facts(info, shown)
     paths = coll.paths(shown)
     box = st.container(key="grid_selection")
     for start in range(0, len(shown), PER_ROW):
@@ -115,11 +115,11 @@ def grid(info: CollectionInfo, ids: Sequence[int]) -> None:
                 if image_id in thumbs:
                     st.image(thumbs[image_id], width="stretch")
                 name = paths.get(image_id, "").rsplit("/", 1)[-1]
-                st.checkbox(views.short(name, 22), value=True, key=_tick_key(info, image_id),
+                st.checkbox(display.short(name, 22), value=True, key=_tick_key(info, image_id),
                             help=f"{name} · {label_of.get(image_id, 'unlabelled')}. Untick to leave it out.")
-                st.caption(views.md_escape(label_of.get(image_id, "unlabelled")))
+                st.caption(display.md_escape(label_of.get(image_id, "unlabelled")))
                 detail.detail_button(info, image_id, key=f"sel_detail_{image_id}")
-                views.more_like_this_button(image_id, name, key=f"sel_mlt_{image_id}", switch=True)
+                queries.more_like_this_button(image_id, name, key=f"sel_mlt_{image_id}", switch=True)
     if len(ids) > GRID_LIMIT:
         st.caption(f"… and {len(ids) - GRID_LIMIT} more, not shown: they are labelled with the ticked ones. "
                    "Clear and pick a smaller region to review every image.")

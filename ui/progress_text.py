@@ -1,8 +1,8 @@
 """Progress and summary wording for people: job titles, ETAs, step names, the numbers an indexing run shows.
 
 No Streamlit here, so the wording is unit-tested without a page; `ui/widgets.py` and `ui/jobs.py` draw it. The
-backend reports kinds, phase names and numbers only (see `revsearch.jobs`); what they are called on screen is decided
-here.
+backend reports kinds, phase names and numbers only (see `revsearch.jobs`, `revsearch.indexing.adding`); what they are
+called on screen is decided here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from revsearch.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
+from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
 from revsearch.jobs import DONE, FAILED, INTERRUPTED, MODEL, Job, RunClock
 
 PHASE_LABELS = {

@@ -13,7 +13,8 @@ from revsearch import clusters
 from revsearch.collection import Collection
 from revsearch.embed import REGISTRY, default_model
 from revsearch.embed.embedder import Embedder
-from revsearch.errors import RevsearchError
+from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL,
+                              RevsearchError)
 from revsearch.workspace import CollectionInfo, Workspace, data_dir
 
 log = logging.getLogger("revsearch.app")
@@ -57,6 +58,12 @@ def _collection(directory: str) -> Collection:
 def collection(info: CollectionInfo) -> Collection:
     """One open handle per collection, shared by sessions; its FAISS index reloads itself when vectors change."""
     return _collection(str(info.directory))
+
+
+def collection_at(directory: str) -> Collection:
+    """The shared handle of the collection in `directory`: background jobs work on it, so what they derive (a
+    retrain's suggester, the suggestions) is what the pages read."""
+    return _collection(str(directory))
 
 
 def forget_collection_handles() -> None:
@@ -147,13 +154,27 @@ def page_collection(title: str, nothing_yet: str) -> tuple[CollectionInfo, Colle
 # ---------------------------------------------------------------------------------------------- errors
 
 
+APP_HINTS = {  # what to do about an error, in the app's words (revsearch.errors.HINTS; the CLI has its own)
+    USE_MODEL: "This collection searches with its own model, {model}; make a new collection to use another.",
+    USE_INPUT: "This collection keeps its own input handling, {input}; make a new collection to use another.",
+    CREATE_COLLECTION: "Add images on the Collections page to make one.",
+    MAKE_CLUSTERS: "Make clusters on the Clusters page first.",
+    REPLACE_FILE: "Choose another name.",
+}
+
+
+def error_text(exc: RevsearchError) -> str:
+    """An engine error for a person in the app: its message, then its hint in the app's words (no CLI flags)."""
+    return f"{exc}. {APP_HINTS[exc.hint.kind].format(**exc.hint.data)}" if exc.hint else str(exc)
+
+
 @contextmanager
 def guard(action: str) -> Iterator[None]:
     """Run one user action; any failure becomes a readable message in the page instead of a traceback."""
     try:
         yield
     except RevsearchError as exc:
-        st.error(f"**{action} did not work.** {exc}", icon=":material/error:")
+        st.error(f"**{action} did not work.** {error_text(exc)}", icon=":material/error:")
     except MemoryError:
         st.error(f"**{action} ran out of memory.** Try fewer or smaller images.", icon=":material/error:")
     except Exception as exc:  # noqa: BLE001 - the page must survive anything; details go to the server log

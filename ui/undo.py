@@ -9,17 +9,18 @@ from revsearch.collection import Collection
 from ui import state
 
 
-def undo_button(coll: Collection, key: str) -> None:
-    """"Undo: <the newest labelling action>", or nothing when there is nothing to undo.
+def undo_button(coll: Collection, key: str) -> bool:
+    """"Undo: <the newest labelling action>", or nothing when there is nothing to undo; True on the run after a
+    click (a dialog then reruns the whole page, whose grids show the labels as they are again).
 
     The click undoes the action the button named (by id), even if another tab labelled something meanwhile; images
     whose label changed since are left alone, and the message says so."""
     last = labels.last_action(coll)
     if last is None:
-        return
-    st.button(f"Undo: {last.description}", key=key, icon=":material/undo:", type="tertiary",
-              help="reverses this labelling action; press again to go one more step back",
-              on_click=_undo, args=(coll, last.id))
+        return False
+    return st.button(f"Undo: {last.description}", key=key, icon=":material/undo:", type="tertiary",
+                     help="reverses this labelling action; press again to go one more step back",
+                     on_click=_undo, args=(coll, last.id))
 
 
 def _undo(coll: Collection, action_id: int) -> None:

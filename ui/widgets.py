@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
-from revsearch import adding
+from revsearch import workspace
 from revsearch.embed import REGISTRY
 from revsearch.embed.embedder import Embedder
 from revsearch.jobs import MODEL, RunClock
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo
 from ui import state
-from ui.progress_text import run_text
+from ui.progress_text import run_text, step_text
 
 
 class AddingRun:
@@ -79,18 +81,18 @@ def sidebar(infos: list[CollectionInfo], info: CollectionInfo | None) -> None:
             model_note(state.model_for_new_collections()[0])
             return
         slugs = [c.slug for c in infos]
-        labels = {c.slug: c.label for c in infos}
+        names = {c.slug: c.name for c in infos}  # the name alone: the count is on the line below, never cut off
         st.session_state["sidebar_collection"] = info.slug  # follow selections made elsewhere (Use, Create)
-        st.selectbox("Collection", slugs, format_func=labels.get, key="sidebar_collection",
+        st.selectbox("Collection", slugs, format_func=names.get, key="sidebar_collection",
                      on_change=lambda: state.select(st.session_state["sidebar_collection"]))
         counts = info.counts
-        extra = []
+        extra = [info.size_text]
         if counts.get("skipped"):
             extra.append(f"{counts['skipped']} skipped file{'s' if counts['skipped'] != 1 else ''}")
         if counts.get("duplicate"):
             extra.append(f"{counts['duplicate']} duplicate{'s' if counts['duplicate'] != 1 else ''}")
         if extra:
-            st.caption("In the collection: " + " · ".join(extra), help="skipped: files that are not readable "
+            st.caption(" · ".join(extra), help="what the collection holds; skipped: files that are not readable "
                        "images; duplicates: identical content, indexed once (the Collections page lists them)")
         model_note(info.model)
 
@@ -143,11 +145,24 @@ def index_summary(summary: dict) -> None:
                          hide_index=True, width="stretch")
 
 
+def steps(label: str) -> tuple[Progress, Callable[[], None]]:
+    """A progress bar for multi-step work whose messages say the sub-step (k-means, saving…); (callback, clear).
+
+    Messages are prefixed with `label`, with a percentage when there is a total."""
+    bar = st.progress(0.0, text=f"{label}…")
+
+    def update(done: int, total: int, message: str) -> None:
+        fraction = min(1.0, done / total) if total else 0.0
+        bar.progress(fraction, text=step_text(label, message) + (f" ({fraction:.0%})" if total else ""))
+
+    return update, bar.empty
+
+
 def build_demo() -> None:
     """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard)."""
     run = AddingRun("Setting up the demo")
     embedder = run.load_model(state.model_for_new_collections()[0])
-    demo, _added = adding.build_demo(state.workspace(), embedder, run.phases)
+    demo, _added = workspace.build_demo(state.workspace(), embedder, run.phases)
     run.finish()
     state.select(demo.slug)
     st.rerun()

@@ -36,7 +36,7 @@ def ann(s: Session) -> None:
 
 def pick_dim(params: dict) -> tuple[int, str]:
     """The largest dimension whose ANN build fits the memory budget, and why it is not the wanted one."""
-    from revsearch.collection import vector_index
+    from revsearch.neighbours import ann_index
 
     n, budget, want = params["n"], params["budget_mb"], params["want_dim"]
     if params.get("dim"):
@@ -48,7 +48,7 @@ def pick_dim(params: dict) -> tuple[int, str]:
     can_reset = reset_hwm()
     pn, pd = 30_000, 192
     probe = synthetic_vectors(pn, pd, seed=7)
-    vector_index.build(np.arange(1, pn + 1, dtype=np.int64), probe, pd, exact_limit=0)
+    ann_index(np.arange(1, pn + 1, dtype=np.int64), probe, exact_limit=0)
     peak = hwm_mb() if can_reset else None
     del probe
     factor = max(1.0, (peak - base) / (pn * pd * 4 / 2**20)) if peak else 4.0
@@ -62,11 +62,12 @@ def pick_dim(params: dict) -> tuple[int, str]:
 
 
 def ann_worker(params: dict) -> dict:
-    """Runs in a fresh process: pick the dimension that fits the memory budget, build with `vector_index.build`,
+    """Runs in a fresh process: pick the dimension that fits the memory budget, build with `neighbours.ann_index`,
     then measure recall@10 against exact search on held-out queries and single-query latency."""
     import faiss
 
-    from revsearch.collection import vector_index
+    from revsearch.neighbours import ann_index
+    from revsearch.vectors import recall_at_k
 
     n = params["n"]
     dim, why = pick_dim(params)
@@ -80,7 +81,7 @@ def ann_worker(params: dict) -> dict:
     gen_s = time.perf_counter() - t
     ids = np.arange(1, n + 1, dtype=np.int64)
     t = time.perf_counter()
-    index, info = vector_index.build(ids, vectors, dim, exact_limit=0)
+    index, info = ann_index(ids, vectors, exact_limit=0)
     build_s = time.perf_counter() - t
     queries = gen.sample(params["queries"], seed=99)
     t = time.perf_counter()
@@ -93,7 +94,7 @@ def ann_worker(params: dict) -> dict:
         faiss.knn(queries[i : i + 1], vectors, 10, faiss.METRIC_INNER_PRODUCT)
         exact_one.append(time.perf_counter() - t)
     _, got = index.search(queries, 10)
-    recall = float(np.mean([len(set(g) & set(tr)) / 10 for g, tr in zip(got.tolist(), truth.tolist())]))
+    recall = recall_at_k(got, truth)
     for i in range(min(10, len(queries))):
         index.search(queries[i : i + 1], 10)
     lat = []

@@ -77,7 +77,7 @@ def umap(s: Session, coll, directory: Path) -> None:
 
 
 def add10(s: Session, coll, directory: Path, root: Path) -> None:
-    from revsearch.collection import index_folder
+    from revsearch.indexing import index_folder
 
     embedder = s.embedder
     fresh = s.inputs("vga")

@@ -14,7 +14,8 @@ from benchsuite.session import Session
 
 
 def throughput(s: Session, kind: str) -> None:
-    from revsearch.collection import Collection, index_folder
+    from revsearch.collection import Collection
+    from revsearch.indexing import index_folder
 
     plan = s.plan
     n, n_naive = (plan.vga, plan.vga_naive) if kind == "vga" else (plan.mp12, plan.mp12_naive)

@@ -11,10 +11,11 @@ import os
 import sys
 from typing import Sequence
 
-from revsearch.cli import engine, explore, learn, quality, scale
+from revsearch.cli import clusters, dataset, duplicates, engine, labels, learn, maps, montage, quality, scale
+from revsearch.cli.common import error_text
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, scale, quality, explore, learn)
+COMMAND_MODULES = (engine, scale, quality, clusters, maps, labels, duplicates, montage, learn, dataset)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except RevsearchError as exc:
-        print(f"revsearch: error: {exc}", file=sys.stderr)
+        print(f"revsearch: error: {error_text(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `revsearch … | head` closed the pipe: the reader has what it wanted, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout

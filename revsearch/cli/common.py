@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, TextIO
 
 from tqdm import tqdm
@@ -14,8 +14,25 @@ from tqdm import tqdm
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
-from revsearch.embed.views import DEFAULT_INPUT, INPUT_MODES
+from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL,
+                              RevsearchError)
+from revsearch.indexing import pairing
+from revsearch.input_modes import DEFAULT_INPUT, INPUT_MODES
 from revsearch.progress import Progress
+
+
+CLI_HINTS = {  # what to do about an error, in the command line's words (revsearch.errors.HINTS)
+    USE_MODEL: ". Use --model {model} or a new collection.",
+    USE_INPUT: ". Use --input {input} or a new collection.",
+    CREATE_COLLECTION: "; create one with `revsearch index FOLDER --collection {directory}`",
+    MAKE_CLUSTERS: "; run `cluster -k K` (or `--suggest`) first",
+    REPLACE_FILE: "; choose another name or use --force to replace it",
+}
+
+
+def error_text(exc: RevsearchError) -> str:
+    """An engine error for a terminal: its message, then its hint in the command line's words."""
+    return str(exc) + (CLI_HINTS[exc.hint.kind].format(**exc.hint.data) if exc.hint else "")
 
 
 def add_collection_arg(parser: argparse.ArgumentParser) -> None:
@@ -46,13 +63,8 @@ def add_quiet_arg(parser: argparse.ArgumentParser) -> None:
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
     """The collection's own model and input handling; a different --model or --input is refused before anything
     loads."""
-    if getattr(args, "model", None) and args.model != coll.model:
-        coll.check_model(args.model, coll.fingerprint)
-    if getattr(args, "input", None):
-        coll.check_input(args.input)
-    embedder = Embedder(coll.model, backend=getattr(args, "backend", "auto"), input_mode=coll.input_mode)
-    coll.check_model(embedder.name, embedder.fingerprint)
-    return embedder
+    return pairing.embedder_for(coll, getattr(args, "model", None), getattr(args, "input", None),
+                                getattr(args, "backend", "auto"))
 
 
 def new_input(args: argparse.Namespace) -> str:
@@ -100,6 +112,22 @@ class LogLines:
         if total and message:
             parts.append(message[-60:])
         return "revsearch: " + " · ".join(parts)
+
+
+@contextmanager
+def lazy_progress(unit: str, quiet: bool) -> Iterator[Progress]:
+    """A progress bar that appears only once there is progress to show, so a failing command prints one line."""
+    with ExitStack() as stack:
+        bar: list[Progress] = []
+
+        def update(done: int, total: int, message: str) -> None:
+            if quiet:
+                return
+            if not bar:
+                bar.append(stack.enter_context(progress_bar(unit)))
+            bar[0](done, total, message)
+
+        yield update
 
 
 @contextmanager

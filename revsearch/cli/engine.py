@@ -8,20 +8,18 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from PIL import Image
-
-from revsearch import images
-from revsearch.adding import add_images
 from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
-                                  embedder_for, new_input, print_json, progress_bar)
+                                  print_json, progress_bar)
 from revsearch.cli.scale import add_ray_args, batch_source
-from revsearch.collection import Collection, IndexReport
+from revsearch.collection import Collection
 from revsearch.collection.catalog import SCHEMA_VERSION
-from revsearch.embed import REGISTRY, Embedder, default_model
-from revsearch.embed.models import find_resnet50_weights, WeightsUnavailable
+from revsearch.embed import REGISTRY, default_model
 from revsearch.errors import RevsearchError
-from revsearch.regions import Box, crop, parse_box
-from revsearch.search import METRICS, Searcher, combine_queries, load_query_vectors, search_vectors
+from revsearch.files import existing_folder
+from revsearch.indexing import IndexReport
+from revsearch.indexing.adding import add_images
+from revsearch.indexing.pairing import open_or_create
+from revsearch.search import METRICS, Query, run_query
 
 LIST_LIMIT = 20
 
@@ -76,18 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    folder = args.folder.expanduser()
-    if not folder.is_dir():
-        raise RevsearchError(f"folder not found: {folder}" if not folder.exists() else f"not a folder: {folder}")
-    if Collection.exists(args.collection):
-        coll = Collection.open(args.collection)
-        embedder = embedder_for(coll, args)
-    else:
-        name, why = (args.model, "chosen with --model") if args.model else default_model()
-        print(f"model: {name} — {why}", file=sys.stderr)
-        embedder = Embedder(name, backend=args.backend, input_mode=new_input(args))
-        coll = Collection.create(args.collection, embedder.name, embedder.fingerprint, embedder.dim,
-                                 vector_dtype="float16" if args.float16 else "float32", input_mode=embedder.input_mode)
+    folder = existing_folder(args.folder)
+    coll, embedder, created = open_or_create(args.collection, args.model, args.input, args.backend,
+                                             vector_dtype="float16" if args.float16 else "float32")
+    if created:
+        print(f"model: {embedder.name} — {'chosen with --model' if args.model else default_model()[1]}",
+              file=sys.stderr)
     with coll, progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as batches:
         coll.set_index_memory(args.index_memory)
         added = add_images(coll, folder, embedder, phases=lambda phase: progress, prepare=args.prepare,
@@ -138,70 +130,22 @@ def _more(n: int) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     if args.positive or args.negative:
-        return search_feedback(args)
-    if bool(args.images) == bool(args.embedding):
+        if not args.positive:
+            raise RevsearchError("--negative goes with --positive IMAGE…")
+        if args.images or args.embedding or args.crop or args.combine or args.metric != "cosine":
+            raise RevsearchError("--positive/--negative take no other query, --crop, --combine or --metric")
+    elif bool(args.images) == bool(args.embedding):
         raise RevsearchError("give query IMAGEs, --embedding FILE.npy or --positive IMAGE… (one of them)")
-    if args.embedding:
-        if args.crop:
-            raise RevsearchError("--crop applies to query images, not to --embedding vectors")
-        return search_embeddings(args)
-    box = parse_box(args.crop) if args.crop else None
-    coll = Collection.open(args.collection)
-    with coll:
-        searcher = Searcher(coll, embedder_for(coll, args))
-        decoded, failed = [], {}
-        for n, path in enumerate(args.images):
-            img = _query_image(path, box, searcher.embedder.input_size)
-            if isinstance(img, str):
-                failed[n] = img
-                print(f"revsearch: error: cannot use {path} as a query: {img}", file=sys.stderr)
-            else:
-                decoded.append(img)
-        hits = (searcher.by_images(decoded, k=args.k, metric=args.metric, combine=args.combine, space=_space(args))
-                if decoded else [])
-    if args.combine:
-        out = [{"query": [str(p) for p in args.images], "results": [h.as_dict() for h in (hits[0] if hits else [])]}]
-    else:
-        ok = iter(hits)
-        out = [{"query": str(p), "results": [], "error": failed[n]} if n in failed
-               else {"query": str(p), "results": [h.as_dict() for h in next(ok)]} for n, p in enumerate(args.images)]
-    print_hits(out, args.json)
-    return 1 if failed else 0
-
-
-def search_embeddings(args: argparse.Namespace) -> int:
-    """Queries given as vectors, labelled FILE#ROW, in the same output shape as image queries."""
-    coll = Collection.open(args.collection)
-    with coll:
-        queries = load_query_vectors(args.embedding, coll.dim)
-        labels = [f"{args.embedding}#{n}" for n in range(len(queries))]
-        hits = search_vectors(coll, combine_queries(queries) if args.combine else queries, args.k, args.metric,
-                              space=_space(args))
-    if args.combine:
-        out = [{"query": labels, "results": [h.as_dict() for h in hits[0]]}]
-    else:
-        out = [{"query": label, "results": [h.as_dict() for h in row]} for label, row in zip(labels, hits)]
-    print_hits(out, args.json)
-    return 0
-
-
-def search_feedback(args: argparse.Namespace) -> int:
-    """"More like these, less like those": one result list, scored by similarity to the positives minus a weight
-    times similarity to the negatives (Rocchio)."""
-    if not args.positive:
-        raise RevsearchError("--negative goes with --positive IMAGE…")
-    if args.images or args.embedding or args.crop or args.combine or args.metric != "cosine":
-        raise RevsearchError("--positive/--negative take no other query, --crop, --combine or --metric")
-    with Collection.open(args.collection) as coll:
-        searcher = Searcher(coll, embedder_for(coll, args))
-        hits = searcher.by_feedback(args.positive, args.negative, k=args.k, space=_space(args))
-    print_hits([{"query": {"positive": [str(p) for p in args.positive], "negative": [str(p) for p in args.negative]},
-                 "results": [h.as_dict() for h in hits]}], args.json)
-    return 0
-
-
-def _space(args: argparse.Namespace) -> str:
-    return "raw" if args.raw else "learned"
+    elif args.embedding and args.crop:
+        raise RevsearchError("--crop applies to query images, not to --embedding vectors")
+    answers, unusable = run_query(args.collection, Query(
+        images=args.images, embedding=args.embedding, positive=args.positive or [], negative=args.negative,
+        crop=args.crop, k=args.k, metric=args.metric, combine=args.combine, space="raw" if args.raw else "learned",
+        model=args.model, backend=args.backend))
+    for path, reason in unusable:
+        print(f"revsearch: error: cannot use {path} as a query: {reason}", file=sys.stderr)
+    print_hits([answer.as_dict() for answer in answers], args.json)
+    return 1 if unusable else 0
 
 
 def print_hits(out: list[dict], as_json: bool) -> None:
@@ -212,20 +156,6 @@ def print_hits(out: list[dict], as_json: bool) -> None:
             print(f"{entry['query']}:" + (f" error: {entry['error']}" if "error" in entry else ""))
             for rank, hit in enumerate(entry["results"], 1):
                 print(f"  {rank:>3}. {hit['score']:.4f}  {hit['path']}")
-
-
-def _query_image(path: Path, box: Box | None, size: int) -> Image.Image | str:
-    """The decoded query (its region when `box`), or why it cannot be used."""
-    if box is None:
-        img = images.load_image(path, target=size)
-        return img.reason if isinstance(img, images.Skip) else img
-    img = images.load_image(path, target=None)
-    if isinstance(img, images.Skip):
-        return img.reason
-    try:
-        return crop(img, box)
-    except RevsearchError as exc:
-        return str(exc)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -270,15 +200,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     chosen, why = default_model()
     rows = []
     for name, entry in REGISTRY.items():
-        if name == "resnet50":
-            try:
-                available = find_resnet50_weights() is not None
-            except WeightsUnavailable:
-                available = False
-        else:
-            available = True
         rows.append({"name": name, "dim": entry.spec.dim, "description": entry.spec.description,
-                     "needs": entry.spec.needs, "available_offline": available, "default": name == chosen})
+                     "needs": entry.spec.needs, "available_offline": entry.offline(), "default": name == chosen})
     if args.json:
         print_json({"default": chosen, "why": why, "models": rows})
         return 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from revsearch import learned
-from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, print_json
-from revsearch.cli.explore import lazy_progress
+from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, lazy_progress, print_json
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 

@@ -6,12 +6,11 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from revsearch.cli.common import (add_input_arg, add_json_arg, add_model_args, add_quiet_arg, embedder_for, new_input,
-                                  print_json, progress_bar)
-from revsearch.collection import Collection, index_files
-from revsearch.embed import Embedder, default_model
+from revsearch.cli.common import add_input_arg, add_json_arg, add_model_args, add_quiet_arg, print_json, progress_bar
 from revsearch.errors import RevsearchError
 from revsearch.evaluate import labels_from_csv, labels_from_folder, retrieval_metrics
+from revsearch.indexing import index_files
+from revsearch.indexing.pairing import open_or_create
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,14 +34,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         raise RevsearchError(f"not found: {source}")
     with tempfile.TemporaryDirectory(prefix="revsearch-eval-") as tmp:
-        if args.collection and Collection.exists(args.collection):
-            coll = Collection.open(args.collection)
-            embedder = embedder_for(coll, args)
-        else:
-            name = args.model or default_model()[0]
-            embedder = Embedder(name, backend=args.backend, input_mode=new_input(args))
-            coll = Collection.create(args.collection or Path(tmp) / "eval", embedder.name, embedder.fingerprint,
-                                     embedder.dim, input_mode=embedder.input_mode)
+        coll, embedder, _ = open_or_create(args.collection or Path(tmp) / "eval", args.model, args.input,
+                                           args.backend)
         with coll, progress_bar(quiet=args.quiet) as progress:
             index_files(coll, sorted(labels), embedder, progress=progress)
             by_path = {r.path: r.id for r in coll.rows("indexed") if r.path in labels}

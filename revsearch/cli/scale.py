@@ -13,11 +13,11 @@ from typing import Iterator
 
 from revsearch.cli.common import (add_collection_arg, add_input_arg, add_json_arg, add_model_args, add_quiet_arg,
                                   new_input, print_json, progress_bar)
-from revsearch.collection.sync import BatchSource, local_source
+from revsearch.indexing.sync import BatchSource, local_source
 from revsearch.embed import Embedder, default_model
-from revsearch.embed.views import INPUT_MODES
 from revsearch.errors import RevsearchError
-from revsearch.files import walk_files
+from revsearch.input_modes import INPUT_MODES
+from revsearch.files import existing_folder, walk_files
 
 
 def add_ray_args(parser: argparse.ArgumentParser) -> None:
@@ -78,9 +78,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from revsearch.distributed.ingest import shards_model
     from revsearch.distributed.shards import ShardWriter, shard_files, written_entries
 
-    root = args.folder.expanduser()
-    if not root.is_dir():
-        raise RevsearchError(f"folder not found: {root}" if not root.exists() else f"not a folder: {root}")
+    root = existing_folder(args.folder)
     if args.rows_per_shard < 1:
         raise RevsearchError("--rows-per-shard must be at least 1")
     out = args.out.expanduser().resolve()
@@ -94,7 +92,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise RevsearchError(f"{out} holds shards of {made[0]} ({made[1][:12]}…); use another --out")
     done = written_entries(out)
     todo, unchanged = [], 0
-    for path in walk_files(root.resolve()):
+    for path in walk_files(root):
         try:
             st = path.stat()
         except OSError:

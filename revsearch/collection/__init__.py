@@ -1,13 +1,12 @@
-"""Persistent collections: catalog + vectors + FAISS index, synced incrementally with folders.
+"""Persistent collections: catalog + vectors + FAISS index (filled by revsearch.indexing).
 
-This package is the only place in revsearch that speaks SQL. The rest uses `Collection` (rows, vectors, index,
-metadata, `add_rows`) and the store modules: `label_store` (labels with history, every write one undoable action
-recorded by `label_actions`), `cluster_store` (centroids, members, names), `map_store` (2-D map points) and
-`sampling` (cheap reads of large catalogs: a sample of the images, images per folder).
+This package is the only place in revsearch that speaks SQL, and it runs no model. The rest uses `Collection` (rows,
+vectors, index, metadata, `add_rows`) and the store modules: `label_store` (labels with history, every write one
+undoable action recorded by `label_actions`), `cluster_store` (centroids, members, names), `map_store` (2-D map
+points) and `sampling` (cheap reads of large catalogs: a sample of the images, images per folder).
 """
 
 from revsearch.collection.collection import Collection
 from revsearch.collection.rows import ImageRow, NewRow
-from revsearch.collection.sync import IndexReport, index_files, index_folder
 
-__all__ = ["Collection", "ImageRow", "IndexReport", "NewRow", "index_files", "index_folder"]
+__all__ = ["Collection", "ImageRow", "NewRow"]

@@ -151,6 +151,44 @@ MIGRATIONS: list[list[str]] = [
         vec BLOB NOT NULL
     )""",
     ],
+    # 6: dataset splits and exclusions (revsearch/collection/split_store.py, exclusion_store.py). Only new tables that
+    # reference `images`, so this step may sit at any position after step 1. `splits`: an image's split, its
+    # near-copy group (`grp`, the smallest member id) and the content hash it was assigned with (a file changed in
+    # place is assigned again). `exclusions`: images left out of every export, why and when; each exclude / include
+    # is one undoable `exclusion_actions` row with the before/after of every image in `exclusion_changes`.
+    [
+        """CREATE TABLE splits (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        split TEXT NOT NULL,
+        grp INTEGER NOT NULL,
+        hash TEXT,
+        assigned_at REAL NOT NULL
+    )""",
+        """CREATE INDEX splits_grp ON splits(grp)""",
+        """CREATE TABLE exclusions (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        reason TEXT NOT NULL,
+        at REAL NOT NULL
+    )""",
+        """CREATE TABLE exclusion_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        description TEXT NOT NULL,
+        images INTEGER NOT NULL,
+        undone_at REAL,
+        undo_of INTEGER REFERENCES exclusion_actions(id) ON DELETE SET NULL
+    )""",
+        """CREATE TABLE exclusion_changes (
+        action_id INTEGER NOT NULL REFERENCES exclusion_actions(id) ON DELETE CASCADE,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        old_reason TEXT,
+        old_at REAL,
+        new_reason TEXT,
+        new_at REAL,
+        PRIMARY KEY (action_id, image_id)
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

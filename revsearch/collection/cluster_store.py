@@ -1,6 +1,6 @@
 """Stored clusters: centroids, names and members (with each member's similarity and the content hash it had).
 
-The k-means itself and the rules for numbering, naming and merging live in revsearch/clusters.py; this module only
+The k-means itself and the rules for numbering, naming and merging live in revsearch/clusters/; this module only
 reads and writes the `clusters` and `cluster_members` tables, each write in one transaction together with the
 metadata values the caller passes (so the bookkeeping never disagrees with the rows).
 """

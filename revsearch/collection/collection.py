@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence, TypeVar
 
 import faiss
 import numpy as np
@@ -15,8 +15,11 @@ import numpy as np
 from revsearch.collection import catalog, index_plan, vector_index
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.collection.snapshot import VectorSnapshot
-from revsearch.embed.views import DEFAULT_INPUT, LEGACY_INPUT, check_input
-from revsearch.errors import RevsearchError
+from revsearch.errors import CREATE_COLLECTION, Hint, RevsearchError
+from revsearch.input_modes import DEFAULT_INPUT, LEGACY_INPUT, check_input
+
+T = TypeVar("T")
+
 
 class GenerationMoved(RevsearchError):
     """A result computed from the vectors of one generation met a catalog whose vectors changed meanwhile."""
@@ -35,12 +38,14 @@ class Collection:
         self._build_lock = threading.Lock()
         self.model = catalog.get_meta(conn, "model") or ""
         self.fingerprint = catalog.get_meta(conn, "fingerprint") or ""
-        # how images became model inputs (revsearch/embed/views.py); collections made before it was a choice: letterbox
+        # how images became model inputs (revsearch/input_modes.py); collections made before it was a choice: letterbox
         self.input_mode = catalog.get_meta(conn, "input_mode") or LEGACY_INPUT
         self.dim = int(catalog.get_meta(conn, "dim") or 0)
         self.vector_dtype = np.dtype(catalog.get_meta(conn, "vector_dtype") or "float32")
         self._index: faiss.Index | None = None
         self._index_generation = -1
+        self._derived: dict[str, tuple[tuple[int, Hashable], object]] = {}
+        self._derived_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -78,8 +83,8 @@ class Collection:
         directory = Path(directory).expanduser().resolve()
         path = directory / catalog.CATALOG_NAME
         if not path.is_file():
-            raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME}); create one with "
-                                 f"`revsearch index FOLDER --collection {directory}`")
+            raise RevsearchError(f"no collection at {directory} (missing {catalog.CATALOG_NAME})",
+                                 Hint(CREATE_COLLECTION, {"directory": str(directory)}))
         try:
             conn = catalog.connect(path, read_only=read_only)
             catalog.migrate(conn)
@@ -103,29 +108,6 @@ class Collection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------------ model contract
-
-    def check_model(self, name: str, fingerprint: str) -> None:
-        """Vectors from another model or other weights are not comparable: refuse them with a message that says so."""
-        if name != self.model:
-            raise RevsearchError(
-                f"collection {self.directory} was built with model {self.model!r}; it cannot be used with "
-                f"{name!r} (its vectors are not comparable). Use --model {self.model} or a new collection."
-            )
-        if fingerprint != self.fingerprint:
-            raise RevsearchError(
-                f"collection {self.directory} was built with other {self.model} weights "
-                f"({self.fingerprint[:12]}…, now {fingerprint[:12]}…); re-index it into a new collection"
-            )
-
-    def check_input(self, mode: str) -> None:
-        """Vectors made with another input handling are not comparable either: refuse them, saying so."""
-        if mode != self.input_mode:
-            raise RevsearchError(
-                f"collection {self.directory} was built with input handling {self.input_mode!r}; vectors made with "
-                f"{mode!r} are not comparable with its own. Use --input {self.input_mode} or a new collection."
-            )
 
     # ------------------------------------------------------------------ reading
 
@@ -279,6 +261,10 @@ class Collection:
                 self._index, self._index_generation = index, generation
             return index
 
+    def index_path(self) -> Path:
+        """The file the index of the current generation is kept in (there once `index()` has run)."""
+        return vector_index.index_file(self.directory, self.generation)
+
     def _ready_index(self) -> faiss.Index | None:
         """The cached or saved index of the current generation when it matches the catalog (call under the lock)."""
         generation = self.generation
@@ -291,6 +277,30 @@ class Collection:
         vector_index.set_search_params(index, info)
         self._index, self._index_generation = index, generation
         return index
+
+    def derived(self, kind: str, params: Hashable, build: Callable[[], T]) -> T:
+        """A value computed from this generation's vectors beside the index (the learned space's index, label
+        suggestions): one per `kind`, kept while the generation and `params` stay the same, else built again.
+
+        Built outside every lock, so a build may read the collection freely; two threads may then build the same
+        value at once, and the last one is kept."""
+        key = (self.generation, params)
+        with self._derived_lock:
+            held = self._derived.get(kind)
+            if held is not None and held[0] == key:
+                return held[1]  # type: ignore[return-value]
+            self._derived.pop(kind, None)  # the old value is freed before the new one is built
+        value = build()
+        with self._derived_lock:
+            self._derived[kind] = (key, value)
+        return value
+
+    def peek_derived(self, kind: str, params: Hashable) -> tuple[Any, bool] | None:
+        """What `derived` holds for `kind`, building nothing: (value, whether it is the one for this generation and
+        `params`), or None — for a page that shows the last result while a background job builds the next."""
+        with self._derived_lock:
+            held = self._derived.get(kind)
+        return None if held is None else (held[1], held[0] == (self.generation, params))
 
     @property
     def index_memory(self) -> int | None:

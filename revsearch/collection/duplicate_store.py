@@ -53,14 +53,6 @@ def mark(coll: Collection, pairs: Iterable[Pair]) -> int:
         return conn.total_changes - before
 
 
-def unmark(coll: Collection, pairs: Iterable[Pair]) -> int:
-    """Forget marks (the pairs may be grouped again); returns how many were removed."""
-    with coll.transaction() as conn:
-        before = conn.total_changes
-        conn.executemany("DELETE FROM not_duplicates WHERE a = ? AND b = ?", _ordered(pairs))
-        return conn.total_changes - before
-
-
 def marked(coll: Collection) -> set[Pair]:
     """Every marked pair, (smaller id, larger id)."""
     return {(int(a), int(b)) for a, b in catalog.fetch(coll, "SELECT a, b FROM not_duplicates")}
@@ -73,6 +65,11 @@ def save_scan(coll: Collection, scan: Scan) -> None:
                  threshold=np.float64(scan.threshold), seconds=np.float64(scan.seconds), at=np.float64(scan.at),
                  a=np.asarray(scan.a, np.int64), b=np.asarray(scan.b, np.int64),
                  score=np.asarray(scan.score, np.float32))
+
+
+def forget_scan(coll: Collection) -> None:
+    """Drop the kept scan (if any): the next comparison starts from nothing."""
+    (coll.directory / SCAN_FILE).unlink(missing_ok=True)
 
 
 def scan_key(coll: Collection) -> tuple[int, float] | None:

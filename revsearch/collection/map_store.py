@@ -53,6 +53,16 @@ def points(coll: Collection) -> list[StoredPoint]:
     return _stored(catalog.fetch(coll, _POINTS + " ORDER BY p.image_id"))
 
 
+def positions(coll: Collection, ids: Sequence[int]) -> dict[int, tuple[float, float]]:
+    """image id -> stored (x, y), for those of `ids` on the map."""
+    out: dict[int, tuple[float, float]] = {}
+    for chunk in catalog.chunks(sorted({int(i) for i in ids})):
+        rows = catalog.fetch(coll, f"SELECT image_id, x, y FROM projection WHERE image_id IN "
+                                   f"({catalog.marks(chunk)})", tuple(chunk))
+        out.update({int(r[0]): (float(r[1]), float(r[2])) for r in rows})
+    return out
+
+
 def count_shown(coll: Collection) -> int:
     """How many points `points` returns (missing images are not shown)."""
     return int(catalog.fetch(coll, "SELECT COUNT(*) FROM projection p JOIN images i ON i.id = p.image_id "

@@ -18,6 +18,7 @@ import faiss
 import numpy as np
 
 from revsearch.collection import index_plan
+from revsearch.vectors import recall_at_k
 
 INDEX_PREFIX = "index-"
 INDEX_SUFFIX = ".faiss"
@@ -154,11 +155,6 @@ def calibrate_nprobe(index: faiss.Index, queries: np.ndarray, truth: np.ndarray,
         if recall >= target or nprobe >= ivf.nlist:
             return nprobe, recall
         nprobe *= 2
-
-
-def recall_at_k(got: np.ndarray, truth: np.ndarray) -> float:
-    """Mean fraction of the true top-k found in the returned top-k."""
-    return float(np.mean([len(set(g) & set(t)) / len(t) for g, t in zip(got.tolist(), truth.tolist())]))
 
 
 def _bytes_per_vector(kind: str, dim: int) -> float:

@@ -11,10 +11,11 @@ from typing import Sequence
 import numpy as np
 
 from revsearch.collection import Collection, ImageRow, NewRow
-from revsearch.distributed.shards import ShardRow, read_shard, shard_files, shard_model
+from revsearch.distributed.shards import ShardRow, read_shard, shard_model
 from revsearch.embed.models import file_fingerprint, model_entry
-from revsearch.embed.views import LEGACY_INPUT, check_input
 from revsearch.errors import RevsearchError
+from revsearch.indexing.pairing import open_checked
+from revsearch.input_modes import LEGACY_INPUT, check_input
 from revsearch.progress import Progress, report
 
 
@@ -74,14 +75,8 @@ def open_for(directory: Path, made: Made, files: Sequence[Path]) -> Collection:
     """The collection to ingest into: existing (its model and input handling must match) or new, bound to the
     shards' model and input handling."""
     model, fingerprint, input_mode = made
-    if Collection.exists(directory):
-        coll = Collection.open(directory)
-        try:
-            coll.check_model(model, fingerprint)
-            coll.check_input(input_mode)
-        except RevsearchError:
-            coll.close()
-            raise
+    coll = open_checked(directory, model, fingerprint, input_mode)
+    if coll is not None:
         return coll
     try:
         dim = model_entry(model).spec.dim

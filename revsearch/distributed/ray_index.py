@@ -24,9 +24,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from revsearch.collection.sync import BatchSource, Entry, Loaded, load_file
+from revsearch.indexing.sync import BatchSource, Entry, Loaded, load_file
 from revsearch.embed.embedder import THREADS_ENV, Embedder, cpu_threads, onnx_cache_path
-from revsearch.embed.pipeline import Embedded, embed_stream
+from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.errors import RevsearchError
 
 FORCE_GPU_ENV = "REVSEARCH_FORCE_GPU_REQUEST"  # a GPU count per actor, as --gpus-per-actor (for CPU-only tests)

@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from revsearch.collection.sync import Entry, Loaded
-from revsearch.embed.pipeline import Embedded
+from revsearch.indexing.sync import Entry, Loaded
+from revsearch.indexing.pipeline import Embedded
 from revsearch.errors import RevsearchError
 
 MODEL_KEY, FINGERPRINT_KEY, INPUT_KEY = b"revsearch.model", b"revsearch.fingerprint", b"revsearch.input"

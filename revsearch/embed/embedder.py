@@ -21,8 +21,9 @@ from PIL import Image
 
 from revsearch.embed import views
 from revsearch.embed.models import ModelSpec, file_fingerprint, model_entry
-from revsearch.embed.views import DEFAULT_INPUT, STEP, Prepared
+from revsearch.embed.views import STEP, Prepared
 from revsearch.errors import RevsearchError
+from revsearch.input_modes import DEFAULT_INPUT, check_input
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,14 @@ def onnx_providers(available: Sequence[str]) -> list[str]:
 class Embedder:
     """A loaded model and an input handling: `embed_images(images) -> float32[n,dim]`, rows L2-normalised.
 
-    `input_mode` (views.INPUT_MODES) says how an image becomes model inputs; `for_input` gives the same loaded model
+    `input_mode` (input_modes.INPUT_MODES) says how an image becomes model inputs; `for_input` gives the same loaded model
     under another mode, so one loaded model serves collections of either kind."""
 
     def __init__(self, name: str, backend: str = "auto", weights: Path | None = None, random_weights: bool = False,
                  input_mode: str = DEFAULT_INPUT):
         if backend not in BACKENDS:
             raise RevsearchError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        self.input_mode = views.check_input(input_mode)
+        self.input_mode = check_input(input_mode)
         entry = model_entry(name)
         self.spec: ModelSpec = entry.spec
         self.name = self.spec.name
@@ -121,7 +122,7 @@ class Embedder:
 
     def for_input(self, mode: str) -> "Embedder":
         """This loaded model (network and session shared, nothing reloaded) under input handling `mode`."""
-        if views.check_input(mode) == self.input_mode:
+        if check_input(mode) == self.input_mode:
             return self
         other = copy.copy(self)
         other.input_mode = mode

@@ -197,16 +197,29 @@ def build_resnet50(weights: Path | None) -> "nn.Module":
     return net
 
 
+def _packaged() -> bool:
+    return True
+
+
+def resnet50_offline() -> bool:
+    """Whether ResNet-50's weights are on this machine (no download needed)."""
+    try:
+        return find_resnet50_weights() is not None
+    except WeightsUnavailable:
+        return False
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     spec: ModelSpec
     weights_path: Callable[[], Path]
     build: Callable[[Path | None], "nn.Module"]
+    offline: Callable[[], bool] = _packaged  # whether the weights are at hand without a download
 
 
 REGISTRY: dict[str, ModelEntry] = {
     LITE0.name: ModelEntry(LITE0, lite0_weights_path, build_lite0),
-    RESNET50.name: ModelEntry(RESNET50, resnet50_weights_path, build_resnet50),
+    RESNET50.name: ModelEntry(RESNET50, resnet50_weights_path, build_resnet50, resnet50_offline),
 }
 
 

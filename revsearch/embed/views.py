@@ -24,23 +24,12 @@ import numpy as np
 from PIL import Image
 
 from revsearch.embed.models import ModelSpec
-from revsearch.errors import RevsearchError
+from revsearch.input_modes import TWO_VIEWS
 
-LETTERBOX, TWO_VIEWS = "letterbox", "letterbox+native"
-INPUT_MODES = (LETTERBOX, TWO_VIEWS)
-DEFAULT_INPUT = TWO_VIEWS  # for new collections
-LEGACY_INPUT = LETTERBOX  # for collections and shards that record no mode (made before the choice existed)
 STEP = 32
 MAX_ASPECT = 2.0
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 WHITE = (255, 255, 255)
-
-
-def check_input(mode: str) -> str:
-    """The mode itself when it is known; else an error listing the known ones."""
-    if mode not in INPUT_MODES:
-        raise RevsearchError(f"unknown input handling {mode!r}; choose one of {', '.join(INPUT_MODES)}")
-    return mode
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from revsearch.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
+from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
 from revsearch.projection import MIN_UMAP, REFIT_FRACTION
 
 MODEL = "model"  # the phase before adding: loading the model (about 20 s on a first start here)

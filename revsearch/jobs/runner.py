@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
+from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
 from revsearch.jobs import records
@@ -103,7 +104,7 @@ class JobContext:
 
     def phase(self, name: str) -> Progress:
         """Start a phase of the job (its clock, its label); returns the phase's progress callback. Fits
-        `revsearch.adding`'s `phases` argument."""
+        `revsearch.indexing.adding`'s `phases` argument."""
         self.job.clock.start(name)
         self.job.phase, self.job.done, self.job.total, self.job.message = name, 0, 0, ""
         return self.progress
@@ -119,6 +120,16 @@ class JobContext:
     def embedder(self, model: str) -> Embedder:
         return self.runner.embedder(model)
 
+    @contextmanager
+    def collection(self) -> Iterator[Collection]:
+        """The job's collection: the handle the runner was given a provider for (the app's shared one, so what the
+        job derives is what the pages read), else one of its own, closed afterwards."""
+        if self.runner.collections is not None:
+            yield self.runner.collections(self.directory)
+            return
+        with Collection.open(self.directory) as coll:
+            yield coll
+
     def follow(self, kind: str, params: dict | None = None) -> Job:
         """Start another job on the same collection when this one is done with its part (e.g. the map's layout
         after a retrain moved the space)."""
@@ -128,10 +139,13 @@ class JobContext:
 class JobRunner:
     """Every job of this process; see the module docstring."""
 
-    def __init__(self, work: Mapping[str, Work], embedder: Callable[[str], Embedder] | None = None) -> None:
+    def __init__(self, work: Mapping[str, Work], embedder: Callable[[str], Embedder] | None = None,
+                 collections: Callable[[str], Collection] | None = None) -> None:
         """`work`: kind -> what it does (the app's kinds: revsearch.jobs.work.WORK); `embedder`: the model provider
-        (default: one loaded model per name, kept by this runner)."""
+        (default: one loaded model per name, kept by this runner); `collections`: directory -> an open handle that
+        jobs share with their caller and do not close (default: each job opens its own)."""
         self.work = dict(work)
+        self.collections = collections
         self.token = uuid.uuid4().hex  # this process's runner: a record from another one was cut short
         self.guard = threading.RLock()
         self.jobs: dict[str, Job] = {}

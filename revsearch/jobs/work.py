@@ -16,26 +16,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revsearch import adding, clusters, labels, learned, near_duplicates, projection
-from revsearch.collection import Collection
+from revsearch import clusters, labels, learned, near_duplicates, projection
+from revsearch.indexing import adding
 from revsearch.jobs.clock import MODEL
 from revsearch.jobs.runner import JobContext, Work
-from revsearch.workspace import Workspace
+from revsearch.workspace import Workspace, add_local_folder
 
 
 def index(ctx: JobContext) -> dict:
     """Load the model, add the images (embedding, then thumbnails, clusters and the map) and say what happened."""
     params = ctx.params
-    with Collection.open(ctx.directory) as coll:
+    with ctx.collection() as coll:
         model, mode, existing = coll.model, coll.input_mode, coll.counts()["indexed"]
     ctx.job.clock.configure(existing, mode)
     ctx.phase(MODEL)
     embedder = ctx.embedder(model)
     if "folder" in params:
-        added = adding.add_local_folder(Workspace(params["root"]), params["slug"], params["folder"], embedder,
-                                        ctx.phase)
+        added = add_local_folder(Workspace(params["root"]), params["slug"], params["folder"], embedder, ctx.phase)
     else:
-        with Collection.open(ctx.directory) as coll:
+        with ctx.collection() as coll:
             added = adding.add_images(coll, [Path(p) for p in params.get("files", [])], embedder, ctx.phase)
     seconds = ctx.job.clock.finish()
     return {"report": added.report.as_dict(), "rejected": [list(r) for r in params.get("rejected", [])],
@@ -46,7 +45,7 @@ def index(ctx: JobContext) -> dict:
 def learn(ctx: JobContext) -> dict:
     """Retrain when the training labels changed (or when asked), then compute the suggestions so that the pages
     read them at once; a retrain that changed the learned space is followed by a map job."""
-    with Collection.open(ctx.directory) as coll:
+    with ctx.collection() as coll:
         space = learned.space_key(coll)
         version = labels.version(coll)
         result = (learned.learn(coll, ctx.phase("learn")) if ctx.params.get("force")
@@ -64,19 +63,19 @@ def learn(ctx: JobContext) -> dict:
 
 def duplicates(ctx: JobContext) -> dict:
     threshold = float(ctx.params["threshold"])
-    with Collection.open(ctx.directory) as coll:
+    with ctx.collection() as coll:
         pairs = near_duplicates.similar_pairs(coll, threshold, ctx.phase("compare"))
     return {"threshold": threshold, "pairs": len(pairs)}
 
 
 def recluster(ctx: JobContext) -> dict:
-    with Collection.open(ctx.directory) as coll:
+    with ctx.collection() as coll:
         made = clusters.recluster(coll, int(ctx.params["k"]), progress=ctx.phase("kmeans"))
     return {"k": made.k}
 
 
 def suggest_k(ctx: JobContext) -> dict:
-    with Collection.open(ctx.directory) as coll:
+    with ctx.collection() as coll:
         found = clusters.suggest_k(coll, progress=ctx.phase("silhouette"))
     return {"best": found.best, "scores": [[k, round(v, 4)] for k, v in sorted(found.scores.items())],
             "sample_size": found.sample_size}
@@ -84,7 +83,7 @@ def suggest_k(ctx: JobContext) -> dict:
 
 def layout(ctx: JobContext) -> dict:
     _one_numba_thread()
-    with Collection.open(ctx.directory) as coll:
+    with ctx.collection() as coll:
         done = projection.update_map(coll, progress=ctx.phase(adding.MAP))
     return done.as_dict()
 
@@ -101,7 +100,7 @@ def _one_numba_thread() -> None:
 
 
 def folders(ctx: JobContext) -> dict:
-    with Collection.open(ctx.directory) as coll:
+    with ctx.collection() as coll:
         return {"generation": coll.generation, "classes": labels.folder_classes(coll)}
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
 from revsearch.learning import probe
 from revsearch.learning.head import Head
 from revsearch.learning.labelset import LabelSet, NotEnoughLabels
 from revsearch.learning.validate import Validation, fold_of
+from revsearch.neighbours import knn
 
 KNOWN_K = 3
 PRIOR_CENTRE = 0.80  # similarity at which P(known) = 0.5 without held-out labels to fit it
@@ -61,9 +61,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def closeness(vectors: np.ndarray, labelled: np.ndarray, k: int = KNOWN_K) -> np.ndarray:
     """Mean cosine of each vector's k nearest labelled vectors."""
-    index = faiss.IndexFlatIP(labelled.shape[1])
-    index.add(np.ascontiguousarray(labelled, dtype=np.float32))
-    sims, _ = index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(labelled)))
+    sims, _ = knn(labelled, vectors, k)
     return sims.mean(axis=1)
 
 

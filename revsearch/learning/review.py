@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
 from revsearch.errors import RevsearchError
 from revsearch.learning import probe
 from revsearch.learning.calibrate import Suggester
 from revsearch.learning.labelset import LabelSet
+from revsearch.neighbours import nearest, spherical_kmeans
 
 POOL = 4
 COVER_SHARE = 0.5
@@ -44,10 +44,7 @@ class ReviewItem:
 
 def centres(vectors: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """n spherical k-means centres of the vectors."""
-    km = faiss.Kmeans(vectors.shape[1], n, niter=20, seed=seed, spherical=True, verbose=False,
-                      min_points_per_centroid=1)
-    km.train(np.ascontiguousarray(vectors, dtype=np.float32))
-    return km.centroids
+    return spherical_kmeans(vectors, n, seed)
 
 
 def representatives(vectors: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -93,7 +90,7 @@ def hesitant(labelset: LabelSet, candidates: np.ndarray, n: int, suggester: Sugg
     if len(pool) <= n:
         return [int(candidates[p]) for p in pool]
     groups = representatives(vectors[pool], n, seed)  # group centres; pool members join the nearest
-    assign = np.argmax(vectors[pool] @ vectors[pool][groups].T, axis=1)
+    assign, _ = nearest(vectors[pool], vectors[pool][groups])
     members = [pool[assign == g] for g in range(len(groups))]  # a group can be empty when images are identical
     return [int(candidates[m[np.argmin(margin[m])]]) for m in members if len(m)]
 

@@ -83,7 +83,7 @@ def test_an_empty_or_imageless_folder_is_a_warning_and_not_listed(app, data_dir,
     assert "Folders indexed in place" not in texts(at)
     # the summary and the sidebar count the same skipped files
     assert {m.label: m.value for m in at.metric}["Skipped"] == "2"
-    assert "In the collection: 2 skipped files" in "\n".join(c.value for c in at.sidebar.caption)
+    assert "· 2 skipped files" in "\n".join(c.value for c in at.sidebar.caption)
 
 
 def test_a_mistake_replaces_the_old_status(app, data_dir, tiny_demo, tmp_path):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pyarrow as pa
+
 from revsearch import clusters, labels
 from revsearch.collection import Collection
 from tests.app.conftest import errors, problems, settled, texts
@@ -28,8 +32,8 @@ def test_clusters_show_size_cohesion_and_montage(app, data_dir):
         assert f"Cluster {c.id}" in text
         assert f"**{c.size}** image" in text and f"cohesion **{c.cohesion:.2f}**" in text
     assert len(at.get("image")) >= 2  # one montage per cluster
-    assert sorted(b.label for b in at.get("download_button")) == ["ImageFolder (.zip)", "Labels (.csv)",
-                                                                   "Labels (.json)"]
+    assert sorted(b.label for b in at.get("download_button")) == ["Dataset card (.md)", "ImageFolder (.zip)",
+                                                                   "Labels (.csv)", "Labels (.json)"]
 
 
 def test_naming_a_cluster_labels_its_images_and_persists(app, data_dir):
@@ -108,3 +112,25 @@ def test_label_quality_readout(app, data_dir):
     at = click(at, "Measure label quality")
     assert not problems(at) and not errors(at)
     assert "Over 6 labelled images: mAP **" in texts(at)
+
+
+def test_silhouette_chart_orders_k_as_numbers(app):
+    at = open_page(app)
+    scores = {k: 0.1 + 0.01 * k for k in (10, 2, 30, 3, 11, 20)}  # as text they would sort 10, 11, 2, 20, 3, 30
+    at.session_state["suggest_demo"] = {"best": 30, "scores": scores}
+    at.run()
+    assert not problems(at) and not errors(at)
+    [chart] = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    table = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all()
+    assert table.column("k").to_pylist() == [2, 3, 10, 11, 20, 30]  # drawn in this order (sort: none)
+    assert spec["encoding"]["x"]["field"] == "k" and spec["encoding"]["x"].get("sort", "missing") is None
+
+
+def test_name_and_label_with_an_empty_name_says_so(app, data_dir):
+    at = open_page(app)
+    at = click(at, "Name & label")
+    assert not problems(at) and not errors(at)
+    assert "Type or pick a label first." in [w.value for w in at.warning]
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        assert labels.labels(coll) == {}

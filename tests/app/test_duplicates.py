@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from revsearch.adding import add_images
+from revsearch.indexing.adding import add_images
 from revsearch.uploads import save_uploads
 from revsearch.workspace import Workspace
 from tests.app.conftest import errors, new_app, problems, resized_jpeg, texts

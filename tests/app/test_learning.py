@@ -9,7 +9,8 @@ import pytest
 
 from revsearch import labels, learned
 from revsearch.collection import Collection
-from tests.app.conftest import DEMO, TINY_CLASSES, errors, new_app, problems, settled, texts
+from tests.app.conftest import DEMO, TINY_CLASSES, errors, new_app, problems, resized_jpeg, settled, texts
+from ui.queries import Query
 
 
 @pytest.fixture(scope="session")
@@ -125,6 +126,7 @@ def test_suggestion_table_has_thumbnails(data_dir, eight_per_class, monkeypatch)
         expected = len(labels.suggest(coll))
     at = at.switch_page("app_pages/clusters.py").run()
     assert not problems(at) and not errors(at)
+    at = settled(at)  # the suggestions are worked out in the background, then shown
     table = next(d.value for d in at.dataframe if "suggested label" in d.value.columns)
     assert expected > 0 and len(table) == expected
     assert all(str(v).startswith("data:image/jpeg;base64,") for v in table["image"])
@@ -149,24 +151,43 @@ def test_folder_classes_yes_imports_labels(app, data_dir):
     assert "class subfolders" not in texts(at)
 
 
-def test_thumbs_up_and_down_refine_the_results(app):
-    at = buttons(app, "More like this")[0].click().run()
+def _result_ids(at) -> list[int]:
+    return [int(b.key.split("_")[2]) for b in at.button if (b.key or "").startswith("search_fb_")
+            and b.key.endswith("_up")]
 
-    def ranked(at) -> list[str]:
-        return [m.value for m in at.markdown if m.value.startswith("**#")]
 
-    def result_ids(at) -> list[int]:
-        return [int(b.key.split("_")[2]) for b in at.button if (b.key or "").startswith("search_fb_")
-                and b.key.endswith("_up")]
+def _ranked(at) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**#")]
 
-    before = result_ids(at)
-    assert len(before) == 5 and "Mark results with :material/thumb_up:" in texts(at)
-    at = at.button(key=f"search_fb_{before[-1]}_5_up").click().run()
+
+def test_thumbs_up_and_down_refine_the_results_and_keep_their_count(app):
+    app.sidebar.slider(key="search_k").set_value(3)
+    at = buttons(app.run(), "More like this")[0].click().run()
+    before = _result_ids(at)
+    assert len(before) == 3 and "Mark results with :material/thumb_up:" in texts(at)
+    assert not [c.value for c in at.caption if c.value.startswith("adjusted")]
+    at = at.button(key=f"search_fb_{before[-1]}_3_up").click().run()
     assert not problems(at) and not errors(at)
-    after = result_ids(at)
-    assert before[-1] not in after and len(after) == 4  # the marked image joins the query, out of its results
+    after = _result_ids(at)
+    assert before[-1] not in after and len(after) == 3  # the marked image joins the query; another takes its place
     assert ":green-badge[" in texts(at)
+    said = [c.value for c in at.caption if c.value.startswith("adjusted · similarity ")]
+    assert len(said) == 3 and "adjusted score " in texts(at)  # the score says what it is, beside the similarity
     at = at.button(key=f"search_fb_{after[0]}_1_down").click().run()
-    assert after[0] not in result_ids(at) and ":red-badge[" in texts(at)
+    assert after[0] not in _result_ids(at) and len(_result_ids(at)) == 3 and ":red-badge[" in texts(at)
     at = at.button(key="clear_feedback").click().run()
-    assert result_ids(at) == before and ranked(at)
+    assert _result_ids(at) == before and _ranked(at)
+
+
+def test_thumbs_down_on_an_uploaded_query_pushes_down_and_keeps_the_count(app, data_dir):
+    target = sorted((data_dir / "collections" / "demo" / "files" / "shoes").glob("*.jpg"))[0]
+    app.sidebar.slider(key="search_k").set_value(4)
+    app.session_state["query"] = Query("upload", "q.jpg", data=resized_jpeg(target))
+    at = app.run()
+    before = _result_ids(at)
+    assert len(before) == 4
+    at = at.button(key=f"search_fb_{before[0]}_1_down").click().run()
+    assert not problems(at) and not errors(at)
+    after = _result_ids(at)
+    assert len(after) == 4 and before[0] not in after  # 4 results still: the next best moved up
+    assert sum(c.value.startswith("adjusted · similarity ") for c in at.caption) == 4

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 from revsearch import labels
 from revsearch.collection import Collection
 from tests.app.conftest import errors, problems, texts
-from ui.explore import PALETTE, figure, group_style, selected_ids
+from ui.maps import PALETTE, figure, group_style, neighbourhood, selected_ids
 from ui.map_selection import merge
 
 
 def test_map_shows_every_image(app):
-    at = app.switch_page("app_pages/explore.py").run()
+    at = app.switch_page("app_pages/map.py").run()
     assert not problems(at) and not errors(at)
     charts = at.get("plotly_chart")
     assert len(charts) == 1
@@ -30,7 +30,7 @@ def test_colour_by_label(app, data_dir):
     with Collection.open(data_dir / "collections" / "demo") as coll:
         first = coll.rows("indexed")[0].id
         labels.label_images(coll, [first], "favourite")
-    at = app.switch_page("app_pages/explore.py").run()
+    at = app.switch_page("app_pages/map.py").run()
     at.get("button_group")[0].set_value("label").run()
     assert not problems(at) and not errors(at)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -59,7 +59,7 @@ def map_spec(at) -> dict:
 
 
 def test_display_controls_and_a_fitted_view(app):
-    at = app.switch_page("app_pages/explore.py").run()
+    at = app.switch_page("app_pages/map.py").run()
     spec = map_spec(at)
     xs = [x for t in spec["data"] for x in t["x"]]
     lo, hi = spec["layout"]["xaxis"]["range"]
@@ -103,7 +103,7 @@ def select(at, data_dir, n: int) -> list[int]:
 
 
 def test_selection_grid_untick_one_then_label_the_others(app, data_dir):
-    at = app.switch_page("app_pages/explore.py").run()
+    at = app.switch_page("app_pages/map.py").run()
     ids = select(at, data_dir, 4)
     at.run()
     assert not problems(at) and not errors(at)
@@ -122,7 +122,7 @@ def test_selection_grid_untick_one_then_label_the_others(app, data_dir):
 
 
 def test_drop_unticked_and_clear(app, data_dir):
-    at = app.switch_page("app_pages/explore.py").run()
+    at = app.switch_page("app_pages/map.py").run()
     ids = select(at, data_dir, 3)
     at.run()
     at.checkbox(key=f"keep_demo_0_{ids[0]}").uncheck().run()
@@ -135,7 +135,7 @@ def test_drop_unticked_and_clear(app, data_dir):
 
 
 def test_a_selected_map_point_opens_its_detail_view(app, data_dir):
-    at = app.switch_page("app_pages/explore.py").run()
+    at = app.switch_page("app_pages/map.py").run()
     ids = select(at, data_dir, 2)
     at.run()
     at.button(key=f"sel_detail_{ids[1]}").click().run()
@@ -143,3 +143,28 @@ def test_a_selected_map_point_opens_its_detail_view(app, data_dir):
     with Collection.open(data_dir / "collections" / "demo") as coll:
         path = coll.get(ids[1]).path
     assert [c.value for c in at.code] == [path]  # the dialog shows the full path of the point picked
+
+
+def test_the_query_map_zooms_to_the_neighbourhood():
+    xs, ys = [0.0, 10.0, 0.0, 10.0, 5.0, 5.2], [0.0, 0.0, 10.0, 10.0, 5.0, 5.1]
+    (x0, x1), (y0, y1) = neighbourhood([(5.0, 5.0), (5.2, 5.1)], xs, ys)
+    assert x0 < 5.0 and x1 > 5.2 and y0 < 5.0 and y1 > 5.1  # the query and its results are in view …
+    assert x1 - x0 <= 2.0 and y1 - y0 <= 2.0  # … and fill it (15 % of the map at least, not a tiny corner)
+    assert neighbourhood([(0.0, 0.0), (10.0, 10.0)], xs, ys) is None  # results all over: the whole map
+
+
+def test_search_on_the_map_shows_the_results_close_up(app, data_dir):
+    app.sidebar.slider(key="search_k").set_value(1)
+    at = [b for b in app.run().button if b.label == "More like this"][0].click().run()
+    at.session_state["search_tab"] = ":material/scatter_plot: On the map"
+    at.run()
+    assert not problems(at) and not errors(at)
+    spec = map_spec(at)
+    xs = [x for x in spec["data"][0]["x"]]
+    lo, hi = spec["layout"]["xaxis"]["range"]
+    ylo, yhi = spec["layout"]["yaxis"]["range"]
+    ys = spec["data"][0]["y"]
+    assert (hi - lo) < 0.9 * (max(xs) - min(xs)) or (yhi - ylo) < 0.9 * (max(ys) - min(ys))  # zoomed in
+    [result] = [t for t in spec["data"] if t.get("name") == "results"]
+    assert lo <= result["x"][0] <= hi and ylo <= result["y"][0] <= yhi
+    assert "zoomed to the query's neighbourhood" in texts(at)

@@ -21,11 +21,11 @@ import streamlit as st
 from revsearch import clusters, learned, near_duplicates, projection
 from revsearch.collection import Collection, NewRow, map_store
 from tests.app.conftest import errors, new_app, problems, settled, texts
-from ui import explore
+from ui import maps
 
 N = 50_000
 DIM = 64  # small vectors keep building the collection quick; pages never look at the width
-PAGES = ["search", "explore", "clusters", "label_next", "duplicates", "collections"]
+PAGES = ["search", "map", "clusters", "label_next", "duplicates", "collections"]
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +65,11 @@ def big_app(big_data: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_the_map_draws_a_capped_sample_and_says_so(big_app):
-    at = big_app.switch_page("app_pages/explore.py").run()
+    at = big_app.switch_page("app_pages/map.py").run()
     assert not problems(at) and not errors(at)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     ids = [p[0] for trace in spec["data"] if "customdata" in trace for p in trace["customdata"]]
-    assert len(ids) == explore.MAP_LIMIT and len(set(ids)) == len(ids)
+    assert len(ids) == maps.MAP_LIMIT and len(set(ids)) == len(ids)
     assert f"of the {N:,} images" in texts(at)
     again = json.loads(at.run().get("plotly_chart")[0].proto.spec)  # the sample is fixed: the map does not jump
     assert [p[0] for trace in again["data"] if "customdata" in trace for p in trace["customdata"]] == ids

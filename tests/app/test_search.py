@@ -7,7 +7,7 @@ from pathlib import Path
 from revsearch import labels
 from revsearch.collection import Collection
 from tests.app.conftest import errors, problems, resized_jpeg, texts
-from ui.views import Query
+from ui.queries import Query
 
 
 def demo_file(data_dir: Path, cls: str = "shoes") -> Path:
@@ -83,3 +83,45 @@ def test_undecodable_query_is_a_message(app):
     at = app.run()
     assert not problems(at)
     assert any("Searching did not work" in e and "That file isn't an image we can read (" in e for e in errors(at))
+
+
+def test_an_uploaded_query_is_kept_across_pages(app, data_dir):
+    """The uploader comes back empty after another page (Streamlit forgets a page's widgets): the query stays."""
+    target = demo_file(data_dir)
+    app.session_state["query"] = Query("upload", "query.jpg", data=resized_jpeg(target))
+    app.session_state["query_file_id"] = "as-if-uploaded"  # what the old code watched, and dropped the query on
+    at = app.run()
+    assert f"#### Top match: {target.name}" in [m.value for m in at.markdown]
+    at = at.switch_page("app_pages/map.py").run()
+    at = at.switch_page("app_pages/search.py").run()
+    assert not problems(at) and not errors(at)
+    assert at.session_state["query"].name == "query.jpg"
+    assert f"#### Top match: {target.name}" in [m.value for m in at.markdown]
+    at = next(b for b in at.button if b.key == "clear_query").click().run()  # a person's act clears it
+    assert "query" not in at.session_state and "Upload a photo" in texts(at)
+
+
+def test_every_button_has_a_name_and_hints_come_from_the_collection(app, data_dir):
+    at, _ = search_with(app, data_dir)
+    assert not problems(at)
+    nameless = [b.key for b in at.button if not (b.label or "").strip()]
+    assert nameless == []  # icon-only buttons (thumbs) still have a name for screen readers
+    assert {b.label for b in at.button if (b.key or "").startswith("search_fb_")} == {"Thumbs up", "Thumbs down"}
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        labels.label_images(coll, [r.id for r in coll.rows("indexed")][:3], "sneaker")
+        labels.label_images(coll, [r.id for r in coll.rows("indexed")][3:4], "tote")
+    at.session_state["search_tab"] = ":material/label: Label these"
+    at.run()
+    assert at.text_input(key="label_results_name").placeholder == "e.g. sneaker, tote"  # not "e.g. red dress"
+
+
+def test_undo_sits_beside_the_results_whatever_the_tab(app, data_dir):
+    at, _ = search_with(app, data_dir)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        labels.label_images(coll, [r.id for r in coll.rows("indexed")][:1], "sneaker")
+    at.run()
+    [undo] = [b for b in at.button if b.label.startswith("Undo: ")]  # on the Results tab, not only on Label these
+    undo.click().run()
+    assert not problems(at) and not errors(at)
+    with Collection.open(data_dir / "collections" / "demo") as coll:
+        assert labels.labels(coll) == {}

@@ -30,7 +30,7 @@ def test_undo_button_on_the_clusters_and_map_pages(app, data_dir):
         assert labels.labels(coll) == {some[0]: "mine"} and clusters.cluster_name(coll, 0) is None
     assert any("Undid “named cluster 0 'tops'" in t.value for t in at.toast)
 
-    at = at.switch_page("app_pages/explore.py").run()  # the map shows the next step back
+    at = at.switch_page("app_pages/map.py").run()  # the map shows the next step back
     assert not problems(at)
     [button] = undo_buttons(at)
     assert button.label == "Undo: labelled 1 image 'mine'"

@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 import pytest
@@ -58,12 +60,10 @@ def copy_photos(dest: Path, classes: dict[str, int], start: int = 0) -> list[Pat
     return out
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    """`streamlit run app.py` on a free port, with its own data directory and a tiny demo; stopped afterwards."""
-    base = tmp_path_factory.mktemp("e2e")
-    demo = base / "demo"
-    copy_photos(demo, {"hat": 2, "skirt": 2})
+@contextmanager
+def running_app(base: Path, demo: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with the data directory `base`/data and the demo built from `demo`;
+    yields its URL, stopped afterwards."""
     port = free_port()
     env = {**os.environ, "REVSEARCH_DATA": str(base / "data"), "REVSEARCH_DEMO": str(demo)}
     log = open(base / "streamlit.log", "w")
@@ -85,13 +85,25 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     else:
         proc.terminate()
         raise RuntimeError("streamlit did not answer within 60 s")
-    yield url, base
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """The app with its own data directory and a tiny demo (4 photos)."""
+    base = tmp_path_factory.mktemp("e2e")
+    demo = base / "demo"
+    copy_photos(demo, {"hat": 2, "skirt": 2})
+    with running_app(base, demo) as url:
+        yield url, base
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +164,22 @@ def lasso_everything(page: Page) -> None:
     for fx, fy in [(1, 0), (1, 1), (0, 1), (0, 0.02)]:
         page.mouse.move(x0 + w * fx, y0 + h * fy, steps=12)
     page.mouse.up()
+
+
+def draw_box(page: Page, plot, start: tuple[float, float], end: tuple[float, float]) -> tuple[float, ...]:
+    """Drag a box on a Plotly image from `start` to `end` (fractions of the picture on screen); returns them as
+    (x0, y0, x1, y1)."""
+    expect(plot).to_be_visible()
+    page.wait_for_timeout(600)
+    picture = plot.locator("g.imagelayer image").first.bounding_box()
+    assert picture is not None
+    px0, py0 = picture["x"] + picture["width"] * start[0], picture["y"] + picture["height"] * start[1]
+    px1, py1 = picture["x"] + picture["width"] * end[0], picture["y"] + picture["height"] * end[1]
+    page.mouse.move(px0, py0)
+    page.mouse.down()
+    page.mouse.move(px1, py1, steps=12)
+    page.mouse.up()
+    return start[0], start[1], end[0], end[1]
 
 
 def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
@@ -237,22 +265,26 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     page.keyboard.press("Escape")
     settle(page)
 
-    # ---- a region of the query (its centre): the best hit is still the image the region came from
+    # ---- a region of the query (its centre), drawn as a box on the picture: the best hit is still its image
     page.get_by_text("Search with a region of the query").click()
-    sliders = page.get_by_test_id("stExpander").get_by_role("slider")
-    for thumb, presses in ((0, 40), (1, -40), (2, 50), (3, -50)):  # x left, x right, y top, y bottom
-        sliders.nth(thumb).focus()
-        for _ in range(abs(presses)):
-            page.keyboard.press("ArrowRight" if presses > 0 else "ArrowLeft")
-        settle(page)
-    expect(page.get_by_text("--crop ", exact=False)).to_be_visible()
+    settle(page)
+    panel = page.get_by_test_id("stExpander").filter(has_text="Search with a region of the query")
+    expect(panel.get_by_text("--crop 0,0,", exact=False)).to_be_visible()  # the whole picture until one is drawn
+    with Image.open(query) as im:
+        width, height = im.size
+    drawn = draw_box(page, panel.locator(".js-plotly-plot"), (0.25, 0.2), (0.8, 0.75))
+    settle(page)
+    crop_caption = panel.get_by_text("--crop ", exact=False).inner_text()
+    x, y, w, h = (int(v) for v in crop_caption.split("--crop ")[1].split(")")[0].strip("`").split(","))
+    expected = (drawn[0] * width, drawn[1] * height, (drawn[2] - drawn[0]) * width, (drawn[3] - drawn[1]) * height)
+    assert all(abs(got - want) < 0.03 * max(width, height) for got, want in zip((x, y, w, h), expected)), crop_caption
+    assert panel.get_by_label("Left (x)").input_value() == str(x)  # the number boxes follow the box drawn
     expect(page.get_by_role("heading", name=f"Top match: {target.name}")).to_be_visible(timeout=60_000)
-    crop_caption = page.get_by_text("--crop ", exact=False).inner_text()
-    assert "--crop 0,0," not in crop_caption  # a real region, not the whole image
+    expect(panel.get_by_text("--crop ", exact=False)).to_be_visible()  # the panel stayed open
     shot(page, "03c-region-query")
     page.get_by_role("tab", name="On the map").click()
     settle(page)
-    expect(page.locator(".js-plotly-plot")).to_have_count(1)
+    expect(page.get_by_role("tabpanel").locator(".js-plotly-plot")).to_have_count(1)
     shot(page, "04-search-on-the-map")
 
     # ---- the map: lasso every point, label the selection in one action

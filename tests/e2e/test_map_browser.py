@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from revsearch import labels  # noqa: E402
 from revsearch.collection import Collection  # noqa: E402
-from ui.views import short  # noqa: E402
+from ui.display import short  # noqa: E402
 
 LABEL = "e2e-ticked"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from revsearch.collection import Collection, index_folder
+from revsearch.collection import Collection
+
+from revsearch.indexing import index_folder
 from revsearch.embed import Embedder
 
 DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "clothing-small"

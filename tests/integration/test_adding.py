@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from revsearch import clusters, projection, thumbnails
-from revsearch.adding import (CLUSTERS, EMBEDDING, MAP, PHASES, THUMB_SIZES, THUMBNAILS, add_images,
-                              add_local_folder, build_demo, initial_k)
 from revsearch.collection import Collection
-from revsearch.workspace import DEMO_ENV, Workspace
+from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, PHASES, THUMB_SIZES, THUMBNAILS, add_images, initial_k
+from revsearch.workspace import DEMO_ENV, Workspace, add_local_folder, build_demo
 
 N = 8
 

@@ -82,7 +82,8 @@ def test_cluster_label_suggest_export_flow(capsys, cdir, tmp_path, clothing_fold
 
 
 def test_map_duplicates_and_montage(capsys, tmp_path, clothing_folder, embedder):
-    from revsearch.collection import Collection, index_files
+    from revsearch.collection import Collection
+    from revsearch.indexing import index_files
 
     photos = sorted(Path(p) for p in clothing_folder[1])[::12]  # 10 photos: a PCA map, no UMAP wait
     coll = Collection.create(tmp_path / "small", embedder.name, embedder.fingerprint, embedder.dim)

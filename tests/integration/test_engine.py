@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from revsearch import images
-from revsearch.collection import Collection, index_files, index_folder
+from revsearch.collection import Collection
+from revsearch.indexing import index_files, index_folder
 from revsearch.embed import Embedder
 from revsearch.errors import RevsearchError
 from revsearch.search import Searcher

@@ -1,5 +1,5 @@
 """Exploration on real photos with the real model: clusters, the UMAP map, labels, suggestions, export, duplicates,
-thumbnails and montages (revsearch/clusters.py, projection.py, labels.py, export.py, near_duplicates.py, …)."""
+thumbnails and montages (revsearch/clusters/, projection.py, labels.py, export.py, near_duplicates.py, …)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from revsearch import clusters, export, labels, montage, near_duplicates, projection, thumbnails
-from revsearch.collection import Collection, index_files, index_folder
+from revsearch.collection import Collection
+from revsearch.indexing import index_files, index_folder
 from revsearch.errors import RevsearchError
 from revsearch.search import Searcher
 
@@ -142,8 +143,14 @@ def test_umap_map_is_persisted_reused_and_extended(fresh_collection, clothing_fo
     assert len(points) == 130 and all(np.isfinite([p.x, p.y]).all() for p in points)
     assert {p.id: (p.x, p.y) for p in points if p.id in coords} == coords  # old points did not move
 
-    refit = projection.update_map(coll, force=True)
+    before = {p.id: (p.x, p.y) for p in points}
+    refit = projection.update_map(coll, force=True, seed=1)  # another layout, laid over the one it replaces
     assert (refit.action, refit.fits) == ("fit", 2)
+    after = {p.id: (p.x, p.y) for p in projection.map_points(coll)}
+    old, new = np.array([before[i] for i in sorted(before)]), np.array([after[i] for i in sorted(before)])
+    spread = np.sqrt(((old - old.mean(axis=0)) ** 2).sum(axis=1).mean())
+    moved = np.sqrt(((new - old) ** 2).sum(axis=1).mean())
+    assert moved < 0.5 * spread, (moved, spread)  # groups stay about where they were
 
 
 def test_tiny_real_collections_fall_back(tmp_path, clothing_folder, embedder):
@@ -273,7 +280,8 @@ def test_imagefolder_export_resolves_collisions_and_never_touches_originals(coll
     rep = export.export_imagefolder(coll, tmp_path / "out")
     out = tmp_path / "out"
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == ["pants/other.jpg", "tops_shirts/copy.jpg", "tops_shirts/same-1.jpg", "tops_shirts/same.jpg"]
+    assert files == ["README.md", "dataset.json", "pants/other.jpg", "tops_shirts/copy.jpg", "tops_shirts/same-1.jpg",
+                     "tops_shirts/same.jpg"]  # no split stored: the flat layout, and the dataset card at the root
     assert (rep.written, rep.labelled, rep.unlabelled_skipped, rep.renamed) == (4, 4, 1, 1)
     assert {file_digest(out / "tops_shirts/same.jpg"), file_digest(out / "tops_shirts/same-1.jpg")} == {
         originals[src / "a/same.jpg"][0], originals[src / "b/same.jpg"][0]}
@@ -295,8 +303,8 @@ def test_imagefolder_export_resolves_collisions_and_never_touches_originals(coll
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = sorted(zf.namelist())
         listing = list(csv.DictReader(io.StringIO(zf.read("labels.csv").decode())))
-    assert names == ["_unlabelled/lonely.jpg", "labels.csv", "pants/other.jpg", "tops_shirts/copy.jpg",
-                     "tops_shirts/same-1.jpg", "tops_shirts/same.jpg"]
+    assert names == ["README.md", "_unlabelled/lonely.jpg", "dataset.json", "labels.csv", "pants/other.jpg",
+                     "tops_shirts/copy.jpg", "tops_shirts/same-1.jpg", "tops_shirts/same.jpg"]
     assert {r["path"]: r["label"] for r in listing}["tops_shirts/same-1.jpg"] == "tops/shirts"
 
     assert {p: (file_digest(p), p.stat().st_mtime_ns) for p in src.rglob("*.jpg")} == originals

@@ -12,8 +12,10 @@ import pytest
 from PIL import Image
 
 from revsearch import images, near_duplicates
-from revsearch.collection import Collection, index_files, index_folder
-from revsearch.embed.views import LETTERBOX, TWO_VIEWS, letterbox, native
+from revsearch.collection import Collection
+from revsearch.indexing import index_files, index_folder
+from revsearch.embed.views import letterbox, native
+from revsearch.input_modes import LETTERBOX, TWO_VIEWS
 from revsearch.regions import crop
 from revsearch.search import Searcher, search_vectors
 

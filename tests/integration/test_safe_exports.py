@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import zipfile
 
@@ -48,7 +49,9 @@ def test_zip_export_reports_every_unreadable_original(labelled, tmp_path):
         data, rep = export.export_zip(labelled)
         assert rep.written == len(rows) - 2 and sorted(m.split(" (")[0] for m in rep.missing) == sorted(moved)
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            assert len([n for n in zf.namelist() if n != "labels.csv"]) == len(rows) - 2
+            assert len([n for n in zf.namelist() if n.endswith(".jpg")]) == len(rows) - 2
+            card = json.loads(zf.read("dataset.json"))
+        assert sorted(card["unreadable"]) == sorted(rep.missing) and card["counts"]["images"] == len(rows) - 2
     finally:
         for i, path in enumerate(moved):
             shutil.move(tmp_path / f"away-{i}.jpg", path)

@@ -272,6 +272,9 @@ def test_a_duplicate_comparison_is_kept_until_the_images_change(coll):
     assert not near_duplicates.scanned(coll, 0.9)
     near_duplicates.find_duplicates(coll, 0.9)
     assert near_duplicates.scanned(coll, 0.9)
+    near_duplicates.forget_comparison(coll)  # forgotten: compared again
+    assert not near_duplicates.scanned(coll, 0.9) and duplicate_store.load_scan(coll) is None
+    near_duplicates.find_duplicates(coll, 0.9)
     (coll.directory / duplicate_store.SCAN_FILE).write_bytes(b"not an npz")  # damaged: ignored, not unpickled
     assert duplicate_store.load_scan(coll) is None and not near_duplicates.scanned(coll, 0.9)
 
@@ -287,3 +290,25 @@ def test_folder_names_are_safe_and_distinct():
     assert names["ok"] == "ok"
     assert names["CON"] != "CON"
     assert {names["a/b"], names["a_b"]} == {"a_b", "a_b-2"}
+
+
+# ---------------------------------------------------------------------------------------------------- folder labels
+
+
+def _add_at(coll: Collection, paths: list[str]) -> None:
+    vectors = unit(np.random.default_rng(len(paths)).standard_normal((len(paths), DIM)))
+    coll.add_rows([NewRow(p, f"h{p}", 1, 1) for p in paths], vectors)
+
+
+def test_only_class_folders_are_offered_as_labels(coll, tmp_path):
+    """An uploaded ImageFolder (cat/, dog/) plus a folder indexed in place elsewhere ("extra") and a loose zip folder
+    ("more"): the lone folders are not classes, and train/ + test/ with the same classes merge."""
+    up = tmp_path / "files" / "my photos"
+    _add_at(coll, [str(up / cls / f"{n}.jpg") for cls in ("cat", "dog") for n in range(4)]
+            + [str(tmp_path / "files" / "more" / f"{n}.jpg") for n in range(2)]
+            + [str(tmp_path / "elsewhere" / "extra" / f"{n}.jpg") for n in range(3)])
+    assert labels.folder_classes(coll) == {"cat": 4, "dog": 4}
+    _add_at(coll, [str(tmp_path / "files" / "test" / "cat" / f"{n}.jpg") for n in range(2)])  # a lone test/cat
+    assert labels.folder_classes(coll) == {"cat": 6, "dog": 4}  # named like a class: it is one
+    assert labels.import_folders(coll).labelled == 10
+    assert "extra" not in labels.label_counts(coll) and "more" not in labels.label_counts(coll)

@@ -3,7 +3,15 @@
 - no module in revsearch/ over 450 lines;
 - no import cycle inside revsearch/ (function-level and type-only imports count: they hide a cycle, not remove it);
 - only revsearch/collection/ speaks SQL or touches a connection (revsearch/, ui/, app_pages/, app.py are checked);
-- nothing in revsearch/ imports streamlit.
+- nothing in revsearch/ imports streamlit;
+- no import cycle in the app either (ui/, app_pages/, app.py), function-level imports included;
+- the app reaches the engine through its public functions, never a store of revsearch/collection/;
+- revsearch/collection/ imports no model code (embed, indexing, images, torch, onnxruntime, PIL): it stores vectors,
+  it does not make them;
+- benchmarks/ use the public API only: of revsearch/collection/ they import the package and the names its __init__
+  exports in `__all__` (`from revsearch.collection import Collection` is fine), never one of its modules
+  (`from revsearch.collection import vector_index`, `from revsearch.collection.rows import NewRow`); every other
+  revsearch module is public.
 
 The checkers are plain functions over a folder, and the tests at the bottom run them on small synthetic trees first,
 so that a check which could never fail cannot hide here.
@@ -21,6 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "revsearch"
 MAX_LINES = 450
 SQL_OWNER = "collection"
+APP = (ROOT / "ui", ROOT / "app_pages", ROOT / "app.py")
+BENCHMARKS = ROOT / "benchmarks"
+# Every module of the catalog package but its public face (the package and `collection.py`), so a new store is
+# covered the day it is added.
+STORES = tuple(f"revsearch.collection.{path.stem}" for path in sorted((ROOT / "revsearch" / "collection").glob("*.py"))
+               if path.stem not in ("__init__", "collection"))
+MODEL_CODE = ("revsearch.embed", "revsearch.indexing", "revsearch.images", "revsearch.regions", "torch", "torchvision",
+              "onnxruntime", "PIL")
 SQL_PATTERN = re.compile(r"\.execute(many|script)?\(|\bconn\b|^\s*(import sqlite3\b|from sqlite3 import\b)")
 
 
@@ -79,13 +95,14 @@ def _resolve(name: str, modules: set[str]) -> str | None:
     return None
 
 
-def import_graph(package_dir: Path) -> dict[str, set[str]]:
-    """Module → the modules of the same package it imports, anywhere in its body (functions, `if TYPE_CHECKING`).
+def import_graph(*tops: Path) -> dict[str, set[str]]:
+    """Module → the modules among `tops` (packages, folders of scripts, single files) it imports, anywhere in its
+    body (functions, `if TYPE_CHECKING`).
 
     An edge goes to the module named, not to the parent packages Python also initialises on the way: a submodule
     that imports a sibling is not in a cycle with its package's `__init__` for that alone.
     """
-    paths = {module_name(p, package_dir): p for p in python_files(package_dir)}
+    paths = {module_name(p, top): p for top in tops for p in python_files(top)}
     graph: dict[str, set[str]] = {}
     for module, path in paths.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -159,6 +176,49 @@ def streamlit_imports(package_dir: Path) -> list[str]:
     return found
 
 
+def imported_modules(path: Path, module: str) -> list[tuple[int, str]]:
+    """(line, dotted module) of every import in a file, anywhere in its body; relative imports made absolute."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = module if path.name == "__init__.py" else module.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    parent = parent.rpartition(".")[0]
+                base = f"{parent}.{base}" if base else parent
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return found
+
+
+def banned_imports(top: Path, root: Path, banned: tuple[str, ...]) -> list[str]:
+    """`file:line: module` of every import under `top` (a folder or a file; module names relative to `root`) that
+    reaches a module in `banned` or inside one."""
+    found = []
+    for path in python_files(top):
+        for line, name in imported_modules(path, module_name(path, root / "_")):
+            if any(name == b or name.startswith(b + ".") for b in banned):
+                found.append(f"{path.relative_to(root).as_posix()}:{line}: {name}")
+    return found
+
+
+def exported_names(package_init: Path) -> set[str]:
+    """The names a package's `__init__.py` lists in `__all__` (read from its source, nothing imported)."""
+    for node in ast.parse(package_init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return {ast.literal_eval(item) for item in node.value.elts}
+    return set()
+
+
+def imports_past_exports(top: Path, root: Path, package: str, exported: set[str]) -> list[str]:
+    """`file:line: module` of every import under `top` that reaches inside `package` past its exported names: the
+    package itself and `package.NAME` for NAME in `exported` are allowed, anything else under `package.` is not."""
+    allowed = {package} | {f"{package}.{name}" for name in exported}
+    return [found for found in banned_imports(top, root, (package,)) if found.rpartition(": ")[2] not in allowed]
+
+
 # ---- the real tree ---------------------------------------------------------------------------------------------------
 
 def test_no_module_in_revsearch_is_over_450_lines() -> None:
@@ -184,6 +244,33 @@ def test_only_revsearch_collection_speaks_sql() -> None:
 def test_nothing_in_revsearch_imports_streamlit() -> None:
     if offenders := streamlit_imports(PACKAGE):
         pytest.fail("revsearch/ must not import streamlit: " + ", ".join(offenders), pytrace=False)
+
+
+def test_no_import_cycle_in_the_app() -> None:
+    if cycles := import_cycles(import_graph(*APP)):
+        pytest.fail("import cycles in ui/, app_pages/, app.py: "
+                    + "; ".join("{" + ", ".join(cycle) + "}" for cycle in cycles), pytrace=False)
+
+
+def test_the_app_reaches_no_store() -> None:
+    if offenders := [found for top in APP for found in banned_imports(top, ROOT, STORES)]:
+        pytest.fail("the app uses the engine's public functions, not revsearch/collection/'s stores: "
+                    + ", ".join(offenders), pytrace=False)
+
+
+def test_collection_imports_no_model_code() -> None:
+    if offenders := banned_imports(PACKAGE / "collection", ROOT, MODEL_CODE):
+        pytest.fail("revsearch/collection/ stores vectors and runs no model; move these imports to revsearch/indexing/: "
+                    + ", ".join(offenders), pytrace=False)
+
+
+def test_benchmarks_use_only_the_public_api_of_collection() -> None:
+    exported = exported_names(PACKAGE / "collection" / "__init__.py")
+    assert "Collection" in exported  # the rule below reads the real exports
+    if offenders := imports_past_exports(BENCHMARKS, ROOT, "revsearch.collection", exported):
+        pytest.fail("benchmarks/ use revsearch's public API: from revsearch.collection only "
+                    f"{', '.join(sorted(exported))}; use a public function instead of: " + ", ".join(offenders),
+                    pytrace=False)
 
 
 # ---- the checkers themselves, on synthetic trees ---------------------------------------------------------------------
@@ -281,3 +368,46 @@ def test_streamlit_imports_are_found_in_any_form(tmp_path: Path) -> None:
 @pytest.mark.parametrize("line", ["import sqlite3", "    x = self.conn", "db.executescript(s)", "c.execute("])
 def test_sql_pattern_matches_each_form(line: str) -> None:
     assert SQL_PATTERN.search(line)
+
+
+def test_banned_imports_are_found_at_any_depth_and_through_relative_imports(tmp_path: Path) -> None:
+    _tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/store/__init__.py": "from pkg.store.rows import Row\n",
+        "pkg/store/rows.py": "import numpy\nfrom pkg.errors import Oops\n",
+        "pkg/store/db.py": "def f():\n    from ..embed import model\n    import PIL.Image\n",
+        "pkg/store/ok.py": "from pkg.embedding_names import NAMES\n",
+    })
+    assert banned_imports(tmp_path / "pkg" / "store", tmp_path, ("pkg.embed", "PIL")) == [
+        "pkg/store/db.py:2: pkg.embed.model", "pkg/store/db.py:3: PIL.Image"]
+
+
+def test_a_cycle_between_a_folder_of_scripts_a_package_and_a_file_is_found(tmp_path: Path) -> None:
+    _tree(tmp_path, {
+        "ui/__init__.py": "",
+        "ui/views.py": "from ui import detail\n",
+        "ui/detail.py": "def f():\n    from ui.views import grid\n",
+        "pages/search.py": "from ui import views\n",
+        "app.py": "import ui.detail\n",
+    })
+    graph = import_graph(tmp_path / "ui", tmp_path / "pages", tmp_path / "app.py")
+    assert graph["pages.search"] == {"ui.views"} and graph["app"] == {"ui.detail"}
+    assert import_cycles(graph) == [["ui.detail", "ui.views"]]
+
+
+def test_imports_past_a_package_exports_are_found_in_any_form(tmp_path: Path) -> None:
+    _tree(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/store/__init__.py": "from pkg.store.core import Store\nfrom pkg.store.rows import Row\n"
+                                 "__all__ = ['Store', 'Row']\n",
+        "pkg/store/core.py": "", "pkg/store/rows.py": "", "pkg/store/index.py": "",
+        "bench/ok.py": "from pkg.store import Store, Row\nimport pkg.store\nfrom pkg import store, search\n",
+        "bench/a.py": "from pkg.store import Store, index\n",
+        "bench/b.py": "def f():\n    from pkg.store.rows import Row\n    import pkg.store.index\n",
+        "bench/c.py": "from pkg.store import helper\n",  # not exported (a stale name, or one a module defines)
+    })
+    exported = exported_names(tmp_path / "pkg" / "store" / "__init__.py")
+    assert exported == {"Store", "Row"}
+    assert imports_past_exports(tmp_path / "bench", tmp_path, "pkg.store", exported) == [
+        "bench/a.py:1: pkg.store.index", "bench/b.py:2: pkg.store.rows.Row", "bench/b.py:3: pkg.store.index",
+        "bench/c.py:1: pkg.store.helper"]

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from revsearch import clusters, near_duplicates
+from revsearch.clusters import making
 from revsearch.collection import Collection, NewRow, index_plan, vector_index
 from revsearch.errors import RevsearchError
+from revsearch.vectors import recall_at_k
 
 
 def clustered(n: int, dim: int = 64, centres: int = 100, seed: int = 0) -> np.ndarray:
@@ -59,8 +61,8 @@ def test_budgeted_build_keeps_recall_and_opens_memory_mapped(tmp_path, monkeypat
         assert info.recall_at_10 >= vector_index.TARGET_RECALL
         ids = np.arange(1, 30_001)
         _, got = index.search(queries, 10)
-        assert vector_index.recall_at_k(got, exact_top10(x, ids, queries)) >= 0.9
-        path = vector_index.index_file(coll.directory, coll.generation)
+        assert recall_at_k(got, exact_top10(x, ids, queries)) >= 0.9
+        path = coll.index_path()
         assert vector_index.mmap_flag(path) == faiss.IO_FLAG_MMAP
         in_memory = faiss.read_index(str(path))
         vector_index.set_search_params(in_memory, info)
@@ -75,7 +77,7 @@ def test_exact_indexes_open_memory_mapped_too(tmp_path):
     x = clustered(2_000)
     with filled(tmp_path, x) as coll:
         index = coll.index()
-        path = vector_index.index_file(coll.directory, coll.generation)
+        path = coll.index_path()
         assert vector_index.mmap_flag(path) == faiss.IO_FLAG_MMAP_IFC
         assert np.array_equal(index.search(x[:20], 5)[1], faiss.read_index(str(path)).search(x[:20], 5)[1])
 
@@ -112,14 +114,14 @@ def test_streamed_kmeans_assigns_like_the_in_memory_one(tmp_path):
     with filled(tmp_path, x) as coll:
         ids, vectors = coll.vectors()
         whole = clusters.kmeans(vectors, 8, seed=3)
-        generation, streamed_ids, streamed = clusters._fit_streamed(coll, 8, 3, sample=len(ids))
+        generation, streamed_ids, streamed = making._fit_streamed(coll, 8, 3, sample=len(ids))
         assert generation == coll.generation and np.array_equal(streamed_ids, ids)
         assert np.allclose(streamed.centroids, whole.centroids, atol=1e-5)
         assert np.array_equal(streamed.assign, whole.assign) and np.allclose(streamed.sims, whole.sims, atol=1e-5)
 
 
 def test_recluster_past_the_sample_limit_trains_on_a_sample(tmp_path, monkeypatch):
-    monkeypatch.setattr(clusters, "SAMPLE_LIMIT", 1_000)
+    monkeypatch.setattr(making, "SAMPLE_LIMIT", 1_000)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(5, 64))
     truth = rng.integers(0, 5, 4_000)

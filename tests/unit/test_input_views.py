@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from revsearch.embed.models import LITE0
-from revsearch.embed.views import (LETTERBOX, TWO_VIEWS, Prepared, check_input, embed_prepared, letterbox, native,
-                                   native_size, prepare)
+from revsearch.embed.views import Prepared, embed_prepared, letterbox, native, native_size, prepare
 from revsearch.errors import RevsearchError
+from revsearch.input_modes import LETTERBOX, TWO_VIEWS, check_input
 
 
 @pytest.mark.parametrize("size, expected", [

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from revsearch.adding import CLUSTERS, EMBEDDING, MAP, PHASES, THUMBNAILS
-from revsearch.collection import IndexReport
+from revsearch.indexing import IndexReport
+from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, PHASES, THUMBNAILS
 from revsearch.jobs import Job, RunClock
 from revsearch.jobs.clock import EMBED_PER_IMAGE, LATER_PHASES, MODEL, WINDOW
 from ui.progress_text import (PHASE_LABELS, format_duration, index_summary, job_outcome, job_progress, job_title,

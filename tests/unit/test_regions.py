@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
+from revsearch import images
 from revsearch.errors import RevsearchError
-from revsearch.regions import check_box, crop, load_region, parse_box
+from revsearch.regions import check_box, crop, parse_box, query_image
 
 
 def test_parse_box():
@@ -32,18 +33,19 @@ def test_crop_cuts_the_exact_pixels(samples):
     assert list(region.getdata()) == list(im.crop((10, 5, 30, 35)).getdata())
 
 
-def test_load_region_decodes_at_full_size(samples):
+def test_a_region_is_cut_from_the_full_size_decode(samples):
     """A big JPEG would be DCT-scaled by the fast path; the box refers to the original pixels, so it must not be."""
     data = samples.jpeg(samples.pattern(4, (1600, 1200)))
-    region = load_region(data, (1000, 800, 600, 400))
+    region = query_image(data, (1000, 800, 600, 400), size=224)
     assert region.size == (600, 400)
-    with pytest.raises(RevsearchError, match="cannot use the uploaded image as a query: not an image"):
-        load_region(b"no image here", (0, 0, 1, 1))
+    whole = query_image(data, size=224)
+    assert isinstance(whole, Image.Image) and whole.size[0] < 1600  # no box: decoded for the model's input size
+    assert isinstance(query_image(b"no image here", (0, 0, 1, 1)), images.Skip)
 
 
 def test_exif_rotation_is_applied_before_cropping(samples):
     """The stored 40×20 image is shown 20×40 (orientation 6): boxes are in the displayed frame."""
-    region = load_region(samples.exif_rotated_jpeg(6), (0, 0, 20, 40))
+    region = query_image(samples.exif_rotated_jpeg(6), (0, 0, 20, 40))
     assert region.size == (20, 40)
     with pytest.raises(RevsearchError, match="outside the 20×40 image"):
-        load_region(samples.exif_rotated_jpeg(6), (0, 0, 40, 20))
+        query_image(samples.exif_rotated_jpeg(6), (0, 0, 40, 20))

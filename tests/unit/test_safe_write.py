@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from revsearch.errors import RevsearchError
+from revsearch.errors import REPLACE_FILE, RevsearchError
 from revsearch.safe_write import DiskFull, atomic_output, copy_atomic
 from revsearch.uploads import save_uploads
 
@@ -21,10 +21,10 @@ def leftovers(folder):
 def test_refuses_an_existing_file_unless_forced(tmp_path):
     out = tmp_path / "labels.csv"
     out.write_text("precious")
-    with pytest.raises(RevsearchError, match="already exists.*--force"):
+    with pytest.raises(RevsearchError, match="already exists") as refused:
         with atomic_output(out) as fh:
             fh.write("new")
-    assert out.read_text() == "precious"
+    assert out.read_text() == "precious" and refused.value.hint.kind == REPLACE_FILE  # the CLI says --force
     with atomic_output(out, force=True) as fh:
         fh.write("new")
     assert out.read_text() == "new" and leftovers(tmp_path) == []

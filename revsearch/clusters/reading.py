@@ -1,5 +1,5 @@
-"""Reading a collection's clusters (the k-means, writing and merging live in revsearch/clusters.py, which re-exports
-everything here).
+"""Reading a collection's clusters (the k-means, writing and merging live in clusters/making.py; the package
+`revsearch.clusters` offers both).
 
 Members are read as arrays — (cluster id, image id, similarity), one row per member, no Python object each — and only
 the members a caller shows (representatives, outliers, one page of a cluster) get a path and a `Member`: a million
@@ -26,7 +26,8 @@ import numpy as np
 
 from revsearch import learned
 from revsearch.collection import Collection, cluster_store
-from revsearch.errors import RevsearchError
+from revsearch.errors import MAKE_CLUSTERS, Hint, RevsearchError
+from revsearch.neighbours import nearest
 
 META_GENERATION = "clusters_generation"
 META_K = "clusters_k"
@@ -100,9 +101,8 @@ def pending(coll: Collection) -> list[cluster_store.MemberRow]:
             return []
         found, vectors = coll.vectors(list(hashes))
         vectors, centroids = learned.comparable(coll, vectors, centroids)
-    sims = vectors @ centroids.T
-    best = sims.argmax(axis=1)
-    return [(int(i), int(cids[b]), float(sims[n, b]), hashes.get(int(i))) for n, (i, b) in enumerate(zip(found, best))]
+    best, sims = nearest(vectors, centroids)
+    return [(int(i), int(cids[b]), float(s), hashes.get(int(i))) for i, b, s in zip(found, best, sims)]
 
 
 def _placed(coll: Collection, cluster_id: int | None = None) -> tuple[_Members, int | None]:
@@ -191,7 +191,7 @@ def cluster_name(coll: Collection, cluster_id: int) -> str | None:
     names = cluster_store.names(coll)
     if int(cluster_id) not in names:
         if not names:
-            raise RevsearchError("the collection has no clusters yet; run `cluster -k K` (or `--suggest`) first")
+            raise RevsearchError("the collection has no clusters yet", Hint(MAKE_CLUSTERS))
         raise RevsearchError(f"no cluster {cluster_id}; the clusters are {', '.join(str(c) for c in names)}")
     return names[int(cluster_id)]
 

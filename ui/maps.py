@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from revsearch import clusters, labels, projection, thumbnails
+from revsearch import clusters, labels, map_labels, projection, thumbnails
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
 from ui import jobs, state
@@ -29,6 +29,8 @@ PALETTE = ["#0067a5", "#e25822", "#008856", "#f3c300", "#875692", "#be0032", "#a
            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1"]
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star"]
 UNLABELLED = "#c9ced6"
+MARGIN = {"l": 10, "r": 10, "t": 36, "b": 10}
+NAMES_WIDTH = 520  # px: the narrowest plot area the names are placed for (a 1100-px window with the sidebar open)
 
 
 def ensure_map(info: CollectionInfo) -> bool:
@@ -125,7 +127,8 @@ def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str]
            size: int | None = None, opacity: float = 0.9, show_names: bool = True) -> go.Figure:
     """One trace per cluster (or label); customdata = image id; the hover previews ride in each trace's meta.
 
-    Each group's name is written at its centre (the median of its points), and the view is fitted to the points."""
+    Each group's name is written near its centre (the median of its points) without overlapping another name, and
+    the view is fitted to the points."""
     groups: dict[object, list[int]] = {}
     for n in range(len(pts["id"])):
         key = pts["cluster"][n] if color_by == "cluster" else pts["label"][n]
@@ -136,6 +139,7 @@ def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str]
 
     fig = go.Figure()
     size = size or marker_size(len(pts["id"]))
+    named: list[tuple[str, str, tuple[float, float], int]] = []  # (name, colour, centre, size) of each group
     for g, key in enumerate(sorted(groups, key=order)):
         rows = groups[key]
         color, symbol = group_style(g, key is None)
@@ -152,16 +156,32 @@ def figure(pts: dict, color_by: str, names: dict[int, str], uris: dict[int, str]
             meta={"thumbs": [uris.get(pts["id"][n], "") for n in rows], "names": [pts["name"][n] for n in rows]},
         ))
         if show_names and key is not None:
-            short_name = name.split(" · ", 1)[-1] if color_by == "cluster" else name
-            fig.add_annotation(x=float(np.median([pts["x"][n] for n in rows])),
-                               y=float(np.median([pts["y"][n] for n in rows])), text=_esc(short_name)[:28],
-                               showarrow=False, font={"size": 12, "color": "#1d2433"},
-                               bgcolor="rgba(255,255,255,0.7)", bordercolor=color, borderwidth=1.5, borderpad=2,
-                               yshift=14)  # just above the centre, so the points there stay visible
+            centre = (float(np.median([pts["x"][n] for n in rows])), float(np.median([pts["y"][n] for n in rows])))
+            named.append((name.split(" · ", 1)[-1] if color_by == "cluster" else name, color, centre, len(rows)))
     _style(fig, height)
-    fit(fig, pts["x"], pts["y"])
+    ranges = fit(fig, pts["x"], pts["y"])
+    if named and ranges is not None:
+        write_names(fig, named, ranges, np.column_stack([pts["x"], pts["y"]]), height)
     fig.update_layout(dragmode="lasso", legend={"itemsizing": "constant", "y": 0.98, "yanchor": "top"})
     return fig
+
+
+def write_names(fig: go.Figure, named: Sequence[tuple[str, str, tuple[float, float], int]],
+                ranges: tuple[tuple[float, float], tuple[float, float]], points: np.ndarray, height: int) -> None:
+    """Each group's name near its centre, where it overlaps no other name and covers few points (a leader line
+    joins a name moved away; stacked groups may share one box): see revsearch.map_labels."""
+    placed = map_labels.place_names([n for n, _, _, _ in named], [c for _, _, c, _ in named],
+                                    [s for _, _, _, s in named], points, ranges[0], ranges[1], NAMES_WIDTH,
+                                    height - MARGIN["t"] - MARGIN["b"])
+    for p in placed:
+        colour = named[p.groups[0]][1]
+        box = {"x": p.x, "y": p.y, "text": _esc(p.text), "font": {"size": 12, "color": "#1d2433"},
+               "bgcolor": "rgba(255,255,255,0.75)", "bordercolor": colour, "borderwidth": 1.5, "borderpad": 2}
+        if p.leader:
+            fig.add_annotation(**box, showarrow=True, ax=p.dx, ay=p.dy, arrowhead=0, arrowwidth=1.2,
+                               arrowcolor=colour, standoff=2)
+        else:
+            fig.add_annotation(**box, showarrow=False, xshift=p.dx, yshift=-p.dy)
 
 
 def group_style(g: int, missing: bool) -> tuple[str, str]:
@@ -171,15 +191,20 @@ def group_style(g: int, missing: bool) -> tuple[str, str]:
     return PALETTE[g % len(PALETTE)], SYMBOLS[(g // len(PALETTE)) % len(SYMBOLS)]
 
 
-def fit(fig: go.Figure, xs: Sequence[float], ys: Sequence[float], pad: float = 0.06) -> None:
+def fit(fig: go.Figure, xs: Sequence[float], ys: Sequence[float],
+        pad: float = 0.06) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """Fit the view to the points (a small margin around them), filling the canvas instead of keeping 1:1 units:
-    only nearness matters on a UMAP map, and a square layout in a wide canvas left most of it empty."""
+    only nearness matters on a UMAP map, and a square layout in a wide canvas left most of it empty. Returns the
+    (x, y) ranges shown."""
     if not len(xs):
-        return
+        return None
+    ranges = []
     for axis, values in (("xaxis", xs), ("yaxis", ys)):
         lo, hi = float(min(values)), float(max(values))
         margin = (hi - lo) * pad or 1.0
-        fig.update_layout({axis: {"range": [lo - margin, hi + margin]}})
+        ranges.append((lo - margin, hi + margin))
+        fig.update_layout({axis: {"range": list(ranges[-1])}})
+    return ranges[0], ranges[1]
 
 
 def marker_size(n: int) -> int:
@@ -191,7 +216,7 @@ def scatter_type(n: int) -> type:
 
 
 def _style(fig: go.Figure, height: int) -> None:
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 36, "b": 10}, plot_bgcolor="#fbfcfe",
+    fig.update_layout(height=height, margin=MARGIN, plot_bgcolor="#fbfcfe",
                       paper_bgcolor="rgba(0,0,0,0)",
                       hoverlabel={"bgcolor": "white", "font": {"size": 12, "color": "#1d2433"}, "bordercolor": "#d5dae3"},
                       uirevision="map")
@@ -342,10 +367,34 @@ def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height
                                  hovertext=[f"<b>query</b><br>{_esc(query_name)}"],
                                  hovertemplate="%{hovertext}<extra></extra>"))
     _style(fig, height)
-    fit(fig, pts["x"], pts["y"])
+    around = [origin] if origin is not None else []
+    view = neighbourhood(around + [(pts["x"][n], pts["y"][n]) for _, _, n in shown], pts["x"], pts["y"])
+    if view is None:
+        fit(fig, pts["x"], pts["y"])
+    else:
+        fig.update_layout(xaxis={"range": list(view[0])}, yaxis={"range": list(view[1])})
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": 1.02, "x": 0})
     hover_previews()
     st.plotly_chart(fig, key="query_map", config={"displaylogo": False, "scrollZoom": True})
     sampled_caption(pts)
     st.caption("The star is placed among its closest results; lines join it to every result shown, numbered by "
-               "rank. Hover a point to preview it; a result's hover shows its score.")
+               "rank. Hover a point to preview it; a result's hover shows its score."
+               + (" The view is zoomed to the query's neighbourhood: double-click the map to see the whole "
+                  "collection." if view is not None else ""))
+
+
+def neighbourhood(near: Sequence[tuple[float, float]], xs: Sequence[float], ys: Sequence[float],
+                  pad: float = 0.25, least: float = 0.15) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """(x, y) ranges around the points `near` (the query and its results), padded by `pad` of their span and at
+    least `least` of the whole map's span on each axis; None when that would show (almost) the whole map anyway."""
+    if not near or not len(xs):
+        return None
+    ranges = []
+    for values, whole in ((np.array([p[0] for p in near]), xs), (np.array([p[1] for p in near]), ys)):
+        lo, hi = float(values.min()), float(values.max())
+        full = float(max(whole)) - float(min(whole)) or 1.0
+        half = max((hi - lo) * (1 + 2 * pad), least * full) / 2
+        ranges.append(((lo + hi) / 2 - half, (lo + hi) / 2 + half, 2 * half / full))
+    if all(share >= 0.9 for _, _, share in ranges):
+        return None
+    return (ranges[0][0], ranges[0][1]), (ranges[1][0], ranges[1][1])

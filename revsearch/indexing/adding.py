@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from revsearch import busy, clusters, projection, thumbnails
-from revsearch.collection import Collection, IndexReport, index_files, index_folder
-from revsearch.collection.sync import BatchSource
+from revsearch.collection import Collection
+from revsearch.indexing.sync import BatchSource, IndexReport, index_files, index_folder
 from revsearch.embed.embedder import Embedder
 from revsearch.progress import Progress, report
-from revsearch.workspace import CollectionInfo, Workspace
 
 EMBEDDING, THUMBNAILS, CLUSTERS, MAP = "embedding", "thumbnails", "clusters", "map"
 PHASES = (EMBEDDING, THUMBNAILS, CLUSTERS, MAP)
@@ -111,34 +110,6 @@ def prepare_pages(coll: Collection, phases: Phases | None = None) -> dict[str, i
     return done
 
 
-def build_demo(ws: Workspace, embedder: Embedder, phases: Phases | None = None) -> tuple[CollectionInfo, Added]:
-    """Copy the demo photos into the "demo" collection, add them and prepare it; resumes a half-built demo."""
-    info = ws.copy_demo(embedder)
-    with ws.open(info.slug) as coll:
-        added = add_images(coll, info.files_dir, embedder, phases)
-    ws.mark_demo_built()
-    return ws.info(info.slug), added
-
-
-def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Embedder,
-                     phases: Phases | None = None) -> Added:
-    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection —
-    unless it holds no image (empty, or only other files): that is a warning, and the folder is not listed.
-
-    Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing.
-    """
-    path = ws.local_folder(folder)
-    with ws.open(slug) as coll:
-        added = add_images(coll, path, embedder, phases)
-    if added.found:
-        ws.add_source(slug, path)
-    elif str(path) not in ws.info(slug).sources:
-        what = f"{len(added.report.skipped)} files, none of them an image" if added.report.skipped else "nothing"
-        added.report.warnings.append(f"{path} holds {what}: no image was indexed, and the folder is not listed "
-                                     "as a folder of this collection")
-    return added
-
-
 def initial_k(n: int) -> int:
     """The first clustering's k: about √n, between 2 and 20 (80 photos → 9, 1,000 → 20)."""
     return max(1, min(n, max(2, min(20, round(n ** 0.5)))))
@@ -149,4 +120,4 @@ def _phase(phases: Phases | None, name: str) -> Progress | None:
 
 
 __all__ = ["Added", "CLUSTERS", "EMBEDDING", "MAP", "PHASES", "Phases", "THUMBNAILS", "THUMB_SIZES", "add_images",
-           "add_local_folder", "build_demo", "initial_k", "prepare_pages", "prune_missing"]
+           "initial_k", "prepare_pages", "prune_missing"]

@@ -23,10 +23,10 @@ from revsearch import images
 from revsearch.collection.collection import Collection
 from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.embed.embedder import Embedder
-from revsearch.embed.pipeline import Embedded, embed_stream
+from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.embed.views import Prepared
-from revsearch.errors import RevsearchError
-from revsearch.files import Walk, content_hash, walk
+from revsearch.files import Walk, content_hash, existing_folder, walk
+from revsearch.indexing.pairing import paired
 from revsearch.progress import Progress, report
 
 
@@ -94,12 +94,7 @@ def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progr
     """Sync the collection with everything under `folder`: add new, re-embed changed, mark files not found missing,
     re-link moved ones; `prune` then deletes the rows under `folder` still missing (never when `folder` looks
     unplugged: empty or unreadable)."""
-    root = Path(folder).expanduser()
-    if not root.exists():
-        raise RevsearchError(f"folder not found: {root}")
-    if not root.is_dir():
-        raise RevsearchError(f"not a folder: {root}")
-    root = root.resolve()
+    root = existing_folder(folder)
     started = time.perf_counter()
     report(progress, 0, 0, f"scanning {root}")
     walked = walk(root)
@@ -152,10 +147,7 @@ def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress
            batch_size: int, result: IndexReport, source: BatchSource | None = None) -> IndexReport:
     """Embed the new and changed files among `files` into the collection, batch by committed batch, with the
     collection's own input handling (a `source` embeds with `embedder`'s, which must then be the collection's)."""
-    coll.check_model(embedder.name, embedder.fingerprint)
-    if source is not None:
-        coll.check_input(embedder.input_mode)
-    embedder = embedder.for_input(coll.input_mode)
+    embedder = paired(coll, embedder, same_input=source is not None)
     result.scanned += len(files)
     state = _State({r.path: r for r in coll.rows()})
     todo: list[Entry] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import explore, map_selection, state, undo, views
+from ui import labelling, map_selection, maps, state, undo
 
 info, coll = state.page_collection("Map", "Nothing to map yet")
 
@@ -17,7 +17,7 @@ color_by = top[1].segmented_control("Colour by", ["cluster", "label"], default="
                                     format_func=str.capitalize) or "cluster"
 with top[2].popover("Display", icon=":material/tune:", width="stretch"):
     size = st.slider("Point size", 2, 24, key="map_point_size",
-                     value=explore.marker_size(info.counts.get("indexed", 0)))
+                     value=maps.marker_size(info.counts.get("indexed", 0)))
     opacity = st.slider("Opacity", 0.1, 1.0, 0.9, 0.05, key="map_opacity")
     show_names = st.toggle("Names on the map", value=True, key="map_names",
                            help="each cluster's (or label's) name written at its centre")
@@ -25,7 +25,7 @@ undo.undo_button(coll, key="undo_map")
 
 selected: list[int] = []
 with state.guard("Drawing the map"):
-    picked = explore.collection_map(info, color_by, size=size, opacity=opacity, show_names=show_names,
+    picked = maps.collection_map(info, color_by, size=size, opacity=opacity, show_names=show_names,
                                     key=f"map_{info.slug}_{color_by}_{map_selection.chart_round(info)}")
     selected = map_selection.add_pick(info, picked)
 
@@ -49,8 +49,8 @@ with state.guard("Labelling the selection"):
     with st.form("label_selection", border=True):
         cols = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
         with cols[0]:
-            views.label_picker(info, key="selection_label",
-                               help="every ticked image gets this label (replacing any other)")
+            labelling.label_picker(info, key="selection_label",
+                                   help="every ticked image gets this label (replacing any other)")
         # callbacks: the label is written before the page runs again, so a click costs one run of the page
         cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected) else "Label selection",
                                    type="primary", icon=":material/label:", width="stretch",

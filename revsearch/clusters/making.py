@@ -1,4 +1,4 @@
-"""Clusters of a collection: seeded spherical k-means over the (L2-normalised) vectors, persisted in the catalog.
+"""Making clusters of a collection: seeded spherical k-means over the (L2-normalised) vectors, persisted in the catalog.
 
 A collection has at most one clustering at a time. Cluster ids are stable: images indexed later join the nearest
 centroid (`assign_new`, a write run after indexing; reads place unassigned images on the fly and store nothing),
@@ -9,7 +9,7 @@ Public API (all take an open `Collection`):
     recluster(coll, k, seed=0, progress=None) -> Clustering          full k-means; replaces the clustering
     suggest_k(coll, ks=None, sample=2000, seed=0, progress=None) -> KSuggestion   silhouette (cosine) per k
     assign_new(coll) -> int                                            place unassigned indexed images; count
-    clustering, cluster, members, assignments, cluster_name, names, typical, version: revsearch/cluster_reading.py
+    clustering, cluster, members, assignments, cluster_name, names, typical, version: clusters/reading.py
     merge_members(coll, ids, into=None, name=None) -> Cluster          storage step of a merge (users call
                                                                        labels.merge_clusters: labels and history too)
 
@@ -28,17 +28,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import faiss
 import numpy as np
 
 from revsearch import learned
 from revsearch.collection import Collection, cluster_store
-from revsearch.cluster_reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
+from revsearch.clusters.reading import (META_CREATED, META_GENERATION, META_K, META_SEED, Cluster, Clustering,
                                        Member, assignments, cluster, cluster_name, clustering, members, names,
                                        typical, version)
-from revsearch.cluster_reading import pending as _pending
+from revsearch.clusters.reading import pending as _pending
 from revsearch.collection.collection import GenerationMoved
 from revsearch.errors import RevsearchError
+from revsearch.neighbours import nearest, spherical_kmeans
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
 
@@ -91,19 +91,9 @@ def kmeans(vectors: np.ndarray, k: int, seed: int = DEFAULT_SEED, niter: int = 3
     else:
         if nredo is None:
             nredo = int(np.clip(5_000_000 // (min(n, 256 * k) * k), 1, 10))
-        km = faiss.Kmeans(dim, k, niter=niter, nredo=nredo, seed=int(seed), spherical=True, verbose=False,
-                          min_points_per_centroid=1, max_points_per_centroid=256)
-        km.train(x)
-        centroids = unit_rows(km.centroids)
+        centroids = spherical_kmeans(x, k, seed, niter=niter, nredo=nredo)
     assign, best = nearest(x, centroids)
     return _Fit(centroids, assign, best, float(best.sum()))
-
-
-def nearest(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the most similar centroid, its cosine similarity) for each vector."""
-    sims = vectors @ centroids.T
-    assign = sims.argmax(axis=1)
-    return assign, sims[np.arange(len(vectors)), assign]
 
 
 def _fit_streamed(coll: Collection, k: int, seed: int, sample: int) -> tuple[int, np.ndarray, _Fit]:

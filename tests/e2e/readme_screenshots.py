@@ -1,0 +1,86 @@
+"""Remake the README's screenshots (docs/screenshot-*.jpg) from the real app in headless Chromium.
+
+    PYTHONPATH=$PWD .venv/bin/python tests/e2e/readme_screenshots.py [--out docs]
+
+Starts `streamlit run app.py` on a fresh data directory with the 80-photo demo (built on the first start, as a new
+user sees it), then: Search (more like this from an example, a thumbs-up so the adjusted score shows), the details
+of a result, and the Map (cluster names, a box selection as a grid). Not a test: run it when the UI changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import Page, expect, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.e2e.test_browser import CHROMIUM, DEMO, ROOT, go, running_app, settle  # noqa: E402
+
+WIDTH, HEIGHT = 1400, 1500  # the browser window; the pictures are scaled down to SAVED px wide
+SAVED = 1100
+
+
+def save(page: Page, path: Path, clip: dict | None = None) -> None:
+    png = page.screenshot(clip=clip) if clip else page.screenshot()
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    img = img.resize((SAVED, round(img.height * SAVED / img.width)), Image.LANCZOS)
+    img.save(path, "JPEG", quality=82, optimize=True)
+    print("wrote", path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp), DEMO) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Search by image")).to_be_visible(timeout=300_000)
+        settle(page)
+        page.get_by_role("button", name="No", exact=True).click()  # not now: the class-subfolder question
+        settle(page)
+
+        page.get_by_role("button", name="More like this").nth(2).click()
+        settle(page)
+        page.get_by_role("button", name="Thumbs up").nth(1).click()
+        settle(page)
+        page.get_by_role("heading", name="Search by image").scroll_into_view_if_needed()
+        save(page, args.out / "screenshot-search.jpg")
+
+        page.get_by_role("button", name="Details").first.click()
+        settle(page)
+        dialog = page.get_by_role("dialog")
+        expect(dialog.locator("code").first).to_be_visible()
+        page.wait_for_timeout(800)
+        box = dialog.bounding_box()
+        save(page, args.out / "screenshot-detail.jpg",
+             {"x": 0, "y": max(0, box["y"] - 20), "width": WIDTH, "height": min(HEIGHT, box["height"] + 40)})
+        page.keyboard.press("Escape")
+        settle(page)
+
+        go(page, "Map")
+        plot = page.locator(".js-plotly-plot").first
+        expect(plot).to_be_visible()
+        page.wait_for_timeout(1000)
+        area = plot.locator(".nsewdrag").first.bounding_box()
+        page.locator(".modebar-btn[data-title='Box Select']").first.click()
+        page.mouse.move(area["x"] + area["width"] * 0.55, area["y"] + area["height"] * 0.55)
+        page.mouse.down()
+        page.mouse.move(area["x"] + area["width"] * 0.75, area["y"] + area["height"] * 0.8, steps=12)
+        page.mouse.up()
+        settle(page)
+        page.get_by_role("heading", name="Map").scroll_into_view_if_needed()
+        save(page, args.out / "screenshot-map.jpg")
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
