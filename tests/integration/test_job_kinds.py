@@ -29,7 +29,9 @@ def setup(tmp_path: Path, embedder):
     ws = Workspace(tmp_path / "data")
     ws.ensure_root()
     info = ws.create("Photos", embedder)
-    return ws, info, folder, JobRunner(WORK, embedder=lambda name: embedder)
+    shared = Collection.open(info.directory)  # the app's shared handle: what jobs derive, pages read
+    yield ws, info, folder, JobRunner(WORK, embedder=lambda name: embedder, collections=lambda directory: shared)
+    shared.close()
 
 
 def run(runner: JobRunner, directory, kind: str, params: dict | None = None):
@@ -69,9 +71,8 @@ def test_the_other_kinds(setup):
         assert labels.ready_suggestions(coll) is None or not labels.ready_suggestions(coll)[1]
     job = run(runner, info.directory, "learn")
     assert job.result["trained"] and job.result["labels_version"]
-    with Collection.open(info.directory) as coll:
-        ready = labels.ready_suggestions(coll)
-        assert ready is not None and ready[1]  # computed by the job: a page reads them at once
+    ready = labels.ready_suggestions(runner.collections(str(info.directory)))
+    assert ready is not None and ready[1]  # computed by the job on the shared handle: a page reads them at once
     assert run(runner, info.directory, "recluster", {"k": 3}).result == {"k": 3}
     scored = run(runner, info.directory, "suggest_k").result
     assert scored["best"] in [k for k, _ in scored["scores"]]
