@@ -12,7 +12,8 @@ throughput of the run after warm-up instead of a first-batch guess).
    (revsearch/jobs/clock.py) and the one of the baseline checkout (ui/progress_text.py at --baseline), and both are
    asked for the time left four times a second. Their predictions are compared with the time that really was left at
    10 %, 25 %, 50 %, 75 % and 90 % of the run.
-3. Clicks: `tests/e2e/measure_clicks.py` serves a fresh copy of the indexed data directory with the baseline's app
+3. Clicks: the folder is indexed again by the baseline's code (a catalog both apps open; the newer one migrates its
+   copy), then `tests/e2e/measure_clicks.py` serves a fresh copy of that data directory with the baseline's app
    (a `git archive` of --baseline), then with this checkout's, --repeats times in turn, in headless Chromium, and
    times from the click to the end of the script run it started with its result shown: naming a cluster, confirming
    a Label-next page, labelling a map selection, undo (and opening Clusters, Label next and Map once each).
@@ -74,6 +75,9 @@ def old_clock_class(rev: str) -> type:
     """The baseline's RunClock (ui/progress_text.py at `rev`), loaded from git without checking it out."""
     source = subprocess.run(["git", "show", f"{rev}:ui/progress_text.py"], cwd=ROOT, capture_output=True, text=True,
                             check=True).stdout
+    for moved, now in (("from revsearch.adding import", "from revsearch.indexing.adding import"),
+                       ("from revsearch.collection import IndexReport", "from revsearch.indexing import IndexReport")):
+        source = source.replace(moved, now)  # where those names live since (the clock itself is as it was)
     module = types.ModuleType("baseline_progress_text")
     exec(compile(source, f"{rev}:ui/progress_text.py", "exec"), module.__dict__)  # our own repository's history
     return module.RunClock
@@ -213,6 +217,33 @@ def baseline_checkout(rev: str, into: Path) -> Path:
     return into
 
 
+BUILD = """
+import json, sys
+from pathlib import Path
+from revsearch.embed import default_model
+from revsearch.embed.embedder import Embedder
+from revsearch.workspace import Workspace
+try:
+    from revsearch.workspace import add_local_folder
+except ImportError:  # older checkouts kept it in revsearch.adding
+    from revsearch.adding import add_local_folder
+folder, data = Path(sys.argv[1]), Path(sys.argv[2])
+ws = Workspace(data)
+ws.ensure_root()
+(data / "workspace.json").write_text(json.dumps({"demo_built": True}))
+embedder = Embedder(default_model()[0])
+add_local_folder(ws, ws.create("Photos", embedder).slug, folder, embedder)
+"""
+
+
+def build_with(app_root: Path, folder: Path, data: Path) -> None:
+    """The data directory the clicks are measured on, indexed (and clustered, mapped) by the baseline's code: a
+    catalog the older app can open, which the newer one migrates on its copy."""
+    shutil.rmtree(data, ignore_errors=True)
+    subprocess.run([sys.executable, "-c", BUILD, str(folder), str(data)], cwd=app_root, check=True,
+                   env={**os.environ, "PYTHONPATH": str(app_root)}, capture_output=True)
+
+
 def measure_clicks(app_root: Path, data: Path, rounds: int, log: Path) -> dict:
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "e2e" / "measure_clicks.py"), "--data", str(data),
                           "--rounds", str(rounds), "--app-root", str(app_root), "--log", str(log)],
@@ -292,12 +323,13 @@ def main() -> int:
     if args.eta_only:
         return 0
     base = baseline_checkout(args.baseline, work / "baseline")
+    build_with(base, folder, work / "data-clicks")
     times: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     for repeat in range(args.repeats):
         for name, app_root in (("before", base), ("after", ROOT)):
             data = work / f"data-{name}"
             shutil.rmtree(data, ignore_errors=True)
-            shutil.copytree(work / "data", data)
+            shutil.copytree(work / "data-clicks", data)
             found = measure_clicks(app_root, data, args.rounds, work / f"server-{name}-{repeat}.log")
             for action, row in found.items():
                 times[name].setdefault(action, []).extend(row["times"])
@@ -308,7 +340,7 @@ def main() -> int:
     for name, app_root in (("before", base), ("after", ROOT)):
         data = work / f"data-{name}"
         shutil.rmtree(data, ignore_errors=True)
-        shutil.copytree(work / "data", data)
+        shutil.copytree(work / "data-clicks", data)
         server[name] = stages.run_child(__file__, "server", ["--app-root", str(app_root), "--data", str(data),
                                                              "--rounds", str(args.rounds)], "jobs", cwd=app_root)
         print(f"[jobs] server side, {name}: {json.dumps(server[name])}", file=sys.stderr, flush=True)
