@@ -1,6 +1,7 @@
 """revsearch — reverse image search over your own photo folders.  Start with:  streamlit run app.py
 
-This file only wires pages together: the sidebar (collection + model), the first-start demo build, navigation.
+This file only wires pages together: the sign-in of a shared app, the sidebar (collection + model), the first-start
+demo build, navigation (each page shown to the roles that may use it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import streamlit as st
 st.set_page_config(page_title="revsearch", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
                    layout="wide", initial_sidebar_state="expanded")
 
-from ui import jobs, learning, state, widgets  # noqa: E402  (after set_page_config)
+from ui import access, jobs, learning, signin, state, widgets  # noqa: E402  (after set_page_config)
+from ui.access import Permission  # noqa: E402
 
 STYLE = """
 <style>
@@ -31,13 +33,15 @@ STYLE = """
 </style>
 """
 
-PAGES = [
-    st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True),
-    st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"),
-    st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
-    st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"),
-    st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"),
-    st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"),
+PAGES = [  # (page, what a role needs to see it)
+    (st.Page("app_pages/search.py", title="Search", icon=":material/image_search:", default=True), Permission.SEARCH),
+    (st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"), Permission.SEARCH),
+    (st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"), Permission.SEARCH),
+    (st.Page("app_pages/label_next.py", title="Label next", icon=":material/task_alt:"), Permission.LABEL),
+    (st.Page("app_pages/duplicates.py", title="Duplicates", icon=":material/content_copy:"), Permission.SEARCH),
+    (st.Page("app_pages/check.py", title="Check", icon=":material/fact_check:"), Permission.AUDIT),
+    (st.Page("app_pages/collections.py", title="Collections", icon=":material/photo_library:"), Permission.SEARCH),
+    (st.Page("app_pages/team.py", title="Team", icon=":material/group:"), Permission.MANAGE_USERS),
 ]
 
 
@@ -58,9 +62,11 @@ def build_demo_if_needed() -> None:
 
 
 def main() -> None:
-    """One run of the app: the sidebar, the background jobs, then the page the person is on."""
-    nav = st.navigation(PAGES)
+    """One run of the app: sign-in, the sidebar, the background jobs, then the page the person is on."""
     st.html(STYLE)
+    if not signin.gate():
+        st.stop()  # a shared app shows the sign-in form (or why it cannot start) and nothing else
+    nav = st.navigation([page for page, need in PAGES if access.can(need)])
     ready = False
     with state.guard("Starting revsearch"):
         build_demo_if_needed()
@@ -71,6 +77,7 @@ def main() -> None:
             st.stop()
         info = state.current(infos)
         widgets.sidebar(infos, info)
+        signin.badge()
         ready = True
     if not ready:
         st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
@@ -84,6 +91,8 @@ def main() -> None:
     if indexed:
         with state.guard("Reading the class folders"):
             learning.folder_question(info)
+        with state.guard("Reading who changed your labels"):
+            signin.changed_by_others(info)
     state.show_flash()
     with state.guard(f"The {nav.title} page"):
         nav.run()

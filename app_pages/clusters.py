@@ -8,8 +8,9 @@ import streamlit as st
 
 from revsearch import evaluate, labels, learned
 from revsearch.jobs import DONE
+from ui import access, dataset, display, jobs, labelling, learning, state, undo
 from ui import clustering as ui_clusters
-from ui import dataset, display, jobs, labelling, learning, state, undo
+from ui.access import Permission
 
 info, coll = state.page_collection("Clusters", "Nothing to group yet")
 n_images = coll.counts()["indexed"]
@@ -18,37 +19,39 @@ SHOWN = 20  # clusters drawn before "Show all": 8 tiles each, and a thumbnail is
 
 # ------------------------------------------------------------------------------------------ toolbar
 tool_recluster, tool_merge, tool_labels = st.columns(3)
-with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stretch"):
-    if n_images < 2:
-        st.caption("Needs at least 2 images.")
-    else:
-        scored = jobs.latest(info, "suggest_k")  # the newest scoring of k, whichever tab asked for it
-        if scored is not None and scored.state == DONE and scored.result:
-            st.session_state[f"suggest_{info.slug}"] = {"best": scored.result["best"],
-                                                        "scores": {int(k): v for k, v in scored.result["scores"]}}
-        suggestion = st.session_state.get(f"suggest_{info.slug}")
-        default_k = suggestion["best"] if suggestion else (current.k if current else min(8, n_images))
-        k = st.number_input("Number of clusters (k)", 1, min(60, n_images), int(min(default_k, n_images)),
-                            key=f"k_{info.slug}_{default_k}")
-        busy = jobs.running(info, "recluster") or jobs.running(info, "suggest_k")
-        if st.button("Re-cluster with this k", type="primary", key="do_recluster", disabled=bool(busy),
-                     help="runs in the background; the page shows the new clusters when it is done"):
-            jobs.start(info, "recluster", {"k": int(k)})
-            st.rerun()
-        if st.button("Suggest a k", key="do_suggest", disabled=bool(busy),
-                     help="scores k from 2 to 30 by silhouette on a sample (in the background)"):
-            jobs.start(info, "suggest_k")
-            st.rerun()
-        jobs.progress(info, "recluster")
-        jobs.progress(info, "suggest_k")
-        for job in (jobs.latest(info, "recluster"), scored):
-            jobs.failed(job)
-        if suggestion:
-            st.markdown(f"Suggested **k = {suggestion['best']}** (highest silhouette; nearby k with a similar "
-                        "score may read better).")
-            st.bar_chart([{"k": int(k), "silhouette": float(v)} for k, v in sorted(suggestion["scores"].items(),
-                                                                                  key=lambda kv: int(kv[0]))],
-                         x="k", y="silhouette", sort=False, height=160, x_label="k", y_label="silhouette")
+can_label = access.can(Permission.LABEL)
+if can_label:
+    with tool_recluster.popover("Re-cluster", icon=":material/refresh:", width="stretch"):
+        if n_images < 2:
+            st.caption("Needs at least 2 images.")
+        else:
+            scored = jobs.latest(info, "suggest_k")  # the newest scoring of k, whichever tab asked for it
+            if scored is not None and scored.state == DONE and scored.result:
+                st.session_state[f"suggest_{info.slug}"] = {"best": scored.result["best"],
+                                                            "scores": {int(k): v for k, v in scored.result["scores"]}}
+            suggestion = st.session_state.get(f"suggest_{info.slug}")
+            default_k = suggestion["best"] if suggestion else (current.k if current else min(8, n_images))
+            k = st.number_input("Number of clusters (k)", 1, min(60, n_images), int(min(default_k, n_images)),
+                                key=f"k_{info.slug}_{default_k}")
+            busy = jobs.running(info, "recluster") or jobs.running(info, "suggest_k")
+            if st.button("Re-cluster with this k", type="primary", key="do_recluster", disabled=bool(busy),
+                         help="runs in the background; the page shows the new clusters when it is done"):
+                jobs.start(info, "recluster", {"k": int(k)})
+                st.rerun()
+            if st.button("Suggest a k", key="do_suggest", disabled=bool(busy),
+                         help="scores k from 2 to 30 by silhouette on a sample (in the background)"):
+                jobs.start(info, "suggest_k")
+                st.rerun()
+            jobs.progress(info, "recluster")
+            jobs.progress(info, "suggest_k")
+            for job in (jobs.latest(info, "recluster"), scored):
+                jobs.failed(job)
+            if suggestion:
+                st.markdown(f"Suggested **k = {suggestion['best']}** (highest silhouette; nearby k with a similar "
+                            "score may read better).")
+                st.bar_chart([{"k": int(k), "silhouette": float(v)} for k, v in sorted(suggestion["scores"].items(),
+                                                                                      key=lambda kv: int(kv[0]))],
+                             x="k", y="silhouette", sort=False, height=160, x_label="k", y_label="silhouette")
 
 undo.undo_button(coll, key="undo_clusters")
 
@@ -58,15 +61,16 @@ if current is None:
     st.stop()
 
 choices = {c.id: ui_clusters.title(c) for c in current.clusters}
-with tool_merge.popover("Merge clusters", icon=":material/merge:", width="stretch"):
-    with st.form("merge"):
-        chosen = st.multiselect("Clusters to merge", list(choices), format_func=choices.get)
-        merged_name = st.text_input("Name of the merged cluster (optional: also labels its images)")
-        if st.form_submit_button("Merge", type="primary"):
-            with state.guard("Merging clusters"):
-                merged = labels.merge_clusters(coll, chosen, name=merged_name.strip() or None)
-                state.flash(f"Merged {len(chosen)} clusters into cluster {merged.id} ({merged.size} images)")
-                st.rerun()
+if can_label:
+    with tool_merge.popover("Merge clusters", icon=":material/merge:", width="stretch"):
+        with st.form("merge"):
+            chosen = st.multiselect("Clusters to merge", list(choices), format_func=choices.get)
+            merged_name = st.text_input("Name of the merged cluster (optional: also labels its images)")
+            if st.form_submit_button("Merge", type="primary"):
+                with state.guard("Merging clusters"):
+                    merged = guarded.merge_clusters(access.actor(), coll, chosen, merged_name.strip() or None)
+                    state.flash(f"Merged {len(chosen)} clusters into cluster {merged.id} ({merged.size} images)")
+                    st.rerun()
 
 counts = labels.label_counts(coll)
 with tool_labels.popover(f"Labels ({len(counts)})", icon=":material/label:", width="stretch"):
@@ -84,14 +88,15 @@ with tool_labels.popover(f"Labels ({len(counts)})", icon=":material/label:", wid
                     st.caption(f"Over {quality['queries']} labelled images: mAP **{quality['mAP']:.2f}** · "
                                f"P@1 **{quality['P@1']:.2f}**" + (f" · P@10 **{quality['P@10']:.2f}**"
                                                                   if "P@10" in quality else ""))
-        with st.form("rename_label"):
-            old = st.selectbox("Rename label", list(counts))
-            new = st.text_input("New name (an existing label merges the two)")
-            if st.form_submit_button("Rename"):
-                with state.guard("Renaming the label"):
-                    n = labels.rename_label(coll, old, new)
-                    state.flash(f"Renamed “{old}” to “{new.strip()}” on {n} images")
-                    st.rerun()
+        if can_label:
+            with st.form("rename_label"):
+                old = st.selectbox("Rename label", list(counts))
+                new = st.text_input("New name (an existing label merges the two)")
+                if st.form_submit_button("Rename"):
+                    with state.guard("Renaming the label"):
+                        n = guarded.rename_label(access.actor(), coll, old, new)
+                        state.flash(f"Renamed “{old}” to “{new.strip()}” on {n} images")
+                        st.rerun()
 
 age = time.time() - current.created_at
 st.caption(f"**{len(current.clusters)} clusters** of {n_images} images (k = {current.k}, made "
@@ -124,13 +129,14 @@ for start in range(0, len(shown), per_row):
                          icon=":material/grid_view:", key=f"browse_{c.id}"):
                 st.session_state["browse_cluster"] = None if is_open else c.id
                 st.rerun()
-            with st.form(f"name_{c.id}", border=False):
-                row = st.columns([3, 1.3], vertical_alignment="bottom")
-                row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
-                                  placeholder=labelling.placeholder(list(counts)), label_visibility="collapsed")
-                row[1].form_submit_button("Name & label", width="stretch", on_click=ui_clusters.name_cluster,
-                                          args=(info, c, f"name_input_{c.id}_{c.name}"))
-            ui_clusters.name_problem(c)
+            if can_label:
+                with st.form(f"name_{c.id}", border=False):
+                    row = st.columns([3, 1.3], vertical_alignment="bottom")
+                    row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
+                                      placeholder=labelling.placeholder(list(counts)), label_visibility="collapsed")
+                    row[1].form_submit_button("Name & label", width="stretch", on_click=ui_clusters.name_cluster,
+                                              args=(info, c, f"name_input_{c.id}_{c.name}"))
+                ui_clusters.name_problem(c)
 
 if hidden:
     st.caption(f"The {len(shown)} largest clusters are shown; {len(hidden)} smaller ones "
@@ -140,6 +146,8 @@ if hidden:
         st.rerun()
 
 # ------------------------------------------------------------------------------------------ suggestions
+if not can_label:
+    st.stop()  # the rest of the page (suggestions, export) is for labelling
 st.divider()
 st.subheader("Label suggestions")
 learn_cols = st.columns([1.2, 1, 2.5], vertical_alignment="center")
@@ -168,7 +176,7 @@ with state.guard("Suggesting labels"):
             which = (f"all {unlabelled}" if unlabelled <= learned.LABEL_SET_LIMIT
                      else f"a sample of {learned.LABEL_SET_LIMIT:,}")  # suggestions cover a sample past that
             if st.button(f"Label {which} with their best guess", icon=":material/done_all:", key="accept_best_guess"):
-                n = labels.accept_suggestions(coll, 0.0)
+                n = guarded.accept_suggestions(access.actor(), coll, 0.0)
                 state.flash(f"Labelled {n} images with their best guess (undo restores them)")
                 st.rerun()
     else:
@@ -181,12 +189,14 @@ with state.guard("Suggesting labels"):
         ui_clusters.suggestion_table(info, suggestions)
         if st.button(f"Accept {len(sure)} suggestion{'s' if len(sure) != 1 else ''}", type="primary",
                      disabled=not sure, icon=":material/done_all:"):
-            n = labels.accept_suggestions(coll, threshold, suggestions=suggestions)
+            n = guarded.accept_suggestions(access.actor(), coll, threshold, suggestions=suggestions)
             state.flash(f"Accepted {n} label suggestions")
             st.rerun()
         st.caption(f"{len(suggestions)} unlabelled images have a suggestion; {len(sure)} reach the threshold.")
 
 # ------------------------------------------------------------------------------------------ export
+if not access.can(Permission.EXPORT):
+    st.stop()
 st.divider()
 st.subheader("Export the labelled dataset")
 with state.guard("Reading the split"):

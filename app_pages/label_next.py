@@ -5,12 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch import labels, learned, thumbnails
-from ui import display, learning, state, undo
+from revsearch.auth import guarded
+from ui import access, display, learning, state, undo
+from ui.access import Permission
 
 PER_ROW = 4
 SIZES = (12, 16, 24)
 
 info, coll = state.page_collection("Label next", "Nothing to label yet")
+access.actor().require(Permission.LABEL)  # the page is not listed for viewers; a stale link is refused too
 slug = info.slug
 known = labels.label_counts(coll)
 n_labelled = sum(known.values())
@@ -116,7 +119,7 @@ def confirm(todo: dict[int, str]) -> None:
     """Button callback: save the page's answers as one action and start a new round; the labels are written before
     the page runs again, and the retrain they call for runs in the background."""
     with state.guard("Saving the answers"):
-        changed = labels.label_each(coll, todo, source="manual") if todo else 0
+        changed = guarded.label_each(access.actor(), coll, todo) if todo else 0
         st.session_state[f"answered_{slug}"] = answered + len(todo)
         st.session_state.pop(ROUND, None)  # the next run asks review() again: a new round
         st.session_state[NUMBER] = page["number"] + 1

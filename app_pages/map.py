@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import labelling, map_selection, maps, state, undo
+from ui import access, labelling, map_selection, maps, state, undo
+from ui.access import Permission
 
 info, coll = state.page_collection("Map", "Nothing to map yet")
 
@@ -45,19 +46,20 @@ if head[2].button("Clear", icon=":material/deselect:", width="stretch", key="cle
     map_selection.clear(info)
     st.rerun()
 
-with state.guard("Labelling the selection"):
-    with st.form("label_selection", border=True):
-        cols = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
-        with cols[0]:
-            labelling.label_picker(info, key="selection_label",
-                                   help="every ticked image gets this label (replacing any other)")
-        # callbacks: the label is written before the page runs again, so a click costs one run of the page
-        cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected) else "Label selection",
-                                   type="primary", icon=":material/label:", width="stretch",
-                                   on_click=map_selection.label_ticked, args=(info, keep, "selection_label"))
-        cols[2].form_submit_button("Remove labels", icon=":material/label_off:", width="stretch",
-                                   on_click=map_selection.unlabel_ticked, args=(info, keep))
-    map_selection.problem()
+if access.can(Permission.LABEL):  # viewers browse the selection; labelling it is for labellers
+    with state.guard("Labelling the selection"):
+        with st.form("label_selection", border=True):
+            cols = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
+            with cols[0]:
+                labelling.label_picker(info, key="selection_label",
+                                       help="every ticked image gets this label (replacing any other)")
+            # callbacks: the label is written before the page runs again, so a click costs one run of the page
+            cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected) else "Label selection",
+                                       type="primary", icon=":material/label:", width="stretch",
+                                       on_click=map_selection.label_ticked, args=(info, keep, "selection_label"))
+            cols[2].form_submit_button("Remove labels", icon=":material/label_off:", width="stretch",
+                                       on_click=map_selection.unlabel_ticked, args=(info, keep))
+        map_selection.problem()
 
 with state.guard("Showing the selection"):
     map_selection.grid(info, selected)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import feedback, labelling, maps, queries, results, state, undo
+from ui import access, feedback, labelling, maps, queries, results, state, undo
+from ui.access import Permission
 
 infos = state.collections()
 info = state.current(infos)
@@ -43,9 +44,10 @@ with state.guard("Searching"):
     feedback.chips(info, query.key)
     undo.undo_button(coll, key="undo_search")  # here, not in one tab: a label set in the details is undone here too
     if shown:
-        grid_tab, montage_tab, map_tab, label_tab = st.tabs(
+        grid_tab, montage_tab, map_tab, *label_tab = st.tabs(
             [":material/grid_view: Results", ":material/photo_library: Montage", ":material/scatter_plot: On the map",
-             ":material/label: Label these"], key="search_tab", on_change="rerun")
+             *([":material/label: Label these"] if access.can(Permission.LABEL) else [])],
+            key="search_tab", on_change="rerun")
         if grid_tab.open:
             with grid_tab:
                 results.results_grid(info, shown, key="search", exact=queries.exact_ids(info, query, shown),
@@ -57,6 +59,6 @@ with state.guard("Searching"):
         if map_tab.open:
             with map_tab, state.guard("Drawing the map"):
                 maps.query_map(info, query.name, shown)
-        if label_tab.open:
-            with label_tab:
+        if label_tab and label_tab[0].open:
+            with label_tab[0]:
                 labelling.label_results_form(info, shown)

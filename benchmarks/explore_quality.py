@@ -220,13 +220,14 @@ def section_duplicates(coll: Collection, truth: dict[str, str], n_photos: int = 
         q = searcher.embed(list(variants.values()))
         for name, s in zip(variants, q @ vectors[n]):
             scores.setdefault(name, []).append(float(s))
-    rows = [[name, min(v), float(np.percentile(v, 5)), float(np.median(v)), float(np.mean(np.array(v) >= 0.90))]
+    default = near_duplicates.default_threshold(coll)
+    rows = [[name, min(v), float(np.percentile(v, 5)), float(np.median(v)), float(np.mean(np.array(v) >= default))]
             for name, v in scores.items()]
     table(f"edited copies vs their original ({len(picked)} photos)",
-          ["edit", "min", "p5", "median", "≥ 0.90"], rows)
+          ["edit", "min", "p5", "median", f"≥ {default:.2f} (default threshold)"], rows)
     with tempfile.TemporaryDirectory() as tmp:
         copy = work_copy(coll.directory, Path(tmp), "dups")
-        for t in (0.88, 0.90, 0.92):
+        for t in sorted({0.88, 0.90, 0.92, default}):
             groups = near_duplicates.find_duplicates(copy, t)
             print(f"find_duplicates at {t:.2f} on the dataset itself: {len(groups)} groups, "
                   f"{sum(len(g.members) for g in groups)} images "
@@ -269,13 +270,17 @@ def main() -> int:
     parser.add_argument("--collection", type=Path, default=Path(tempfile.gettempdir()) / "cs-explore")
     parser.add_argument("--skip-umap", action="store_true")
     parser.add_argument("--skip-duplicates", action="store_true")
+    parser.add_argument("--precision", choices=("fp32", "int8"),
+                        help="of the collection when this builds it (default: the model's)")
     args = parser.parse_args()
     dataset = args.dataset.resolve()
     if not Collection.exists(args.collection):
         subprocess.run([sys.executable, "-m", "revsearch", "index", str(dataset), "--collection",
-                        str(args.collection), "-q"], check=True, cwd=ROOT)
+                        str(args.collection), "-q", *(["--precision", args.precision] if args.precision else [])],
+                       check=True, cwd=ROOT)
     truth = truth_of(dataset)
     src = Collection.open(args.collection)
+    print(f"collection {src.directory}: {src.model}, input {src.input_mode}, {src.precision}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         section_clusters(src, truth)

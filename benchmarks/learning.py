@@ -266,7 +266,7 @@ def main() -> None:
     ids, x, names = load(args.collection, args.dataset)
     seeds = list(range(args.seeds))
     with Collection.open(args.collection, read_only=True) as coll:
-        vectors_made = f"{coll.model} vectors, input {coll.input_mode}"
+        vectors_made = f"{coll.model} vectors ({coll.precision}), input {coll.input_mode}"
     parts = [f"clothing-small ({len(names)} photos, {len(np.unique(names))} classes, {vectors_made}), method "
              f"`{head.METHOD}`, {args.seeds} random draws: mean (min–max)."]
     for name, title, fn in (

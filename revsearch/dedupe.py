@@ -142,8 +142,9 @@ def last_move(coll: Collection) -> MoveRecord | None:
                       [tuple(f) for f in data.get("failed", [])])
 
 
-def undo_move(coll: Collection, record: MoveRecord) -> tuple[int, list[tuple[str, str]]]:
-    """Move the copies of `record` back and restore their catalog rows; (restored, [(path, why not)])."""
+def undo_move(coll: Collection, record: MoveRecord, user: str | None = None) -> tuple[int, list[tuple[str, str]]]:
+    """Move the copies of `record` back and restore their catalog rows (their labels given back by `user`);
+    (restored, [(path, why not)])."""
     restored: list[dict] = []
     problems: list[tuple[str, str]] = []
     for entry in record.entries:
@@ -161,7 +162,7 @@ def undo_move(coll: Collection, record: MoveRecord) -> tuple[int, list[tuple[str
             problems.append((entry["to"], exc.strerror or str(exc)))
             continue
         restored.append(entry)
-    _restore_rows(coll, restored)
+    _restore_rows(coll, restored, user)
     if problems:  # keep what could not be restored, so a second undo can try again
         remaining = [e for e in record.entries if e not in restored]
         with atomic_output(record.path, force=True) as fh:
@@ -172,7 +173,7 @@ def undo_move(coll: Collection, record: MoveRecord) -> tuple[int, list[tuple[str
     return len(restored), problems
 
 
-def _restore_rows(coll: Collection, entries: list[dict]) -> None:
+def _restore_rows(coll: Collection, entries: list[dict], user: str | None) -> None:
     """Rows and vectors back (originals before their exact copies), then labels and cluster membership."""
     if not entries:
         return
@@ -189,7 +190,7 @@ def _restore_rows(coll: Collection, entries: list[dict]) -> None:
                              for e in others])
         new_ids.update({e["id"]: i for e, i in zip(others, ids)})
     for label in {e["label"] for e in entries if e["label"]}:
-        labels.label_images(coll, [new_ids[e["id"]] for e in entries if e["label"] == label], label)
+        labels.label_images(coll, [new_ids[e["id"]] for e in entries if e["label"] == label], label, user=user)
     if clusters.clustering(coll, n_representatives=0, n_outliers=0) is not None:
         clusters.assign_new(coll)
 

@@ -12,10 +12,11 @@ from typing import Mapping
 
 USE_MODEL = "use-model"  # data: model — the collection's own model, or a new collection
 USE_INPUT = "use-input"  # data: input — the collection's own input handling, or a new collection
+USE_PRECISION = "use-precision"  # data: precision — the collection's own precision, or a new collection
 CREATE_COLLECTION = "create-collection"  # data: directory — there is no collection there yet
 MAKE_CLUSTERS = "make-clusters"  # the collection has no clusters yet
 REPLACE_FILE = "replace-file"  # data: path — the output exists; another name, or replace it on purpose
-HINTS = (USE_MODEL, USE_INPUT, CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE)
+HINTS = (USE_MODEL, USE_INPUT, USE_PRECISION, CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE)
 
 
 @dataclass(frozen=True)

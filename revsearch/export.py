@@ -17,9 +17,10 @@ Two images with the same file name under one label become `name.jpg`, `name-1.jp
 out (`unlabelled="skip"`) or go to `OUT/_unlabelled/` (`unlabelled="folder"`). OUT must be empty or not exist, so
 a second export never mixes with the first.
 
-CSV columns: `path,label,cluster,confidence,source,split` — path absolute; label empty when unlabelled; confidence is
-the accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when unlabelled; split empty without
-a split.
+CSV columns: `path,label,cluster,confidence,source,split,labelled_by` — path absolute; label empty when unlabelled;
+confidence is the accepted suggestion's confidence, 1 for manual/cluster/import labels, empty when unlabelled; split
+empty without a split; labelled_by is who gave the label (a user of the app, the CLI's `--as`, or the OS user; empty
+for labels made before revsearch recorded it).
 
 Every export function takes `audit`: a plain dict for the card's audit section (revsearch/card.py).
 
@@ -60,7 +61,7 @@ from revsearch.safe_write import DiskFull, atomic_output, copy_atomic, disk_full
 UNLABELLED_DIR = "_unlabelled"
 UNLABELLED_CHOICES = ("skip", "folder")
 UNASSIGNED_DIR = "_unassigned"  # split export: images added while it ran, after their split was assigned
-CSV_COLUMNS = ("path", "label", "cluster", "confidence", "source", "split")
+CSV_COLUMNS = ("path", "label", "cluster", "confidence", "source", "split", "labelled_by")
 RESERVED = (UNLABELLED_DIR, card.README, card.DATA, "labels.csv")  # names a label folder may not take
 
 
@@ -73,13 +74,15 @@ class ExportRow:
     confidence: float | None
     source: str | None
     split: str | None = None
+    labelled_by: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def csv_row(self, path: str) -> list[str]:
         return [path, self.label or "", "" if self.cluster is None else str(self.cluster),
-                "" if self.confidence is None else f"{self.confidence:.4f}", self.source or "", self.split or ""]
+                "" if self.confidence is None else f"{self.confidence:.4f}", self.source or "", self.split or "",
+                self.labelled_by or ""]
 
 
 @dataclass
@@ -118,7 +121,7 @@ def export_rows(coll: Collection, include_unlabelled: bool = True) -> list[Expor
         cluster = assign.get(r.id, assign.get(r.duplicate_of) if r.duplicate_of is not None else None)
         confidence = (lr.confidence if lr.confidence is not None else 1.0) if lr is not None else None
         out.append(ExportRow(r.id, r.path, lr.label if lr else None, cluster, confidence, lr.source if lr else None,
-                             split_of.get(r.id)))
+                             split_of.get(r.id), lr.labelled_by if lr else None))
     return out
 
 
@@ -338,7 +341,7 @@ def export_json(coll: Collection, out: Path | str | IO[str], include_unlabelled:
         "splits": dict(sorted(Counter(r.split for r in plan.rows if r.split is not None).items())),
         "clusters": [{"id": c.id, "name": c.name, "size": c.size} for c in clustering.clusters] if clustering else [],
         "images": [{"path": r.path, "label": r.label, "cluster": r.cluster, "confidence": r.confidence,
-                    "source": r.source, "split": r.split} for r in plan.rows],
+                    "source": r.source, "split": r.split, "labelled_by": r.labelled_by} for r in plan.rows],
         "card": card.card_data(coll, plan.rows, "json", plan.layout, audit),
     }
     with _text_output(out, force) as fh:

@@ -3,7 +3,8 @@
 Labels belong to images (one label per image, `labels` table) and record their source: 'manual', 'cluster' (the
 image got it by its cluster being named), 'suggestion' (accepted suggestion, with its confidence) or 'import'.
 Labelling an indexed image also labels its exact copies (rows with status 'duplicate' of it), which are the same
-picture. Every change is written to `label_history` — when, what, old → new, from which source; no user names.
+picture. Every change is written to `label_history` — when, what, old → new, from which source, by whom: each
+writer takes `user` (the app's signed-in user, the CLI's `--as`; default: the OS user), see revsearch/attribution.py.
 
 A person's work is never lost (issue 9): hand labels ('manual', 'import') are never overwritten by a cluster name;
 naming a cluster labels only its members without one, and may cover an accepted suggestion, which comes back (with
@@ -33,8 +34,8 @@ Public API (take an open `Collection`; `refs` are image ids or paths):
     import_csv(coll, csv_path) -> ImportReport                  `path,label` rows; relative paths from the CSV's folder
     folder_classes(coll, folder=None) -> dict[str, int]         class subfolders (ImageFolder layout) -> images
     import_folders(coll, folder=None) -> ImportReport           label images by their class subfolder
-    undo(coll, action_id=None) -> UndoReport                    reverse the newest labelling action not undone yet
-    last_action(coll) -> Action | None                          what `undo` would reverse (its .description)
+    undo(coll, action_id=None, user=None, others=False)         reverse the user's newest action not undone yet
+    last_action(coll, user=None) -> Action | None               what `undo` would reverse (its .description)
     clean_label(name) -> str                                    validated label text (error if unusable)
 """
 
@@ -50,6 +51,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from revsearch import clusters as clusters_mod, learned
+from revsearch.auth.users import os_user
 from revsearch.collection import Collection, cluster_store, label_store, sampling
 from revsearch.collection.label_store import Action, HistoryEntry, LabelRow, UndoReport
 from revsearch.errors import RevsearchError
@@ -151,31 +153,36 @@ def _row_for_path(coll: Collection, path: Path):
 # ---------------------------------------------------------------------------------------------------- editing
 
 
+def _who(user: str | None) -> str:
+    return user or os_user()
+
+
 def label_images(coll: Collection, refs: Iterable[ImageRef], label: str, source: str = "manual",
-                 confidence: float | None = None) -> int:
+                 confidence: float | None = None, user: str | None = None) -> int:
     """Give images (and their exact copies) a label; returns how many images' labels changed."""
     label = clean_label(label)
     if source not in SOURCES:
         raise RevsearchError(f"unknown label source {source!r}")
     ids = resolve(coll, refs)
-    return label_store.set_labels(coll, {i: (label, confidence) for i in ids}, source)
+    return label_store.set_labels(coll, {i: (label, confidence) for i in ids}, source, user=_who(user))
 
 
-def label_each(coll: Collection, assignments: Mapping[ImageRef, str], source: str = "manual") -> int:
+def label_each(coll: Collection, assignments: Mapping[ImageRef, str], source: str = "manual",
+               user: str | None = None) -> int:
     """Give each image its own label as ONE undoable action (a page of answers in the app's Label next view)."""
     if source not in SOURCES:
         raise RevsearchError(f"unknown label source {source!r}")
     todo = {resolve(coll, [ref])[0]: (clean_label(label), None) for ref, label in assignments.items()}
-    return label_store.set_labels(coll, todo, source) if todo else 0
+    return label_store.set_labels(coll, todo, source, user=_who(user)) if todo else 0
 
 
-def unlabel_images(coll: Collection, refs: Iterable[ImageRef]) -> int:
+def unlabel_images(coll: Collection, refs: Iterable[ImageRef], user: str | None = None) -> int:
     """Remove the labels of images (and their exact copies); returns how many had one."""
     ids = resolve(coll, refs)
-    return label_store.set_labels(coll, {i: (None, None) for i in ids}, "manual")
+    return label_store.set_labels(coll, {i: (None, None) for i in ids}, "manual", user=_who(user))
 
 
-def name_cluster(coll: Collection, cluster_id: int, name: str | None) -> int:
+def name_cluster(coll: Collection, cluster_id: int, name: str | None, user: str | None = None) -> int:
     """Name a cluster and give its current members without a hand label that label (None clears the name and only
     the labels it gave, restoring any suggestion they covered).
 
@@ -184,42 +191,42 @@ def name_cluster(coll: Collection, cluster_id: int, name: str | None) -> int:
     """
     label = clean_label(name) if name is not None else None
     member_ids = [m.id for m in clusters_mod.members(coll, cluster_id)]  # an unknown cluster is an error here
-    return label_store.label_cluster(coll, cluster_id, label, member_ids)
+    return label_store.label_cluster(coll, cluster_id, label, member_ids, user=_who(user))
 
 
 def merge_clusters(coll: Collection, ids: Sequence[int], into: int | None = None,
-                   name: str | None = None) -> clusters_mod.Cluster:
+                   name: str | None = None, user: str | None = None) -> clusters_mod.Cluster:
     """Merge clusters into one (`into`, default the smallest id; see clusters.merge_members) and record it in the
     label history; with `name`, the merged cluster is named and all its members labelled."""
     label = clean_label(name) if name else None
     names_before = cluster_store.names(coll)
     merged = clusters_mod.merge_members(coll, ids, into=into, name=label)
     label_store.record_merge(coll, merged.id, ids, names_before.get(merged.id), merged.name, label,
-                             merged.member_ids if label else ())
+                             merged.member_ids if label else (), user=_who(user))
     return clusters_mod.cluster(coll, merged.id) if label else merged
 
 
-def rename_label(coll: Collection, old: str, new: str) -> int:
+def rename_label(coll: Collection, old: str, new: str, user: str | None = None) -> int:
     """Rename a label everywhere (images and cluster names); merging into an existing label is allowed."""
-    renamed = label_store.rename(coll, old, clean_label(new))
+    renamed = label_store.rename(coll, old, clean_label(new), user=_who(user))
     if renamed is None:
         raise RevsearchError(f"no image or cluster is labelled {old!r}")
     return renamed
 
 
-def undo(coll: Collection, action_id: int | None = None) -> UndoReport:
-    """Reverse the newest labelling action not undone yet (or the one `action_id` names, e.g. the one an Undo
-    button showed); images relabelled since are left alone and named in the report."""
-    report = label_store.undo(coll, action_id)
+def undo(coll: Collection, action_id: int | None = None, user: str | None = None, others: bool = False) -> UndoReport:
+    """Reverse `user`'s newest labelling action not undone yet (or the one `action_id` names, e.g. the one an Undo
+    button showed; another person's only with `others`); images relabelled since are left alone and named."""
+    report = label_store.undo(coll, _who(user), action_id, others)
     if report is None:
         raise RevsearchError("nothing to undo: no labelling action left" if action_id is None
                              else f"labelling action {action_id} was undone already (or never existed)")
     return report
 
 
-def last_action(coll: Collection) -> Action | None:
-    """What `undo` would reverse now."""
-    return label_store.last_action(coll)
+def last_action(coll: Collection, user: str | None = None) -> Action | None:
+    """What `undo` would reverse now for `user` (the OS user by default)."""
+    return label_store.last_action(coll, _who(user))
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -314,7 +321,7 @@ def _suggest(coll: Collection, k: int) -> list[Suggestion]:
 
 
 def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
-                       suggestions: Sequence[Suggestion] | None = None) -> int:
+                       suggestions: Sequence[Suggestion] | None = None, user: str | None = None) -> int:
     """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many.
 
     Threshold 0 means "label everything": every unlabelled indexed image (of the fixed sample past
@@ -329,13 +336,13 @@ def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
         return 0
     # never overwrite a label set since the suggestion was made
     return label_store.set_labels(coll, {s.id: (s.label, s.confidence) for s in chosen}, "suggestion",
-                                  only_unlabelled=True)
+                                  only_unlabelled=True, user=_who(user))
 
 
 # ---------------------------------------------------------------------------------------------------- import
 
 
-def import_csv(coll: Collection, csv_path: Path | str, source: str = "import") -> ImportReport:
+def import_csv(coll: Collection, csv_path: Path | str, source: str = "import", user: str | None = None) -> ImportReport:
     """Label images from a CSV with `path,label` columns (a header naming them, or the first two columns).
 
     Relative paths are resolved against the CSV's own folder; rows without a label are ignored; paths the
@@ -385,7 +392,7 @@ def import_csv(coll: Collection, csv_path: Path | str, source: str = "import") -
     current = labels(coll)
     result.unchanged = sum(1 for i, lab in wanted.items() if current.get(i) == lab)
     result.labelled = label_store.set_labels(coll, {i: (lab, None) for i, lab in wanted.items()
-                                                    if current.get(i) != lab}, source, copies=False)
+                                                    if current.get(i) != lab}, source, copies=False, user=_who(user))
     return result
 
 
@@ -400,7 +407,7 @@ def folder_classes(coll: Collection, folder: Path | str | None = None) -> dict[s
     return dict(sorted(out.items()))
 
 
-def import_folders(coll: Collection, folder: Path | str | None = None) -> ImportReport:
+def import_folders(coll: Collection, folder: Path | str | None = None, user: str | None = None) -> ImportReport:
     """Label every image of a class subfolder with the folder's name (source 'import'; one undoable action)."""
     groups = _folder_classes(coll, folder)
     if not groups:
@@ -411,7 +418,7 @@ def import_folders(coll: Collection, folder: Path | str | None = None) -> Import
     current = labels(coll)
     result = ImportReport(rows=len(wanted), unchanged=sum(1 for i, lab in wanted.items() if current.get(i) == lab))
     result.labelled = label_store.set_labels(coll, {i: (lab, None) for i, lab in wanted.items()
-                                                    if current.get(i) != lab}, "import")
+                                                    if current.get(i) != lab}, "import", user=_who(user))
     return result
 
 

@@ -13,9 +13,9 @@ head trained for other model weights is ignored. A stale head (labels changed si
 Search, clusters, the map and feedback queries take vectors through `space_vectors` / `space_search`: the learned
 space when a usable head exists, the raw one otherwise. Exact copies and near-duplicates stay on raw vectors.
 Up to LEARNED_INDEX_LIMIT images the learned index is built in memory per (generation, head) from the stored vectors
-(a matrix product, no decoding). Past it a second index would cost minutes and gigabytes (1M × 1290-d: 5 GB, an IVF
-build of ~12 min), so a learned-space search takes the RERANK best candidates of the raw index instead and orders
-them in the learned space.
+(a matrix product, no decoding), streamed within the collection's index memory budget. Past it a second index would
+cost minutes and gigabytes (1M × 1290-d: 5 GB, an IVF build of ~12 min), so learned_search.py answers from the raw
+index and the class half of every image's learned vector, kept in memory (a few bytes per image).
 """
 
 from __future__ import annotations
@@ -26,16 +26,19 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import faiss
 import numpy as np
 
+from revsearch import learned_search
 from revsearch.collection import Collection, label_store, sampling
+from revsearch.collection.snapshot import VectorSnapshot
 from revsearch.errors import RevsearchError
 from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
 from revsearch.learning.head import Head
 from revsearch.learning.labelset import LabelSet, NotEnoughLabels
-from revsearch.neighbours import ann_index
+from revsearch.neighbours import streamed_index
 from revsearch.progress import Progress, report
 from revsearch.vectors import unit_rows
 
@@ -44,10 +47,8 @@ META_HEAD = "learned_head"  # file name of the head in use, "" when none
 META_RESULT = "learned_result"  # JSON: the last learn's result and the digest of the labels it saw
 HEAD_PREFIX = "head-"
 SPACES = ("learned", "raw")
-CHUNK = 65536  # vectors projected at a time when building the learned index
 LABEL_SET_LIMIT = 20_000  # unlabelled images a label set holds at most (a seeded sample past that)
 LEARNED_INDEX_LIMIT = 200_000  # images up to which the learned space gets an index of its own
-RERANK = 2000  # raw-index candidates per query re-ordered in the learned space past that
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +152,12 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     _store(coll, trained if validation.use_head else None)
     result.seconds = time.perf_counter() - started
     _record(coll, result, digest)
-    if validation.use_head:
-        if not reranked(coll, active_head(coll)):
-            space_index(coll, active_head(coll))  # built now, so the next search does not wait for it
+    if validation.use_head:  # built now, so the next search does not wait for it
+        found = active_head(coll)
+        if reranked(coll, found):
+            learned_search.table_for(coll, found)
+        else:
+            space_index(coll, found)
     report(progress, 4, 4, "done")
     return result
 
@@ -174,15 +178,18 @@ def _not_enough(coll: Collection, why: str) -> str:
 
 
 def _store(coll: Collection, trained: Head | None) -> None:
-    """Write the head file, then point the catalog at it, then remove older heads (None: use no head)."""
+    """Write the head file, then point the catalog at it, then remove older heads and their learned search tables
+    (None: use no head)."""
     name = ""
     if trained is not None:
         name = f"{HEAD_PREFIX}{trained.meta['label_version']}.npz"
         trained.save(coll.directory / name)
     coll.set_meta({META_HEAD: name})
-    for old in coll.directory.glob(f"{HEAD_PREFIX}*.npz"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
+    table = f"{learned_search.TABLE_PREFIX}{trained.meta['label_version']}.npz" if trained is not None else ""
+    for prefix in (HEAD_PREFIX, learned_search.TABLE_PREFIX):
+        for old in coll.directory.glob(f"{prefix}*.npz"):
+            if old.name not in (name, table):
+                old.unlink(missing_ok=True)
 
 
 def _record(coll: Collection, result: LearnResult, digest: str) -> None:
@@ -282,7 +289,8 @@ def comparable(coll: Collection, vectors: np.ndarray, centroids: np.ndarray) -> 
 
 
 def reranked(coll: Collection, found: Head | None) -> bool:
-    """Whether a search in the space of `found` re-orders raw-index candidates instead of using an index of its own."""
+    """Whether a search in the space of `found` scores raw-index candidates (learned_search.py) instead of using an
+    index of its own."""
     return found is not None and coll.index().ntotal > LEARNED_INDEX_LIMIT
 
 
@@ -292,22 +300,7 @@ def space_search(coll: Collection, found: Head | None, queries: np.ndarray,
     if not reranked(coll, found):
         index = space_index(coll, found)
         return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(fetch, index.ntotal))
-    # A learned vector's first dim_in components are its raw vector scaled: they are the raw query.
-    raw = unit_rows(np.asarray(queries, dtype=np.float32)[:, : found.dim_in])
-    _, candidates = coll.index().search(np.ascontiguousarray(raw), max(RERANK, fetch))
-    ids, vectors = coll.vectors(np.unique(candidates[candidates >= 0]).tolist())
-    row_of = {int(i): n for n, i in enumerate(ids)}
-    projected = head_mod.apply(found, vectors) if len(ids) else np.zeros((0, found.dim_out), np.float32)
-    scores = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
-    out = np.full((len(queries), fetch), -1, dtype=np.int64)
-    for q, row in enumerate(candidates):
-        known = np.array([i for i in row.tolist() if i in row_of], dtype=np.int64)
-        if not len(known):
-            continue
-        sims = projected[[row_of[int(i)] for i in known]] @ queries[q]
-        top = np.argsort(-sims, kind="stable")[:fetch]
-        scores[q, : len(top)], out[q, : len(top)] = sims[top], known[top]
-    return scores, out
+    return learned_search.search(coll.index(), learned_search.table_for(coll, found), found.dim_in, queries, fetch)
 
 
 def space_index(coll: Collection, found: Head | None) -> faiss.Index:
@@ -319,12 +312,24 @@ def space_index(coll: Collection, found: Head | None) -> faiss.Index:
 
 
 def _build_space_index(coll: Collection, found: Head) -> faiss.Index:
-    ids, vectors = coll.vectors()
-    out = np.empty((len(ids), found.dim_out), dtype=np.float32)
-    for start in range(0, len(ids), CHUNK):
-        out[start : start + CHUNK] = head_mod.apply(found, vectors[start : start + CHUNK])
-    del vectors
-    return ann_index(ids, out)[0]
+    """The learned space's index, its vectors streamed through the head from a snapshot of the catalog, chunk by
+    chunk, within the collection's index memory budget."""
+    with coll.snapshot() as snap:
+        return streamed_index(Projected(snap, found), found.dim_out, coll.index_memory)[0]
+
+
+class Projected:
+    """A catalog snapshot seen through a head: the vector source an index build of the learned space reads."""
+
+    def __init__(self, snap: VectorSnapshot, found: Head) -> None:
+        self.snap, self.found, self.n = snap, found, snap.n
+
+    def sample(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        return head_mod.apply(self.found, self.snap.sample(count, rng))
+
+    def batches(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for ids, vectors in self.snap.batches(size):
+            yield ids, head_mod.apply(self.found, vectors)
 
 
 # ---------------------------------------------------------------------------------------------------- suggestions

@@ -3,8 +3,9 @@
 Vectors are L2-normalised, so the inner product is the cosine. A collection's own (persistent, possibly approximate)
 index is `Collection.index()`; this module is for the exact searches over arrays that the method needs on the side:
 a k-NN graph, the labelled neighbours of a suggestion, near-duplicate pairs, centres of clusters. `ann_index` builds
-the index a collection of the given vectors would build (exact, or IVF with a calibrated nprobe) without a catalog: for
-a derived space (learned.py) and for benchmarks at sizes no catalog here could hold.
+the index a collection of the given vectors would build (exact, or IVF with a calibrated nprobe) without a catalog, for
+benchmarks at sizes no catalog here could hold; `streamed_index` the same from vectors read chunk by chunk within a
+memory budget, for a derived space (learned.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ def ann_index(ids: np.ndarray, vectors: np.ndarray, exact_limit: int | None = No
     """The index a collection holding `vectors` under `ids` builds (exact up to `exact_limit` vectors, default the
     collection's; IVF past it), ready to search, with how it was built and its calibrated recall."""
     index, info = vector_index.build(ids, vectors, vectors.shape[1], exact_limit=exact_limit)
+    vector_index.set_search_params(index, info)
+    return index, info
+
+
+def streamed_index(source: vector_index.VectorSource, dim: int, budget: int | None
+                   ) -> tuple[faiss.Index, vector_index.IndexInfo]:
+    """The index a collection builds, from vectors read chunk by chunk (never all in RAM) and sized to `budget`
+    bytes, ready to search: for a derived space computed on the fly (learned.py's)."""
+    index, info = vector_index.build_from(source, dim, budget=budget)
     vector_index.set_search_params(index, info)
     return index, info
 

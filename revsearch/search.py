@@ -50,7 +50,7 @@ class Searcher:
     """A collection plus the model it was built with; refuses a model whose vectors are not comparable.
 
     Queries are seen the way the collection's images were: the embedder is taken under the collection's input
-    handling, whatever mode it came with."""
+    handling and precision, whatever it came with."""
 
     def __init__(self, coll: Collection, embedder: Embedder) -> None:
         self.coll = coll

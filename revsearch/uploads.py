@@ -47,12 +47,14 @@ class SavedUploads:
         return self.saved + self.already_there
 
 
-def save_uploads(dest: Path, uploads: Iterable[Upload], max_zip_bytes: int = MAX_ZIP_BYTES) -> SavedUploads:
+def save_uploads(dest: Path, uploads: Iterable[Upload], max_zip_bytes: int = MAX_ZIP_BYTES,
+                 max_file_bytes: int | None = None) -> SavedUploads:
     """Stream uploads into `dest` (a collection's files/ folder) under sanitised names; unpack .zip files safely.
 
     Folder uploads keep their relative paths; a name already taken by other content gets a `-1` suffix, while the
     very same content uploaded again is reused instead of copied twice. Files that are not images are refused with
-    the reason (and not kept); hidden files and OS litter are ignored.
+    the reason (and not kept); hidden files and OS litter are ignored; a file over `max_file_bytes` (the upload
+    limit an admin set) is refused before anything of it is kept.
     """
     dest.mkdir(parents=True, exist_ok=True)
     result = SavedUploads()
@@ -66,6 +68,9 @@ def save_uploads(dest: Path, uploads: Iterable[Upload], max_zip_bytes: int = MAX
         if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
             continue  # .DS_Store, ._photo.jpg, .git/… from folder uploads
         try:
+            if max_file_bytes is not None and _size(upload) > max_file_bytes:
+                result.rejected.append((name, f"larger than the upload limit of {max_file_bytes / 2**20:g} MB"))
+                continue
             upload.seek(0)
             if _is_zip(upload, rel):
                 _save_zip(upload, rel, dest, max_zip_bytes, result)
@@ -138,6 +143,16 @@ def _is_zip(upload: Upload, rel: PurePosixPath) -> bool:
     head = upload.read(4)
     upload.seek(0)
     return rel.suffix.lower() == ".zip" or head == b"PK\x03\x04"
+
+
+def _size(upload: Upload) -> int:
+    size = getattr(upload, "size", None)
+    if isinstance(size, int):
+        return size
+    upload.seek(0, os.SEEK_END)
+    end = int(upload.tell())  # type: ignore[attr-defined]
+    upload.seek(0)
+    return end
 
 
 def _read_all(upload: Upload) -> bytes:

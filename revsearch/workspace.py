@@ -25,6 +25,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from revsearch import busy
 from revsearch.collection import Collection
@@ -42,6 +43,7 @@ ABOUT = "about.json"
 FILES = "files"
 REPO_DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"
 _SLUG_BAD = re.compile(r"[^a-z0-9]+")
+UPLOAD_LIMIT_MB = 1024  # default upload limit per file: Streamlit's server.maxUploadSize in .streamlit/config.toml
 
 
 def data_dir() -> Path:
@@ -125,6 +127,17 @@ class Workspace:
     def _save_settings(self, settings: dict) -> None:
         _write_json_atomic(self._settings_path(), settings)
 
+    def upload_limit_mb(self) -> float:
+        """The largest file (MB) the app accepts as an upload, as an admin set it (default UPLOAD_LIMIT_MB)."""
+        value = self.settings().get("upload_limit_mb")
+        return float(value) if isinstance(value, (int, float)) and value > 0 else float(UPLOAD_LIMIT_MB)
+
+    def set_upload_limit_mb(self, mb: float) -> None:
+        if not 0 < float(mb) <= 1024**2:
+            raise RevsearchError("the upload limit is a size in MB above 0")
+        self.ensure_root()
+        self._save_settings({**self.settings(), "upload_limit_mb": float(mb)})
+
     # ------------------------------------------------------------------ listing
 
     def ensure_root(self) -> None:
@@ -170,7 +183,7 @@ class Workspace:
     # ------------------------------------------------------------------ create / delete
 
     def create(self, name: str, embedder: Embedder, demo: bool = False, slug: str | None = None) -> CollectionInfo:
-        """A new empty collection bound to `embedder`'s model, weights and input handling."""
+        """A new empty collection bound to `embedder`'s model, weights, input handling and precision."""
         name = " ".join(name.split())
         if not name:
             raise RevsearchError("give the collection a name")
@@ -302,15 +315,16 @@ def build_demo(ws: Workspace, embedder: Embedder, phases: Phases | None = None) 
 
 
 def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Embedder,
-                     phases: Phases | None = None) -> Added:
+                     phases: Phases | None = None, keep: Callable[[Path], bool] | None = None) -> Added:
     """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection —
     unless it holds no image (empty, or only other files): that is a warning, and the folder is not listed.
 
-    Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing.
+    Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing;
+    files `keep` refuses (links out of the allowed folders) are left out.
     """
     path = ws.local_folder(folder)
     with ws.open(slug) as coll:
-        added = add_images(coll, path, embedder, phases)
+        added = add_images(coll, path, embedder, phases, keep=keep)
     if added.found:
         ws.add_source(slug, path)
     elif str(path) not in ws.info(slug).sources:

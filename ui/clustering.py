@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Sequence
+from typing import Callable, Sequence
 
 import streamlit as st
 
-from revsearch import card, clusters, export, labels, thumbnails
+from revsearch import audit, card, clusters, export, thumbnails
+from revsearch.auth import guarded
 from revsearch.labels import Suggestion
 from revsearch.clusters import Cluster
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import detail, display, results, state
+from ui import access, detail, display, results, state
 
 
 def title(c: Cluster) -> str:
@@ -42,7 +43,7 @@ def name_cluster(info: CollectionInfo, c: Cluster, name_key: str) -> None:
         st.session_state[NAME_PROBLEM] = c.id
         return
     with state.guard("Naming the cluster"):
-        changed = labels.name_cluster(state.collection(info), c.id, name or None)
+        changed = guarded.name_cluster(access.actor(), state.collection(info), c.id, name or None)
         state.flash(f"Cluster {c.id} is now “{name}”; {changed} images labelled" if name
                     else f"Cluster {c.id} has no name now")
 
@@ -89,22 +90,22 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     when its button is clicked."""
     coll = state.collection(info)
     stem = info.slug
+    checked = audit.card_section(coll)  # the Check page's last counts go into the dataset card
+    who = access.later()  # the files are made on the click, outside this run: the session is checked then
 
     def zip_bytes() -> bytes:
-        return export.export_zip(coll, unlabelled="folder" if unlabelled else "skip")[0]
+        return guarded.export_zip(who(), coll, unlabelled="folder" if unlabelled else "skip", audit=checked)
 
-    def csv_bytes() -> bytes:
-        buf = io.StringIO()
-        export.export_csv(coll, buf, include_unlabelled=unlabelled)
-        return buf.getvalue().encode("utf-8")
-
-    def json_bytes() -> bytes:
-        buf = io.StringIO()
-        export.export_json(coll, buf, include_unlabelled=unlabelled)
-        return buf.getvalue().encode("utf-8")
+    def table(fmt: str) -> Callable[[], bytes]:
+        def made() -> bytes:
+            buf = io.StringIO()
+            guarded.export_table(who(), coll, fmt, buf, include_unlabelled=unlabelled, audit=checked)
+            return buf.getvalue().encode("utf-8")
+        return made
 
     def card_bytes() -> bytes:
-        return card.render_readme(export.dataset_card(coll, include_unlabelled=unlabelled)).encode("utf-8")
+        return card.render_readme(guarded.dataset_card(who(), coll, include_unlabelled=unlabelled,
+                                                          audit=checked)).encode("utf-8")
 
     unreadable = export.unreadable_originals(coll, include_unlabelled=unlabelled)
     if unreadable:
@@ -115,9 +116,9 @@ def export_buttons(info: CollectionInfo, unlabelled: bool) -> None:
     cols[0].download_button("ImageFolder (.zip)", zip_bytes, file_name=f"{stem}-imagefolder.zip",
                             mime="application/zip", icon=":material/folder_zip:", width="stretch",
                             on_click="ignore", key="export_zip")
-    cols[1].download_button("Labels (.csv)", csv_bytes, file_name=f"{stem}-labels.csv", mime="text/csv",
+    cols[1].download_button("Labels (.csv)", table("csv"), file_name=f"{stem}-labels.csv", mime="text/csv",
                             icon=":material/table:", width="stretch", on_click="ignore", key="export_csv")
-    cols[2].download_button("Labels (.json)", json_bytes, file_name=f"{stem}-labels.json",
+    cols[2].download_button("Labels (.json)", table("json"), file_name=f"{stem}-labels.json",
                             mime="application/json", icon=":material/data_object:", width="stretch",
                             on_click="ignore", key="export_json")
     cols[3].download_button("Dataset card (.md)", card_bytes, file_name=f"{stem}-README.md", mime="text/markdown",

@@ -9,8 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from revsearch import exclusions, labels, splits
+from revsearch.auth import guarded
 from revsearch.workspace import CollectionInfo
-from ui import state, widgets
+from ui import access, state, widgets
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -64,7 +65,7 @@ def split_panel(info: CollectionInfo) -> None:
 def _make(info: CollectionInfo, ratios: tuple[float, float, float], seed: int, again: bool) -> None:
     with state.guard("Making the split"):
         update, clear = widgets.steps("Splitting")
-        rep = splits.make_split(state.collection(info), ratios, seed, resplit=again, progress=update)
+        rep = guarded.make_split(access.actor(), state.collection(info), ratios, seed, again, progress=update)
         clear()
         leaks = rep.leaks["total"]
         state.flash(f"Split {rep.assigned:,} images; {rep.groups['kept_together']:,} groups of copies kept together, "

@@ -10,14 +10,17 @@ clicked). Widgets inside the dialog rerun only the dialog; actions that change t
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import streamlit as st
 from PIL import Image
 
-from revsearch import images, labels
+from revsearch import attribution, images
+from revsearch.auth import guarded
 from revsearch.workspace import CollectionInfo
-from ui import crop, display, labelling, maps, queries, state, undo
+from ui import access, crop, display, labelling, maps, queries, state, undo
+from ui.access import Permission
 
 LARGE = 1024  # longest side of the picture shown in the dialog
 EXACT_BADGE = "In your collection"
@@ -92,6 +95,7 @@ def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: boo
                     f"**Dimensions** {dims}  \n**Label** "
                     + (display.md_escape(label_of[image_id]) if image_id in label_of else "none") + "  \n**Cluster** "
                     + (display.md_escape(names.get(cluster, f"cluster {cluster}")) if cluster is not None else "none"))
+        _history(info, image_id)
         if path.is_file():
             st.download_button("Download the original", lambda: path.read_bytes(), file_name=path.name,
                                icon=":material/download:", on_click="ignore", key="detail_download")
@@ -99,8 +103,18 @@ def _dialog(info: CollectionInfo, image_id: int, score: float | None, exact: boo
             queries.more_like_this(image_id, path.name)
             _closed()
             st.switch_page("app_pages/search.py")
-    _label_form(info, image_id, label_of.get(image_id))
+    if access.can(Permission.LABEL):
+        _label_form(info, image_id, label_of.get(image_id))
     _region(info, row, data)
+
+
+def _history(info: CollectionInfo, image_id: int) -> None:
+    """Who gave this image its labels, newest first (two people's labels both stay here; the later counts)."""
+    changes = attribution.image_history(state.collection(info), image_id, limit=6)
+    if changes:
+        st.caption("Label history  \n" + "  \n".join(
+            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(c.at))} · **{display.md_escape(c.user or '?')}**: "
+            f"{display.md_escape(c.old or '—')} → {display.md_escape(c.new or '—')}" for c in changes))
 
 
 def _label_form(info: CollectionInfo, image_id: int, current: str | None) -> None:
@@ -113,7 +127,7 @@ def _label_form(info: CollectionInfo, image_id: int, current: str | None) -> Non
                 if not label:
                     st.warning("Type or pick a label first.")
                 else:
-                    labels.label_images(state.collection(info), [image_id], label)
+                    guarded.label_images(access.actor(), state.collection(info), [image_id], label)
                     state.flash(f"Labelled “{label}”")
                     st.rerun()  # the whole page: its grids show the new label; the dialog stays open
     if undo.undo_button(state.collection(info), key="undo_detail"):

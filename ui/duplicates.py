@@ -12,9 +12,11 @@ from pathlib import Path
 import streamlit as st
 
 from revsearch import dedupe, near_duplicates
+from revsearch.auth import guarded
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
-from ui import jobs, state
+from ui import access, jobs, state
+from ui.access import Permission
 
 
 def scan_in_background(info: CollectionInfo, threshold: float, n_indexed: int) -> None:
@@ -31,9 +33,11 @@ def scan_in_background(info: CollectionInfo, threshold: float, n_indexed: int) -
     st.info(f"Comparing all {n_indexed:,} images with each other takes a few minutes. It runs in the background (you "
             "can use the other pages meanwhile) and its result is kept in the collection until images are added or "
             "removed.", icon=":material/schedule:")
-    if st.button("Find duplicates", type="primary", icon=":material/content_copy:", key="dup_start"):
-        jobs.start(info, "duplicates", {"threshold": threshold})
-        st.rerun()
+    if access.can(Permission.DUPLICATES) and st.button("Find duplicates", type="primary",
+                                                       icon=":material/content_copy:", key="dup_start"):
+        with state.guard("Comparing the images"):
+            jobs.start(info, "duplicates", {"threshold": threshold})
+            st.rerun()
     st.stop()
 
 
@@ -43,34 +47,44 @@ def marks_version(info: CollectionInfo) -> int:
 
 
 def not_duplicate_button(info: CollectionInfo, image_id: int, group: DuplicateGroup) -> None:
+    if not access.can(Permission.DUPLICATES):
+        return
     if st.button("Not a duplicate", key=f"not_dup_{group.id}_{image_id}", icon=":material/call_split:",
                  type="tertiary", help="remembered in this collection: this image is not grouped with these again"):
         with state.guard("Marking it"):
-            dedupe.not_a_duplicate(state.collection(info), image_id, group)
+            guarded.not_a_duplicate(access.actor(), state.collection(info), image_id, group)
             state.flash(f"{Path(next(m.path for m in group.members if m.id == image_id)).name} is no longer shown as "
                         "a duplicate of this group")
             st.rerun()
 
 
 def actions(info: CollectionInfo, groups: list[DuplicateGroup]) -> None:
-    """Download the redundant copies' list; move them to a folder the person chooses."""
+    """Download the redundant copies' list; move them to a folder the person chooses (inside the allowed folders)."""
+    if not access.can(Permission.DUPLICATES):
+        return
     copies = dedupe.redundant(groups)
+    roots = access.actor().roots
     left, right = st.columns([1, 2], vertical_alignment="top")
     left.download_button(f"Redundant copies ({len(copies)}) as CSV", dedupe.redundant_csv(groups).encode("utf-8"),
                          file_name=f"{info.slug}-redundant-copies.csv", mime="text/csv", icon=":material/table:",
                          on_click="ignore", key="dup_csv",
                          help="every image but the anchor of each group, with the copy to keep beside it")
+    if not roots.folders_allowed:
+        right.caption("Moving copies to a folder of the server needs allowed folders (an admin sets "
+                      "REVSEARCH_ROOTS); the CSV lists them.")
+        return
     with right.popover(f"Move the {len(copies)} redundant copies to a folder…", icon=":material/drive_file_move:"):
         st.caption("The anchor of each group stays where it is; the other copies are moved (never deleted, never "
                    "overwriting anything) into the folder you give, and leave this collection. **Undo** moves them "
-                   "back.")
+                   "back." + (f" Allowed folders: {roots.describe()}." if roots.confined else ""))
         with st.form("dup_move", border=False):
-            folder = st.text_input("Folder on this computer", placeholder="/home/me/Pictures/duplicates",
-                                   key="dup_move_folder")
+            folder = st.text_input("Folder on this computer", key="dup_move_folder",
+                                   placeholder=str(roots.paths[0] / "duplicates") if roots.paths
+                                   else "/home/me/Pictures/duplicates")
             go = st.form_submit_button(f"Move {len(copies)} copies", type="primary")
         if go:
             with state.guard("Moving the copies"):
-                record = dedupe.move_redundant(state.collection(info), groups, folder.strip())
+                record = guarded.move_redundant(access.actor(), state.collection(info), groups, folder.strip())
                 note = f"; {len(record.failed)} could not be moved" if record.failed else ""
                 state.flash(f"Moved {record.moved} redundant copies to {record.destination}{note}")
                 st.rerun()
@@ -88,8 +102,9 @@ def undo_last_move(info: CollectionInfo) -> None:
                         f"`{record.destination}`.")
         if record.failed:
             row[0].caption("Not moved: " + ", ".join(f"{Path(p).name} ({why})" for p, why in record.failed[:5]))
-        if row[1].button("Undo", icon=":material/undo:", key="dup_undo", width="stretch"):
-            restored, problems = dedupe.undo_move(state.collection(info), record)
+        if access.can(Permission.DUPLICATES) and row[1].button("Undo", icon=":material/undo:", key="dup_undo",
+                                                               width="stretch"):
+            restored, problems = guarded.undo_move(access.actor(), state.collection(info), record)
             state.flash(f"Moved {restored} copies back into the collection")
             for path, why in problems:
                 state.flash(f"Not moved back: {Path(path).name} ({why})")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from revsearch.auth import guarded
 from revsearch.jobs import DONE, FAILED, Job, JobRunner
 from revsearch.jobs.work import WORK
 from revsearch.workspace import CollectionInfo
-from ui import state
+from ui import access, state
 from ui.progress_text import job_outcome, job_progress, job_title
 
 POLL = 1.5  # seconds between two looks of the sidebar (and in-page bars) at the running jobs
@@ -30,7 +31,8 @@ def runner() -> JobRunner:
 
 def start(info: CollectionInfo, kind: str, params: dict | None = None, again: bool = False,
           delay: float = 0.0) -> Job:
-    return runner().submit(info.directory, kind, params, again=again, delay=delay)
+    """Start `kind` on the collection as the person using this tab (their role checked by revsearch.auth.guarded)."""
+    return guarded.start_job(access.actor(), runner(), info.directory, kind, params, again=again, delay=delay)
 
 
 def running(info: CollectionInfo, kind: str | None = None) -> Job | None:
@@ -106,11 +108,13 @@ def interrupted(job: Job) -> None:
         left, right = st.columns(2)
         if left.button("Resume", key=f"resume_{job.id}", icon=":material/play_arrow:", width="stretch",
                        help="runs it again; indexing picks up after the last images it saved"):
-            runner().resume(job.id)
-            st.rerun(scope="fragment")
+            with state.guard("Resuming the job"):
+                guarded.resume_job(access.actor(), runner(), job.id)
+                st.rerun(scope="fragment")
         if right.button("Dismiss", key=f"dismiss_{job.id}", width="stretch"):
-            runner().dismiss(job.id)
-            st.rerun(scope="fragment")
+            with state.guard("Dismissing the job"):
+                guarded.dismiss_job(access.actor(), runner(), job.id)
+                st.rerun(scope="fragment")
 
 
 @st.fragment(run_every=POLL)

@@ -9,9 +9,10 @@ from typing import Sequence
 import streamlit as st
 
 from revsearch import clusters, labels
+from revsearch.auth import guarded
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import state
+from ui import access, state
 from ui.display import md_escape
 
 
@@ -58,7 +59,7 @@ def apply_label(info: CollectionInfo, ids: Sequence[int], label: str) -> None:
     if not label:
         st.warning("Type or pick a label first.")
         return
-    n = labels.label_images(state.collection(info), list(ids), label)
+    n = guarded.label_images(access.actor(), state.collection(info), list(ids), label)
     state.flash(f"Labelled {len(ids)} image{'s' if len(ids) != 1 else ''} “{label}”"
                 + (f" ({n} changed)" if n != len(ids) else ""))
     st.rerun()

@@ -14,9 +14,11 @@ import threading
 import streamlit as st
 
 from revsearch import labels, learned
+from revsearch.auth import guarded
 from revsearch.collection import Collection
 from revsearch.workspace import CollectionInfo
-from ui import jobs, state
+from ui import access, jobs, state
+from ui.access import Permission
 
 DECLINED = "app_folder_labels_declined"  # collection meta: the person said No to the class-subfolder question
 FOLDERS_IN_BACKGROUND = 100_000  # past this many images the class folders are counted in a background job
@@ -89,11 +91,14 @@ def improve_button(info: CollectionInfo, key: str, where=None) -> None:
     width."""
     coll = state.collection(info)
     message_key = f"learn_message_{info.slug}"
+    if not access.can(Permission.LABEL):
+        return
     if (where or st).button("Improve with my labels", key=key, icon=":material/auto_awesome:",
                             help="trains on your labels and checks on held-out labelled images whether search "
                                  "gets better; search uses it only if it does"):
-        jobs.start(info, "learn", {"force": True}, again=True)
-        st.session_state[message_key] = labels.version(coll)
+        with state.guard("Learning from your labels"):
+            jobs.start(info, "learn", {"force": True}, again=True)
+            st.session_state[message_key] = labels.version(coll)
     wanted = st.session_state.get(message_key)
     if wanted is None or wanted != labels.version(coll):  # a message about older labels would mislead
         return
@@ -115,7 +120,7 @@ def improve_button(info: CollectionInfo, key: str, where=None) -> None:
 def folder_question(info: CollectionInfo) -> None:
     """Once per collection: its images sit in class subfolders and it has no labels yet — use the folder names?"""
     coll = state.collection(info)
-    if coll.meta(DECLINED) or labels.label_counts(coll):
+    if not access.can(Permission.LABEL) or coll.meta(DECLINED) or labels.label_counts(coll):
         return
     if info.counts.get("indexed", 0) > FOLDERS_IN_BACKGROUND:
         classes = _counted_folders(info, coll.generation)
@@ -132,11 +137,11 @@ def folder_question(info: CollectionInfo) -> None:
         yes, no, _ = st.columns([1, 1, 4])
         if yes.button("Yes, use them", key="folder_labels_yes", type="primary", icon=":material/label:"):
             with state.guard("Importing the folder labels"):
-                report = labels.import_folders(coll)
+                report = guarded.import_folders(access.actor(), coll)
                 state.flash(f"Labelled {report.labelled} images by their class subfolder")
                 st.rerun()
         if no.button("No", key="folder_labels_no"):
-            coll.set_meta({DECLINED: "1"})
+            guarded.decline(access.actor(), coll, DECLINED)
             st.rerun()
 
 

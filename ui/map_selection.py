@@ -12,9 +12,10 @@ from typing import Sequence
 
 import streamlit as st
 
-from revsearch import labels, thumbnails
+from revsearch import thumbnails
+from revsearch.auth import guarded
 from revsearch.workspace import CollectionInfo
-from ui import detail, display, labelling, queries, state
+from ui import access, detail, display, labelling, queries, state
 
 KEY = "map_selection"
 PROBLEM = "map_selection_problem"  # session_state: why the last "Label selection" did nothing
@@ -79,7 +80,7 @@ def label_ticked(info: CollectionInfo, ids: Sequence[int], label_key: str) -> No
         st.session_state[PROBLEM] = "Select at least one image." if not ids else "Type or pick a label first."
         return
     with state.guard("Labelling the selection"):
-        n = labels.label_images(state.collection(info), list(ids), label)
+        n = guarded.label_images(access.actor(), state.collection(info), list(ids), label)
         state.flash(f"Labelled {len(ids)} image{'s' if len(ids) != 1 else ''} “{label}”"
                     + (f" ({n} changed)" if n != len(ids) else ""))
         st.session_state["map_color_next"] = "label"
@@ -89,7 +90,7 @@ def label_ticked(info: CollectionInfo, ids: Sequence[int], label_key: str) -> No
 def unlabel_ticked(info: CollectionInfo, ids: Sequence[int]) -> None:
     """Button callback: the ticked images lose their label; the selection is cleared."""
     with state.guard("Removing the labels"):
-        n = labels.unlabel_images(state.collection(info), list(ids))
+        n = guarded.unlabel_images(access.actor(), state.collection(info), list(ids))
         clear(info)
         state.flash(f"Removed the label of {n} image{'s' if n != 1 else ''}")
 

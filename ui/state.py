@@ -13,7 +13,7 @@ from revsearch import clusters
 from revsearch.collection import Collection
 from revsearch.embed import REGISTRY, default_model
 from revsearch.embed.embedder import Embedder
-from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL,
+from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL, USE_PRECISION,
                               RevsearchError)
 from revsearch.workspace import CollectionInfo, Workspace, data_dir
 
@@ -157,6 +157,7 @@ def page_collection(title: str, nothing_yet: str) -> tuple[CollectionInfo, Colle
 APP_HINTS = {  # what to do about an error, in the app's words (revsearch.errors.HINTS; the CLI has its own)
     USE_MODEL: "This collection searches with its own model, {model}; make a new collection to use another.",
     USE_INPUT: "This collection keeps its own input handling, {input}; make a new collection to use another.",
+    USE_PRECISION: "This collection keeps its own precision, {precision}; make a new collection to use another.",
     CREATE_COLLECTION: "Add images on the Collections page to make one.",
     MAKE_CLUSTERS: "Make clusters on the Clusters page first.",
     REPLACE_FILE: "Choose another name.",

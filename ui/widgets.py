@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import streamlit as st
 
 from revsearch import workspace
+from revsearch.auth import guarded
+from revsearch.auth.roles import Actor
 from revsearch.embed import REGISTRY
 from revsearch.embed.embedder import Embedder
 from revsearch.jobs import MODEL, RunClock
@@ -158,11 +161,14 @@ def steps(label: str) -> tuple[Progress, Callable[[], None]]:
     return update, bar.empty
 
 
-def build_demo() -> None:
-    """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard)."""
+def build_demo(by: Actor | None = None) -> None:
+    """Build the demo collection with a progress bar, select it and rerun (errors: shown by the caller's guard).
+
+    At first start nobody asks for it (`by` None); a rebuild is asked for by someone, whose role is checked."""
     run = AddingRun("Setting up the demo")
     embedder = run.load_model(state.model_for_new_collections()[0])
-    demo, _added = workspace.build_demo(state.workspace(), embedder, run.phases)
+    build = workspace.build_demo if by is None else partial(guarded.build_demo, by)
+    demo, _added = build(state.workspace(), embedder, run.phases)
     run.finish()
     state.select(demo.slug)
     st.rerun()

@@ -118,6 +118,7 @@ class VectorGen:
         self.dim, self.rank = dim, rank
         supers = _unit(rng.standard_normal((max(2, n_clusters // 20), dim), dtype=np.float32))
         parent = rng.integers(0, len(supers), n_clusters)
+        self.parent = parent  # super-cluster of each cluster (benchmarks label images by it)
         self.centers = _unit(supers[parent] + 0.9 * _unit(rng.standard_normal((n_clusters, dim), dtype=np.float32)))
         self.bases = rng.standard_normal((n_clusters, rank, dim), dtype=np.float32) / np.sqrt(dim)
         self.bases *= 1.0 / np.sqrt(rank)  # spread ‖z·B‖ ≈ 1 in expectation

@@ -55,10 +55,17 @@ def profile_once(s: Session) -> dict[str, Any]:
         prof[kind] = st
         prof[f"{kind}_draft_size"] = "×".join(map(str, drafts[0].size))
     size = embedder.input_size
-    batch = np.stack([letterbox(images.load_image(p, target=224), embedder.spec) for p in (s.inputs("vga") * 32)[:32]])
+    photos = [images.load_image(p, target=224) for p in (s.inputs("vga") * 32)[:32]]
+    batch = np.stack([letterbox(img, embedder.spec) for img in photos])
+    prepared = [embedder.prepare(img) for img in photos]
     model: dict[str, float] = {}
-    model[f"{embedder.backend}, batch 32, per image"] = median_ms(lambda: embedder.embed_batch(batch), 3) / 32
-    model[f"{embedder.backend}, batch 1"] = median_ms(lambda: embedder.embed_batch(batch[:1]), 10)
+    precisions = (embedder.precision, *sorted({"int8", "fp32"} - {embedder.precision}))
+    for precision in precisions if embedder.backend == "onnx" else (embedder.precision,):  # torch: fp32 only
+        run = embedder.for_precision(precision)
+        name = f"{run.backend} {run.precision}"
+        model[f"{name}, batch 32, per view (224²)"] = median_ms(lambda: run.embed_batch(batch), 3) / 32
+        model[f"{name}, batch 1"] = median_ms(lambda: run.embed_batch(batch[:1]), 10)
+        model[f"{name}, {run.input_mode}, per 640×480 photo"] = median_ms(lambda: run.embed_prepared(prepared), 3) / 32
     x = naive.torch.zeros(3, size, size)
     model["PyTorch eager, batch 1 (naive)"] = median_ms(lambda: naive.forward(x), 10)
     model["PyTorch channels_last, batch 32, per image (torch path)"] = median_ms(

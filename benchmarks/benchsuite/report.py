@@ -95,7 +95,7 @@ def budget_lines(res: Results) -> list[str]:
     """What the stages predict for the pipeline on this machine, next to what it measured."""
     prof = res.profile
     cores = res.machine.get("cores") or 1
-    model = next((v for k, v in prof.get("model", {}).items() if "batch 32" in k and "channels_last" not in k), None)
+    model = next((v for k, v in prof.get("model", {}).items() if "per 640×480 photo" in k), None)
     if model is None:
         return []
     out = []
@@ -109,8 +109,9 @@ def budget_lines(res: Results) -> list[str]:
         ceiling = 1000.0 * cores / (cpu + model_cpu)
         measured = res.raw.get(kind, {}).get("rev_ips")
         out.append(
-            f"- {label}: decode side {cpu:.1f} ms CPU/img (hash + probe + draft decode + prepare) + model "
-            f"{model:.1f} ms wall × {cores} cores = {model_cpu:.1f} ms CPU/img → ceiling ≈ {ceiling:.0f} img/s "
+            f"- {label}: decode side {cpu:.1f} ms CPU/img (hash + probe + draft decode + prepare) + model, both "
+            f"views of a 4:3 photo, {model:.1f} ms wall × {cores} cores = {model_cpu:.1f} ms CPU/img → ceiling ≈ "
+            f"{ceiling:.0f} img/s "
             f"with perfect overlap; model alone {1000 / model:.0f} img/s"
             + (f"; measured {measured:.1f} img/s" if measured else ""))
     return out

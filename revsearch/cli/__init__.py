@@ -11,11 +11,11 @@ import os
 import sys
 from typing import Sequence
 
-from revsearch.cli import clusters, dataset, duplicates, engine, labels, learn, maps, montage, quality, scale
+from revsearch.cli import audit, clusters, dataset, duplicates, engine, labels, learn, maps, montage, quality, scale, users
 from revsearch.cli.common import error_text
 from revsearch.errors import RevsearchError
 
-COMMAND_MODULES = (engine, scale, quality, clusters, maps, labels, duplicates, montage, learn, dataset)
+COMMAND_MODULES = (engine, scale, quality, clusters, maps, labels, duplicates, montage, learn, dataset, audit, users)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from revsearch import clusters, labels
-from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, lazy_progress, print_json
+from revsearch.cli.common import (acting_user, add_as_arg, add_collection_arg, add_json_arg, add_quiet_arg,
+                                  lazy_progress, print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="with --merge: name (and label) the merged cluster")
     p.add_argument("--seed", type=int, default=clusters.DEFAULT_SEED)
     p.add_argument("--representatives", type=int, default=8, metavar="N")
+    add_as_arg(p)
     add_json_arg(p)
     add_quiet_arg(p)
     p.set_defaults(run=cmd_cluster)
@@ -36,7 +38,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if args.merge:
             if len(set(args.merge)) < 2:
                 raise RevsearchError("--merge needs at least two cluster ids")
-            labels.merge_clusters(coll, args.merge, into=args.merge[0], name=args.name)
+            labels.merge_clusters(coll, args.merge, into=args.merge[0], name=args.name, user=acting_user(args))
         elif args.name:
             raise RevsearchError("--name goes with --merge here; to name a cluster use `label --cluster ID --name L`")
         elif args.k is not None or args.suggest:

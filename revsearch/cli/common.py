@@ -7,23 +7,27 @@ import json
 import sys
 import time
 from contextlib import ExitStack, contextmanager
-from typing import Callable, Iterator, TextIO
+from pathlib import Path
+from typing import Callable, Iterator, Sequence, TextIO
 
 from tqdm import tqdm
 
+from revsearch.auth.users import clean_name, os_user
 from revsearch.collection import Collection
 from revsearch.embed import Embedder
 from revsearch.embed.embedder import BACKENDS
 from revsearch.errors import (CREATE_COLLECTION, MAKE_CLUSTERS, REPLACE_FILE, USE_INPUT, USE_MODEL,
-                              RevsearchError)
+                              USE_PRECISION, RevsearchError)
 from revsearch.indexing import pairing
 from revsearch.input_modes import DEFAULT_INPUT, INPUT_MODES
+from revsearch.precisions import PRECISIONS
 from revsearch.progress import Progress
 
 
 CLI_HINTS = {  # what to do about an error, in the command line's words (revsearch.errors.HINTS)
     USE_MODEL: ". Use --model {model} or a new collection.",
     USE_INPUT: ". Use --input {input} or a new collection.",
+    USE_PRECISION: ". Use --precision {precision} or a new collection.",
     CREATE_COLLECTION: "; create one with `revsearch index FOLDER --collection {directory}`",
     MAKE_CLUSTERS: "; run `cluster -k K` (or `--suggest`) first",
     REPLACE_FILE: "; choose another name or use --force to replace it",
@@ -46,10 +50,15 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_input_arg(parser: argparse.ArgumentParser) -> None:
+    """How vectors are made: the input handling and the precision of the model's graph."""
     parser.add_argument("--input", choices=INPUT_MODES,
                         help=f"input handling, how the model sees a photo (new collections; default {DEFAULT_INPUT}: "
                              "the letterboxed square plus the whole photo at its own aspect). An existing collection "
                              "keeps its own; a different --input is refused")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="precision of the model's graph (new collections; default: the model's, int8 for "
+                             "efficientnet_lite0: quantised ONNX, ~2× faster than fp32). An existing collection "
+                             "keeps its own; a different --precision is refused")
 
 
 def add_json_arg(parser: argparse.ArgumentParser) -> None:
@@ -60,11 +69,29 @@ def add_quiet_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
+def add_as_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="as_user", metavar="NAME",
+                        help="who the labelling action is recorded as (exports' labelled_by, the history, undo); "
+                             "default: the OS user")
+
+
+def acting_user(args: argparse.Namespace) -> str:
+    """Who a labelling command acts as: `--as NAME`, else the OS user."""
+    name = getattr(args, "as_user", None)
+    return clean_name(name) if name else os_user()
+
+
 def embedder_for(coll: Collection, args: argparse.Namespace) -> Embedder:
-    """The collection's own model and input handling; a different --model or --input is refused before anything
-    loads."""
+    """The collection's own model, input handling and precision; a different --model, --input or --precision is
+    refused before anything loads."""
     return pairing.embedder_for(coll, getattr(args, "model", None), getattr(args, "input", None),
-                                getattr(args, "backend", "auto"))
+                                getattr(args, "backend", "auto"), getattr(args, "precision", None))
+
+
+def image_refs(values: Sequence[str]) -> list[int | str]:
+    """Images named on the command line: a number is an image id (unless a file has that name), anything else a
+    path."""
+    return [int(v) if v.isdigit() and not Path(v).exists() else v for v in values]
 
 
 def new_input(args: argparse.Namespace) -> str:

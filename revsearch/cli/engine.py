@@ -76,7 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     folder = existing_folder(args.folder)
     coll, embedder, created = open_or_create(args.collection, args.model, args.input, args.backend,
-                                             vector_dtype="float16" if args.float16 else "float32")
+                                             vector_dtype="float16" if args.float16 else "float32",
+                                             precision=args.precision)
     if created:
         print(f"model: {embedder.name} — {'chosen with --model' if args.model else default_model()[1]}",
               file=sys.stderr)
@@ -88,7 +89,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.json:
         prepared = {"prepared": added.prepared} if args.prepare else {}
         print_json({"collection": str(coll.directory), "model": coll.model, "backend": embedder.backend,
-                    **result.as_dict(), **prepared})
+                    "precision": coll.precision, **result.as_dict(), **prepared})
         for warning in result.warnings:
             print(f"revsearch: warning: {warning}", file=sys.stderr)
     else:
@@ -168,7 +169,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         index_info = coll.index_info()
         data = {
             "collection": str(coll.directory), "model": coll.model, "fingerprint": coll.fingerprint, "dim": coll.dim,
-            "input": coll.input_mode,
+            "input": coll.input_mode, "precision": coll.precision,
             "schema_version": SCHEMA_VERSION, "generation": coll.generation,
             "vector_dtype": coll.vector_dtype.name, "counts": counts,
             "index": {**asdict(index_info), "type": type(index).__name__,
@@ -179,7 +180,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     print(f"collection {data['collection']}")
-    print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]}, input {data['input']})")
+    print(f"model      {data['model']} ({data['dim']}-d, weights {data['fingerprint'][:12]}, input {data['input']}, "
+          f"{data['precision']})")
     recall = "" if index_info.recall_at_10 is None else f", recall@10 {index_info.recall_at_10:.3f} vs exact"
     print(f"index      {index_info.kind} over {index_info.ntotal} vectors{recall}, "
           f"{index_info.bytes_per_vector:.0f} MB per million vectors")
@@ -201,7 +203,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for name, entry in REGISTRY.items():
         rows.append({"name": name, "dim": entry.spec.dim, "description": entry.spec.description,
-                     "needs": entry.spec.needs, "available_offline": entry.offline(), "default": name == chosen})
+                     "needs": entry.spec.needs, "available_offline": entry.offline(), "default": name == chosen,
+                     "precision": entry.spec.precision})
     if args.json:
         print_json({"default": chosen, "why": why, "models": rows})
         return 0

@@ -4,10 +4,13 @@ and exporting the labels."""
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
-from revsearch import export, labels
-from revsearch.cli.common import add_collection_arg, add_json_arg, add_quiet_arg, lazy_progress, print_json
+from revsearch import audit, export, labels
+from revsearch.auth.roots import Roots
+from revsearch.cli.common import (acting_user, add_as_arg, add_collection_arg, add_json_arg, add_quiet_arg,
+                                  image_refs, lazy_progress, print_json)
 from revsearch.collection import Collection
 from revsearch.errors import RevsearchError
 
@@ -24,9 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="label images by their class subfolder (ImageFolder layout; all indexed folders, or FOLDER)")
     what.add_argument("--list", action="store_true", help="label counts and recent history")
     what.add_argument("--undo", action="store_true",
-                      help="undo the latest labelling action not undone yet (again: one more level back)")
+                      help="undo your latest labelling action not undone yet (again: one more level back)")
     p.add_argument("--name", help="the label")
     p.add_argument("--remove", action="store_true", help="with --image / --cluster: remove the label instead")
+    p.add_argument("--anyone", action="store_true", help="with --undo: the latest action of anyone, not only yours")
+    add_as_arg(p)
     add_json_arg(p)
     p.set_defaults(run=cmd_label)
 
@@ -35,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accept-above", type=float, metavar="P", help="label every suggestion with confidence ≥ P")
     p.add_argument("-k", type=int, default=labels.DEFAULT_K, help="labelled neighbours that vote (default 10)")
     p.add_argument("--limit", type=int, default=50, help="suggestions to print without --json (default 50)")
+    add_as_arg(p)
     add_json_arg(p)
     p.set_defaults(run=cmd_suggest)
 
@@ -53,11 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    who = acting_user(args)
+    if args.anyone and not args.undo:
+        raise RevsearchError("--anyone goes with --undo")
     with Collection.open(args.collection) as coll:
         if args.list:
             counts = labels.label_counts(coll)
             hist = labels.history(coll, limit=20)
-            last = labels.last_action(coll)
+            last = labels.last_action(coll, user=who)
             if args.json:
                 print_json({"labels": counts, "history": [h.as_dict() for h in hist],
                             "undo": last.as_dict() if last else None})
@@ -66,16 +75,23 @@ def cmd_label(args: argparse.Namespace) -> int:
                     print(f"{n:>6}  {name}")
                 if not counts:
                     print("no labels yet")
+                for h in hist[:10]:
+                    print(f"  {time.strftime('%Y-%m-%d %H:%M', time.localtime(h.at))}  {h.user or '?':<12} "
+                          f"{h.kind} {h.subject}: {h.old or '-'} → {h.new or '-'}")
                 if last:
                     print(f"--undo would undo: {last.description}")
             return 0
         if args.undo:
             if args.name or args.remove:
                 raise RevsearchError("--undo takes no --name or --remove")
-            return _print_undo(labels.undo(coll), labels.last_action(coll), args.json)
+            target = labels.last_action(coll, user=None) if args.anyone else None
+            if args.anyone and target is None:
+                raise RevsearchError("nothing to undo: no labelling action left")
+            report = labels.undo(coll, target.id if target else None, user=who, others=args.anyone)
+            return _print_undo(report, labels.last_action(coll, user=who), args.json)
         if args.import_csv is not None or args.from_folders is not None:
-            rep = (labels.import_csv(coll, args.import_csv) if args.import_csv is not None
-                   else labels.import_folders(coll, args.from_folders or None))
+            rep = (labels.import_csv(coll, args.import_csv, user=who) if args.import_csv is not None
+                   else labels.import_folders(coll, args.from_folders or None, user=who))
             if args.json:
                 print_json(rep.as_dict())
             else:
@@ -92,18 +108,18 @@ def cmd_label(args: argparse.Namespace) -> int:
         if args.rename is not None:
             if args.remove:
                 raise RevsearchError("--remove does not go with --rename")
-            changed = labels.rename_label(coll, args.rename, args.name)
+            changed = labels.rename_label(coll, args.rename, args.name, user=who)
             action = f"renamed {args.rename!r} to {args.name!r}"
         elif args.cluster is not None:
-            changed = labels.name_cluster(coll, args.cluster, None if args.remove else args.name)
+            changed = labels.name_cluster(coll, args.cluster, None if args.remove else args.name, user=who)
             action = f"cluster {args.cluster} " + ("unnamed" if args.remove else f"named {args.name!r}")
         else:
-            refs = [int(r) if r.isdigit() and not Path(r).exists() else r for r in args.image]
+            refs = image_refs(args.image)
             if args.remove:
-                changed = labels.unlabel_images(coll, refs)
+                changed = labels.unlabel_images(coll, refs, user=who)
                 action = "labels removed"
             else:
-                changed = labels.label_images(coll, refs, args.name)
+                changed = labels.label_images(coll, refs, args.name, user=who)
                 action = f"labelled {args.name!r}"
     if args.json:
         print_json({"action": action, "changed": changed})
@@ -140,7 +156,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         suggestions = labels.suggest(coll, k=args.k)
         accepted = None
         if args.accept_above is not None:
-            accepted = labels.accept_suggestions(coll, args.accept_above, k=args.k, suggestions=suggestions)
+            accepted = labels.accept_suggestions(coll, args.accept_above, k=args.k, suggestions=suggestions,
+                                                 user=acting_user(args))
     if args.json:
         print_json({"suggestions": [s.as_dict() for s in suggestions], "accepted": accepted,
                     "threshold": args.accept_above})
@@ -157,14 +174,20 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    roots = Roots.from_env(shared=False)  # with $REVSEARCH_ROOTS set, exports stay inside the allowed folders too
+    if roots.confined:
+        args.out = roots.confine(args.out)
     with Collection.open(args.collection) as coll, lazy_progress("file", args.quiet) as progress:
+        checked = audit.card_section(coll)  # the last `audit`'s counts go into the dataset card
         if args.format == "imagefolder":
             rep = export.export_imagefolder(coll, args.out, link=args.link, unlabelled=args.unlabelled,
-                                            progress=progress)
+                                            progress=progress, audit=checked)
         elif args.format == "csv":
-            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
+            rep = export.export_csv(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force,
+                                    audit=checked)
         else:
-            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force)
+            rep = export.export_json(coll, args.out, include_unlabelled=not args.labelled_only, force=args.force,
+                                     audit=checked)
     if args.json:
         print_json(rep.as_dict())
     else:

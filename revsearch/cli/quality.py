@@ -35,14 +35,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise RevsearchError(f"not found: {source}")
     with tempfile.TemporaryDirectory(prefix="revsearch-eval-") as tmp:
         coll, embedder, _ = open_or_create(args.collection or Path(tmp) / "eval", args.model, args.input,
-                                           args.backend)
+                                           args.backend, precision=args.precision)
         with coll, progress_bar(quiet=args.quiet) as progress:
             index_files(coll, sorted(labels), embedder, progress=progress)
             by_path = {r.path: r.id for r in coll.rows("indexed") if r.path in labels}
             ids, vectors = coll.vectors(sorted(by_path.values()))
             paths = coll.paths(ids.tolist())
             metrics = retrieval_metrics(vectors, [labels[paths[int(i)]] for i in ids])
-    metrics = {"model": embedder.name, "backend": embedder.backend, "input": embedder.input_mode, **metrics,
+    metrics = {"model": embedder.name, "backend": embedder.backend, "input": coll.input_mode,
+               "precision": coll.precision, **metrics,
                "not_evaluated": len(labels) - len(ids)}
     if args.json:
         print_json({k: (round(float(v), 6) if isinstance(v, float) else v) for k, v in metrics.items()})

@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", choices=INPUT_MODES,
                    help="vouch for shards that record no revsearch.input (default: letterbox, what they were made "
                         "with before input handling was a choice)")
+    p.add_argument("--index-memory", metavar="SIZE",
+                   help="memory budget of the search index build at the end, e.g. 4G (default 4G; remembered by the "
+                        "collection); the whole command stays within it + 1 GB")
     add_json_arg(p)
     add_quiet_arg(p)
     p.set_defaults(run=cmd_ingest)
@@ -83,11 +86,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise RevsearchError("--rows-per-shard must be at least 1")
     out = args.out.expanduser().resolve()
     made = shards_model(shard_files(out), None) if out.is_dir() and shard_files(out) else None
-    if made is not None and args.input and args.input != made[2]:
-        raise RevsearchError(f"{out} holds shards made with input handling {made[2]!r}; drop --input or use "
-                             "another --out")
+    for given, recorded, what in ((args.input, 2, "input handling"), (args.precision, 3, "precision")):
+        if made is not None and given and given != made[recorded]:
+            raise RevsearchError(f"{out} holds shards made with {what} {made[recorded]!r}; drop that option or use "
+                                 "another --out")
     embedder = Embedder(args.model or default_model()[0], backend=args.backend,
-                        input_mode=made[2] if made is not None else new_input(args))
+                        input_mode=made[2] if made is not None else new_input(args),
+                        precision=made[3] if made is not None else args.precision)
     if made is not None and made[:2] != (embedder.name, embedder.fingerprint):
         raise RevsearchError(f"{out} holds shards of {made[0]} ({made[1][:12]}…); use another --out")
     done = written_entries(out)
@@ -103,7 +108,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         else:
             todo.append((path, st.st_size, st.st_mtime_ns))
     writer = ShardWriter(out, embedder.name, embedder.fingerprint, embedder.dim, embedder.input_mode,
-                         rows_per_shard=args.rows_per_shard)
+                         embedder.precision, rows_per_shard=args.rows_per_shard)
     started, embedded, skipped = time.perf_counter(), 0, 0
     with progress_bar(quiet=args.quiet) as progress, batch_source(args, embedder) as source:
         for batch in (source or local_source(embedder, args.batch_size))(todo, frozenset()):
@@ -114,7 +119,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         writer.close()
     seconds = time.perf_counter() - started
     summary = {"out": str(out), "model": embedder.name, "fingerprint": embedder.fingerprint,
-               "input": embedder.input_mode, "shards_written": [str(p) for p in writer.written], "embedded": embedded,
+               "input": embedder.input_mode, "precision": embedder.precision,
+               "shards_written": [str(p) for p in writer.written], "embedded": embedded,
                "skipped": skipped, "unchanged": unchanged, "seconds": round(seconds, 3)}
     if args.json:
         print_json(summary)
@@ -131,6 +137,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     files = shard_files(args.shards)
     coll = open_for(args.collection, shards_model(files, args.model, args.input), files)
     with coll, progress_bar(unit="row", quiet=args.quiet) as progress:
+        coll.set_index_memory(args.index_memory)
         result = ingest_shards(coll, files, progress)
         coll.index()
     if args.json:

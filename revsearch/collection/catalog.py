@@ -189,6 +189,37 @@ MIGRATIONS: list[list[str]] = [
         PRIMARY KEY (action_id, image_id)
     )""",
     ],
+    # 7: who did what (issue 20): every labelling action and history entry records its user, every label who set it
+    # (`labelled_by`), and a label change who had set the label before and after it (undo puts that back; `old_by`
+    # finds "your label was changed by someone else"). Only columns and indexes on tables of steps 2 and 3, so this
+    # step may sit at any position after them.
+    [
+        """ALTER TABLE label_actions ADD COLUMN user TEXT""",
+        """ALTER TABLE label_history ADD COLUMN user TEXT""",
+        """ALTER TABLE labels ADD COLUMN labelled_by TEXT""",
+        """ALTER TABLE labels_beneath ADD COLUMN labelled_by TEXT""",
+        """ALTER TABLE label_changes ADD COLUMN old_by TEXT""",
+        """ALTER TABLE label_changes ADD COLUMN new_by TEXT""",
+        """CREATE INDEX label_changes_image ON label_changes(image_id)""",
+        """CREATE INDEX label_changes_old_by ON label_changes(old_by) WHERE old_by IS NOT NULL""",
+    ],
+    # 8: audit (revsearch/collection/audit_store.py): pixel quality measures taken while indexing (revsearch/indexing/
+    # pixel_measures.py; `hash` and `version` say which content and which definition they describe), and labels a
+    # person confirmed as right (never reported as a label issue again while the image keeps that label). Only new
+    # tables that reference `images`: this step may sit at any position after step 1.
+    [
+        """CREATE TABLE pixel_measures (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        hash TEXT,
+        version INTEGER NOT NULL,
+        vals BLOB NOT NULL
+    )""",
+        """CREATE TABLE label_confirmations (
+        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        at REAL NOT NULL
+    )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,6 +17,7 @@ from revsearch.collection.rows import ImageRow, NewRow, RowWriter
 from revsearch.collection.snapshot import VectorSnapshot
 from revsearch.errors import CREATE_COLLECTION, Hint, RevsearchError
 from revsearch.input_modes import DEFAULT_INPUT, LEGACY_INPUT, check_input
+from revsearch.precisions import LEGACY_PRECISION, check_precision
 
 T = TypeVar("T")
 
@@ -38,8 +39,9 @@ class Collection:
         self._build_lock = threading.Lock()
         self.model = catalog.get_meta(conn, "model") or ""
         self.fingerprint = catalog.get_meta(conn, "fingerprint") or ""
-        # how images became model inputs (revsearch/input_modes.py); collections made before it was a choice: letterbox
-        self.input_mode = catalog.get_meta(conn, "input_mode") or LEGACY_INPUT
+        # how images became model inputs (input_modes.py) and in which precision (precisions.py); made before each
+        self.input_mode = catalog.get_meta(conn, "input_mode") or LEGACY_INPUT  # was a choice: letterbox, fp32
+        self.precision = catalog.get_meta(conn, "precision") or LEGACY_PRECISION
         self.dim = int(catalog.get_meta(conn, "dim") or 0)
         self.vector_dtype = np.dtype(catalog.get_meta(conn, "vector_dtype") or "float32")
         self._index: faiss.Index | None = None
@@ -51,15 +53,17 @@ class Collection:
 
     @classmethod
     def create(cls, directory: Path | str, model: str, fingerprint: str, dim: int,
-               vector_dtype: str = "float32", input_mode: str = DEFAULT_INPUT) -> "Collection":
-        """Make a new collection bound to one model + weights + input handling; refuses a directory that already
-        holds one.
+               vector_dtype: str = "float32", input_mode: str = DEFAULT_INPUT, precision: str = LEGACY_PRECISION
+               ) -> "Collection":
+        """Make a new collection bound to one model + weights + input handling + precision (indexing/pairing.py
+        passes an embedder's); refuses a directory that already holds one.
 
         `vector_dtype="float16"` halves the catalog's size; scores then differ from float32 by < 1e-3.
         """
         if vector_dtype not in ("float32", "float16"):
             raise RevsearchError(f"vectors are stored as float32 or float16, not {vector_dtype!r}")
         check_input(input_mode)
+        check_precision(precision)
         directory = Path(directory).expanduser().resolve()
         if (directory / catalog.CATALOG_NAME).exists():
             raise RevsearchError(f"{directory} already holds a collection")
@@ -71,7 +75,7 @@ class Collection:
         with _transaction(conn):
             for key, value in (("model", model), ("fingerprint", fingerprint), ("dim", dim),
                                ("created_at", time.time()), ("generation", 0),
-                               ("vector_dtype", vector_dtype), ("input_mode", input_mode)):
+                               ("vector_dtype", vector_dtype), ("input_mode", input_mode), ("precision", precision)):
                 catalog.set_meta(conn, key, value)
         return cls(directory, conn)
 

@@ -11,6 +11,10 @@ new name, and a member with an accepted suggestion gets the name *over* it — t
 waits in `labels_beneath` and comes back exactly when the cluster's name is removed. Removing a name removes only
 labels the cluster gave (source 'cluster' and that name). A hand label written over a cluster label drops what the
 cluster covered: the person decided.
+
+Every writer takes `user`, who acts (issue 20): the action, its history and the labels it gives record it. When two
+people label one image the later wins; both changes stay in the history, and `overridden` finds, for the first
+person, the labels of theirs someone else changed since.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class LabelRow:
     label: str
     source: str
     confidence: float | None
+    labelled_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,30 @@ class HistoryEntry:
     old: str | None
     new: str | None
     source: str
+    user: str | None = None  # who (None: before users were recorded)
 
     def as_dict(self) -> dict:
         return {"at": self.at, "kind": self.kind, "subject": self.subject, "event": self.event, "old": self.old,
-                "new": self.new, "source": self.source}
+                "new": self.new, "source": self.source, "user": self.user}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of an image's label, by whom (the label history of one image)."""
+
+    action_id: int
+    at: float
+    user: str | None
+    image_id: int
+    path: str
+    old: str | None
+    new: str | None
+    old_by: str | None
+    description: str
+
+    def as_dict(self) -> dict:
+        return {"action": self.action_id, "at": self.at, "user": self.user, "id": self.image_id, "path": self.path,
+                "old": self.old, "new": self.new, "old_by": self.old_by, "description": self.description}
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -83,9 +108,9 @@ def unlabelled_count(coll: Collection) -> int:
 
 def label_rows(coll: Collection) -> list[LabelRow]:
     """Every label with its image's path, source and confidence, by label then path."""
-    rows = catalog.fetch(coll, "SELECT l.image_id, i.path, l.label, l.source, l.confidence FROM labels l "
-                               "JOIN images i ON i.id = l.image_id ORDER BY l.label, i.path")
-    return [LabelRow(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+    rows = catalog.fetch(coll, "SELECT l.image_id, i.path, l.label, l.source, l.confidence, l.labelled_by "
+                               "FROM labels l JOIN images i ON i.id = l.image_id ORDER BY l.label, i.path")
+    return [LabelRow(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def counts(coll: Collection) -> dict[str, int]:
@@ -96,15 +121,39 @@ def counts(coll: Collection) -> dict[str, int]:
 
 def history(coll: Collection, limit: int = 200) -> list[HistoryEntry]:
     """Label changes, newest first."""
-    rows = catalog.fetch(coll, "SELECT at, kind, subject, event, old, new, source FROM label_history "
+    rows = catalog.fetch(coll, "SELECT at, kind, subject, event, old, new, source, user FROM label_history "
                                "ORDER BY id DESC LIMIT ?", (int(limit),))
     return [HistoryEntry(*r) for r in rows]
 
 
-def last_action(coll: Collection) -> Action | None:
-    """The action `undo` would undo now (None when there is nothing to undo)."""
+_CHANGES = ("SELECT a.id, a.at, a.user, c.image_id, i.path, c.old_label, c.new_label, c.old_by, a.description "
+            "FROM label_changes c JOIN label_actions a ON a.id = c.action_id JOIN images i ON i.id = c.image_id "
+            "WHERE c.layer = 'label' AND ")
+
+
+def image_history(coll: Collection, image_id: int, limit: int = 20) -> list[Change]:
+    """The label changes of one image, newest first, with who made each."""
+    rows = catalog.fetch(coll, _CHANGES + "c.image_id = ? ORDER BY a.id DESC LIMIT ?", (int(image_id), int(limit)))
+    return [Change(*r) for r in rows]
+
+
+def overridden(coll: Collection, user: str, after: int = 0, limit: int = 100) -> list[Change]:
+    """Labels `user` had set that someone else changed (or removed) in an action after `after`, newest first."""
+    rows = catalog.fetch(coll, _CHANGES + "c.old_by = ? AND a.id > ? AND (a.user IS NULL OR a.user != ?) "
+                               "AND (c.new_label IS NULL OR c.new_label != c.old_label) ORDER BY a.id DESC LIMIT ?",
+                         (user, int(after), user, int(limit)))
+    return [Change(*r) for r in rows]
+
+
+def newest_action_id(coll: Collection) -> int:
+    """The id of the newest action (0 when none): where "seen up to here" marks stand."""
+    return int(catalog.fetch(coll, "SELECT COALESCE(MAX(id), 0) FROM label_actions")[0][0])
+
+
+def last_action(coll: Collection, user: str | None = None) -> Action | None:
+    """The action `undo` would undo now for `user` (anyone's when None); None when there is nothing to undo."""
     with coll.lock:
-        return label_actions.latest(coll.conn)
+        return label_actions.latest(coll.conn, user)
 
 
 def actions(coll: Collection, limit: int = 50) -> list[Action]:
@@ -117,7 +166,7 @@ def actions(coll: Collection, limit: int = 50) -> list[Action]:
 
 
 def set_labels(coll: Collection, assignments: Mapping[int, Assignment], source: str, *, copies: bool = True,
-               only_unlabelled: bool = False) -> int:
+               only_unlabelled: bool = False, user: str | None = None) -> int:
     """Set (label, confidence) per image id — None removes the label — as one action; returns images relabelled.
 
     `copies`: each image's exact copies (rows with status 'duplicate' of it) get the same value.
@@ -125,26 +174,27 @@ def set_labels(coll: Collection, assignments: Mapping[int, Assignment], source: 
     now = time.time()
     with coll.transaction() as conn:
         todo = _with_copies(conn, assignments) if copies else dict(assignments)
-        rec = Recorder(conn, source, now)
+        rec = Recorder(conn, source, now, user)
         for image_id, state in label_actions.states(conn, list(todo)).items():
             label, confidence = todo[image_id]
             if only_unlabelled and state.label is not None:
                 continue
             if label is not None and state.label is not None and state.label[:2] == (label, source):
                 continue
-            rec.put(image_id, state, None if label is None else (label, source, confidence), None)
+            rec.put(image_id, state, None if label is None else (label, source, confidence, user), None)
         kind, what = _describe(todo, source, rec.images)
         rec.finish(kind, what)
         return rec.relabelled
 
 
-def label_cluster(coll: Collection, cluster_id: int, label: str | None, member_ids: Sequence[int]) -> int:
+def label_cluster(coll: Collection, cluster_id: int, label: str | None, member_ids: Sequence[int],
+                  user: str | None = None) -> int:
     """Name a cluster (None clears the name) and label `member_ids` and their copies by the rules above, as one
     action. Returns how many images' labels changed."""
     with coll.transaction() as conn:
         row = conn.execute("SELECT name FROM clusters WHERE id = ?", (int(cluster_id),)).fetchone()
         old = row[0] if row else None
-        rec = Recorder(conn, CLUSTER, time.time())
+        rec = Recorder(conn, CLUSTER, time.time(), user)
         if row is not None:
             rec.name(cluster_id, old, label)
         _cover(conn, rec, old, label, member_ids)
@@ -160,13 +210,15 @@ def label_cluster(coll: Collection, cluster_id: int, label: str | None, member_i
 
 
 def record_merge(coll: Collection, cluster_id: int, merged: Sequence[int], old_name: str | None,
-                 new_name: str | None, label: str | None = None, member_ids: Sequence[int] = ()) -> int:
+                 new_name: str | None, label: str | None = None, member_ids: Sequence[int] = (),
+                 user: str | None = None) -> int:
     """Record clusters `merged` folded into `cluster_id` (its name was `old_name`, now `new_name`) as one action;
     with `label`, `member_ids` are labelled by the cluster rules. Returns how many images' labels changed."""
     others = ",".join(str(i) for i in sorted({int(i) for i in merged}) if i != cluster_id)
     with coll.transaction() as conn:
-        rec = Recorder(conn, CLUSTER, time.time())
-        label_actions.history(conn, "cluster", str(cluster_id), "merged", others, str(cluster_id), "manual", rec.at)
+        rec = Recorder(conn, CLUSTER, time.time(), user)
+        label_actions.history(conn, "cluster", str(cluster_id), "merged", others, str(cluster_id), "manual", rec.at,
+                              user)
         rec.name(cluster_id, old_name, new_name)
         if label is not None:
             _cover(conn, rec, new_name, label, member_ids)
@@ -175,7 +227,7 @@ def record_merge(coll: Collection, cluster_id: int, merged: Sequence[int], old_n
         return rec.relabelled
 
 
-def rename(coll: Collection, old: str, new: str) -> int | None:
+def rename(coll: Collection, old: str, new: str, user: str | None = None) -> int | None:
     """Rename a label on every image and cluster as one action; None when nothing carries `old`, else how many
     images' labels were renamed."""
     with coll.transaction() as conn:
@@ -186,20 +238,21 @@ def rename(coll: Collection, old: str, new: str) -> int | None:
             return None
         if old == new:
             return 0
-        rec = Recorder(conn, "manual", time.time())
+        rec = Recorder(conn, "manual", time.time(), user)
         for cluster_id in named:
             rec.name(cluster_id, old, new)
         for image_id, state in label_actions.states(conn, ids).items():
             rec.put(image_id, state, _renamed(state.label, old, new), _renamed(state.beneath, old, new))
-        label_actions.history(conn, "label", old, "renamed", old, new, "manual", rec.at)  # newest-first: on top
+        label_actions.history(conn, "label", old, "renamed", old, new, "manual", rec.at, user)  # newest first: on top
         rec.finish("rename", f"renamed label {old!r} to {new!r} ({rec.images} images)")
         return rec.relabelled
 
 
-def undo(coll: Collection, action_id: int | None = None) -> UndoReport | None:
-    """Undo the newest labelling action not undone yet (or `action_id`); None when there is nothing to undo."""
+def undo(coll: Collection, user: str | None, action_id: int | None = None, others: bool = False) -> UndoReport | None:
+    """Undo `user`'s newest labelling action not undone yet (or `action_id`; another person's only with `others`);
+    None when there is nothing to undo."""
     with coll.transaction() as conn:
-        return label_actions.undo(conn, time.time(), action_id)
+        return label_actions.undo(conn, time.time(), user, action_id, others)
 
 
 # ---------------------------------------------------------------------------------------------------- internals
@@ -216,15 +269,15 @@ def _cover(conn: sqlite3.Connection, rec: Recorder, old: str | None, label: str 
             if current is not None and current[1] == CLUSTER and current[0] == old:
                 rec.put(image_id, state, state.beneath, None)
         elif current is None:
-            rec.put(image_id, state, (label, CLUSTER, None), None)
+            rec.put(image_id, state, (label, CLUSTER, None, rec.user), None)
         elif current[1] == CLUSTER:
-            rec.put(image_id, state, (label, CLUSTER, None), state.beneath)
+            rec.put(image_id, state, (label, CLUSTER, None, rec.user), state.beneath)
         elif current[1] not in HAND:
-            rec.put(image_id, state, (label, CLUSTER, None), current)
+            rec.put(image_id, state, (label, CLUSTER, None, rec.user), current)
 
 
 def _renamed(value: label_actions.Label | None, old: str, new: str) -> label_actions.Label | None:
-    return (new, value[1], value[2]) if value is not None and value[0] == old else value
+    return (new, *value[1:]) if value is not None and value[0] == old else value
 
 
 def _describe(todo: Mapping[int, Assignment], source: str, images: int) -> tuple[str, str]:

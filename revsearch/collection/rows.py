@@ -149,6 +149,12 @@ class RowWriter:
             self._conn.execute("DELETE FROM parked_vectors WHERE image_id = ?", (image_id,))
         return len(orphans)
 
+    def put_measures(self, image_id: int, content: str | None, values: np.ndarray, version: int) -> None:
+        """Store an image's pixel measures (revsearch/indexing/pixel_measures.py, definition `version`) for the content
+        `content` (its hash)."""
+        self._conn.execute("INSERT OR REPLACE INTO pixel_measures(image_id, hash, version, vals) VALUES(?, ?, ?, ?)",
+                           (int(image_id), content, int(version), np.ascontiguousarray(values, np.float32).tobytes()))
+
     def has_vector(self, image_id: int) -> bool:
         return self._conn.execute("SELECT 1 FROM vectors WHERE image_id = ?", (int(image_id),)).fetchone() is not None
 

@@ -1,5 +1,6 @@
-"""Cheap reads of a large catalog: a uniform sample of the indexed images, their ids, and images per folder — each
-without turning a million rows into Python objects (pages of the app call them on collections of any size)."""
+"""Cheap reads of a large catalog: a uniform sample of the indexed images, their ids, images per folder, and the rows
+of given paths or content — each without turning a million rows into Python objects (pages of the app and streamed
+ingests call them on collections of any size)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from revsearch.collection import catalog
 from revsearch.collection.collection import Collection
+from revsearch.collection.rows import ImageRow
 
 
 def sample_indexed(coll: Collection, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -54,3 +56,25 @@ def folder_counts(coll: Collection) -> dict[str, int]:
                                  "WHERE status = 'indexed' AND missing_since IS NULL GROUP BY folder",
                                  (sep,)).fetchall()
     return {(f[:-1] if len(f) > 1 else f): int(n) for f, n in rows}
+
+
+def rows_at(coll: Collection, paths: list[str]) -> dict[str, ImageRow]:
+    """Path -> row of those `paths` the catalog holds (missing files included): indexed lookups, a batch at a time."""
+    out: dict[str, ImageRow] = {}
+    with coll.lock:
+        for start in range(0, len(paths), 900):
+            chunk = paths[start : start + 900]
+            for r in coll.conn.execute(f"SELECT * FROM images WHERE path IN ({catalog.marks(chunk)})", chunk):
+                out[r["path"]] = ImageRow.from_sql(r)
+    return out
+
+
+def indexed_with_hash(coll: Collection, hashes: list[str]) -> dict[str, int]:
+    """Content hash -> id of the indexed row holding that content (the latest one, should several), for `hashes`."""
+    out: dict[str, int] = {}
+    with coll.lock:
+        for start in range(0, len(hashes), 900):
+            chunk = hashes[start : start + 900]
+            out.update(coll.conn.execute(f"SELECT hash, id FROM images WHERE hash IN ({catalog.marks(chunk)}) AND "
+                                         "status = 'indexed' ORDER BY id", chunk).fetchall())
+    return out

@@ -1,5 +1,5 @@
 """Bring embedding shards into a collection: incremental (rows already there are not re-added), resumable (each
-row group commits in one transaction), and refusing vectors from another model or input handling."""
+row group commits in one transaction), and refusing vectors from another model, input handling or precision."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Sequence
 
 import numpy as np
 
-from revsearch.collection import Collection, ImageRow, NewRow
+from revsearch.collection import Collection, ImageRow, NewRow, sampling
 from revsearch.distributed.shards import ShardRow, read_shard, shard_model
 from revsearch.embed.models import file_fingerprint, model_entry
 from revsearch.errors import RevsearchError
 from revsearch.indexing.pairing import open_checked
 from revsearch.input_modes import LEGACY_INPUT, check_input
+from revsearch.precisions import LEGACY_PRECISION, check_precision
 from revsearch.progress import Progress, report
 
 
@@ -37,19 +38,20 @@ class IngestReport:
                 "duplicates": [{"path": p, "duplicate_of": i} for p, i in self.duplicates]}
 
 
-Made = tuple[str, str, str]  # (model, fingerprint, input handling): what makes vectors comparable
+Made = tuple[str, str, str, str]  # (model, fingerprint, input handling, precision): what makes vectors comparable
 
 
 def shards_model(files: Sequence[Path], vouched: str | None, vouched_input: str | None = None) -> Made:
-    """The one (model, fingerprint, input handling) every shard records. A shard that records no model is accepted
-    only when the user vouches for it with --model NAME, and is then taken as made by NAME with the weights this
-    machine has; one that records no input handling was made with --input (`vouched_input`), else `letterbox`."""
+    """The one (model, fingerprint, input handling, precision) every shard records. A shard that records no model
+    is accepted only when the user vouches for it with --model NAME, and is then taken as made by NAME with the
+    weights this machine has; one that records no input handling was made with --input (`vouched_input`), else
+    `letterbox`; one that records no precision in fp32."""
     if not files:
         raise RevsearchError("no .parquet shards found")
     assumed = (vouched, file_fingerprint(model_entry(vouched).weights_path())) if vouched else None
     found: Made | None = None
     for shard in files:
-        model, fingerprint, input_mode = shard_model(shard)
+        model, fingerprint, input_mode, precision = shard_model(shard)
         if model is None or fingerprint is None:
             if assumed is None:
                 raise RevsearchError(f"shard {shard} does not record revsearch.model/revsearch.fingerprint; pass "
@@ -62,38 +64,40 @@ def shards_model(files: Sequence[Path], vouched: str | None, vouched_input: str 
         elif vouched_input and input_mode != vouched_input:
             raise RevsearchError(f"shard {shard} was made with input handling {input_mode!r}, not {vouched_input!r}")
         check_input(input_mode)
-        if found is not None and (model, fingerprint, input_mode) != found:
-            raise RevsearchError(f"shard {shard} was made with {model} ({fingerprint[:12]}…, input {input_mode}) "
-                                 f"but earlier shards with {found[0]} ({found[1][:12]}…, input {found[2]}); their "
-                                 "vectors are not comparable")
-        found = (model, fingerprint, input_mode)
+        precision = check_precision(precision or LEGACY_PRECISION)
+        if found is not None and (model, fingerprint, input_mode, precision) != found:
+            raise RevsearchError(f"shard {shard} was made with {model} ({fingerprint[:12]}…, input {input_mode}, "
+                                 f"{precision}) but earlier shards with {found[0]} ({found[1][:12]}…, input "
+                                 f"{found[2]}, {found[3]}); their vectors are not comparable")
+        found = (model, fingerprint, input_mode, precision)
     assert found is not None
     return found
 
 
 def open_for(directory: Path, made: Made, files: Sequence[Path]) -> Collection:
-    """The collection to ingest into: existing (its model and input handling must match) or new, bound to the
-    shards' model and input handling."""
-    model, fingerprint, input_mode = made
-    coll = open_checked(directory, model, fingerprint, input_mode)
+    """The collection to ingest into: existing (its model, input handling and precision must match) or new, bound to
+    the shards' model, input handling and precision."""
+    model, fingerprint, input_mode, precision = made
+    coll = open_checked(directory, model, fingerprint, input_mode, precision)
     if coll is not None:
         return coll
     try:
         dim = model_entry(model).spec.dim
     except RevsearchError:  # vectors from a model revsearch does not run: searchable with --embedding only
         dim = next((len(r.vector) for rows in read_shard(files[0], None) for r in rows if r.vector is not None), 0)
-    return Collection.create(directory, model, fingerprint, dim, input_mode=input_mode)
+    return Collection.create(directory, model, fingerprint, dim, input_mode=input_mode, precision=precision)
 
 
 def ingest_shards(coll: Collection, files: Sequence[Path], progress: Progress | None = None) -> IngestReport:
-    """Add or refresh the shards' rows, one committed transaction per row group."""
+    """Add or refresh the shards' rows, one committed transaction per batch of rows. Memory stays flat at any size:
+    the catalog rows a batch needs (same paths, same content) are looked up per batch, never all held."""
     started = time.perf_counter()
     result = IngestReport(shards=len(files))
-    existing = {r.path: r for r in coll.rows()}
-    known = {r.hash: r.id for r in existing.values() if r.status == "indexed" and r.hash}
     for shard in files:
         for rows in read_shard(shard, coll.dim):
             result.rows += len(rows)
+            existing = sampling.rows_at(coll, [r.path for r in rows])
+            known = sampling.indexed_with_hash(coll, sorted({r.sha256 for r in rows if r.sha256}))
             _ingest_group(coll, rows, existing, known, result)
             report(progress, result.rows, 0, shard.name)
     result.seconds = time.perf_counter() - started

@@ -25,9 +25,10 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from revsearch.indexing.sync import BatchSource, Entry, Loaded, load_file
-from revsearch.embed.embedder import THREADS_ENV, Embedder, cpu_threads, onnx_cache_path
+from revsearch.embed.embedder import THREADS_ENV, Embedder, cache_dir, cpu_threads
 from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.errors import RevsearchError
+from revsearch.indexing.pixel_measures import NAMES
 
 FORCE_GPU_ENV = "REVSEARCH_FORCE_GPU_REQUEST"  # a GPU count per actor, as --gpus-per-actor (for CPU-only tests)
 CRASH_ENV = "REVSEARCH_TEST_CRASH_ONCE"  # test-only: a marker path; the first actor call that creates it dies
@@ -120,11 +121,12 @@ class EmbedActor:
     """One Ray actor: the model loaded once, then batches of entries → columns of facts and vectors."""
 
     def __init__(self, model: str, fingerprint: str, backend: str, batch_size: int, threads: int,
-                 known: frozenset[str], input_mode: str, graph: Any = None) -> None:
+                 known: frozenset[str], input_mode: str, precision: str, graphs: dict[str, Any] | None = None
+                 ) -> None:
         os.environ[THREADS_ENV] = str(threads)
-        if graph is not None:
-            _install_graph(onnx_cache_path(model, fingerprint), graph)
-        self.embedder = Embedder(model, backend=backend, input_mode=input_mode)
+        for name, graph in (graphs or {}).items():
+            _install_graph(cache_dir() / "onnx" / name, graph)
+        self.embedder = Embedder(model, backend=backend, input_mode=input_mode, precision=precision)
         if self.embedder.fingerprint != fingerprint:
             raise RevsearchError(f"the {model} weights on this Ray node differ from the driver's "
                                  f"({self.embedder.fingerprint[:12]}… vs {fingerprint[:12]}…)")
@@ -139,7 +141,8 @@ class EmbedActor:
 
 
 def _install_graph(path: Path, graph: Any) -> None:
-    """Put the driver's validated ONNX graph into this node's cache, so no actor exports (or needs torch) again."""
+    """Put a validated ONNX graph of the driver's into this node's cache, so no actor exports (or needs torch) or
+    quantises again."""
     if path.exists():
         return
     data = _resolve(graph)
@@ -186,6 +189,9 @@ def to_columns(items: list[Embedded[Entry, Loaded]], dim: int) -> dict[str, np.n
         "known_duplicate": np.array([x.known_duplicate for x in loaded], dtype=bool),
         "has_vector": np.array([item.vector is not None for item in items], dtype=bool),
         "vector": vectors,
+        "has_measures": np.array([x.measures is not None for x in loaded], dtype=bool),
+        "measures": np.stack([np.zeros(len(NAMES), np.float32) if x.measures is None else x.measures
+                              for x in loaded]) if loaded else np.zeros((0, len(NAMES)), np.float32),
     }
 
 
@@ -197,7 +203,8 @@ def from_columns(cols: dict[str, np.ndarray]) -> list[Embedded[Entry, Loaded]]:
                         hash=str(cols["hash"][n]) or None,
                         width=None if cols["width"][n] < 0 else int(cols["width"][n]),
                         height=None if cols["height"][n] < 0 else int(cols["height"][n]),
-                        skip=str(cols["skip"][n]) or None, known_duplicate=bool(cols["known_duplicate"][n]))
+                        skip=str(cols["skip"][n]) or None, known_duplicate=bool(cols["known_duplicate"][n]),
+                        measures=np.array(cols["measures"][n], dtype=np.float32) if cols["has_measures"][n] else None)
         vector = np.array(cols["vector"][n], dtype=np.float32) if cols["has_vector"][n] else None
         out.append(Embedded((loaded.path, loaded.size, loaded.mtime_ns), loaded, vector))
     return out
@@ -205,10 +212,12 @@ def from_columns(cols: dict[str, np.ndarray]) -> list[Embedded[Entry, Loaded]]:
 
 def ray_source(embedder: Embedder, batch_size: int, p: RayPlan) -> BatchSource:
     """A `sync.BatchSource` whose decoding and embedding run on the connected Ray cluster, results in input order;
-    the actors load `embedder`'s model with its input handling (for a collection: the collection's, `embedder_for`)."""
+    the actors load `embedder`'s model with its input handling and precision (for a collection: the collection's,
+    `embedder_for`), from the driver's graphs: the fp32 one and, in int8, the int8 one made from it."""
     import ray
 
-    graph = ray.put(embedder.onnx_path().read_bytes()) if embedder.backend == "onnx" else None
+    paths = dict.fromkeys((embedder.onnx_path(), embedder.graph_path())) if embedder.backend == "onnx" else {}
+    graphs = {path.name: ray.put(path.read_bytes()) for path in paths}
 
     def source(todo: list[Entry], known: frozenset[str]) -> Iterable[list[Embedded]]:
         if not todo:
@@ -228,7 +237,8 @@ def ray_source(embedder: Embedder, batch_size: int, p: RayPlan) -> BatchSource:
                 fn_constructor_kwargs={"model": embedder.name, "fingerprint": embedder.fingerprint,
                                        "backend": embedder.backend, "batch_size": batch_size,
                                        "threads": max(1, int(p.cpus_per_actor)), "known": known_ref,
-                                       "input_mode": embedder.input_mode, "graph": graph},
+                                       "input_mode": embedder.input_mode, "precision": embedder.precision,
+                                       "graphs": graphs},
                 **p.actor_options(),
             )
         for cols in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):

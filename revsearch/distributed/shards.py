@@ -3,8 +3,9 @@
 Schema (docs/scale.md): `path` string, required (absolute); `embedding` list or fixed-size list of float32,
 L2-normalised, required for rows without an error; optional `sha256`, `size`, `mtime_ns`, `width`, `height`, and
 `error` (a string marks a file that could not be embedded: it becomes a skipped row with that reason). File metadata
-`revsearch.model`, `revsearch.fingerprint` and `revsearch.input` say which model, weights and input handling made the
-vectors (shards that record no input handling were made with `letterbox`, as before it was a choice).
+`revsearch.model`, `revsearch.fingerprint`, `revsearch.input` and `revsearch.precision` say which model, weights,
+input handling and precision made the vectors (shards that record no input handling were made with `letterbox`, and
+no precision in fp32, as before each was a choice).
 
 Shards are read one row group at a time and written atomically (temp file + rename), so memory stays bounded and a
 killed `embed` leaves only complete shards; both directions resume where they stopped.
@@ -19,6 +20,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from revsearch.indexing.sync import Entry, Loaded
@@ -26,10 +28,13 @@ from revsearch.indexing.pipeline import Embedded
 from revsearch.errors import RevsearchError
 
 MODEL_KEY, FINGERPRINT_KEY, INPUT_KEY = b"revsearch.model", b"revsearch.fingerprint", b"revsearch.input"
+PRECISION_KEY = b"revsearch.precision"
 OPTIONAL = {"sha256": pa.string(), "size": pa.int64(), "mtime_ns": pa.int64(), "width": pa.int64(),
             "height": pa.int64(), "error": pa.string()}
 NORM_TOLERANCE = 1e-3
 SHARD_GLOB = "*.parquet"
+READ_ROWS = 8192  # rows handed over (and committed by ingest) at a time
+GROUP_ROWS = 65_536  # row groups up to this size are read whole (fastest); larger ones stream READ_ROWS at a time
 
 
 @dataclass(frozen=True)
@@ -56,35 +61,65 @@ def shard_files(location: Path) -> list[Path]:
     return sorted(p for p in location.glob(SHARD_GLOB) if p.is_file())
 
 
-def shard_model(path: Path) -> tuple[str | None, str | None, str | None]:
-    """(model, fingerprint, input handling) from a shard's file metadata (None where a tool did not record it),
-    after checking the schema, so a bad shard is refused before anything is written."""
+def shard_model(path: Path) -> tuple[str | None, str | None, str | None, str | None]:
+    """(model, fingerprint, input handling, precision) from a shard's file metadata (None where a tool did not
+    record it), after checking the schema, so a bad shard is refused before anything is written."""
     meta = _checked(path).schema_arrow.metadata or {}
-    found = (meta.get(MODEL_KEY), meta.get(FINGERPRINT_KEY), meta.get(INPUT_KEY))
+    found = (meta.get(MODEL_KEY), meta.get(FINGERPRINT_KEY), meta.get(INPUT_KEY), meta.get(PRECISION_KEY))
     return tuple(value.decode() if value else None for value in found)  # type: ignore[return-value]
 
 
 def read_shard(path: Path, dim: int | None) -> Iterator[list[ShardRow]]:
-    """Validated rows, one list per row group; the first bad row stops with an error naming shard and row."""
+    """Validated rows, READ_ROWS at a time (whatever the shard's row groups: another tool may write one group of a
+    million rows); the first bad row stops with an error naming shard and row. Embeddings go from Arrow's buffers to
+    numpy without a Python float per component."""
     pf = _checked(path)
     names = set(pf.schema_arrow.names)
     columns = ["path", "embedding", *(c for c in OPTIONAL if c in names)]
     first = 0
-    for group in range(pf.num_row_groups):
-        table = pf.read_row_group(group, columns=columns)
-        data = {c: table.column(c).to_pylist() for c in columns if c != "embedding"}
-        embeddings = table.column("embedding").to_pylist()
+    for batch in _batches(pf, columns):
+        data = {c: batch.column(c).to_pylist() if c in names else [None] * batch.num_rows for c in ("path", *OPTIONAL)}
+        embeddings, norms = _embeddings(batch.column("embedding"))
         rows = []
         for n, raw in enumerate(embeddings):
-            rows.append(_row(path, first + n, data, n, raw, dim))
+            rows.append(_row(path, first + n, data, n, raw, norms[n], dim))
             dim = dim or (len(raw) if raw is not None else None)
         first += len(embeddings)
         yield rows
 
 
-def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: list | None, dim: int | None) -> ShardRow:
+def _batches(pf: pq.ParquetFile, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The shard's rows, READ_ROWS at a time: small row groups read whole, large ones (another tool may write one
+    group of a million rows) streamed, so memory stays bounded either way."""
+    for group in range(pf.num_row_groups):
+        if pf.metadata.row_group(group).num_rows <= GROUP_ROWS:
+            yield from pf.read_row_group(group, columns=columns).to_batches(max_chunksize=READ_ROWS)
+        else:
+            yield from pf.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=columns)
+
+
+def _embeddings(column: pa.Array) -> tuple[list[np.ndarray | None], np.ndarray]:
+    """One float32 array per row (a view into the batch's values; None where the list is null) and each row's L2
+    norm (NaN where not finite), computed for the whole batch at once when its rows are of one length."""
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    ends = np.cumsum(lengths)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    rows = [values[end - length : end] if ok else None for end, length, ok in zip(ends, lengths, valid)]
+    norms = np.full(len(rows), np.nan)
+    width = set(lengths[valid].tolist())
+    if len(width) == 1 and (size := width.pop()):
+        matrix = values.reshape(-1, size)
+        norms[valid] = np.where(np.isfinite(matrix).all(axis=1), np.linalg.norm(matrix, axis=1), np.nan)
+    else:
+        norms[valid] = [float(np.linalg.norm(r)) if np.isfinite(r).all() else np.nan for r in rows if r is not None]
+    return rows, norms
+
+
+def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: np.ndarray | None, norm: float,
+         dim: int | None) -> ShardRow:
     where = f"shard {shard}: row {number}"
-    path, error = data["path"][n], data.get("error", [None] * (n + 1))[n]
+    path, error = data["path"][n], data["error"][n]
     if not path:
         raise RevsearchError(f"{where}: empty 'path'")
     if not os.path.isabs(path):
@@ -93,15 +128,14 @@ def _row(shard: Path, number: int, data: dict[str, list], n: int, raw: list | No
     if error is None:
         if raw is None:
             raise RevsearchError(f"{where} ({path}): no embedding and no error")
-        vector = np.asarray(raw, dtype=np.float32)
+        vector = raw
         if dim is not None and len(vector) != dim:
             raise RevsearchError(f"{where} ({path}): embedding has {len(vector)} dimensions, expected {dim}")
-        if not np.isfinite(vector).all():
+        if np.isnan(norm):
             raise RevsearchError(f"{where} ({path}): embedding contains NaN or infinity")
-        norm = float(np.linalg.norm(vector))
         if abs(norm - 1.0) > NORM_TOLERANCE:
             raise RevsearchError(f"{where} ({path}): embedding is not L2-normalised (norm {norm:.4f})")
-    return ShardRow(path, vector, *(data.get(c, [None] * (n + 1))[n] for c in OPTIONAL))
+    return ShardRow(path, vector, *(data[c][n] for c in OPTIONAL))
 
 
 def _checked(path: Path) -> pq.ParquetFile:
@@ -144,14 +178,14 @@ def written_entries(location: Path) -> dict[str, tuple[int | None, int | None]]:
 class ShardWriter:
     """Buffers embedded files and writes them as numbered shards of `rows_per_shard` rows (atomically)."""
 
-    def __init__(self, out: Path, model: str, fingerprint: str, dim: int, input_mode: str,
+    def __init__(self, out: Path, model: str, fingerprint: str, dim: int, input_mode: str, precision: str,
                  rows_per_shard: int = 10_000, row_group: int = 1024) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.out, self.dim, self.rows_per_shard, self.row_group = out, dim, rows_per_shard, row_group
         fields = [pa.field("path", pa.string(), nullable=False), pa.field("embedding", pa.list_(pa.float32(), dim)),
                   *(pa.field(name, kind) for name, kind in OPTIONAL.items())]
         self.schema = pa.schema(fields, metadata={MODEL_KEY: model.encode(), FINGERPRINT_KEY: fingerprint.encode(),
-                                                  INPUT_KEY: input_mode.encode()})
+                                                  INPUT_KEY: input_mode.encode(), PRECISION_KEY: precision.encode()})
         existing = [int(p.stem.split("-")[-1]) for p in out.glob("shard-*.parquet") if p.stem.split("-")[-1].isdigit()]
         self.next_number = max(existing, default=-1) + 1
         self.buffer: list[Embedded[Entry, Loaded]] = []

@@ -1,9 +1,10 @@
 """Turn images into L2-normalised float32 vectors with a registered model, on PyTorch or ONNX Runtime.
 
 The ONNX Runtime backend is ~2× faster than PyTorch eager on CPU; its graph (any batch size, any height and width
-that are multiples of 32) is exported once per model + weights, cached on disk, and checked against the PyTorch
-output — on a square and on a wide batch — before first use. How an image becomes model inputs is the embedder's
-input handling (revsearch/embed/views.py).
+that are multiples of 32, padding folded: embed/graph.py) is exported once per model + weights, cached on disk, and
+checked against the PyTorch output — on a square and on a wide batch — before first use. Its int8 version
+(embed/quantize.py) is quantised from it once, cached beside it, and checked against it. How an image becomes model
+inputs is the embedder's input handling (revsearch/embed/views.py); in which precision the model runs, its precision.
 """
 
 from __future__ import annotations
@@ -11,19 +12,23 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from importlib.metadata import version
 import tempfile
+import threading
+from importlib.metadata import version
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from revsearch.embed import views
+from revsearch.embed.graph import fold_pads
 from revsearch.embed.models import ModelSpec, file_fingerprint, model_entry
+from revsearch.embed.quantize import build_int8, int8_path
 from revsearch.embed.views import STEP, Prepared
 from revsearch.errors import RevsearchError
 from revsearch.input_modes import DEFAULT_INPUT, check_input
+from revsearch.precisions import FP32, INT8, check_precision
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +55,13 @@ def cpu_threads() -> int:
 
 
 def onnx_cache_path(name: str, fingerprint: str) -> Path:
-    """Where the validated ONNX graph of a model + weights lives (a Ray worker installs a shipped graph here).
+    """Where the validated fp32 ONNX graph of a model + weights lives (its int8 version: beside it, see
+    precision.int8_path).
 
-    `-hw`: graphs with a dynamic height and width; a cached graph of the fixed 224×224 kind has another name and is
-    never loaded for them."""
-    return cache_dir() / "onnx" / f"{name}-{fingerprint[:16]}-torch{version('torch')}-hw.onnx"
+    `-hw32`: graphs for any height and width that are multiples of views.STEP, padding folded (embed/graph.py);
+    cached graphs of older kinds (fixed 224×224, or padding computed at run time) have other names and are never
+    loaded."""
+    return cache_dir() / "onnx" / f"{name}-{fingerprint[:16]}-torch{version('torch')}-hw32.onnx"
 
 
 def onnx_providers(available: Sequence[str]) -> list[str]:
@@ -63,13 +70,16 @@ def onnx_providers(available: Sequence[str]) -> list[str]:
 
 
 class Embedder:
-    """A loaded model and an input handling: `embed_images(images) -> float32[n,dim]`, rows L2-normalised.
+    """A loaded model, an input handling and a precision: `embed_images(images) -> float32[n,dim]`, rows
+    L2-normalised.
 
-    `input_mode` (input_modes.INPUT_MODES) says how an image becomes model inputs; `for_input` gives the same loaded model
-    under another mode, so one loaded model serves collections of either kind."""
+    `input_mode` (input_modes.INPUT_MODES) says how an image becomes model inputs; `precision`
+    (precisions.PRECISIONS) which graph runs — None: the model's default for new collections, fp32 when its int8 graph
+    cannot be built (said in a warning). `for_input` and `for_precision` give the same loaded model under another mode
+    or precision (sessions are shared, each loaded once), so one loaded model serves collections of every kind."""
 
     def __init__(self, name: str, backend: str = "auto", weights: Path | None = None, random_weights: bool = False,
-                 input_mode: str = DEFAULT_INPUT):
+                 input_mode: str = DEFAULT_INPUT, precision: str | None = None):
         if backend not in BACKENDS:
             raise RevsearchError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.input_mode = check_input(input_mode)
@@ -88,17 +98,19 @@ class Embedder:
         self._weights_path = weights_path
         self._random_weights = random_weights
         self._net = None
-        self._ort = None
+        self._ort: Any = None  # the ONNX Runtime session of this embedder's precision
+        self._sessions: dict[str, Any] = {}  # precision -> session, shared by the copies for_* make
+        self._sessions_lock = threading.Lock()
         self.backend = "torch"
-        if backend in ("auto", "onnx") and not random_weights:
-            try:
-                self._ort = self._load_onnx()
-                self.backend = "onnx"
-            except Exception as exc:  # ONNX is an accelerator, never a requirement
-                if backend == "onnx":
-                    raise RevsearchError(f"ONNX Runtime backend unavailable for {name}: {exc}") from exc
-                log.warning("falling back to PyTorch for %s: %s", name, exc)
+        torch_only = random_weights or backend == "torch"
+        self.precision = check_precision(precision or (FP32 if torch_only else self.spec.precision))
+        if not torch_only:
+            self._ort = self._first_session(backend, chosen=precision is not None)
+            self.backend = "onnx" if self._ort is not None else "torch"
         if self._ort is None:
+            if self.precision != FP32:
+                raise RevsearchError(f"{self.precision} runs on ONNX Runtime only: use --backend onnx (or auto), or "
+                                     "a collection in fp32")
             _ = self.net  # build now so the first query is not the slow one
 
     @property
@@ -126,6 +138,17 @@ class Embedder:
             return self
         other = copy.copy(self)
         other.input_mode = mode
+        return other
+
+    def for_precision(self, precision: str) -> "Embedder":
+        """This model running its graph of `precision` (loaded, or built, once per embedder and its copies)."""
+        if check_precision(precision) == self.precision:
+            return self
+        if self.backend != "onnx":
+            raise RevsearchError(f"{precision} vectors need the ONNX Runtime backend; this {self.name} runs on "
+                                 f"{self.backend} in {self.precision}")
+        other = copy.copy(self)
+        other.precision, other._ort = precision, self._load_onnx(precision)
         return other
 
     def prepare(self, img: Image.Image) -> Prepared:
@@ -166,17 +189,48 @@ class Embedder:
 
     # ------------------------------------------------------------------ ONNX
 
+    def _first_session(self, backend: str, chosen: bool) -> Any:
+        """The session to start with: int8 nobody asked for falls back to fp32 when it cannot be built, and fp32
+        under backend auto to PyTorch (None) — each with a warning. A precision asked for is an error instead."""
+        if self.precision == INT8 and not chosen:
+            try:
+                return self._load_onnx(INT8)
+            except Exception as exc:  # noqa: BLE001 - any failure to build or load: the fp32 graph still serves
+                log.warning("%s: int8 graph unavailable (%s); using fp32", self.name, exc)
+                self.precision = FP32
+        try:
+            return self._load_onnx(self.precision)
+        except Exception as exc:  # ONNX is an accelerator, never a requirement of fp32
+            if backend == "onnx" or self.precision != FP32:
+                raise RevsearchError(f"ONNX Runtime {self.precision} backend unavailable for {self.name}: {exc}") \
+                    from exc
+            log.warning("falling back to PyTorch for %s: %s", self.name, exc)
+            return None
+
     def onnx_path(self) -> Path:
+        """The fp32 graph (exported on first use)."""
         return onnx_cache_path(self.name, self.fingerprint)
 
-    def _load_onnx(self):
-        """The cached graph; exported and validated first when missing (only validated graphs reach the cache)."""
-        path = self.onnx_path()
-        if not path.exists():
-            self._export_onnx(path)
-        return self._session(path)
+    def graph_path(self) -> Path:
+        """The graph this embedder runs: the fp32 one, or its int8 version."""
+        return int8_path(self.onnx_path()) if self.precision == INT8 else self.onnx_path()
 
-    def _session(self, path: Path):
+    def _load_onnx(self, precision: str) -> Any:
+        """The session of the cached graph of `precision`; a missing graph is exported (fp32) or quantised (int8)
+        and validated first — only validated graphs reach the cache."""
+        with self._sessions_lock:
+            if precision not in self._sessions:
+                path = self.onnx_path()
+                if not path.exists():
+                    self._export_onnx(path)
+                if precision == INT8:
+                    fp32, path = path, int8_path(path)
+                    if not path.exists():
+                        build_int8(fp32, path, self.spec, self._session)
+                self._sessions[precision] = self._session(path)
+            return self._sessions[precision]
+
+    def _session(self, path: Path) -> Any:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -197,12 +251,13 @@ class Embedder:
         example = torch.zeros((2, self.input_size, self.input_size, 3), dtype=torch.uint8)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
         os.close(fd)
+        traced = tmp + ".traced"
         net = self.net
         try:
             torch.onnx.export(
                 net.to(memory_format=torch.contiguous_format),
                 (example,),
-                tmp,
+                traced,
                 input_names=["images"],
                 output_names=["vectors"],
                 dynamic_axes={"images": {0: "n", 1: "h", 2: "w"}, "vectors": {0: "n"}},
@@ -210,12 +265,14 @@ class Embedder:
                 dynamo=False,
             )
             net.to(memory_format=torch.channels_last)
+            fold_pads(Path(traced), Path(tmp))
             self._validate(self._session(Path(tmp)))
             os.replace(tmp, path)
         finally:
             net.to(memory_format=torch.channels_last)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            for leftover in (tmp, traced):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
 
     def _validate(self, session) -> None:
         """The exported graph must reproduce PyTorch (cosine ≥ 0.9999 on fixed random batches, square and wide, the

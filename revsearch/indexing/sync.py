@@ -26,6 +26,7 @@ from revsearch.embed.embedder import Embedder
 from revsearch.indexing.pipeline import Embedded, embed_stream
 from revsearch.embed.views import Prepared
 from revsearch.files import Walk, content_hash, existing_folder, walk
+from revsearch.indexing import pixel_measures
 from revsearch.indexing.pairing import paired
 from revsearch.progress import Progress, report
 
@@ -87,18 +88,23 @@ class Loaded:
     prepared: Prepared | None = None
     skip: str | None = None
     known_duplicate: bool = False
+    measures: np.ndarray | None = None  # pixel quality measures of the decoded image (pixel_measures.py)
 
 
 def index_folder(coll: Collection, folder: Path | str, embedder: Embedder, progress: Progress | None = None,
-                 batch_size: int = 32, prune: bool = False, source: BatchSource | None = None) -> IndexReport:
+                 batch_size: int = 32, prune: bool = False, source: BatchSource | None = None,
+                 keep: Callable[[Path], bool] | None = None) -> IndexReport:
     """Sync the collection with everything under `folder`: add new, re-embed changed, mark files not found missing,
     re-link moved ones; `prune` then deletes the rows under `folder` still missing (never when `folder` looks
-    unplugged: empty or unreadable)."""
+    unplugged: empty or unreadable). Files `keep` refuses (links out of the allowed folders) count as not found."""
     root = existing_folder(folder)
     started = time.perf_counter()
     report(progress, 0, 0, f"scanning {root}")
     walked = walk(root)
     result = IndexReport()
+    if keep is not None and (refused := [p for p in walked.files if not keep(p)]):
+        walked.files = [p for p in walked.files if keep(p)]
+        result.warnings.append(f"{len(refused)} linked files point outside the allowed folders: not indexed")
     unplugged, gone = _mark_missing(coll, root, walked, result)
     ingest(coll, walked.files, embedder, progress, batch_size, result, source)
     result.missing -= sum(1 for old, _ in result.moves if old in gone)  # moved within the folder: not missing
@@ -146,7 +152,8 @@ def index_files(coll: Collection, files: Sequence[Path | str], embedder: Embedde
 def ingest(coll: Collection, files: Sequence[Path], embedder: Embedder, progress: Progress | None,
            batch_size: int, result: IndexReport, source: BatchSource | None = None) -> IndexReport:
     """Embed the new and changed files among `files` into the collection, batch by committed batch, with the
-    collection's own input handling (a `source` embeds with `embedder`'s, which must then be the collection's)."""
+    collection's own input handling and precision (a `source` embeds with `embedder`'s, which must then be the
+    collection's)."""
     embedder = paired(coll, embedder, same_input=source is not None)
     result.scanned += len(files)
     state = _State({r.path: r for r in coll.rows()})
@@ -266,6 +273,7 @@ def load_file(entry: Entry, embedder: Embedder, known_hashes: frozenset[str]) ->
     if isinstance(img, images.Skip):
         loaded.skip = img.reason
         return loaded
+    loaded.measures = pixel_measures.measure(img)  # the pixels are in memory now; the audit needs them later
     loaded.prepared = embedder.prepare(img)
     return loaded
 
@@ -274,6 +282,7 @@ def _embed_now(loaded: Loaded, embedder: Embedder) -> np.ndarray | None:
     """Decode and embed one file that was skipped as a duplicate of content which no longer exists."""
     fresh = load_file((loaded.path, loaded.size, loaded.mtime_ns), embedder, frozenset())
     loaded.skip, loaded.width, loaded.height, loaded.known_duplicate = fresh.skip, fresh.width, fresh.height, False
+    loaded.measures = fresh.measures
     return None if fresh.prepared is None else embedder.embed_prepared([fresh.prepared])[0]
 
 
@@ -306,6 +315,8 @@ def _record(writer: RowWriter, loaded: Loaded, vector: np.ndarray | None, state:
         status, reason, dup_of = "indexed", None, None
     row = NewRow(path, loaded.hash, loaded.size, loaded.mtime_ns, loaded.width, loaded.height, status, reason, dup_of)
     image_id = writer.upsert(row, vector if status == "indexed" else None)
+    if status == "indexed" and loaded.measures is not None:
+        writer.put_measures(image_id, loaded.hash, loaded.measures, pixel_measures.VERSION)
     if status == "indexed":
         if vector is None:  # same content already indexed under this very row (e.g. touched file)
             if old is not None and old.missing:

@@ -2,7 +2,8 @@
 are kept in the job's record, so an interrupted job can be run again as it was), and so is what it returns.
 
     index       {"files": [paths], "rejected": [[name, reason]]}   uploads saved into the collection: added
-                {"root": data dir, "slug": collection, "folder": path}   a folder on this machine, indexed in place
+                {"root": data dir, "slug": collection, "folder": path, "allowed": [folders]}   a folder on this
+                machine, indexed in place (without the links out of the allowed folders, when they are given)
     learn       {"force": bool}   retrain on the labels (only when they changed, unless forced), then have the
                 suggestions ready and, when the learned space moved, the map laid out again (a follow-up job)
     duplicates  {"threshold": t}  the near-duplicate comparison, kept in the collection
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from revsearch import clusters, labels, learned, near_duplicates, projection
+from revsearch.auth.roots import Roots
 from revsearch.indexing import adding
 from revsearch.jobs.clock import MODEL
 from revsearch.jobs.runner import JobContext, Work
@@ -32,7 +34,9 @@ def index(ctx: JobContext) -> dict:
     ctx.phase(MODEL)
     embedder = ctx.embedder(model)
     if "folder" in params:
-        added = add_local_folder(Workspace(params["root"]), params["slug"], params["folder"], embedder, ctx.phase)
+        keep = Roots(tuple(Path(p) for p in params["allowed"]), shared=True).contains if "allowed" in params else None
+        added = add_local_folder(Workspace(params["root"]), params["slug"], params["folder"], embedder, ctx.phase,
+                                 keep=keep)
     else:
         with ctx.collection() as coll:
             added = adding.add_images(coll, [Path(p) for p in params.get("files", [])], embedder, ctx.phase)

@@ -100,13 +100,24 @@ def load(path: Path | str) -> Head:
 def apply(head: Head, vectors: np.ndarray) -> np.ndarray:
     """Raw backbone vectors [n, d] → learned vectors [n, d + C], float32, rows L2-normalised (cosine-ready)."""
     vectors = np.asarray(vectors, dtype=np.float32)
+    out = np.hstack([vectors, class_weight(head) * class_part(head, vectors)])
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out.astype(np.float32)
+
+
+def class_part(head: Head, vectors: np.ndarray) -> np.ndarray:
+    """The class half of the learned vectors before weighting: softened class probabilities as unit rows [n, C]."""
+    vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] != head.dim_in:
         raise RevsearchError(f"vectors of shape {vectors.shape} do not fit a head for {head.dim_in}-d vectors")
     probs = probe.softmax(head.logits(vectors) / np.float32(head.meta.get("softness", SOFTNESS)))
     probs /= np.linalg.norm(probs, axis=1, keepdims=True)
-    out = np.hstack([vectors, np.float32(head.meta.get("class_weight", CLASS_WEIGHT)) * probs])
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out.astype(np.float32)
+    return probs
+
+
+def class_weight(head: Head) -> np.float32:
+    """Weight of the class half against the raw vector (unit) in a learned vector."""
+    return np.float32(head.meta.get("class_weight", CLASS_WEIGHT))
 
 
 def fit_params(labelset: LabelSet, seed: int = 0,

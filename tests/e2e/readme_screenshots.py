@@ -4,7 +4,9 @@
 
 Starts `streamlit run app.py` on a fresh data directory with the 80-photo demo (built on the first start, as a new
 user sees it), then: Search (more like this from an example, a thumbs-up so the adjusted score shows), the details
-of a result, and the Map (cluster names, a box selection as a grid). Not a test: run it when the UI changes.
+of a result, the Map (cluster names, a box selection as a grid), and Check (the demo labelled by its class folders,
+three of them then labelled as another kind). Not a test: run it when the UI changes; `--only check` (or search,
+detail, map) remakes some of them.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ def save(page: Page, path: Path, clip: dict | None = None) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--only", nargs="+", choices=("search", "detail", "map", "check"))
     args = parser.parse_args()
+    wanted = set(args.only or ("search", "detail", "map", "check"))
     with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp), DEMO) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
@@ -46,25 +50,34 @@ def main() -> int:
         settle(page)
         page.get_by_role("button", name="No", exact=True).click()  # not now: the class-subfolder question
         settle(page)
+        if wanted & {"search", "detail", "map"}:
+            search_detail_map(page, args.out, wanted)
+        if "check" in wanted:
+            check(page, Path(tmp) / "data", args.out)
+        browser.close()
+    return 0
 
-        page.get_by_role("button", name="More like this").nth(2).click()
-        settle(page)
-        page.get_by_role("button", name="Thumbs up").nth(1).click()
-        settle(page)
-        page.get_by_role("heading", name="Search by image").scroll_into_view_if_needed()
-        save(page, args.out / "screenshot-search.jpg")
 
+def search_detail_map(page: Page, out: Path, wanted: set[str]) -> None:
+    page.get_by_role("button", name="More like this").nth(2).click()
+    settle(page)
+    page.get_by_role("button", name="Thumbs up").nth(1).click()
+    settle(page)
+    page.get_by_role("heading", name="Search by image").scroll_into_view_if_needed()
+    if "search" in wanted:
+        save(page, out / "screenshot-search.jpg")
+    if "detail" in wanted:
         page.get_by_role("button", name="Details").first.click()
         settle(page)
         dialog = page.get_by_role("dialog")
         expect(dialog.locator("code").first).to_be_visible()
         page.wait_for_timeout(800)
         box = dialog.bounding_box()
-        save(page, args.out / "screenshot-detail.jpg",
+        save(page, out / "screenshot-detail.jpg",
              {"x": 0, "y": max(0, box["y"] - 20), "width": WIDTH, "height": min(HEIGHT, box["height"] + 40)})
         page.keyboard.press("Escape")
         settle(page)
-
+    if "map" in wanted:
         go(page, "Map")
         plot = page.locator(".js-plotly-plot").first
         expect(plot).to_be_visible()
@@ -77,9 +90,26 @@ def main() -> int:
         page.mouse.up()
         settle(page)
         page.get_by_role("heading", name="Map").scroll_into_view_if_needed()
-        save(page, args.out / "screenshot-map.jpg")
-        browser.close()
-    return 0
+        save(page, out / "screenshot-map.jpg")
+
+
+def check(page: Page, data: Path, out: Path) -> None:
+    """The demo labelled by its class folders, then three photos labelled as another kind: the Check page."""
+    from revsearch import labels
+    from revsearch.workspace import Workspace
+
+    with Workspace(data).open("demo") as coll:
+        labels.import_folders(coll)
+        by_class = {}
+        for row in coll.rows("indexed"):
+            by_class.setdefault(Path(row.path).parent.name, []).append(row.id)
+        for kind, wrong in (("dress", "pants"), ("shoes", "hat"), ("t-shirt", "shorts")):
+            labels.label_images(coll, [sorted(by_class[kind])[1]], wrong)
+    go(page, "Check")
+    expect(page.get_by_text("label issue").first).to_be_visible()
+    page.wait_for_timeout(1500)  # thumbnails
+    page.get_by_role("heading", name="Check").scroll_into_view_if_needed()
+    save(page, out / "screenshot-check.jpg", {"x": 0, "y": 0, "width": WIDTH, "height": 1100})
 
 
 if __name__ == "__main__":

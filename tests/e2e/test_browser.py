@@ -60,40 +60,47 @@ def copy_photos(dest: Path, classes: dict[str, int], start: int = 0) -> list[Pat
     return out
 
 
-@contextmanager
-def running_app(base: Path, demo: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free port with the data directory `base`/data and the demo built from `demo`;
-    yields its URL, stopped afterwards."""
+def start_app(env: dict, address: str, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port at `address`, answering its health check; (process, loopback URL)."""
     port = free_port()
-    env = {**os.environ, "REVSEARCH_DATA": str(base / "data"), "REVSEARCH_DEMO": str(demo)}
-    log = open(base / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+             address, "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{(base / 'streamlit.log').read_text()}")
+            raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
                 if resp.status == 200:
-                    break
+                    return proc, url
         except OSError:
             time.sleep(0.3)
-    else:
-        proc.terminate()
-        raise RuntimeError("streamlit did not answer within 60 s")
+    proc.terminate()
+    raise RuntimeError("streamlit did not answer within 60 s")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@contextmanager
+def running_app(base: Path, demo: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with the data directory `base`/data and the demo built from `demo`;
+    yields its URL, stopped afterwards."""
+    env = {**os.environ, "REVSEARCH_DATA": str(base / "data"), "REVSEARCH_DEMO": str(demo)}
+    proc, url = start_app(env, "127.0.0.1", base / "streamlit.log")
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_app(proc)
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def test_exports_carry_the_split_and_the_card_and_leave_excluded_images_out(caps
     assert rep["excluded"] == 1 and rep["written"] == 119
     with open(tmp_path / "labels.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0])[-1] == "split" and {r["split"] for r in rows} == {"train", "val", "test"}
+    assert list(rows[0])[-2:] == ["split", "labelled_by"] and {r["split"] for r in rows} == {"train", "val", "test"}
     assert str(junk.resolve()) not in {r["path"] for r in rows}
     card = json.loads((tmp_path / "labels.csv.dataset.json").read_text(encoding="utf-8"))
     assert card["schema_version"] == 1 and card["format"] == "csv"

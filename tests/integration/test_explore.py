@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from revsearch import clusters, export, labels, montage, near_duplicates, projection, thumbnails
+from revsearch.auth.users import os_user
 from revsearch.collection import Collection
 from revsearch.indexing import index_files, index_folder
 from revsearch.errors import RevsearchError
@@ -208,8 +209,8 @@ def test_name_merge_rename_and_history(fresh_collection):
     assert kinds[("image", "changed")] == a.size + (a.size + b.size)  # tops → upper body, then → upper
     assert kinds[("cluster", "created")] == 1 and kinds[("cluster", "merged")] == 1
     assert kinds[("label", "renamed")] == 1
-    # history keeps no user names: only these columns
-    assert set(labels.history(coll, 1)[0].as_dict()) == {"at", "kind", "subject", "event", "old", "new", "source"}
+    # every entry says who (issue 20): the OS user when nobody is named
+    assert {h.user for h in labels.history(coll, limit=10_000)} == {os_user()}
 
 
 def test_csv_round_trip_and_relative_import(fresh_collection, clothing_collection_dir, clothing_folder, tmp_path):
