@@ -1,10 +1,9 @@
 """Labels: name clusters, label and unlabel images, rename labels, suggest labels, import.
 
-Labels belong to images (one label per image, `labels` table) and record their source: 'manual', 'cluster' (the
-image got it by its cluster being named), 'suggestion' (accepted suggestion, with its confidence) or 'import'.
-Labelling an indexed image also labels its exact copies (rows with status 'duplicate' of it), which are the same
-picture. Every change is written to `label_history` — when, what, old → new, from which source, by whom: each
-writer takes `user` (the app's signed-in user, the CLI's `--as`; default: the OS user), see revsearch/attribution.py.
+Labels belong to images (one per image) and record their source: 'manual', 'cluster' (its cluster was named),
+'suggestion' (accepted, with its confidence) or 'import'. Labelling an image also labels its exact copies. Every
+change is written to `label_history` (when, what, old → new, source, and the `user` each writer takes: the app's
+signed-in user, the CLI's `--as`, default the OS user; see revsearch/attribution.py).
 
 A person's work is never lost (issue 9): hand labels ('manual', 'import') are never overwritten by a cluster name;
 naming a cluster labels only its members without one, and may cover an accepted suggestion, which comes back (with
@@ -12,8 +11,7 @@ its confidence) when the name is removed; removing or renaming a name changes on
 call below that writes labels is one action that `undo` reverses, several levels deep (label_store, label_actions).
 
 Suggestions come from the learned model (learned.suggester): a probability calibrated on held-out labels, with room
-for "none of the known labels" (then no suggestion; accepting at threshold 0 still gives the best known label).
-Accepting labels them in one transaction (source 'suggestion'; those labels are not trained on).
+for "none of the known labels" (then no suggestion). Accepted ones get source 'suggestion' (not trained on).
 
 Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
@@ -261,22 +259,22 @@ def version(coll: Collection) -> str:
 # ---------------------------------------------------------------------------------------------------- suggestions
 
 def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -> list[Suggestion]:
-    """Calibrated suggestions for unlabelled indexed images, most confident first; images for which "none of the
-    known labels" is the most probable answer get none. Kept with the collection per generation, labels, head, k."""
+    """Calibrated suggestions for unlabelled images, most confident first (none where "none of the known labels" is
+    likeliest); kept with the collection per generation, labels, head and k."""
     return [s for s in _guesses(coll, k) if s.confidence >= s.none and s.confidence >= min_confidence]
 
 
 def _guesses(coll: Collection, k: int) -> list[Suggestion]:
-    """The best known label of every unlabelled indexed image (of a fixed sample of them in a collection past
-    learned.LABEL_SET_LIMIT unlabelled images), with its probability and that of "none"."""
+    """The best known label (with its probability and that of "none") of every unlabelled image, or of a fixed
+    sample past learned.LABEL_SET_LIMIT of them."""
     if k < 1:
         raise RevsearchError("k must be at least 1")
     return coll.derived("suggestions", _suggestions_key(coll, k), lambda: _suggest(coll, k))
 
 
 def ready_suggestions(coll: Collection, k: int = DEFAULT_K) -> tuple[list[Suggestion], bool] | None:
-    """`suggest` without computing (a page answering while a job computes): (them, True) when computed for the labels
-    as they are; else (the ones this handle holds, minus images labelled since, False); else None."""
+    """`suggest` without computing (for a page, while a job computes): (them, True) when current; else (the ones held,
+    minus images labelled since, False); else None."""
     held = coll.peek_derived("suggestions", _suggestions_key(coll, k))
     if held is None:
         return None
@@ -323,10 +321,7 @@ def _suggest(coll: Collection, k: int) -> list[Suggestion]:
 def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
                        suggestions: Sequence[Suggestion] | None = None, user: str | None = None) -> int:
     """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many.
-
-    Threshold 0 means "label everything": every unlabelled indexed image (of the fixed sample past
-    learned.LABEL_SET_LIMIT) gets its best known label, also where "none of the known labels" was more probable
-    (those have no entry in `suggest`)."""
+    Threshold 0 labels everything `_guesses` covers with its best known label, also where "none" was likelier."""
     if not 0.0 <= threshold <= 1.0:
         raise RevsearchError("the acceptance threshold is a confidence between 0 and 1")
     if threshold == 0.0:
@@ -343,11 +338,9 @@ def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
 
 
 def import_csv(coll: Collection, csv_path: Path | str, source: str = "import", user: str | None = None) -> ImportReport:
-    """Label images from a CSV with `path,label` columns (a header naming them, or the first two columns).
-
-    Relative paths are resolved against the CSV's own folder; rows without a label are ignored; paths the
-    collection does not know are reported, not fatal. All labels are written in one transaction.
-    """
+    """Label images from a CSV with `path,label` columns (a header naming them, or the first two columns), in one
+    transaction. Relative paths are resolved against the CSV's folder; rows without a label are ignored; paths the
+    collection does not know are reported, not fatal."""
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise RevsearchError(f"label file not found: {csv_path}")

@@ -285,9 +285,7 @@ class Collection:
     def derived(self, kind: str, params: Hashable, build: Callable[[], T]) -> T:
         """A value computed from this generation's vectors beside the index (the learned space's index, label
         suggestions): one per `kind`, kept while the generation and `params` stay the same, else built again.
-
-        Built outside every lock, so a build may read the collection freely; two threads may then build the same
-        value at once, and the last one is kept."""
+        Built outside every lock (a build may read the collection; of two at once, the last one is kept)."""
         key = (self.generation, params)
         with self._derived_lock:
             held = self._derived.get(kind)
@@ -300,8 +298,7 @@ class Collection:
         return value
 
     def peek_derived(self, kind: str, params: Hashable) -> tuple[Any, bool] | None:
-        """What `derived` holds for `kind`, building nothing: (value, whether it is the one for this generation and
-        `params`), or None — for a page that shows the last result while a background job builds the next."""
+        """What `derived` holds for `kind`, building nothing: (value, whether it is for this generation and params)."""
         with self._derived_lock:
             held = self._derived.get(kind)
         return None if held is None else (held[1], held[0] == (self.generation, params))

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from revsearch import labels, near_duplicates
+from revsearch.auth import guarded
+from revsearch.auth.roles import ADMIN, LABELLER, VIEWER, Actor, Forbidden
+from revsearch.auth.roots import OutsideRoots, Roots
 from revsearch.collection import Collection
 from revsearch.jobs import DONE, JobRunner
 from revsearch.jobs.work import WORK
@@ -81,3 +84,33 @@ def test_the_other_kinds(setup):
         assert near_duplicates.scanned(coll, 0.95) and compared["threshold"] == 0.95
     assert run(runner, info.directory, "folders").result["classes"] == {c: 4 for c in CLASSES}
     assert run(runner, info.directory, "map").result["action"] in ("cached", "fit", "transform", "pruned")
+
+
+def test_jobs_started_through_guarded_check_the_role_and_the_allowed_folders(setup, tmp_path):
+    """The app starts jobs as the person (revsearch.auth.guarded): the role is checked at the start, a server folder
+    must lie inside the allowed folders, and a link in it that leads out of them is left out by the job."""
+    ws, info, folder, runner = setup
+    outside = tmp_path / "private"
+    outside.mkdir()
+    shutil.copy2(sorted((DEMO / "skirt").glob("*.jpg"))[0], outside / "secret.jpg")  # a photo not in the folder
+    (folder / "link.jpg").symlink_to(outside / "secret.jpg")
+    roots = Roots((folder.resolve(),), shared=True)
+    viewer, labeller, admin = (Actor(n, role, roots) for n, role in (("v", VIEWER), ("l", LABELLER), ("a", ADMIN)))
+    where = {"root": str(ws.root), "slug": info.slug}
+    for actor, kind, params in ((viewer, "index", {**where, "folder": str(folder)}), (labeller, "index", where),
+                                (viewer, "recluster", {"k": 2}), (viewer, "learn", {"force": True}),
+                                (viewer, "duplicates", {"threshold": 0.9})):
+        with pytest.raises(Forbidden):
+            guarded.start_job(actor, runner, info.directory, kind, params)
+    with pytest.raises(OutsideRoots):
+        guarded.start_job(admin, runner, info.directory, "index", {**where, "folder": str(outside)})
+    assert runner.all(info.directory) == []  # nothing was started
+
+    job = guarded.start_job(admin, runner, info.directory, "index", {**where, "folder": str(folder)})
+    assert job.params["allowed"] == [str(folder.resolve())]
+    assert runner.wait(timeout=600) and job.state == DONE, job.error
+    assert job.result["report"]["indexed"] == 12  # the link out of the allowed folder was not followed
+    with Collection.open(info.directory) as coll:
+        assert not [r.path for r in coll.rows("indexed") if r.path.endswith("link.jpg")]
+    guarded.start_job(viewer, runner, info.directory, "learn")  # the automatic retrain: anyone's page may start it
+    assert runner.wait(timeout=600)
