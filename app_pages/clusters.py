@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from revsearch import evaluate, labels, learned
+from revsearch.auth import guarded
 from revsearch.jobs import DONE
 from ui import access, dataset, display, jobs, labelling, learning, state, undo
 from ui import clustering as ui_clusters
