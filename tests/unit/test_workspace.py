@@ -22,6 +22,7 @@ class ModelStub:
     fingerprint: str = "f" * 32
     dim: int = 8
     input_mode: str = "letterbox+native"
+    precision: str = "fp32"
 
 
 @pytest.fixture
