@@ -122,7 +122,7 @@ def test_index_prepare_is_opt_in(indexed, tmp_path):
                           "seconds", "images_per_second", "skipped", "duplicates"}  # keys kept; new ones added:
     assert set(plain) - {"collection", "model", "backend", "scanned", "indexed", "updated", "unchanged", "removed",
                          "seconds", "images_per_second", "skipped", "duplicates"} == {
-        "missing", "restored", "moved", "moves", "warnings"}
+        "missing", "restored", "moved", "moves", "warnings", "precision"}
     assert not (tmp_path / "a" / "thumbs").exists()
     out = json.loads(cli("index", str(photos), "--collection", str(tmp_path / "b"), "--json", "-q",
                          "--prepare").stdout)

@@ -16,6 +16,7 @@ from revsearch.collection import Collection
 from revsearch.indexing import index_files, index_folder
 from revsearch.embed.views import letterbox, native
 from revsearch.input_modes import LETTERBOX, TWO_VIEWS
+from revsearch.precisions import FP32
 from revsearch.regions import crop
 from revsearch.search import Searcher, search_vectors
 
@@ -33,7 +34,8 @@ def _wide(path: str) -> Image.Image:
 
 
 def _letterbox_vectors(embedder, decoded: list[Image.Image]) -> np.ndarray:
-    """What revsearch computed before input handling was a choice: the letterbox alone, one inference each."""
+    """What revsearch computed before input handling (and precision) was a choice: the letterbox alone, in fp32."""
+    embedder = embedder.for_precision(FP32)
     return embedder.embed_batch(np.stack([letterbox(img, embedder.spec) for img in decoded]))
 
 
@@ -167,7 +169,8 @@ def test_index_folder_with_two_views_matches_embed_images(tmp_path: Path, clothi
     paths = sorted(clothing_folder[1])[:12]
     for n, path in enumerate(paths):
         shutil.copy2(path, folder / f"{n:02d}.jpg")
-    with Collection.create(tmp_path / "c", embedder.name, embedder.fingerprint, embedder.dim) as coll:
+    with Collection.create(tmp_path / "c", embedder.name, embedder.fingerprint, embedder.dim,
+                           precision=embedder.precision) as coll:
         index_folder(coll, folder, embedder, batch_size=5)
         ids, stored = coll.vectors()
         names = coll.paths(ids.tolist())

@@ -31,8 +31,8 @@ def test_what_does_not_match_is_refused_before_anything_is_written(tmp_path: Pat
     with pytest.raises(RevsearchError, match="built with model 'efficientnet_lite0'"):
         open_or_create(tmp_path / "c", model="resnet50")
     with pytest.raises(RevsearchError, match="not comparable"):
-        open_checked(tmp_path / "c", embedder.name, embedder.fingerprint, TWO_VIEWS)
-    assert open_checked(tmp_path / "none", embedder.name, embedder.fingerprint, TWO_VIEWS) is None
+        open_checked(tmp_path / "c", embedder.name, embedder.fingerprint, TWO_VIEWS, embedder.precision)
+    assert open_checked(tmp_path / "none", embedder.name, embedder.fingerprint, TWO_VIEWS, embedder.precision) is None
     with Collection.open(tmp_path / "c") as coll:
         assert paired(coll, embedder.for_input(TWO_VIEWS)).input_mode == LETTERBOX  # same model, seen its way
         with pytest.raises(RevsearchError, match="not comparable"):
