@@ -14,7 +14,7 @@ import streamlit as st
 st.set_page_config(page_title="revsearch", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
                    layout="wide", initial_sidebar_state="expanded")
 
-from ui import access, learning, signin, state, widgets  # noqa: E402  (after set_page_config)
+from ui import access, jobs, learning, signin, state, widgets  # noqa: E402  (after set_page_config)
 from ui.access import Permission  # noqa: E402
 
 STYLE = """
@@ -61,32 +61,42 @@ def build_demo_if_needed() -> None:
         st.stop()  # the error above is shown; the rest of the app needs a collection
 
 
-st.html(STYLE)
-if not signin.gate():
-    st.stop()  # a shared app shows the sign-in form (or why it cannot start) and nothing else
-nav = st.navigation([page for page, need in PAGES if access.can(need)])
-ready = False
-with state.guard("Starting revsearch"):
-    build_demo_if_needed()
-    infos = state.collections()
-    unknown = state.unknown_url_collection(infos)
-    if unknown:
-        widgets.unknown_collection(unknown, infos)
-        st.stop()
-    info = state.current(infos)
-    widgets.sidebar(infos, info)
-    signin.badge()
-    ready = True
-if ready and info is not None and info.counts.get("indexed", 0):
-    with state.guard("Learning from your labels"):
-        learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
-        with st.sidebar:
-            learning.status_line(info)
-        learning.folder_question(info)
-    with state.guard("Reading who changed your labels"):
-        signin.changed_by_others(info)
-if not ready:
-    st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
-state.show_flash()
-with state.guard(f"The {nav.title} page"):
-    nav.run()
+def main() -> None:
+    """One run of the app: sign-in, the sidebar, the background jobs, then the page the person is on."""
+    st.html(STYLE)
+    if not signin.gate():
+        st.stop()  # a shared app shows the sign-in form (or why it cannot start) and nothing else
+    nav = st.navigation([page for page, need in PAGES if access.can(need)])
+    ready = False
+    with state.guard("Starting revsearch"):
+        build_demo_if_needed()
+        infos = state.collections()
+        unknown = state.unknown_url_collection(infos)
+        if unknown:
+            widgets.unknown_collection(unknown, infos)
+            st.stop()
+        info = state.current(infos)
+        widgets.sidebar(infos, info)
+        signin.badge()
+        ready = True
+    if not ready:
+        st.stop()  # the message above says what is wrong (e.g. a data directory that cannot be written)
+    indexed = info is not None and info.counts.get("indexed", 0) > 0
+    if indexed:
+        with state.guard("Learning from your labels"):
+            learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
+    jobs.note_running()
+    with st.sidebar:
+        jobs.sidebar(info, {str(c.directory): c.name for c in infos}, learning.status_line if indexed else None)
+    if indexed:
+        with state.guard("Reading the class folders"):
+            learning.folder_question(info)
+        with state.guard("Reading who changed your labels"):
+            signin.changed_by_others(info)
+    state.show_flash()
+    with state.guard(f"The {nav.title} page"):
+        nav.run()
+
+
+with jobs.runner().page_running():  # background jobs hold back while a page runs: clicks answer first
+    main()

@@ -8,7 +8,8 @@ import streamlit as st
 
 from revsearch import evaluate, labels, learned
 from revsearch.auth import guarded
-from ui import access, dataset, display, labelling, learning, state, undo, widgets
+from revsearch.jobs import DONE
+from ui import access, dataset, display, jobs, labelling, learning, state, undo
 from ui import clustering as ui_clusters
 from ui.access import Permission
 
@@ -25,24 +26,27 @@ if can_label:
         if n_images < 2:
             st.caption("Needs at least 2 images.")
         else:
+            scored = jobs.latest(info, "suggest_k")  # the newest scoring of k, whichever tab asked for it
+            if scored is not None and scored.state == DONE and scored.result:
+                st.session_state[f"suggest_{info.slug}"] = {"best": scored.result["best"],
+                                                            "scores": {int(k): v for k, v in scored.result["scores"]}}
             suggestion = st.session_state.get(f"suggest_{info.slug}")
             default_k = suggestion["best"] if suggestion else (current.k if current else min(8, n_images))
             k = st.number_input("Number of clusters (k)", 1, min(60, n_images), int(min(default_k, n_images)),
                                 key=f"k_{info.slug}_{default_k}")
-            if st.button("Re-cluster with this k", type="primary", key="do_recluster"):
-                with state.guard("Re-clustering"):
-                    update, clear = widgets.steps("Re-clustering")
-                    guarded.recluster(access.actor(), coll, int(k), progress=update)
-                    clear()
-                    state.flash(f"Re-clustered into {int(k)} clusters (names kept where the groups stayed the same)")
-                    st.rerun()
-            if st.button("Suggest a k", key="do_suggest", help="scores k from 2 to 30 by silhouette on a sample"):
-                with state.guard("Suggesting k"):
-                    update, clear = widgets.steps("Scoring k")
-                    found = guarded.suggest_k(access.actor(), coll, progress=update)
-                    clear()
-                    st.session_state[f"suggest_{info.slug}"] = {"best": found.best, "scores": found.scores}
-                    st.rerun()
+            busy = jobs.running(info, "recluster") or jobs.running(info, "suggest_k")
+            if st.button("Re-cluster with this k", type="primary", key="do_recluster", disabled=bool(busy),
+                         help="runs in the background; the page shows the new clusters when it is done"):
+                jobs.start(info, "recluster", {"k": int(k)})
+                st.rerun()
+            if st.button("Suggest a k", key="do_suggest", disabled=bool(busy),
+                         help="scores k from 2 to 30 by silhouette on a sample (in the background)"):
+                jobs.start(info, "suggest_k")
+                st.rerun()
+            jobs.progress(info, "recluster")
+            jobs.progress(info, "suggest_k")
+            for job in (jobs.latest(info, "recluster"), scored):
+                jobs.failed(job)
             if suggestion:
                 st.markdown(f"Suggested **k = {suggestion['best']}** (highest silhouette; nearby k with a similar "
                             "score may read better).")
@@ -129,18 +133,11 @@ for start in range(0, len(shown), per_row):
             if can_label:
                 with st.form(f"name_{c.id}", border=False):
                     row = st.columns([3, 1.3], vertical_alignment="bottom")
-                    name = row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
-                                             placeholder=labelling.placeholder(list(counts)),
-                                             label_visibility="collapsed")
-                    named = row[1].form_submit_button("Name & label", width="stretch")
-                    if named and not name.strip() and not c.name:
-                        st.warning("Type or pick a label first.")
-                    elif named:
-                        with state.guard("Naming the cluster"):
-                            changed = guarded.name_cluster(access.actor(), coll, c.id, name.strip() or None)
-                            state.flash(f"Cluster {c.id} is now “{name.strip()}”; {changed} images labelled"
-                                        if name.strip() else f"Cluster {c.id} has no name now")
-                            st.rerun()
+                    row[0].text_input("Name", value=c.name or "", key=f"name_input_{c.id}_{c.name}",
+                                      placeholder=labelling.placeholder(list(counts)), label_visibility="collapsed")
+                    row[1].form_submit_button("Name & label", width="stretch", on_click=ui_clusters.name_cluster,
+                                              args=(info, c, f"name_input_{c.id}_{c.name}"))
+                ui_clusters.name_problem(c)
 
 if hidden:
     st.caption(f"The {len(shown)} largest clusters are shown; {len(hidden)} smaller ones "
@@ -159,10 +156,16 @@ learning.improve_button(info, key="improve_clusters", where=learn_cols[0])
 learn_cols[1].page_link("app_pages/label_next.py", label="Label next", icon=":material/task_alt:",
                         help="answer the images that teach revsearch the most, page by page")
 with state.guard("Suggesting labels"):
-    suggestions = labels.suggest(coll)
+    ready = labels.ready_suggestions(coll)  # computed by the "learn" job: the page never waits for them
+    if (ready is None or not ready[1]) and counts:
+        jobs.start(info, "learn")
+    suggestions = ready[0] if ready is not None else []
     if not counts:
         st.caption("Label some images first (name a cluster, or label a selection on the Map); the unlabelled "
                    "images then get suggestions from their labelled neighbours.")
+    elif ready is None:
+        jobs.progress(info, "learn")
+        st.caption("Working out the suggestions in the background…")
     elif not suggestions:
         unlabelled = labels.unlabelled_count(coll)
         if not unlabelled:
@@ -178,6 +181,9 @@ with state.guard("Suggesting labels"):
                 state.flash(f"Labelled {n} images with their best guess (undo restores them)")
                 st.rerun()
     else:
+        if not ready[1]:
+            st.caption(":material/sync: Your latest labels are being learned in the background: these suggestions "
+                       "are from before them (images labelled since are left out) and update when it is done.")
         threshold = st.slider("Accept suggestions with confidence at least", 0.0, 1.0, 0.8, 0.01,
                               key="suggest_threshold")
         sure = [s for s in suggestions if s.confidence >= threshold]

@@ -1,42 +1,79 @@
-"""Collections: add images (folder upload, files / .zip, server folder), create, switch, delete."""
+"""Collections: add images (folder upload, files / .zip, server folder), create, switch, delete.
+
+Adding images is an "index" job of the server's runner (ui/jobs.py): the page saves the uploads (or checks the
+folder path), starts the job and follows it; leaving the page does not stop it, and the sidebar of every page shows
+its progress. The status at the top is the collection's newest indexing job (running, its summary, or its error),
+or a mistake in what was just submitted: one status, never an old one beside a new one.
+"""
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
 from revsearch.auth import guarded
+from revsearch.errors import RevsearchError
+from revsearch.jobs import DONE, INTERRUPTED
 from revsearch.workspace import demo_source
-from ui import access, display, state, widgets
+from ui import access, display, jobs, state, widgets
 from ui.access import Permission
+from ui.progress_text import index_summary, job_outcome
 
 ws = state.workspace()
 infos = state.collections()
 info = state.current(infos)
 st.session_state.setdefault("upload_round", 0)  # bumped after each upload so the uploaders start empty
+MISTAKE = "index_mistake"  # session_state: (slug, when, message) of the last refused submission
 can_manage = access.can(Permission.MANAGE_COLLECTIONS)
 limit_mb = max(1, int(ws.upload_limit_mb()))  # the browser refuses bigger files; the server checks again
 
 st.title("Collections")
 
 
-def after_indexing(summary: dict) -> None:
-    st.session_state["index_summary"] = (info.slug, summary)  # shown until the next run of adding images
+def index_uploads(files: list) -> None:
+    """Save uploads into the collection's storage (they live in this session's memory), then index them in a
+    job."""
+    with st.spinner(f"Saving {len(files)} file{'s' if len(files) != 1 else ''}…"):
+        saved = guarded.save_uploads(access.actor(), ws, info, files)
+    jobs.start(info, "index", {"files": [str(p) for p in saved.paths],
+                               "rejected": [list(r) for r in saved.rejected]})
     st.session_state["upload_round"] += 1
+    st.session_state.pop(MISTAKE, None)
     st.rerun()
 
 
-def index_uploads(files: list) -> None:
-    """Save uploads into the collection's storage, then add them (embed, then prepare the pages), with progress."""
-    run = widgets.AddingRun("Adding", existing=info.counts.get("indexed", 0))  # the clock starts at the click
-    with st.status(f"Adding {len(files)} file{'s' if len(files) != 1 else ''} to {info.name}…",
-                   expanded=True) as status:
-        st.write("Saving the uploads…")
-        saved = guarded.save_uploads(access.actor(), ws, info, files)
-        embedder = run.load_model(info.model)
-        with ws.open(info.slug) as coll:
-            added = guarded.add_images(access.actor(), coll, saved.paths, embedder, run.phases)
-        status.update(label="Done", state="complete")
-    after_indexing(run.summary(added.report, saved.rejected))
+def index_folder(path: str) -> None:
+    """Check the folder now (a mistake is said at once), then index it in place in a job."""
+    try:
+        jobs.start(info, "index", {"root": str(ws.root), "slug": info.slug, "folder": str(ws.local_folder(path))})
+    except RevsearchError as exc:  # not a folder, outside the allowed folders, not allowed to add…
+        st.session_state[MISTAKE] = (info.slug, time.time(), f"**Indexing the folder did not work.** {exc}")
+        st.rerun()
+    st.session_state.pop(MISTAKE, None)
+    st.rerun()
+
+
+def index_status() -> None:
+    """The newest indexing job of the collection (live while it runs), or the mistake made after it."""
+    job = jobs.latest(info, "index")
+    mistake = st.session_state.get(MISTAKE)
+    if mistake and mistake[0] == info.slug and (job is None or mistake[1] > job.started_at):
+        st.error(mistake[2], icon=":material/error:")
+        return
+    if job is None:
+        return
+    if job.running:
+        jobs.progress(info, "index")
+        st.caption("Indexing runs in the background: you can use the other pages meanwhile (the sidebar shows how "
+                   "far it is).")
+    elif job.state == INTERRUPTED:
+        st.warning(f"{job_outcome(job)}. Resume it from the sidebar: it picks up after the last images it saved.",
+                   icon=":material/warning:")
+    elif job.state == DONE and job.result:
+        widgets.index_summary(index_summary(job.result))
+    else:
+        jobs.failed(job)
 
 
 if info is None:
@@ -47,14 +84,15 @@ elif access.can(Permission.ADD_IMAGES):
     counts = info.counts
     st.caption(f"{counts.get('indexed', 0)} images indexed · model {state.model_title(info.model)} · stored in "
                f"`{info.directory}`")
-    last = st.session_state.get("index_summary")
-    if last and last[0] == info.slug:
-        widgets.index_summary(last[1])
+    status = st.container()
+    busy = jobs.running(info, "index") is not None
+    if busy:
+        st.caption("One indexing run at a time: adding more is possible when this one ends.")
     if counts.get("missing"):
         st.caption(f"{counts['missing']} images are missing: their files were not found at the last sync (an "
                    "unplugged drive, a moved folder?). They keep their labels and come back when found again.")
         if can_manage and st.button(f"Remove {counts['missing']} missing images for good",
-                                    icon=":material/delete_sweep:", key="prune_missing"):
+                                    icon=":material/delete_sweep:", key="prune_missing", disabled=busy):
             with state.guard("Removing missing images"), ws.open(info.slug) as coll:
                 state.flash(f"Removed {guarded.prune_missing(access.actor(), coll)} missing images.")
                 st.rerun()
@@ -71,7 +109,7 @@ elif access.can(Permission.ADD_IMAGES):
                                       accept_multiple_files="directory", key=f"folder_upload_{round_}",
                                       max_upload_size=limit_mb)
             if folder and st.button(f"Add {len(folder)} files from the folder", type="primary",
-                                    key="add_folder_upload"):
+                                    key="add_folder_upload", disabled=busy):
                 with state.guard("Adding the folder"):
                     index_uploads(folder)
     if files_tab.open:
@@ -79,7 +117,7 @@ elif access.can(Permission.ADD_IMAGES):
             files = st.file_uploader("Choose images, or a .zip of a folder of images", accept_multiple_files=True,
                                      key=f"files_upload_{round_}", max_upload_size=limit_mb)
             if files and st.button(f"Add {len(files)} file{'s' if len(files) != 1 else ''}", type="primary",
-                                   key="add_files_upload"):
+                                   key="add_files_upload", disabled=busy):
                 with state.guard("Adding the files"):
                     index_uploads(files)
     if path_tab and path_tab[0].open:
@@ -90,15 +128,13 @@ elif access.can(Permission.ADD_IMAGES):
             with st.form("server_folder"):
                 path = st.text_input("Folder path",
                                      placeholder=str(roots.paths[0]) if roots.paths else "/home/me/Pictures")
-                go = st.form_submit_button("Index this folder", type="primary")
+                go = st.form_submit_button("Index this folder", type="primary", disabled=busy)
             if go:
-                with state.guard("Indexing the folder"):
-                    run = widgets.AddingRun("Indexing", existing=info.counts.get("indexed", 0))
-                    added = guarded.add_local_folder(access.actor(), ws, info.slug, path, run.load_model(info.model),
-                                                     run.phases)
-                    after_indexing(run.summary(added.report))
+                index_folder(path)
             if info.sources:
                 st.caption("Folders indexed in place: " + ", ".join(f"`{s}`" for s in info.sources))
+    with status:
+        index_status()
 
 st.divider()
 st.subheader("All collections")
@@ -109,16 +145,18 @@ for c in infos:
         extra = " · **in use**" if in_use else ""
         held = (f":orange[:material/hourglass_top: being indexed now]: {c.counts.get('indexed', 0)} images so far"
                 if c.indexing else f"{c.counts.get('indexed', 0)} images")
+        working = c.indexing or bool(jobs.runner().running(c.directory))
         row[0].markdown(f"**{display.md_escape(c.name)}**{extra}  \n{held} · "
                         f"{state.model_title(c.model)}" + (" · demo" if c.demo else ""))
         if row[1].button("Use", key=f"use_{c.slug}", disabled=in_use, width="stretch"):
             state.select(c.slug)
             st.rerun()
         if can_manage:
-            busy = "It is being indexed: it can be deleted when the run ends" if c.indexing else None
-            with row[2].popover("Delete", icon=":material/delete:", width="stretch", disabled=c.indexing, help=busy):
-                st.write(f"Delete **{display.md_escape(c.name)}**? Its index and uploaded copies are removed; folders "
-                         "indexed in place are not touched.")
+            with row[2].popover("Delete", icon=":material/delete:", width="stretch", disabled=working,
+                                help="It is being indexed or a background job runs on it: it can be deleted when the "
+                                     "run ends" if working else None):
+                st.write(f"Delete **{display.md_escape(c.name)}**? Its index and uploaded copies are removed; "
+                         "folders indexed in place are not touched.")
                 if st.button("Yes, delete it", type="primary", key=f"delete_{c.slug}"):
                     with state.guard("Deleting the collection"):
                         guarded.delete_collection(access.actor(), ws, c.slug, state.forget_collection_handles)
@@ -126,6 +164,7 @@ for c in infos:
                             state.select(None)
                         state.flash(f"Deleted “{c.name}”.")
                         st.rerun()
+
 
 if not can_manage:
     st.stop()  # creating collections is for admins

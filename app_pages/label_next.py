@@ -44,7 +44,7 @@ ROUND, NUMBER = f"label_next_round_{slug}", f"label_next_number_{slug}"
 page = st.session_state.get(ROUND)
 if page is None or page["size"] != size:
     with state.guard("Choosing what to label next"), st.spinner("Choosing the images that teach the most…"):
-        items = learned.review(coll, int(size))
+        items = learned.review(coll, int(size), wait=False)  # the newest labels are learned in the background
         page = {"number": st.session_state.get(NUMBER, 0), "size": size, "items": items, "confirmed": [],
                 "skipped": []}
         st.session_state[ROUND] = page
@@ -115,9 +115,9 @@ for start in range(0, len(items), PER_ROW):
             verdict = answer(item)
             st.caption(f"→ **{display.md_escape(verdict)}**" if verdict else "→ left unlabelled")
 
-todo = {item.id: a for item in items if (a := answer(item))}
-if st.button(f"Confirm this page ({len(todo)} label{'s' if len(todo) != 1 else ''})", type="primary",
-             icon=":material/done_all:", key="confirm_page"):
+def confirm(todo: dict[int, str]) -> None:
+    """Button callback: save the page's answers as one action and start a new round; the labels are written before
+    the page runs again, and the retrain they call for runs in the background."""
     with state.guard("Saving the answers"):
         changed = guarded.label_each(access.actor(), coll, todo) if todo else 0
         st.session_state[f"answered_{slug}"] = answered + len(todo)
@@ -125,4 +125,8 @@ if st.button(f"Confirm this page ({len(todo)} label{'s' if len(todo) != 1 else '
         st.session_state[NUMBER] = page["number"] + 1
         state.flash(f"Saved {len(todo)} answer{'s' if len(todo) != 1 else ''} ({changed} labels changed); "
                     "here is the next round")
-        st.rerun()
+
+
+todo = {item.id: a for item in items if (a := answer(item))}
+st.button(f"Confirm this page ({len(todo)} label{'s' if len(todo) != 1 else ''})", type="primary",
+          icon=":material/done_all:", key="confirm_page", on_click=confirm, args=(todo,))

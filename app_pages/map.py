@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from revsearch.auth import guarded
 from ui import access, labelling, map_selection, maps, state, undo
 from ui.access import Permission
 
@@ -52,22 +51,15 @@ if access.can(Permission.LABEL):  # viewers browse the selection; labelling it i
         with st.form("label_selection", border=True):
             cols = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
             with cols[0]:
-                label = labelling.label_picker(info, key="selection_label",
-                                               help="every ticked image gets this label (replacing any other)")
-            apply = cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected)
-                                               else "Label selection", type="primary", icon=":material/label:",
-                                               width="stretch")
-            remove = cols[2].form_submit_button("Remove labels", icon=":material/label_off:", width="stretch")
-        if apply and label and keep:
-            st.session_state["map_color_next"] = "label"  # show the result of the labelling at once
-            map_selection.clear(info)
-        if apply:
-            labelling.apply_label(info, keep, label)
-        if remove:
-            n = guarded.unlabel_images(access.actor(), coll, keep)
-            map_selection.clear(info)
-            state.flash(f"Removed the label of {n} image{'s' if n != 1 else ''}")
-            st.rerun()
+                labelling.label_picker(info, key="selection_label",
+                                       help="every ticked image gets this label (replacing any other)")
+            # callbacks: the label is written before the page runs again, so a click costs one run of the page
+            cols[1].form_submit_button(f"Label {len(keep)} ticked" if len(keep) != len(selected) else "Label selection",
+                                       type="primary", icon=":material/label:", width="stretch",
+                                       on_click=map_selection.label_ticked, args=(info, keep, "selection_label"))
+            cols[2].form_submit_button("Remove labels", icon=":material/label_off:", width="stretch",
+                                       on_click=map_selection.unlabel_ticked, args=(info, keep))
+        map_selection.problem()
 
 with state.guard("Showing the selection"):
     map_selection.grid(info, selected)

@@ -30,7 +30,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +63,7 @@ def stage_pages(args: argparse.Namespace) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from benchsuite.measure import hwm_mb
-    from ui import duplicates
+    from ui import jobs
     from ui.queries import QUERY, Query
 
     directory = Path(args.collection)
@@ -87,9 +86,7 @@ def stage_pages(args: argparse.Namespace) -> dict:
     if not args.skip_scan and any(b.key == "dup_start" for b in at.button):
         started = time.perf_counter()
         at.button(key="dup_start").click().run(timeout=TIMEOUT)
-        for thread in threading.enumerate():
-            if thread.name.startswith(duplicates.SCAN_THREAD):
-                thread.join()
+        jobs.runner().wait(kind="duplicates")
         out["scan_s"] = time.perf_counter() - started
         seconds, made = _timed(at, directory)
         out["scan_shown_s"], out["scan_shown_thumbs"] = seconds, made

@@ -1,22 +1,17 @@
 """Labels: name clusters, label and unlabel images, rename labels, suggest labels, import.
 
-Labels belong to images (one label per image, `labels` table) and record their source: 'manual', 'cluster' (the
-image got it by its cluster being named), 'suggestion' (accepted suggestion, with its confidence) or 'import'.
-Labelling an indexed image also labels its exact copies (rows with status 'duplicate' of it), which are the same
-picture. Every change is written to `label_history` — when, what, old → new, from which source, by whom: each
-writer takes `user` (the app's signed-in user, the CLI's `--as`; default: the OS user), see revsearch/attribution.py.
+Labels belong to images (one per image) and record their source: 'manual', 'cluster' (its cluster was named),
+'suggestion' (accepted, with its confidence) or 'import'. Labelling an image also labels its exact copies. Every
+change is written to `label_history` (when, what, old → new, source, and the `user` each writer takes: the app's
+signed-in user, the CLI's `--as`, default the OS user; see revsearch/attribution.py).
 
 A person's work is never lost (issue 9): hand labels ('manual', 'import') are never overwritten by a cluster name;
 naming a cluster labels only its members without one, and may cover an accepted suggestion, which comes back (with
 its confidence) when the name is removed; removing or renaming a name changes only what the cluster gave. Every
 call below that writes labels is one action that `undo` reverses, several levels deep (label_store, label_actions).
 
-Suggestions come from the collection's learned model (learned.suggester: a head trained on the hand, import and
-cluster-name labels, learning/calibrate.py): the confidence is a probability calibrated on held-out labels, with room
-for "none of the known labels", so one label — or a lasso that caught a stray image — does not pull every other kind
-of image towards it. When "none" is the most probable answer an image gets no suggestion; accepting at threshold 0
-still labels every unlabelled image with its best known label. Accepting above a threshold labels them in one
-transaction (source 'suggestion'; those labels are not trained on).
+Suggestions come from the learned model (learned.suggester): a probability calibrated on held-out labels, with room
+for "none of the known labels" (then no suggestion). Accepted ones get source 'suggestion' (not trained on).
 
 Public API (take an open `Collection`; `refs` are image ids or paths):
     resolve(coll, refs) -> list[int]                           ids of the referenced images (error names unknown ones)
@@ -32,6 +27,7 @@ Public API (take an open `Collection`; `refs` are image ids or paths):
     history(coll, limit=200) -> list[HistoryEntry]              newest first
     version(coll) -> str                                        changes on every label change
     suggest(coll, k=10, min_confidence=0.0) -> list[Suggestion] unlabelled indexed images, most confident first
+    ready_suggestions(coll) -> (list[Suggestion], current) | None   what `suggest` has computed, without computing
     accept_suggestions(coll, threshold, k=10, suggestions=None) -> int   label those with confidence >= threshold
     import_csv(coll, csv_path) -> ImportReport                  `path,label` rows; relative paths from the CSV's folder
     folder_classes(coll, folder=None) -> dict[str, int]         class subfolders (ImageFolder layout) -> images
@@ -263,21 +259,32 @@ def version(coll: Collection) -> str:
 # ---------------------------------------------------------------------------------------------------- suggestions
 
 def suggest(coll: Collection, k: int = DEFAULT_K, min_confidence: float = 0.0) -> list[Suggestion]:
-    """Calibrated suggestions for unlabelled indexed images, most confident first; images for which "none of the
-    known labels" is the most probable answer get none.
-
-    Kept with the collection per generation, label version, head and k, so the app can call it on every rerun.
-    """
+    """Calibrated suggestions for unlabelled images, most confident first (none where "none of the known labels" is
+    likeliest); kept with the collection per generation, labels, head and k."""
     return [s for s in _guesses(coll, k) if s.confidence >= s.none and s.confidence >= min_confidence]
 
 
 def _guesses(coll: Collection, k: int) -> list[Suggestion]:
-    """The best known label of every unlabelled indexed image (of a fixed sample of them in a collection past
-    learned.LABEL_SET_LIMIT unlabelled images), with its probability and that of "none"."""
+    """The best known label (with its probability and that of "none") of every unlabelled image, or of a fixed
+    sample past learned.LABEL_SET_LIMIT of them."""
     if k < 1:
         raise RevsearchError("k must be at least 1")
-    return coll.derived("suggestions", (label_store.version(coll), coll.meta(learned.META_HEAD), k),
-                        lambda: _suggest(coll, k))
+    return coll.derived("suggestions", _suggestions_key(coll, k), lambda: _suggest(coll, k))
+
+
+def ready_suggestions(coll: Collection, k: int = DEFAULT_K) -> tuple[list[Suggestion], bool] | None:
+    """`suggest` without computing (for a page, while a job computes): (them, True) when current; else (the ones held,
+    minus images labelled since, False); else None."""
+    held = coll.peek_derived("suggestions", _suggestions_key(coll, k))
+    if held is None:
+        return None
+    found, current = held
+    labelled = {} if current else labels(coll, [s.id for s in found])
+    return [s for s in found if s.confidence >= s.none and s.id not in labelled], current
+
+
+def _suggestions_key(coll: Collection, k: int) -> tuple:
+    return label_store.version(coll), coll.meta(learned.META_HEAD), k
 
 
 def _suggest(coll: Collection, k: int) -> list[Suggestion]:
@@ -314,10 +321,7 @@ def _suggest(coll: Collection, k: int) -> list[Suggestion]:
 def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
                        suggestions: Sequence[Suggestion] | None = None, user: str | None = None) -> int:
     """Label every suggested image whose confidence is ≥ threshold (source 'suggestion'); returns how many.
-
-    Threshold 0 means "label everything": every unlabelled indexed image (of the fixed sample past
-    learned.LABEL_SET_LIMIT) gets its best known label, also where "none of the known labels" was more probable
-    (those have no entry in `suggest`)."""
+    Threshold 0 labels everything `_guesses` covers with its best known label, also where "none" was likelier."""
     if not 0.0 <= threshold <= 1.0:
         raise RevsearchError("the acceptance threshold is a confidence between 0 and 1")
     if threshold == 0.0:
@@ -334,11 +338,9 @@ def accept_suggestions(coll: Collection, threshold: float, k: int = DEFAULT_K,
 
 
 def import_csv(coll: Collection, csv_path: Path | str, source: str = "import", user: str | None = None) -> ImportReport:
-    """Label images from a CSV with `path,label` columns (a header naming them, or the first two columns).
-
-    Relative paths are resolved against the CSV's own folder; rows without a label are ignored; paths the
-    collection does not know are reported, not fatal. All labels are written in one transaction.
-    """
+    """Label images from a CSV with `path,label` columns (a header naming them, or the first two columns), in one
+    transaction. Relative paths are resolved against the CSV's folder; rows without a label are ignored; paths the
+    collection does not know are reported, not fatal."""
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise RevsearchError(f"label file not found: {csv_path}")

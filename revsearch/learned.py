@@ -162,6 +162,15 @@ def learn(coll: Collection, progress: Progress | None = None) -> LearnResult:
     return result
 
 
+def retrain_if_stale(coll: Collection, progress: Progress | None = None) -> LearnResult | None:
+    """What the app runs in the background after a labelling action: `learn` when the training labels changed
+    since the last attempt, else None at once."""
+    last = _last(coll)
+    if last and last.get("digest") == label_digest(training_labels(coll)):
+        return None
+    return learn(coll, progress)
+
+
 def _not_enough(coll: Collection, why: str) -> str:
     unused = sum(1 for r in label_store.label_rows(coll) if r.source not in TRAIN_SOURCES)
     note = f" ({unused} labels from accepted suggestions do not count)" if unused else ""
@@ -326,11 +335,17 @@ class Projected:
 # ---------------------------------------------------------------------------------------------------- suggestions
 
 
-def suggester(coll: Collection) -> tuple[LabelSet, calibrate.Suggester | None]:
+def suggester(coll: Collection, wait: bool = True) -> tuple[LabelSet, calibrate.Suggester | None]:
     """The training label set and a calibrated suggester for it (None without labels): the stored head's when it is
-    current, else trained here (kept in memory per generation and labels; `learn` is what stores a head)."""
+    current, else trained here (kept in memory per generation and labels; `learn` is what stores a head).
+
+    `wait=False` takes the one this handle holds (for older labels, while a background job retrains) instead of
+    training one (a page that must answer at once): its label set may miss the newest labels."""
     labels = training_labels(coll)
-    return coll.derived("suggester", label_digest(labels), lambda: _build_suggester(coll, labels))
+    digest = label_digest(labels)
+    if not wait and (held := coll.peek_derived("suggester", digest)) is not None:
+        return held[0]
+    return coll.derived("suggester", digest, lambda: _build_suggester(coll, labels))
 
 
 def _build_suggester(coll: Collection, labels: dict[int, str]) -> tuple[LabelSet, calibrate.Suggester | None]:
@@ -356,15 +371,17 @@ def _build_suggester(coll: Collection, labels: dict[int, str]) -> tuple[LabelSet
     return labelset, built
 
 
-def review(coll: Collection, n: int) -> list[ReviewItem]:
-    """The n images to label next (never ones already labelled by a person), most useful first."""
-    labelset, built = suggester(coll)
+def review(coll: Collection, n: int, wait: bool = True) -> list[ReviewItem]:
+    """The n images to label next (never ones already labelled by a person), most useful first. `wait=False`: chosen
+    by the newest suggester at hand (see `suggester`), the images labelled since it was made left out."""
+    labelset, built = suggester(coll, wait)
     try:
         labelset.require()
     except NotEnoughLabels:
         built = None  # first rounds: cover the collection rather than probe one label's border
     hand = set(training_labels(coll))
-    items = review_mod.select(labelset, n, built)
+    since = len(hand - set(labelset.ids[labelset.labelled].tolist()))  # labelled after the label set was read
+    items = review_mod.select(labelset, n + since, built)[: n + since]
     paths = coll.paths([i.id for i in items])
-    return [ReviewItem(i.id, paths.get(i.id, ""), i.suggested, i.confidence) for i in items if i.id not in hand]
+    return [ReviewItem(i.id, paths.get(i.id, ""), i.suggested, i.confidence) for i in items if i.id not in hand][:n]
 

@@ -288,6 +288,20 @@ def map_size(coll: Collection) -> int:
     return map_store.count_shown(coll)
 
 
+def is_current(coll: Collection) -> bool:
+    """Whether `update_map` would find nothing to do (read only, instant): a page can then draw the stored map, and
+    otherwise have a background job update it while it shows the stored one."""
+    with coll.reading():
+        return bool(coll.meta(META_METHOD)) and coll.meta(META_GENERATION) == str(coll.generation) and (
+            coll.meta(META_SPACE) or "raw") == learned.space_key(coll)
+
+
+def version(coll: Collection) -> str:
+    """Changes whenever the stored map does (a fit, or points placed or removed): part of the key of cached views."""
+    with coll.reading():
+        return f"{coll.meta(META_GENERATION)}/{coll.meta(META_FITS)}/{coll.meta(META_FITTED_AT)}"
+
+
 # ---------------------------------------------------------------------------------------------------- internals
 
 

@@ -316,7 +316,8 @@ def build_demo(ws: Workspace, embedder: Embedder, phases: Phases | None = None) 
 
 def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Embedder,
                      phases: Phases | None = None, keep: Callable[[Path], bool] | None = None) -> Added:
-    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection.
+    """Index a folder on this machine in place (nothing is copied) and remember it as a source of the collection —
+    unless it holds no image (empty, or only other files): that is a warning, and the folder is not listed.
 
     Adding the same folder again syncs it: new and changed files are embedded, files not found marked missing;
     files `keep` refuses (links out of the allowed folders) are left out.
@@ -324,7 +325,12 @@ def add_local_folder(ws: Workspace, slug: str, folder: Path | str, embedder: Emb
     path = ws.local_folder(folder)
     with ws.open(slug) as coll:
         added = add_images(coll, path, embedder, phases, keep=keep)
-    ws.add_source(slug, path)
+    if added.found:
+        ws.add_source(slug, path)
+    elif str(path) not in ws.info(slug).sources:
+        what = f"{len(added.report.skipped)} files, none of them an image" if added.report.skipped else "nothing"
+        added.report.warnings.append(f"{path} holds {what}: no image was indexed, and the folder is not listed "
+                                     "as a folder of this collection")
     return added
 
 

@@ -31,6 +31,30 @@ def ago(seconds: float) -> str:
     return f"{round(seconds / 86400)} days ago"
 
 
+NAME_PROBLEM = "cluster_name_problem"  # session_state: the cluster whose "Name & label" had no name to give
+
+
+def name_cluster(info: CollectionInfo, c: Cluster, name_key: str) -> None:
+    """Button callback: name the cluster with the text under `name_key` (empty: take its name away). The labels
+    are written before the page runs again, so a click costs one run of the page; suggestions follow in the
+    background."""
+    name = str(st.session_state.get(name_key) or "").strip()
+    if not name and not c.name:
+        st.session_state[NAME_PROBLEM] = c.id
+        return
+    with state.guard("Naming the cluster"):
+        changed = guarded.name_cluster(access.actor(), state.collection(info), c.id, name or None)
+        state.flash(f"Cluster {c.id} is now “{name}”; {changed} images labelled" if name
+                    else f"Cluster {c.id} has no name now")
+
+
+def name_problem(c: Cluster) -> None:
+    """Under the cluster's name box: "Name & label" was pressed with nothing typed (once)."""
+    if st.session_state.get(NAME_PROBLEM) == c.id:
+        del st.session_state[NAME_PROBLEM]
+        st.warning("Type or pick a label first.")
+
+
 def tiles(info: CollectionInfo, c: Cluster, per_row: int = 4) -> None:
     """The cluster's most typical images, then its outliers (outlined in red); each opens the detail view.
     Thumbnails are made for these tiles only."""

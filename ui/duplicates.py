@@ -1,107 +1,44 @@
 """Duplicates page actions: comparing a large collection in the background, "not a duplicate", the redundant copies
 as CSV, moving them to a folder, and undo.
 
-The work is done by revsearch/near_duplicates.py and revsearch/dedupe.py; this module only runs the comparison in a
-thread, draws the buttons and forms and says what happened.
+The work is done by revsearch/near_duplicates.py and revsearch/dedupe.py; the comparison of a large collection is a
+job of the server's runner (ui/jobs.py); this module draws the buttons and forms and says what happened.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
 from revsearch import dedupe, near_duplicates
 from revsearch.auth import guarded
-from revsearch.collection import Collection
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.workspace import CollectionInfo
-from ui import access, state
+from ui import access, jobs, state
 from ui.access import Permission
-
-log = logging.getLogger("revsearch.app")
-SCAN_THREAD = "duplicates scan "  # + collection directory: the name of a background comparison's thread
-
-
-@dataclass
-class Scans:
-    """Background comparisons, one at most per collection directory, with their progress and last error. The result
-    is kept in the collection (near_duplicates.similar_pairs), so it outlives this server."""
-
-    guard: threading.Lock = field(default_factory=threading.Lock)
-    threads: dict[str, threading.Thread] = field(default_factory=dict)
-    progress: dict[str, tuple[int, int]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def running(self, directory: str) -> bool:
-        with self.guard:
-            thread = self.threads.get(directory)
-            return thread is not None and thread.is_alive()
-
-    def start(self, directory: str, threshold: float) -> None:
-        with self.guard:
-            thread = self.threads.get(directory)
-            if thread is not None and thread.is_alive():
-                return
-            self.progress[directory] = (0, 0)
-            self.errors.pop(directory, None)
-            thread = threading.Thread(target=self._run, args=(directory, threshold), name=SCAN_THREAD + directory,
-                                      daemon=True)
-            self.threads[directory] = thread
-        thread.start()
-
-    def _run(self, directory: str, threshold: float) -> None:
-        def progress(done: int, total: int, _message: str) -> None:
-            self.progress[directory] = (done, total)
-
-        try:
-            with Collection.open(directory) as coll:
-                near_duplicates.similar_pairs(coll, threshold, progress)
-        except Exception as exc:  # noqa: BLE001 - shown on the page, never a crash of the server
-            log.exception("comparing %s failed", directory)
-            self.errors[directory] = f"{type(exc).__name__}: {exc}"
-
-
-@st.cache_resource(show_spinner=False)
-def scans() -> Scans:
-    return Scans()
 
 
 def scan_in_background(info: CollectionInfo, threshold: float, n_indexed: int) -> None:
-    """Unless the kept comparison answers `threshold`: the running comparison's progress (the page follows it and
-    reruns when it ends), or a button that starts one; then stop the page."""
+    """Unless the kept comparison answers `threshold`: the running comparison's progress (a "duplicates" job: the
+    page follows it and shows the groups when it ends), or a button that starts one; then stop the page."""
     coll = state.collection(info)
     if near_duplicates.scanned(coll, threshold):
         return
-    directory, running = str(coll.directory), scans()
-    if running.running(directory):
-        _follow(directory)
+    if jobs.running(info, "duplicates"):
+        jobs.progress(info, "duplicates")
+        st.caption("Comparing runs in the background: you can use the other pages meanwhile.")
         st.stop()
-    if directory in running.errors:
-        st.error(f"Comparing the images failed: {running.errors[directory]}", icon=":material/error:")
+    jobs.failed(jobs.latest(info, "duplicates"))
     st.info(f"Comparing all {n_indexed:,} images with each other takes a few minutes. It runs in the background (you "
             "can use the other pages meanwhile) and its result is kept in the collection until images are added or "
             "removed.", icon=":material/schedule:")
     if access.can(Permission.DUPLICATES) and st.button("Find duplicates", type="primary",
                                                        icon=":material/content_copy:", key="dup_start"):
         with state.guard("Comparing the images"):
-            access.actor().require(Permission.DUPLICATES)
-            running.start(directory, threshold)
+            jobs.start(info, "duplicates", {"threshold": threshold})
             st.rerun()
     st.stop()
-
-
-@st.fragment(run_every=2.0)
-def _follow(directory: str) -> None:
-    running = scans()
-    if not running.running(directory):
-        st.rerun()  # done: the whole page shows the groups (or the error)
-    done, total = running.progress.get(directory, (0, 0))
-    st.progress(done / total if total else 0.0,
-                text=f"Comparing images in the background… {done:,} of {total:,}" if total else "Comparing images…")
 
 
 def marks_version(info: CollectionInfo) -> int:

@@ -1,18 +1,15 @@
 """Learning from labels in the app: the "Improve with my labels" button, the status line, the background retrain
 after every labelling action, and the one-time question about class subfolders.
 
-Retraining runs in a background thread with its own collection handle, so no page ever waits for it. One trainer per
-server (st.cache_resource) holds a lock per collection: the button and the background thread take the same lock, so a
-collection never trains twice at once. A labelling action while a retrain runs marks it pending; the thread then
-trains once more on the newest labels. What triggers a retrain is the labels version moving (every labelling action,
-undo included, moves it), checked at the start of every run; pages pick the new head up on their next rerun.
+Retraining is a "learn" job of the server's job runner (ui/jobs.py), so no page ever waits for it and every tab sees
+it. A labelling action while one runs queues one more run after it, on the newest labels. What triggers a retrain is
+the labels version moving (every labelling action, undo included, moves it), checked at the start of every run; the
+job also computes the label suggestions, so the pages read them at once; pages pick the new head up when it ends.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from dataclasses import dataclass, field
 
 import streamlit as st
 
@@ -20,75 +17,18 @@ from revsearch import labels, learned
 from revsearch.auth import guarded
 from revsearch.collection import Collection
 from revsearch.workspace import CollectionInfo
-from ui import access, state
+from ui import access, jobs, state
 from ui.access import Permission
 
-log = logging.getLogger("revsearch.app")
 DECLINED = "app_folder_labels_declined"  # collection meta: the person said No to the class-subfolder question
-FOLDERS_IN_BACKGROUND = 100_000  # past this many images the class folders are counted in a background thread
-
-
-@dataclass
-class Trainer:
-    """Per collection directory: its training lock, the running thread, a pending rerun, the last error."""
-
-    guard: threading.Lock = field(default_factory=threading.Lock)
-    locks: dict[str, threading.Lock] = field(default_factory=dict)
-    threads: dict[str, threading.Thread] = field(default_factory=dict)
-    pending: set[str] = field(default_factory=set)
-    errors: dict[str, str] = field(default_factory=dict)
-    seen: dict[str, str] = field(default_factory=dict)  # labels version last handled per collection
-
-    def lock(self, directory: str) -> threading.Lock:
-        with self.guard:
-            return self.locks.setdefault(directory, threading.Lock())
-
-    def running(self, directory: str) -> bool:
-        with self.guard:
-            thread = self.threads.get(directory)
-            return thread is not None and thread.is_alive()
-
-    def start(self, directory: str) -> None:
-        """Retrain in the background; if one is running, once more after it (on the labels of that moment)."""
-        with self.guard:
-            thread = self.threads.get(directory)
-            if thread is not None and thread.is_alive():
-                self.pending.add(directory)
-                return
-            thread = threading.Thread(target=self._loop, args=(directory,), name=f"retrain {directory}", daemon=True)
-            self.threads[directory] = thread
-        thread.start()
-
-    def _loop(self, directory: str) -> None:
-        while True:
-            try:
-                with self.lock(directory), Collection.open(directory) as coll:
-                    learned.learn(coll)
-                self.errors.pop(directory, None)
-            except Exception as exc:  # noqa: BLE001 - a background failure is a quiet note, never a crash
-                log.exception("retraining %s failed", directory)
-                self.errors[directory] = f"{type(exc).__name__}: {exc}"
-            with self.guard:
-                if directory not in self.pending:
-                    self.threads.pop(directory, None)
-                    return
-                self.pending.discard(directory)
-
-    def wait(self, directory: str, timeout: float | None = None) -> None:
-        """Block until the collection's background retrain (and any pending rerun) is over (for tests and exit)."""
-        while True:
-            with self.guard:
-                thread = self.threads.get(directory)
-            if thread is None or not thread.is_alive():
-                return
-            thread.join(timeout)
-            if timeout is not None:
-                return
+FOLDERS_IN_BACKGROUND = 100_000  # past this many images the class folders are counted in a background job
+RETRAIN_DELAY = 1.0  # seconds a retrain waits after a labelling click: the page redraws first, quick clicks share it
 
 
 @st.cache_resource(show_spinner=False)
-def trainer() -> Trainer:
-    return Trainer()
+def _seen() -> tuple[threading.Lock, dict[str, str]]:
+    """The labels version this server last handled, per collection directory."""
+    return threading.Lock(), {}
 
 
 def space_token(coll: Collection) -> str:
@@ -103,26 +43,26 @@ def retrain_after_label_changes(info: CollectionInfo) -> None:
     coll = state.collection(info)
     directory = str(coll.directory)
     version = labels.version(coll)
-    t = trainer()
-    last = t.seen.get(directory)
-    t.seen[directory] = version
+    lock, seen = _seen()
+    with lock:
+        last = seen.get(directory)
+        seen[directory] = version
     if last == version:
         return
     if last is None:
         current = learned.status(coll)
         if not current.get("head") or current.get("current"):
             return
-    t.start(directory)
+    jobs.start(info, "learn", again=True, delay=RETRAIN_DELAY)
 
 
 def status_line(info: CollectionInfo) -> None:
-    """One quiet line (sidebar): whether search uses the labels, and how much better it is for them."""
+    """One quiet line (sidebar, live): whether search uses the labels, and how much better it is for them."""
     coll = state.collection(info)
-    directory = str(coll.directory)
-    t = trainer()
-    now = learned.status(coll)
-    if t.running(directory):
-        st.caption(":material/model_training: Labels changed since: retraining in the background…")
+    trained = f"{coll.meta(learned.META_HEAD)}|{coll.meta(learned.META_RESULT)}"  # moves with every training
+    now = _status(str(coll.directory), labels.version(coll), trained, info)
+    if jobs.running(info, "learn"):
+        st.caption(":material/model_training: Labels changed: learning from them in the background…")
     elif now.get("head") and now.get("current"):
         gain = now.get("gain")
         st.caption(":material/auto_awesome: Search uses your labels"
@@ -131,15 +71,24 @@ def status_line(info: CollectionInfo) -> None:
         st.caption(":material/model_training: Labels changed since the last training: retraining…")
     elif now.get("message") and now.get("current"):
         st.caption(f":material/info: Search does not use your labels yet: {now['message']}")
-    if directory in t.errors:
-        st.caption(f":material/warning: The last retraining did not work ({t.errors[directory]}); the details are "
-                   "in the server log. Search keeps the previous space.")
+    last = jobs.latest(info, "learn")
+    if last is not None and last.state == "failed":
+        st.caption(f":material/warning: The last retraining did not work ({last.error}); the details are in the "
+                   "server log. Search keeps the previous space.")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _status(directory: str, labels_version: str, trained: str, _info: CollectionInfo) -> dict:
+    """learned.status per (labels, head): the live sidebar asks every few seconds, and it reads every label."""
+    return learned.status(state.collection(_info))
 
 
 def improve_button(info: CollectionInfo, key: str, where=None) -> None:
-    """"Improve with my labels": train now (waiting for a background retrain first), then say what it changed.
+    """"Improve with my labels": train now, in the background (after a retrain already running), then say what it
+    changed.
 
-    The button goes into `where` (e.g. a toolbar column) when given; the message follows at full width."""
+    The button goes into `where` (e.g. a toolbar column) when given; the progress and the message follow at full
+    width."""
     coll = state.collection(info)
     message_key = f"learn_message_{info.slug}"
     if not access.can(Permission.LABEL):
@@ -147,17 +96,22 @@ def improve_button(info: CollectionInfo, key: str, where=None) -> None:
     if (where or st).button("Improve with my labels", key=key, icon=":material/auto_awesome:",
                             help="trains on your labels and checks on held-out labelled images whether search "
                                  "gets better; search uses it only if it does"):
-        with state.guard("Learning from your labels"), st.spinner("Learning from your labels…"):
-            with trainer().lock(str(coll.directory)):
-                result = guarded.learn(access.actor(), coll)
-            version = labels.version(coll)
-            trainer().seen[str(coll.directory)] = version
-            st.session_state[message_key] = (version, result.used, result.message)
-    shown = st.session_state.get(message_key)
-    if shown and shown[0] == labels.version(coll):  # a message about older labels would mislead
-        _, used, message = shown
+        with state.guard("Learning from your labels"):
+            jobs.start(info, "learn", {"force": True}, again=True)
+            st.session_state[message_key] = labels.version(coll)
+    wanted = st.session_state.get(message_key)
+    if wanted is None or wanted != labels.version(coll):  # a message about older labels would mislead
+        return
+    if jobs.running(info, "learn"):
+        jobs.progress(info, "learn")
+        return
+    last = jobs.latest(info, "learn")
+    if jobs.failed(last) or last is None or not last.result or "message" not in last.result:
+        return
+    if last.result.get("labels_version") == wanted:
+        message = last.result["message"]
         text = message[:1].upper() + message[1:]
-        if used:
+        if last.result.get("used"):
             st.success(text, icon=":material/auto_awesome:")
         else:
             st.info(text, icon=":material/info:")
@@ -169,7 +123,7 @@ def folder_question(info: CollectionInfo) -> None:
     if not access.can(Permission.LABEL) or coll.meta(DECLINED) or labels.label_counts(coll):
         return
     if info.counts.get("indexed", 0) > FOLDERS_IN_BACKGROUND:
-        classes = folder_scans().result(str(coll.directory), coll.generation)
+        classes = _counted_folders(info, coll.generation)
     else:
         classes = _folder_classes(str(coll.directory), coll.generation, info)
     if not classes:
@@ -191,43 +145,18 @@ def folder_question(info: CollectionInfo) -> None:
             st.rerun()
 
 
-@dataclass
-class FolderScans:
-    """Class subfolders of large collections, counted in a background thread (seconds at a million images) so no
-    page waits for them: the question is asked on a page view after the count is done."""
-
-    guard: threading.Lock = field(default_factory=threading.Lock)
-    results: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
-    threads: dict[tuple[str, int], threading.Thread] = field(default_factory=dict)
-
-    def result(self, directory: str, generation: int) -> dict[str, int] | None:
-        """The class folders of the collection at this generation; None while they are counted (started here)."""
-        key = (directory, generation)
-        with self.guard:
-            if key in self.results:
-                return self.results[key]
-            if key in self.threads:
-                return None
-            thread = threading.Thread(target=self._count, args=key, name=f"folder classes {directory}", daemon=True)
-            self.threads[key] = thread
-        thread.start()
+def _counted_folders(info: CollectionInfo, generation: int) -> dict[str, int] | None:
+    """The class folders of a large collection, counted by a background job (seconds at a million images) so no
+    page waits for them: None while they are counted (the job is started here when needed)."""
+    last = jobs.latest(info, "folders")
+    if last is not None and last.running:
         return None
-
-    def _count(self, directory: str, generation: int) -> None:
-        try:
-            with Collection.open(directory) as coll:
-                found = labels.folder_classes(coll)
-        except Exception:  # noqa: BLE001 - no question is better than a crash; the log says why
-            log.exception("counting the class folders of %s failed", directory)
-            found = {}
-        with self.guard:
-            self.results[(directory, generation)] = found
-            self.threads.pop((directory, generation), None)
-
-
-@st.cache_resource(show_spinner=False)
-def folder_scans() -> FolderScans:
-    return FolderScans()
+    if last is None or not last.result or last.result.get("generation") != generation:
+        if last is None or last.state != "failed":  # a failed count asks nothing (the log says why)
+            jobs.start(info, "folders")
+            return None
+        return {}
+    return last.result["classes"]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

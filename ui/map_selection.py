@@ -13,10 +13,12 @@ from typing import Sequence
 import streamlit as st
 
 from revsearch import thumbnails
+from revsearch.auth import guarded
 from revsearch.workspace import CollectionInfo
-from ui import detail, display, labelling, queries, state
+from ui import access, detail, display, labelling, queries, state
 
 KEY = "map_selection"
+PROBLEM = "map_selection_problem"  # session_state: why the last "Label selection" did nothing
 GRID_LIMIT = 120  # thumbnails shown (each with its checkbox); a bigger selection is labelled as a whole
 PER_ROW = 8
 
@@ -68,6 +70,35 @@ def ticked(info: CollectionInfo, ids: Sequence[int]) -> list[int]:
 def drop_unticked(info: CollectionInfo) -> None:
     held = _state(info)
     held["ids"] = ticked(info, held["ids"])
+
+
+def label_ticked(info: CollectionInfo, ids: Sequence[int], label_key: str) -> None:
+    """Button callback: the ticked images get the label typed under `label_key`, then the selection is cleared and
+    the map coloured by label (so the result shows at once)."""
+    label = str(st.session_state.get(label_key) or "").strip()
+    if not ids or not label:
+        st.session_state[PROBLEM] = "Select at least one image." if not ids else "Type or pick a label first."
+        return
+    with state.guard("Labelling the selection"):
+        n = guarded.label_images(access.actor(), state.collection(info), list(ids), label)
+        state.flash(f"Labelled {len(ids)} image{'s' if len(ids) != 1 else ''} “{label}”"
+                    + (f" ({n} changed)" if n != len(ids) else ""))
+        st.session_state["map_color_next"] = "label"
+        clear(info)
+
+
+def unlabel_ticked(info: CollectionInfo, ids: Sequence[int]) -> None:
+    """Button callback: the ticked images lose their label; the selection is cleared."""
+    with state.guard("Removing the labels"):
+        n = guarded.unlabel_images(access.actor(), state.collection(info), list(ids))
+        clear(info)
+        state.flash(f"Removed the label of {n} image{'s' if n != 1 else ''}")
+
+
+def problem() -> None:
+    """Why the last click on "Label selection" labelled nothing (once)."""
+    if message := st.session_state.pop(PROBLEM, None):
+        st.warning(message)
 
 
 def grid(info: CollectionInfo, ids: Sequence[int]) -> None:

@@ -15,7 +15,7 @@ from PIL import Image
 from revsearch import clusters, labels, map_labels, projection, thumbnails
 from revsearch.search import Hit
 from revsearch.workspace import CollectionInfo
-from ui import state
+from ui import jobs, state
 
 HOVER = 96  # px of the hover previews (their own thumbnail size, cached in the collection)
 HOVER_LIMIT = 5000  # beyond this many points the map shows names only on hover (keeps the page light)
@@ -33,25 +33,25 @@ MARGIN = {"l": 10, "r": 10, "t": 36, "b": 10}
 NAMES_WIDTH = 520  # px: the narrowest plot area the names are placed for (a 1100-px window with the sidebar open)
 
 
-def ensure_map(info: CollectionInfo) -> None:
-    """Bring the stored map up to date; a progress bar appears only when real work is needed (a first fit)."""
+def ensure_map(info: CollectionInfo) -> bool:
+    """Have a background job bring the stored map up to date when it is not (a fit takes a while); True when there
+    is a map to draw meanwhile (the stored one), False when there is none yet (its progress is shown instead)."""
     coll = state.collection(info)
-    holder = st.empty()
-    bar = {}
-
-    def update(done: int, total: int, message: str) -> None:
-        if "bar" not in bar:
-            bar["bar"] = holder.progress(0.0, text="Laying out the map…")
-        bar["bar"].progress(min(1.0, done / total) if total else 0.0, text=f"Laying out the map — {message}")
-
-    projection.update_map(coll, progress=update)
-    holder.empty()
+    if projection.is_current(coll):
+        return True
+    jobs.start(info, "map")
+    jobs.progress(info, "map")
+    if projection.map_size(coll):
+        st.caption("The map is being updated in the background: this is its previous layout until it is done.")
+        return True
+    st.caption("Laying out the map in the background: it shows here when it is done.")
+    return False
 
 
 def state_key(info: CollectionInfo) -> str:
-    """Changes whenever what the map shows changes: vectors, labels, cluster names or membership."""
+    """Changes whenever what the map shows changes: the stored map, labels, cluster names or membership."""
     coll = state.collection(info)
-    return f"{coll.generation}/{labels.version(coll)}/{clusters.version(coll)}"
+    return f"{coll.generation}/{projection.version(coll)}/{labels.version(coll)}/{clusters.version(coll)}"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -63,10 +63,11 @@ def _points(directory: str, key: str, include: tuple[int, ...], _info: Collectio
             "name": [Path(p.path).name for p in pts], "total": projection.map_size(coll)}
 
 
-def points(info: CollectionInfo, include: Sequence[int] = ()) -> dict:
+def points(info: CollectionInfo, include: Sequence[int] = ()) -> dict | None:
     """The map's points: every one, or a fixed sample of MAP_LIMIT plus `include` (e.g. a query's results);
-    "total" says how many the whole map has."""
-    ensure_map(info)
+    "total" says how many the whole map has. None while there is no map yet (it is being laid out)."""
+    if not ensure_map(info):
+        return None
     return _points(str(info.directory), state_key(info), tuple(sorted(set(include))), info)
 
 
@@ -296,6 +297,8 @@ def collection_map(info: CollectionInfo, color_by: str, key: str, height: int = 
                    opacity: float = 0.9, show_names: bool = True) -> list[int]:
     """The interactive map; returns the ids of the images picked by the last box, lasso or click."""
     pts = points(info)
+    if pts is None:
+        return []
     if not pts["id"]:
         st.info("The map is empty: the collection has no indexed images yet.")
         return []
@@ -323,6 +326,8 @@ def query_position(pts: dict, hits: Sequence[Hit]) -> tuple[float, float] | None
 def query_map(info: CollectionInfo, query_name: str, hits: Sequence[Hit], height: int = 560) -> None:
     """The whole collection in grey, the results highlighted with their rank, lines from the query to each."""
     pts = points(info, include=[h.id for h in hits])
+    if pts is None:
+        return
     where = {i: n for n, i in enumerate(pts["id"])}
     names = cluster_names(info)
     uris = hover_uris(info, pts["id"])

@@ -60,6 +60,12 @@ def collection(info: CollectionInfo) -> Collection:
     return _collection(str(info.directory))
 
 
+def collection_at(directory: str) -> Collection:
+    """The shared handle of the collection in `directory`: background jobs work on it, so what they derive (a
+    retrain's suggester, the suggestions) is what the pages read."""
+    return _collection(str(directory))
+
+
 def forget_collection_handles() -> None:
     """Drop cached handles (before a delete, so no open database is removed under a live handle)."""
     _collection.clear()

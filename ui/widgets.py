@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Sequence
+from typing import Callable
 
 import streamlit as st
 
@@ -12,29 +12,30 @@ from revsearch.auth import guarded
 from revsearch.auth.roles import Actor
 from revsearch.embed import REGISTRY
 from revsearch.embed.embedder import Embedder
-from revsearch.indexing import IndexReport
+from revsearch.jobs import MODEL, RunClock
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo
 from ui import state
-from ui.progress_text import MODEL, RunClock, report_summary, run_text, step_text
+from ui.progress_text import run_text, step_text
 
 
 class AddingRun:
-    """One progress bar for a whole run of adding images, from the click to the end: the model loading, then every
-    phase of `add_images`, with one ETA for all of them (ui.progress_text.RunClock) and the run's true wall time.
+    """One progress bar over a run of adding images in the page itself (the demo's first build, which the app
+    waits for): the model loading, then every phase of `add_images`, with one ETA (revsearch.jobs.RunClock).
 
-        run = AddingRun("Adding", existing=n)    # first thing after the click
+        run = AddingRun("Setting up the demo")
         embedder = run.load_model(model)
         add_images(coll, files, embedder, run.phases)
-        seconds = run.finish()                   # clears the bar
+        run.finish()                             # clears the bar
     """
 
-    def __init__(self, label: str, existing: int = 0) -> None:
+    def __init__(self, label: str) -> None:
         self.label = label
-        self.clock = RunClock(existing=existing)
+        self.clock = RunClock()
         self.bar = st.progress(0.0, text=f"{label}…")
 
     def show(self, done: int = 0, total: int = 0, message: str = "") -> None:
+        self.clock.observe(done, total)
         fraction, text = run_text(self.clock, self.label, done, total, message)
         self.bar.progress(fraction, text=text)
 
@@ -53,11 +54,6 @@ class AddingRun:
     def finish(self) -> float:
         self.bar.empty()
         return self.clock.finish()
-
-    def summary(self, result: IndexReport, rejected: Sequence[tuple[str, str]] = ()) -> dict:
-        """The summary of the finished run: its counts, and the wall time of the whole run with where it went."""
-        seconds = self.finish()
-        return report_summary(result, rejected, seconds=seconds, breakdown=self.clock.breakdown())
 
 
 def model_note(model: str) -> None:
@@ -95,11 +91,12 @@ def sidebar(infos: list[CollectionInfo], info: CollectionInfo | None) -> None:
         counts = info.counts
         extra = [info.size_text]
         if counts.get("skipped"):
-            extra.append(f"{counts['skipped']} skipped")
+            extra.append(f"{counts['skipped']} skipped file{'s' if counts['skipped'] != 1 else ''}")
         if counts.get("duplicate"):
-            extra.append(f"{counts['duplicate']} duplicates")
+            extra.append(f"{counts['duplicate']} duplicate{'s' if counts['duplicate'] != 1 else ''}")
         if extra:
-            st.caption(" · ".join(extra))
+            st.caption(" · ".join(extra), help="what the collection holds; skipped: files that are not readable "
+                       "images; duplicates: identical content, indexed once (the Collections page lists them)")
         model_note(info.model)
 
 
@@ -117,27 +114,34 @@ def unknown_collection(slug: str, infos: list[CollectionInfo]) -> None:
 
 
 def index_summary(summary: dict) -> None:
-    """What an indexing run did: counts, then skipped files with reasons and duplicates, expandable."""
-    skipped, duplicates = summary["skipped"], summary["duplicates"]
+    """What an indexing run did (ui.progress_text.index_summary): counts, then skipped files with reasons and
+    duplicates, expandable. A run that found no image is a warning, not a success."""
+    skipped, refused, duplicates = summary["skipped"], summary["refused"], summary["duplicates"]
     took = f" ({summary['breakdown']})" if summary.get("breakdown") else ""
-    st.success(f"Done in {summary['seconds']:.1f} s{took}: **{summary['indexed']}** new image"
-               f"{'s' if summary['indexed'] != 1 else ''} indexed.", icon=":material/check_circle:")
-    cols = st.columns(4 if not summary.get("removed") else 5)
-    cols[0].metric("Indexed", summary["indexed"])
-    cols[1].metric("Unchanged", summary["unchanged"])
-    cols[2].metric("Skipped", len(skipped))
-    cols[3].metric("Duplicates", len(duplicates))
+    if not summary["found"]:
+        st.warning(f"No image found, nothing was indexed{took}.", icon=":material/warning:")
+    else:
+        st.success(f"Done in {summary['seconds']:.1f} s{took}: **{summary['indexed']}** new image"
+                   f"{'s' if summary['indexed'] != 1 else ''} indexed.", icon=":material/check_circle:")
+    shown = [("Indexed", summary["indexed"], None), ("Unchanged", summary["unchanged"], None),
+             ("Skipped", len(skipped), "files that are not readable images; the collection lists them as skipped"),
+             ("Duplicates", len(duplicates), "identical content, indexed once")]
+    if refused:
+        shown.append(("Not added", len(refused), "uploads that are not images (or have no usable name): not kept"))
     if summary.get("removed"):
-        cols[4].metric("Removed", summary["removed"], help="missing files deleted for good")
+        shown.append(("Removed", summary["removed"], "missing files deleted for good"))
+    for col, (label, value, why) in zip(st.columns(len(shown)), shown):
+        col.metric(label, value, help=why)
     for warning in summary.get("warnings", []):
         st.warning(warning, icon=":material/warning:")
     if summary.get("missing") or summary.get("moved"):
         st.caption(f"{summary.get('missing', 0)} files not found (kept with their labels until they come back or "
                    f"are removed) · {summary.get('moved', 0)} moved or renamed (labels kept, not re-embedded)")
-    if skipped:
-        with st.expander(f"Skipped files ({len(skipped)}) and why"):
-            st.dataframe([{"file": name, "reason": reason} for name, reason in skipped], hide_index=True,
-                         width="stretch")
+    if skipped or refused:
+        with st.expander(f"Skipped files ({len(skipped) + len(refused)}) and why"):
+            st.dataframe([{"file": name, "reason": reason} for name, reason in skipped]
+                         + [{"file": name, "reason": f"not added: {reason}"} for name, reason in refused],
+                         hide_index=True, width="stretch")
     if duplicates:
         with st.expander(f"Duplicates ({len(duplicates)}): identical content, indexed once"):
             st.dataframe([{"file": name, "same as": original} for name, original in duplicates],

@@ -11,18 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Callable, Iterable, Mapping, Sequence
 
-from revsearch import audit, clusters, dedupe, exclusions, export, labels, learned, splits, uploads, workspace
+from revsearch import audit, clusters, dedupe, exclusions, export, labels, splits, uploads, workspace
 from revsearch.auth.roles import Actor, Permission
 from revsearch.auth.users import User, UserStore
 from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
 from revsearch.indexing import adding
+from revsearch.jobs import INTERRUPTED, Job, JobRunner
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo, Workspace
 
-LABEL, DUPLICATES, AUDIT = Permission.LABEL, Permission.DUPLICATES, Permission.AUDIT
+SEARCH, LABEL, DUPLICATES, AUDIT = Permission.SEARCH, Permission.LABEL, Permission.DUPLICATES, Permission.AUDIT
 ADD, COLLECTIONS, EXPORT, USERS = (Permission.ADD_IMAGES, Permission.MANAGE_COLLECTIONS, Permission.EXPORT,
                                    Permission.MANAGE_USERS)
 
@@ -77,21 +78,6 @@ def last_action(actor: Actor, coll: Collection) -> labels.Action | None:
 def undo(actor: Actor, coll: Collection, action_id: int) -> labels.UndoReport:
     """Undo an action: one's own, or (an admin) anyone's."""
     return labels.undo(coll, action_id, user=actor.require(LABEL), others=actor.may(Permission.UNDO_OTHERS))
-
-
-def recluster(actor: Actor, coll: Collection, k: int, progress: Progress | None = None) -> clusters.Clustering:
-    actor.require(LABEL)
-    return clusters.recluster(coll, k, progress=progress)
-
-
-def suggest_k(actor: Actor, coll: Collection, progress: Progress | None = None) -> clusters.KSuggestion:
-    actor.require(LABEL)
-    return clusters.suggest_k(coll, progress=progress)
-
-
-def learn(actor: Actor, coll: Collection) -> learned.LearnResult:
-    actor.require(LABEL)
-    return learned.learn(coll)
 
 
 # ---------------------------------------------------------------------------------------------------- duplicates
@@ -262,3 +248,45 @@ def remove_user(actor: Actor, store: UserStore, name: str) -> None:
 def set_upload_limit(actor: Actor, ws: Workspace, mb: float) -> None:
     actor.require(USERS)
     ws.set_upload_limit_mb(mb)
+
+
+# ---------------------------------------------------------------------------------------------------- background jobs
+
+JOB_NEEDS = {"index": ADD, "learn": SEARCH, "recluster": LABEL, "suggest_k": LABEL, "duplicates": DUPLICATES,
+             "map": SEARCH, "folders": SEARCH}  # computing what the pages show is reading; a forced retrain is labelling
+
+
+def start_job(actor: Actor, runner: JobRunner, directory: Path | str, kind: str, params: dict | None = None,
+              again: bool = False, delay: float = 0.0) -> Job:
+    """Start a background job as `actor`: the role is checked now (the job runs later, on the server's thread), and
+    a server folder to index is confined here, with the allowed folders kept in the job's parameters so that the
+    job leaves out links that lead out of them (also when it is resumed after a restart)."""
+    return runner.submit(directory, kind, _job_params(actor, kind, dict(params or {})), again=again, delay=delay)
+
+
+def resume_job(actor: Actor, runner: JobRunner, job_id: str) -> Job:
+    """Run an interrupted job again, checked as if `actor` started it now."""
+    old = runner.jobs.get(job_id)
+    if old is None or old.state != INTERRUPTED:
+        raise RevsearchError("that job is not waiting to be resumed")
+    params = _job_params(actor, old.kind, dict(old.params))  # the allowed folders of now, not of then
+    runner.dismiss(job_id)
+    return runner.submit(old.directory, old.kind, params)
+
+
+def dismiss_job(actor: Actor, runner: JobRunner, job_id: str) -> None:
+    """Forget an ended or interrupted job: whoever may start its kind may."""
+    job = runner.jobs.get(job_id)
+    if job is not None:
+        actor.require(JOB_NEEDS.get(job.kind, ADD))
+        runner.dismiss(job_id)
+
+
+def _job_params(actor: Actor, kind: str, params: dict) -> dict:
+    actor.require(LABEL if kind == "learn" and params.get("force") else JOB_NEEDS.get(kind, ADD))
+    if kind == "index" and "folder" in params:
+        params["folder"] = str(_server_folder(actor, str(params["folder"])))
+        params.pop("allowed", None)
+        if actor.roots.confined:
+            params["allowed"] = [str(p) for p in actor.roots.paths]
+    return params

@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Hashable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence, TypeVar
 
 import faiss
 import numpy as np
@@ -285,9 +285,7 @@ class Collection:
     def derived(self, kind: str, params: Hashable, build: Callable[[], T]) -> T:
         """A value computed from this generation's vectors beside the index (the learned space's index, label
         suggestions): one per `kind`, kept while the generation and `params` stay the same, else built again.
-
-        Built outside every lock, so a build may read the collection freely; two threads may then build the same
-        value at once, and the last one is kept."""
+        Built outside every lock (a build may read the collection; of two at once, the last one is kept)."""
         key = (self.generation, params)
         with self._derived_lock:
             held = self._derived.get(kind)
@@ -298,6 +296,12 @@ class Collection:
         with self._derived_lock:
             self._derived[kind] = (key, value)
         return value
+
+    def peek_derived(self, kind: str, params: Hashable) -> tuple[Any, bool] | None:
+        """What `derived` holds for `kind`, building nothing: (value, whether it is for this generation and params)."""
+        with self._derived_lock:
+            held = self._derived.get(kind)
+        return None if held is None else (held[1], held[0] == (self.generation, params))
 
     @property
     def index_memory(self) -> int | None:

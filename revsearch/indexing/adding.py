@@ -35,6 +35,12 @@ class Added:
     report: IndexReport
     prepared: dict[str, int | str] = field(default_factory=dict)  # thumbnails, clusters | assigned, map, pruned
 
+    @property
+    def found(self) -> int:
+        """Images the source holds, new or not (embedded, unchanged, found again, moved, or copies of others)."""
+        r = self.report
+        return r.indexed + r.updated + r.unchanged + r.restored + len(r.moves) + len(r.duplicates)
+
 
 def add_images(coll: Collection, source: Path | str | Sequence[Path | str], embedder: Embedder,
                phases: Phases | None = None, prepare: bool = True, batch_size: int = 32,

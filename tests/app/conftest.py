@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+
+from ui import jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo"
@@ -64,12 +65,16 @@ def data_dir(tiny_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture(autouse=True)
-def retrains_finish() -> None:
-    """Background retrains a test started (after a labelling action) end before its data directory goes."""
+def jobs_finish() -> None:
+    """Background jobs a test started (a retrain after a labelling action, …) end before its data directory goes."""
     yield
-    for thread in threading.enumerate():
-        if thread.name.startswith("retrain "):
-            thread.join()
+    jobs.runner().wait()
+
+
+def settled(at: AppTest) -> AppTest:
+    """Run the page again once the background jobs it started are over (what the sidebar does in a browser)."""
+    jobs.runner().wait()
+    return at.run()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from revsearch import clusters, labels
 from revsearch.collection import Collection
-from tests.app.conftest import errors, problems, texts
+from tests.app.conftest import errors, problems, settled, texts
 
 
 def open_page(app):
@@ -46,6 +46,8 @@ def test_naming_a_cluster_labels_its_images_and_persists(app, data_dir):
         saved = labels.labels(coll)
     assert members and {i: saved.get(i) for i in members} == {i: "tops" for i in members}
     assert "0 · tops" in texts(at)  # the cluster now shows its name
+    # the suggestions are worked out in the background (the click does not wait for them), then shown:
+    at = settled(at)
     # one kind labelled: no image is a confident match yet, but every other one can take its best guess at once
     assert "Label suggestions" in texts(at)
     assert "is a confident match for your labels yet" in texts(at)
@@ -62,6 +64,7 @@ def test_recluster_and_merge(app, data_dir):
     at.number_input[0].set_value(3)
     at = click(at, "Re-cluster with this k")
     assert not problems(at) and not errors(at)
+    at = settled(at)  # re-clustering runs in the background; the page shows the new clusters when it is done
     assert "**3 clusters**" in texts(at)
     at.multiselect[0].set_value([0, 1])
     at.text_input[0].input("merged")
@@ -76,6 +79,7 @@ def test_suggest_k(app):
     at = open_page(app)
     at = click(at, "Suggest a k")
     assert not problems(at) and not errors(at)
+    at = settled(at)
     assert "Suggested **k = " in texts(at)
 
 

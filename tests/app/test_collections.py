@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from revsearch import busy
 from revsearch.collection import Collection
-from tests.app.conftest import errors, problems, texts
+from tests.app.conftest import errors, new_app, problems, settled, texts
+from ui import jobs
+from ui.progress_text import index_summary
 
 
 def collections_page(app):
@@ -37,10 +39,11 @@ def test_create_index_folder_switch_delete(app, data_dir, tiny_demo):
     next(b for b in at.button if b.label == "Index this folder").click()
     at.run()
     assert not problems(at) and not errors(at)
+    at = settled(at)  # indexing is a background job: the page shows its summary once it is done
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Indexed"] == "6" and metrics["Skipped"] == "0" and metrics["Duplicates"] == "0"
     # the time reported is the whole run's (model, embedding and preparing the pages), with where it went
-    summary = at.session_state["index_summary"][1]
+    summary = index_summary(jobs.runner().latest(data_dir / "collections" / "holiday-photos", "index").result)
     assert summary["seconds"] > 0 and "embedding" in summary["breakdown"]
     assert at.success[0].value.startswith(f"Done in {summary['seconds']:.1f} s (")
     with Collection.open(data_dir / "collections" / "holiday-photos") as coll:

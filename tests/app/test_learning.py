@@ -9,7 +9,7 @@ import pytest
 
 from revsearch import labels, learned
 from revsearch.collection import Collection
-from tests.app.conftest import DEMO, TINY_CLASSES, errors, new_app, problems, resized_jpeg, texts
+from tests.app.conftest import DEMO, TINY_CLASSES, errors, new_app, problems, resized_jpeg, settled, texts
 from ui.queries import Query
 
 
@@ -97,7 +97,7 @@ def test_label_next_confirm_one_correct_one_confirm_page(data_dir, eight_per_cla
 
 def test_improve_button_too_few_then_enough_labels(app, data_dir):
     at = app.switch_page("app_pages/clusters.py").run()
-    at = buttons(at, "Improve with my labels")[0].click().run()
+    at = settled(buttons(at, "Improve with my labels")[0].click().run())  # learning runs in the background
     assert not problems(at) and not errors(at)
     [note] = [i.value for i in at.info if "abel" in i.value]
     assert "Nothing changed" in note or "label" in note.lower()
@@ -105,7 +105,7 @@ def test_improve_button_too_few_then_enough_labels(app, data_dir):
 
     with demo(data_dir) as coll:
         labels.label_each(coll, by_folder(data_dir))
-    at = buttons(at, "Improve with my labels")[0].click().run()
+    at = settled(buttons(at, "Improve with my labels")[0].click().run())
     assert not problems(at) and not errors(at)
     with demo(data_dir) as coll:
         now = learned.status(coll)
@@ -126,6 +126,7 @@ def test_suggestion_table_has_thumbnails(data_dir, eight_per_class, monkeypatch)
         expected = len(labels.suggest(coll))
     at = at.switch_page("app_pages/clusters.py").run()
     assert not problems(at) and not errors(at)
+    at = settled(at)  # the suggestions are worked out in the background, then shown
     table = next(d.value for d in at.dataframe if "suggested label" in d.value.columns)
     assert expected > 0 and len(table) == expected
     assert all(str(v).startswith("data:image/jpeg;base64,") for v in table["image"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -21,8 +20,8 @@ import streamlit as st
 
 from revsearch import clusters, learned, near_duplicates, projection
 from revsearch.collection import Collection, NewRow, map_store
-from tests.app.conftest import errors, new_app, problems, texts
-from ui import duplicates, maps
+from tests.app.conftest import errors, new_app, problems, settled, texts
+from ui import maps
 
 N = 50_000
 DIM = 64  # small vectors keep building the collection quick; pages never look at the width
@@ -94,19 +93,12 @@ def test_a_sample_always_holds_the_points_asked_for(big_data):
             [p.id for p in projection.map_points(coll, update=False, limit=100)]
 
 
-def _scans_finish() -> None:
-    for thread in threading.enumerate():
-        if thread.name.startswith(duplicates.SCAN_THREAD):
-            thread.join()
-
-
 def test_duplicates_of_a_large_collection_compare_in_the_background_and_are_kept(big_app, big_data):
     at = big_app.switch_page("app_pages/duplicates.py").run()
     assert not problems(at) and not errors(at)
     assert "runs in the background" in texts(at)
     at.button(key="dup_start").click().run()
-    _scans_finish()
-    at.run()
+    at = settled(at)
     assert not problems(at) and not errors(at)
     assert "runs in the background" not in texts(at)  # compared: groups, or the "no two images" message
     assert ("group" in texts(at)) or ("No two images" in texts(at))

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from test_browser import CHROMIUM, ROOT, free_port  # noqa: E402  (run from this folder or with it on sys.path)
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script
+    sys.path.insert(0, str(ROOT))
+from tests.e2e.serving import new_page, open_when_up, serve  # noqa: E402
 
 # page title in the sidebar -> a locator that exists only once the page has finished drawing
 READY = {
@@ -41,24 +42,12 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    env = {**os.environ, "REVSEARCH_DATA": str(args.data), "REVSEARCH_DEMO": "off"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, url = serve(args.data)
     results: dict[str, list[float]] = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(180_000)
-            for _ in range(120):
-                try:
-                    page.goto(f"http://127.0.0.1:{port}")
-                    break
-                except Exception:  # noqa: BLE001 - server still starting
-                    time.sleep(0.5)
+            browser, page = new_page(p)
+            open_when_up(page, url)
             page.locator(READY["Search"]).first.wait_for()
 
             def open_page(name: str) -> float:
@@ -88,5 +77,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     raise SystemExit(main())

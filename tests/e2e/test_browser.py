@@ -211,7 +211,7 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     page.locator("input[type='file'][webkitdirectory]").set_input_files(folder)
     add = page.get_by_role("button", name=f"Add {len(uploaded)} files from the folder")
     add.click()
-    expect(page.get_by_text("new images indexed")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Done in").first).to_contain_text("new images indexed", timeout=120_000)
     settle(page)
     no_tracebacks(page)
     assert page.get_by_test_id("stMetricValue").first.inner_text().strip() == str(len(uploaded))
@@ -233,7 +233,8 @@ def test_upload_search_lasso_label_export(server, page: Page, tmp_path: Path):
     settle(page)
     no_tracebacks(page)
     values = [v.inner_text().strip() for v in page.get_by_test_id("stMetricValue").all()]
-    assert values[:4] == ["2", "0", "1", "1"]  # indexed, unchanged, skipped (notes.txt), duplicates (escape.jpg)
+    # indexed, unchanged, skipped (none unreadable), duplicates (escape.jpg), not added (notes.txt: not an image)
+    assert values[:5] == ["2", "0", "0", "1", "1"]
     assert not (base / "escape.jpg").exists() and not (base / "data" / "escape.jpg").exists()
     uploaded += zipped
 

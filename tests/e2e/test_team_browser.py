@@ -113,7 +113,7 @@ def test_each_role_signs_in_and_sees_and_may_only_its_own(team_server, browser: 
         expect(admin.get_by_text("is outside the allowed folders").first).to_be_visible()
     admin.get_by_label("Folder path").fill(str(base / "allowed" / "photos"))
     admin.get_by_role("button", name="Index this folder").click()
-    expect(admin.get_by_text("new images indexed")).to_be_visible(timeout=120_000)
+    expect(admin.get_by_text("new images indexed").first).to_be_visible(timeout=120_000)  # summary and toast
     settle(admin)
     no_tracebacks(admin)
     shot(admin, "team-02-admin-collections")

@@ -12,7 +12,7 @@ import pytest
 
 from revsearch import clusters, projection, thumbnails
 from revsearch.collection import Collection
-from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, PHASES, THUMB_SIZES, THUMBNAILS, add_images, initial_k
+from revsearch.indexing.adding import EMBEDDING, MAP, PHASES, THUMB_SIZES, add_images, initial_k
 from revsearch.workspace import DEMO_ENV, Workspace, add_local_folder, build_demo
 
 N = 8
