@@ -129,7 +129,7 @@ def measure_eta(folder: Path, data: Path, rev: str) -> dict:
     phases(MODEL)
     embedder = Embedder(model)
     info = ws.create("Photos", embedder)
-    new.configure(0, embedder.input_mode)
+    new.configure(0, embedder.input_mode, embedder.precision)
     added = add_local_folder(ws, info.slug, folder, embedder, phases)
     stop.set()
     thread.join()

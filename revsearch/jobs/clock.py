@@ -17,22 +17,24 @@ import time
 from typing import Callable
 
 from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, THUMBNAILS
+from revsearch.precisions import FP32, INT8
 from revsearch.projection import MIN_UMAP, REFIT_FRACTION
 
 MODEL = "model"  # the phase before adding: loading the model (about 20 s on a first start here)
 WARM_BATCHES = 2  # progress reports past the first one needed before the embedding rate is trusted
 WINDOW = 20.0  # seconds of recent embedding progress the rate is measured over
 
-# Seconds per image of the embedding at the reference speed, per input handling (2 CPU cores, Lite0, BENCHMARKS.md
-# "Input handling adopted": 116 and 52 images/s), and seconds the phases after embedding take at that speed, (fixed,
-# per image): measured in one run of `benchmarks/jobs.py --eta-only` (1,000 photos, a fresh process, two views:
-# embedding 112 s, thumbnails 4.8 s, clusters 5.7 s, map 33 s on a machine 5.9× slower than the reference), divided
-# by that slowness.
-EMBED_PER_IMAGE = {"letterbox": 0.0086, "letterbox+native": 0.019}
+# Seconds per image of the embedding at the reference speed, per input handling and precision (2 quiet CPU cores,
+# Lite0; fp32: BENCHMARKS.md "Input handling adopted", 116 and 52 images/s; int8 two views: 98 images/s in
+# `benchmarks/jobs.py`, int8 letterbox scaled from it by the fp32 ratio), and the seconds the phases after embedding
+# take at that speed, (fixed, per image): one quiet `benchmarks/jobs.py` run (1,000 photos, a fresh process, int8 two
+# views: thumbnails 2.6 s, clusters 0.2 s, map 11.8 s, of which numba compiling takes about 5 s).
+EMBED_PER_IMAGE = {("letterbox", FP32): 0.0086, ("letterbox+native", FP32): 0.019,
+                   ("letterbox", INT8): 0.0046, ("letterbox+native", INT8): 0.0102}
 LATER_PHASES = {
-    THUMBNAILS: (0.1, 0.0008),  # two sizes per image
-    CLUSTERS: (0.3, 0.0007),
-    MAP: (2.5, 0.003),  # a first UMAP fit (numba compiling is most of the fixed part in a fresh process)
+    THUMBNAILS: (0.1, 0.0025),  # two sizes per image
+    CLUSTERS: (0.1, 0.0001),
+    MAP: (5.0, 0.0068),  # a first UMAP fit
 }
 QUICK = 0.5  # a step with little to do: PCA map, new images placed on the map or joining existing clusters
 SPEED_RANGE = (0.25, 8.0)  # how far this run may be from the reference (a shared machine can be 6× slower)
@@ -41,11 +43,11 @@ SPEED_RANGE = (0.25, 8.0)  # how far this run may be from the reference (a share
 class RunClock:
     """See the module docstring. `observe(done, total)` on every progress report; `remaining()` at any time."""
 
-    def __init__(self, existing: int = 0, input_mode: str = "letterbox+native",
+    def __init__(self, existing: int = 0, input_mode: str = "letterbox+native", precision: str = INT8,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
         self.started = clock()
-        self.configure(existing, input_mode)  # existing: images already in the collection (clusters, map)
+        self.configure(existing, input_mode, precision)  # existing: images already in the collection (clusters, map)
         self.phase: str | None = None
         self.phase_started = self.started
         self.durations: dict[str, float] = {}
@@ -55,10 +57,11 @@ class RunClock:
         self.total = 0
         self.shown = 0.0
 
-    def configure(self, existing: int, input_mode: str) -> None:
-        """The collection the run adds to: its images so far, and its input handling (the reference speed)."""
+    def configure(self, existing: int, input_mode: str, precision: str) -> None:
+        """The collection the run adds to: its images so far, its input handling and precision (the reference
+        speed)."""
         self.existing = existing
-        self.reference = EMBED_PER_IMAGE.get(input_mode, max(EMBED_PER_IMAGE.values()))
+        self.reference = EMBED_PER_IMAGE.get((input_mode, precision), max(EMBED_PER_IMAGE.values()))
 
     def start(self, phase: str) -> None:
         now = self.clock()

@@ -29,8 +29,8 @@ def index(ctx: JobContext) -> dict:
     """Load the model, add the images (embedding, then thumbnails, clusters and the map) and say what happened."""
     params = ctx.params
     with ctx.collection() as coll:
-        model, mode, existing = coll.model, coll.input_mode, coll.counts()["indexed"]
-    ctx.job.clock.configure(existing, mode)
+        model, mode, precision, existing = coll.model, coll.input_mode, coll.precision, coll.counts()["indexed"]
+    ctx.job.clock.configure(existing, mode, precision)
     ctx.phase(MODEL)
     embedder = ctx.embedder(model)
     if "folder" in params:

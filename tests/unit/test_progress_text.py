@@ -9,6 +9,7 @@ from revsearch.indexing import IndexReport
 from revsearch.indexing.adding import CLUSTERS, EMBEDDING, MAP, PHASES, THUMBNAILS
 from revsearch.jobs import Job, RunClock
 from revsearch.jobs.clock import EMBED_PER_IMAGE, LATER_PHASES, MODEL, WINDOW
+from revsearch.precisions import INT8
 from ui.progress_text import (PHASE_LABELS, format_duration, index_summary, job_outcome, job_progress, job_title,
                               run_text, step_text)
 
@@ -44,7 +45,7 @@ def test_the_eta_is_the_measured_throughput_after_warm_up_not_a_first_batch_gues
         t.now += 1.0
         run.observe(done, 700)
     rate = 32.0
-    speed = (1 / rate) / EMBED_PER_IMAGE["letterbox"]
+    speed = (1 / rate) / EMBED_PER_IMAGE[("letterbox", INT8)]
     assert run.rate() == pytest.approx(rate)
     assert run.remaining() == pytest.approx((700 - 96) / rate + later(700, speed))
     t.now += 0.5  # between two reports the time left keeps going down
@@ -76,7 +77,7 @@ def test_later_phases_are_rescaled_by_how_long_the_finished_ones_took():
     run.start(EMBEDDING)
     for done in (100, 200, 300, 400):
         run.observe(done, 400)
-        t.now += 400 * EMBED_PER_IMAGE["letterbox"] / 4  # exactly the reference speed: no rescaling
+        t.now += 400 * EMBED_PER_IMAGE[("letterbox", INT8)] / 4  # exactly the reference speed: no rescaling
     run.start(THUMBNAILS)
     t.now += 2 * (LATER_PHASES[THUMBNAILS][0] + LATER_PHASES[THUMBNAILS][1] * 400)  # twice its estimate
     run.start(CLUSTERS)
