@@ -86,6 +86,7 @@ def main() -> None:
         with state.guard("Learning from your labels"):
             learning.retrain_after_label_changes(info)  # every labelling action moves the labels version
     jobs.note_running()
+    state.note_indexing({j.directory for j in jobs.runner().running(kind="index")})
     with st.sidebar:
         jobs.sidebar(info, {str(c.directory): c.name for c in infos}, learning.status_line if indexed else None)
     if indexed:

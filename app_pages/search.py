@@ -16,6 +16,9 @@ if info is None:
     st.stop()
 coll = state.collection(info)
 if coll.counts()["indexed"] == 0:
+    if state.being_indexed(info):
+        st.info(f"“{info.name}” is being indexed: search works when the run ends (the sidebar shows how far it is).")
+        st.stop()
     st.info(f"“{info.name}” has no images yet: add some on the **Collections** page.")
     st.page_link("app_pages/collections.py", label="Add images", icon=":material/add_photo_alternate:")
     st.stop()

@@ -305,6 +305,9 @@ def main() -> int:
                    help="walks per app, alternating before / after so both see the same load (default 2)")
     p.add_argument("--work", type=Path, help="keep the folder, data and logs here (default: a temporary folder)")
     p.add_argument("--eta-only", action="store_true", help="measure the ETA only (no browser), print, write nothing")
+    p.add_argument("--large", type=Path, metavar="DATA",
+                   help="only the server's side of the clicks, with this checkout, on the one collection of the data "
+                        "directory DATA (e.g. made by synthetic_collection.py); writes the `jobs-large` section")
     p.add_argument("--app-root", type=Path, help=argparse.SUPPRESS)  # the server stage's app
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     stages.add_stage_argument(p, STAGES)
@@ -312,6 +315,8 @@ def main() -> int:
     if stages.run_if_child(args, STAGES):
         return 0
     started, load = time.perf_counter(), os.getloadavg()[0]
+    if args.large:
+        return large(args, load)
     work = args.work or Path(tempfile.mkdtemp(prefix="revsearch-jobs-"))
     work.mkdir(parents=True, exist_ok=True)
     folder = work / "photos"
@@ -351,6 +356,28 @@ def main() -> int:
         write_section(args.out, "jobs", text)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def large(args: argparse.Namespace, load: float) -> int:
+    """The server's side of each click on a large collection (its labels and cluster names change: use a copy)."""
+    started = time.perf_counter()
+    slug, rows = _rows(args.large)
+    found = stages.run_child(__file__, "server", ["--app-root", str(ROOT), "--data", str(args.large),
+                                                  "--rounds", str(args.rounds)], "jobs", cwd=ROOT)
+    lines = [f"## Background jobs: the server's side of a click at {len(rows):,} images (issue 18)", "",
+             f"Measured by `benchmarks/jobs.py --large` on {time.strftime('%Y-%m-%d %H:%M')} "
+             f"({(time.perf_counter() - started) / 60:.0f} min; load average {load:.1f} at the start, "
+             f"{os.getloadavg()[0]:.1f} at the end) on the collection `{slug}` (synthetic vectors with real JPEG "
+             "paths, `benchmarks/synthetic_collection.py`), in Streamlit's AppTest as in the section above: one "
+             "click after the other, without waiting for the background work they start. Median (max).", "",
+             "| action | this checkout |", "|---|---|"]
+    lines += [f"| {a} | {found[a]['median_s']:.2f} s (max {found[a]['max_s']:.2f}, {found[a]['n']}×) |"
+              for a in ACTIONS if a in found]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        write_section(args.out, "jobs-large", text)
     return 0
 
 

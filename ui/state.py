@@ -107,6 +107,9 @@ def model_title(name: str) -> str:
 # ---------------------------------------------------------------------------------------------- selection
 
 
+INDEXING = "_indexing_now"  # session_state: directories of the collections an indexing job runs on
+
+
 def collections() -> list[CollectionInfo]:
     return workspace().list()
 
@@ -141,12 +144,24 @@ def current(infos: list[CollectionInfo] | None = None) -> CollectionInfo | None:
     return chosen
 
 
+def note_indexing(directories: set[str]) -> None:
+    """The collections an indexing job runs on or is about to (app.py, before the page): a job may wait for the page
+    to finish before it starts, so the collection's own marker is not enough."""
+    st.session_state[INDEXING] = directories
+
+
+def being_indexed(info: CollectionInfo) -> bool:
+    return info.indexing or str(info.directory) in st.session_state.get(INDEXING, set())
+
+
 def page_collection(title: str, nothing_yet: str) -> tuple[CollectionInfo, Collection]:
     """The prologue of a page that needs indexed images: its title, then the current collection, or a hint and stop."""
     info = current()
     st.title(title)
     if info is None or info.counts.get("indexed", 0) == 0:
-        st.info(f"{nothing_yet}: add images on the **Collections** page.")
+        st.info(f"“{info.name}” is being indexed: its images show here when the run ends (the sidebar shows how far "
+                "it is)." if info is not None and being_indexed(info) else f"{nothing_yet}: add images on the "
+                "**Collections** page.")
         st.stop()
     return info, collection(info)
 

@@ -5,8 +5,9 @@
 Starts `streamlit run app.py` on a fresh data directory with the 80-photo demo (built on the first start, as a new
 user sees it), then: Search (more like this from an example, a thumbs-up so the adjusted score shows), the details
 of a result, the Map (cluster names, a box selection as a grid), and Check (the demo labelled by its class folders,
-three of them then labelled as another kind). Not a test: run it when the UI changes; `--only check` (or search,
-detail, map) remakes some of them.
+three of them then labelled as another kind), and a folder being indexed in the background while the Search page is
+open (the sidebar's progress; clothing-small from ../shared when it is there, else the demo's photos). Not a test:
+run it when the UI changes; `--only check` (or search, detail, map, jobs) remakes some of them.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def save(page: Page, path: Path, clip: dict | None = None) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
-    parser.add_argument("--only", nargs="+", choices=("search", "detail", "map", "check"))
+    parser.add_argument("--only", nargs="+", choices=("search", "detail", "map", "check", "jobs"))
     args = parser.parse_args()
-    wanted = set(args.only or ("search", "detail", "map", "check"))
+    wanted = set(args.only or ("search", "detail", "map", "check", "jobs"))
     with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp), DEMO) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
@@ -54,6 +55,8 @@ def main() -> int:
             search_detail_map(page, args.out, wanted)
         if "check" in wanted:
             check(page, Path(tmp) / "data", args.out)
+        if "jobs" in wanted:
+            background_job(page, args.out)
         browser.close()
     return 0
 
@@ -110,6 +113,23 @@ def check(page: Page, data: Path, out: Path) -> None:
     page.wait_for_timeout(1500)  # thumbnails
     page.get_by_role("heading", name="Check").scroll_into_view_if_needed()
     save(page, out / "screenshot-check.jpg", {"x": 0, "y": 0, "width": WIDTH, "height": 1100})
+
+
+def background_job(page: Page, out: Path) -> None:
+    """A new collection's folder indexed in place, followed from the Search page's sidebar."""
+    shared = ROOT.parent / "shared" / "datasets" / "clothing-small"
+    go(page, "Collections")
+    page.get_by_label("Name", exact=True).fill("Clothing")
+    page.get_by_role("button", name="Create").click()
+    settle(page)
+    page.get_by_role("tab", name="Folder on this machine").click()
+    page.get_by_label("Folder path").fill(str(shared if shared.is_dir() else DEMO))
+    page.get_by_role("button", name="Index this folder").click()
+    go(page, "Search")
+    expect(page.get_by_role("heading", name="Search by image")).to_be_visible()
+    expect(page.locator("[data-testid='stSidebar'] [data-testid='stProgress']").first).to_be_visible()
+    page.wait_for_timeout(2500)  # a few progress reports: the time left is measured, not guessed
+    save(page, out / "screenshot-jobs.jpg", {"x": 0, "y": 0, "width": WIDTH, "height": 800})
 
 
 if __name__ == "__main__":

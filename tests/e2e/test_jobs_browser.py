@@ -80,6 +80,7 @@ def test_indexing_goes_on_after_leaving_the_page_and_another_tab_sees_it(server,
     index_in_place(page, photos)
     expect(sidebar.get_by_text("Indexing photos")).to_be_visible(timeout=60_000)
     go(page, "Search")  # leave the page: the job goes on
+    expect(page.get_by_text("is being indexed: search works when the run ends")).to_be_visible()  # not "no images"
     bar = sidebar.locator("[data-testid='stProgress']").filter(has_text="Indexing photos")
     expect(bar).to_contain_text(re.compile(r"Embedding: \d+ / 120 images|Making thumbnails|Grouping|map"),
                                 timeout=120_000)
@@ -96,6 +97,7 @@ def test_indexing_goes_on_after_leaving_the_page_and_another_tab_sees_it(server,
     # when it ends the page says so and shows the new collection, still without a reload
     expect(page.get_by_text("Indexing photos: done, 120 new images indexed")).to_be_visible(timeout=300_000)
     expect(bar).to_have_count(0)
+    expect(page.get_by_text("is being indexed")).to_have_count(0)
     settle(page)
     no_tracebacks(page)
     expect(sidebar.get_by_text("120 images").first).to_be_visible()  # the collection's size, updated by itself
