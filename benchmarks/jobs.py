@@ -370,7 +370,8 @@ def large(args: argparse.Namespace, load: float) -> int:
              f"({(time.perf_counter() - started) / 60:.0f} min; load average {load:.1f} at the start, "
              f"{os.getloadavg()[0]:.1f} at the end) on the collection `{slug}` (synthetic vectors with real JPEG "
              "paths, `benchmarks/synthetic_collection.py`), in Streamlit's AppTest as in the section above: one "
-             "click after the other, without waiting for the background work they start. Median (max).", "",
+             "click after the other, without waiting for the background work they start (at this size a retrain "
+             "takes about 20 s, and the next clicks share the 2 cores with it). Median (max).", "",
              "| action | this checkout |", "|---|---|"]
     lines += [f"| {a} | {found[a]['median_s']:.2f} s (max {found[a]['max_s']:.2f}, {found[a]['n']}×) |"
               for a in ACTIONS if a in found]
