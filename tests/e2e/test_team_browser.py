@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 from revsearch import clusters, labels  # noqa: E402
 from revsearch.collection import Collection  # noqa: E402
+from revsearch.jobs import records  # noqa: E402
 
 PASSWORDS = {"ana": "ana-e2e-password", "bob": "bob-e2e-password", "cy": "cy-e2e-password"}
 ROLES = {"ana": "admin", "bob": "labeller", "cy": "viewer"}
@@ -81,6 +82,17 @@ def nav_links(page: Page) -> set[str]:
     return {link.inner_text().strip().splitlines()[-1] for link in nav.get_by_role("link").all()}  # after the icon
 
 
+def quiet(page: Page, collection: Path) -> None:
+    """Wait until no background job of the collection runs (its records say so) and the page has re-run for the
+    ones that ended: a job's end re-runs the page, which would redraw it in the middle of what a test does next."""
+    for _ in range(240):
+        if not any(r.get("state") == "running" for r in records.load(collection)):
+            break
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(2500)  # the sidebar notices within 1.5 s and re-runs the page
+    settle(page)
+
+
 def test_each_role_signs_in_and_sees_and_may_only_its_own(team_server, browser: Browser):
     url, base, env = team_server
 
@@ -135,6 +147,8 @@ def test_each_role_signs_in_and_sees_and_may_only_its_own(team_server, browser: 
     settle(bob)
     no_tracebacks(bob)
     undo = bob.get_by_role("button", name="Undo: named cluster")
+    expect(undo).to_be_visible()
+    quiet(bob, base / "data" / "collections" / "demo")  # the retrain the naming started ends, and the page with it
     expect(undo).to_be_visible()
     with Collection.open(base / "data" / "collections" / "demo") as coll:
         members = clusters.cluster(coll, 0).member_ids
