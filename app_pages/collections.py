@@ -46,7 +46,7 @@ def index_uploads(files: list) -> None:
 def index_folder(path: str) -> None:
     """Check the folder now (a mistake is said at once), then index it in place in a job."""
     try:
-        jobs.start(info, "index", {"root": str(ws.root), "slug": info.slug, "folder": str(ws.local_folder(path))})
+        jobs.start(info, "index", {"root": str(ws.root), "slug": info.slug, "folder": path})
     except RevsearchError as exc:  # not a folder, outside the allowed folders, not allowed to add…
         st.session_state[MISTAKE] = (info.slug, time.time(), f"**Indexing the folder did not work.** {exc}")
         st.rerun()

@@ -285,7 +285,8 @@ def dismiss_job(actor: Actor, runner: JobRunner, job_id: str) -> None:
 def _job_params(actor: Actor, kind: str, params: dict) -> dict:
     actor.require(LABEL if kind == "learn" and params.get("force") else JOB_NEEDS.get(kind, ADD))
     if kind == "index" and "folder" in params:
-        params["folder"] = str(_server_folder(actor, str(params["folder"])))
+        # confined first, then checked: a path outside the allowed folders says nothing about what exists there
+        params["folder"] = str(Workspace(params["root"]).local_folder(_server_folder(actor, str(params["folder"]))))
         params.pop("allowed", None)
         if actor.roots.confined:
             params["allowed"] = [str(p) for p in actor.roots.paths]

@@ -14,6 +14,7 @@ from revsearch.auth import guarded
 from revsearch.auth.roles import ADMIN, LABELLER, VIEWER, Actor, Forbidden
 from revsearch.auth.roots import OutsideRoots, Roots
 from revsearch.collection import Collection
+from revsearch.errors import RevsearchError
 from revsearch.jobs import DONE, JobRunner
 from revsearch.jobs.work import WORK
 from revsearch.workspace import Workspace
@@ -102,8 +103,11 @@ def test_jobs_started_through_guarded_check_the_role_and_the_allowed_folders(set
                                 (viewer, "duplicates", {"threshold": 0.9})):
         with pytest.raises(Forbidden):
             guarded.start_job(actor, runner, info.directory, kind, params)
-    with pytest.raises(OutsideRoots):
-        guarded.start_job(admin, runner, info.directory, "index", {**where, "folder": str(outside)})
+    for elsewhere in (outside, tmp_path / "no such folder"):  # confined before checked: existence is not told
+        with pytest.raises(OutsideRoots):
+            guarded.start_job(admin, runner, info.directory, "index", {**where, "folder": str(elsewhere)})
+    with pytest.raises(RevsearchError, match="folder not found"):
+        guarded.start_job(admin, runner, info.directory, "index", {**where, "folder": str(folder / "missing")})
     assert runner.all(info.directory) == []  # nothing was started
 
     job = guarded.start_job(admin, runner, info.directory, "index", {**where, "folder": str(folder)})
