@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchsuite import stages  # noqa: E402
+from benchsuite.inputs import DEFAULT_DATASET  # noqa: E402
 from benchsuite.sections import write_section  # noqa: E402
 
-PHOTOS = Path("/work/shared/datasets/clothing-small")
 MARKS = (0.10, 0.25, 0.50, 0.75, 0.90)
 ACTIONS = ("name a cluster", "confirm a Label-next page", "label a map selection", "undo", "open Clusters",
            "open Label next", "open Map")
@@ -258,6 +258,10 @@ def render(n: int, rev: str, eta: dict, browser: dict, server: dict, load: tuple
     def cell(row: dict | None) -> str:
         return f"{row['median_s']:.2f} s (max {row['max_s']:.2f}, {row['n']}×)" if row else "—"
 
+    def table(times: dict) -> list[str]:
+        return ["| action | before | after |", "|---|---|---|",
+                *(f"| {a} | {cell(times['before'].get(a))} | {cell(times['after'].get(a))} |" for a in ACTIONS)]
+
     def left(value: float | None, actual: float) -> str:
         return "estimating…" if value is None else f"{value:.0f} s ({value / actual:.1f}×)" if actual > 0 else "—"
 
@@ -271,16 +275,11 @@ def render(n: int, rev: str, eta: dict, browser: dict, server: dict, load: tuple
              "From the click to the end of the script run it started, with its result visible (the named cluster's "
              "heading, the next Label-next round, the emptied map selection, the undo message). Median of the "
              "rounds (max in brackets).", "",
-             "| action | before | after |", "|---|---|---|"]
-    for action in ACTIONS:
-        lines.append(f"| {action} | {cell(browser['before'].get(action))} | {cell(browser['after'].get(action))} |")
+             *table(browser)]
     lines += ["", "### The server's side of a click (AppTest, no browser)", "",
               "The same clicks in Streamlit's AppTest, one after the other without waiting for background work: "
               "what the server spends before the page is ready to send (the browser's drawing is not in it). "
-              "Median (max).", "",
-              "| action | before | after |", "|---|---|---|"]
-    for action in ACTIONS:
-        lines.append(f"| {action} | {cell(server['before'].get(action))} | {cell(server['after'].get(action))} |")
+              "Median (max).", "", *table(server)]
     lines += ["", "### Indexing ETA: what the progress bar says is left, against what was left", "",
               f"Indexing {eta['images']:,} photos into a new collection as the app does (model load, embedding at "
               f"{eta['rate']:.1f} images/s, then thumbnails, clusters and the first map) took {eta['seconds']:.0f} s "
@@ -298,7 +297,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, help="write the `jobs` section of this report (e.g. BENCHMARKS.md)")
     p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--photos", type=Path, default=PHOTOS)
+    p.add_argument("--photos", type=Path, default=DEFAULT_DATASET)
     p.add_argument("--baseline", default="33f61b8", help="the commit the numbers are compared with")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeats", type=int, default=2,

@@ -132,6 +132,21 @@ def stage_ingest(args: argparse.Namespace) -> dict:
             "build_recall": info.recall_at_10, "index_gb": index_gb, "budget_gb": budget_gb}
 
 
+def timed_searches(coll, queries) -> tuple[list[float], list[list[int]]]:  # type: ignore[no-untyped-def]
+    """One `search_vectors` per query (what `search` and the app run), after warming the page cache of the mapped
+    lists as a server would be: sorted milliseconds, and each query's top-10 ids (-1 where fewer)."""
+    from revsearch.search import search_vectors
+
+    search_vectors(coll, queries[:5], 10)
+    times, got = [], []
+    for q in queries:
+        t = time.perf_counter()
+        hits = search_vectors(coll, q[None, :], 10)[0]
+        times.append((time.perf_counter() - t) * 1000)
+        got.append([h.id for h in hits] + [-1] * (10 - len(hits)))
+    return sorted(times), got
+
+
 def stage_learned(args: argparse.Namespace) -> dict:
     """LABELS_PER_CLASS labels per class (the shards stage's classes), `learn` (which prepares the learned search),
     then held-out queries in the learned space: exact top-10 by streaming every vector through the head, and one
@@ -166,16 +181,9 @@ def stage_learned(args: argparse.Namespace) -> dict:
             heap.add_result(scores, ids[rows])
         heap.finalize()
         exact_s = time.perf_counter() - started
-        search_vectors(coll, queries[:5], 10)  # warm the page cache of the mapped lists, as a server would be
-        times, got = [], []
-        for q in queries:
-            t = time.perf_counter()
-            hits = search_vectors(coll, q[None, :], 10)[0]
-            times.append((time.perf_counter() - t) * 1000)
-            got.append([h.id for h in hits] + [-1] * (10 - len(hits)))
+        times, got = timed_searches(coll, queries)
         raw = [[h.id for h in r] for r in search_vectors(coll, queries, 10, space="raw")]
         reranked = learned.reranked(coll, found)
-    times.sort()
     return {"used": True, "labels": len(chosen), "classes": len(np.unique(classes)), "gain": result.gain,
             "learn_s": learn_s,
             "reranked": reranked, "recall": recall_at_k(np.array(got), heap.I),
@@ -191,7 +199,6 @@ def stage_query(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from revsearch.collection import Collection
-    from revsearch.search import search_vectors
     from revsearch.vectors import recall_at_k
 
     queries = generator(args.n).sample(args.queries, seed=999_999)
@@ -206,14 +213,7 @@ def stage_query(args: argparse.Namespace) -> dict:
             heap.add_result(scores, ids[rows])
         heap.finalize()
         exact_s = time.perf_counter() - t
-        search_vectors(coll, queries[:5], 10)  # warm the page cache of the mapped lists as a server would be
-        times, got = [], []
-        for q in queries:
-            t = time.perf_counter()
-            hits = search_vectors(coll, q[None, :], 10)[0]
-            times.append((time.perf_counter() - t) * 1000)
-            got.append([h.id for h in hits] + [-1] * (10 - len(hits)))
-    times.sort()
+        times, got = timed_searches(coll, queries)
     return {"queries": len(queries), "recall": recall_at_k(np.array(got), heap.I), "p50_ms": times[len(times) // 2],
             "mean_ms": sum(times) / len(times), "p95_ms": times[int(len(times) * 0.95)], "open_s": open_s,
             "exact_stream_s": exact_s, "peak_mb": hwm_mb(), "threads": faiss.omp_get_max_threads()}

@@ -114,19 +114,8 @@ def export_unfolded(embedder: Embedder, target: Path) -> None:
 def quantise(source: Path, target: Path, keep: str, reduce_range: bool = False) -> None:
     """int8 of `source` with the product's calibration; `keep` in float: 'none', 'norm' (nodes before the first
     convolution) or 'recipe' (quantize.float_nodes)."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    batches = list(quantize.calibration_batches(LITE0))
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.pending = iter(batches)
-
-        def get_next(self) -> dict | None:
-            batch = next(self.pending, None)
-            return None if batch is None else {"images": batch}
 
     prepared = target.with_suffix(".prepared.onnx")
     quant_pre_process(str(source), str(prepared))
@@ -135,7 +124,8 @@ def quantise(source: Path, target: Path, keep: str, reduce_range: bool = False) 
         excluded = [n for n in excluded if "Conv" not in n]
     elif keep == "none":
         excluded = []
-    quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+    reader = quantize.calibration_reader(list(quantize.calibration_batches(LITE0)))
+    quantize_static(str(prepared), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=True,
                     reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded)
     prepared.unlink()

@@ -89,12 +89,26 @@ def calibration_batches(spec: ModelSpec) -> Iterator[np.ndarray]:
 def build_int8(fp32_graph: Path, target: Path, spec: ModelSpec, session_for) -> None:  # type: ignore[no-untyped-def]
     """Quantise `fp32_graph` into `target` (renamed into place only after its vectors of the calibration photos
     agree with fp32's within MIN_COSINE). `session_for(path)` opens a graph the way the embedder runs it."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     log.warning("building the int8 graph of %s once (about a minute): %s", spec.name, target.name)
     batches = list(calibration_batches(spec))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".int8-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32_graph), str(prepared))
+        built = Path(tmp) / "int8.onnx"
+        quantize_static(str(prepared), str(built), calibration_reader(batches), quant_format=QuantFormat.QDQ,
+                        per_channel=True, reduce_range=False, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_nodes(prepared, spec))
+        _check_agreement(session_for(fp32_graph), session_for(built), batches)
+        os.replace(built, target)
+
+
+def calibration_reader(batches: list[np.ndarray]):  # type: ignore[no-untyped-def]
+    """ONNX Runtime's calibration reader over prepared batches (the graph's input is named "images")."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -104,16 +118,7 @@ def build_int8(fp32_graph: Path, target: Path, spec: ModelSpec, session_for) -> 
             batch = next(self.pending, None)
             return None if batch is None else {"images": batch}
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".int8-") as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(fp32_graph), str(prepared))
-        built = Path(tmp) / "int8.onnx"
-        quantize_static(str(prepared), str(built), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        reduce_range=False, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_nodes(prepared, spec))
-        _check_agreement(session_for(fp32_graph), session_for(built), batches)
-        os.replace(built, target)
+    return Reader()
 
 
 def float_nodes(graph: Path, spec: ModelSpec) -> list[str]:
