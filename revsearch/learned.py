@@ -32,7 +32,7 @@ import faiss
 import numpy as np
 
 from revsearch import learned_search
-from revsearch.collection import Collection, label_store, sampling
+from revsearch.collection import Collection, label_store, sampling, vector_index
 from revsearch.collection.snapshot import VectorSnapshot
 from revsearch.errors import RevsearchError
 from revsearch.learning import calibrate, head as head_mod, review as review_mod, validate
@@ -288,6 +288,10 @@ def comparable(coll: Collection, vectors: np.ndarray, centroids: np.ndarray) -> 
     return np.asarray(vectors, dtype=np.float32), unit_rows(centroids[:, : coll.dim])
 
 
+#: Candidates past the k asked for that are scored again on the stored vectors (`space_search`).
+RESCORE_EXTRA = 10
+
+
 def reranked(coll: Collection, found: Head | None) -> bool:
     """Whether a search in the space of `found` scores raw-index candidates (learned_search.py) instead of using an
     index of its own."""
@@ -296,11 +300,35 @@ def reranked(coll: Collection, found: Head | None) -> bool:
 
 def space_search(coll: Collection, found: Head | None, queries: np.ndarray,
                  fetch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids) [len(queries), ≤ fetch] of queries already in the space of `found`, best first; ids -1 pad."""
+    """(scores, ids) [len(queries), ≤ fetch] of queries already in the space of `found`, best first; ids -1 pad.
+
+    The index's codes (float16, or 8-bit past the exact limit) only choose the candidates: `fetch` + RESCORE_EXTRA
+    of them are scored again on the catalog's vectors, so the scores are exact (an image found by itself scores 1,
+    distance 0) and ranks that the codes blur by ~1e-5 come out right."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
     if not reranked(coll, found):
         index = space_index(coll, found)
-        return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(fetch, index.ntotal))
-    return learned_search.search(coll.index(), learned_search.table_for(coll, found), found.dim_in, queries, fetch)
+        _, ids = vector_index.search(index, queries, min(fetch + RESCORE_EXTRA, index.ntotal))
+    else:
+        _, ids = learned_search.search(coll.index(), learned_search.table_for(coll, found), found.dim_in, queries,
+                                       fetch + RESCORE_EXTRA)
+    return _rescored(coll, found, queries, ids, fetch)
+
+
+def _rescored(coll: Collection, found: Head | None, queries: np.ndarray, ids: np.ndarray, fetch: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The best `fetch` of each row's candidate `ids`, scored on the stored vectors in the space of `found`."""
+    known, vectors = coll.vectors(np.unique(ids[ids >= 0]).tolist())  # an image removed meanwhile drops out
+    space = project(found, vectors)
+    row_of = {int(i): n for n, i in enumerate(known)}
+    scores = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
+    out = np.full((len(queries), fetch), -1, dtype=np.int64)
+    for n, query in enumerate(queries):
+        cand = [int(i) for i in ids[n] if int(i) in row_of]
+        exact = space[[row_of[i] for i in cand]] @ query if cand else np.zeros(0, np.float32)
+        top = np.argsort(-exact, kind="stable")[:fetch]
+        scores[n, : len(top)], out[n, : len(top)] = exact[top], np.asarray(cand, np.int64)[top]
+    return scores, out
 
 
 def space_index(coll: Collection, found: Head | None) -> faiss.Index:

@@ -333,8 +333,7 @@ class Collection:
             patched = self._patched_index(snap, info, budget)
             if patched is not None:
                 return (*patched, snap.generation)
-            index, info = vector_index.build_from(snap, self.dim, float16=self.vector_dtype == np.float16,
-                                                  budget=budget, built_at=started)
+            index, info = vector_index.build_from(snap, self.dim, budget=budget, built_at=started)
             return index, info, snap.generation
 
     def _patched_index(self, snap: VectorSnapshot, info: vector_index.IndexInfo | None, budget: int | None
@@ -345,7 +344,7 @@ class Collection:
             return None
         started = time.time()
         current = snap.ids()
-        if not vector_index.can_update(info, len(current), self.dim, self.vector_dtype == np.float16, budget):
+        if not vector_index.can_update(info, len(current), self.dim, budget):
             return None
         index = vector_index.load_latest(self.directory)
         if index is None:

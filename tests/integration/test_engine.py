@@ -188,6 +188,21 @@ def test_euclidean_metric_ranks_like_cosine(clothing_collection_dir, clothing_fo
         assert cos[0].id not in [h.id for h in more] and [h.id for h in more] == [h.id for h in cos[1:6]]
 
 
+def test_scores_are_exact_although_the_index_scans_float16_codes(clothing_collection_dir):
+    from revsearch.search import search_vectors, stored_vectors
+
+    with Collection.open(clothing_collection_dir) as coll:
+        assert coll.index_info().kind == "IDMap2,SQfp16"
+        ids, vectors = coll.vectors()
+        for row in (0, 5, len(ids) - 1):
+            hits = search_vectors(coll, vectors[row : row + 1], 10, space="raw")[0]
+            assert hits[0].id == int(ids[row]) and abs(hits[0].score - 1.0) < 1e-6
+            exact = stored_vectors(coll, [h.id for h in hits]) @ vectors[row]
+            assert np.allclose([h.score for h in hits], exact, atol=1e-6)
+            whole = vectors @ vectors[row]  # the true top 10 of a brute-force float32 scan
+            assert sorted(h.id for h in hits) == sorted(ids[np.argsort(-whole)[:10]].tolist())
+
+
 def test_other_model_is_refused(tmp_path, clothing_collection_dir):
     other = Embedder("resnet50", random_weights=True)
     with Collection.open(clothing_collection_dir) as coll:

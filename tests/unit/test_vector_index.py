@@ -13,12 +13,39 @@ def clustered(n: int, dim: int = 64, centres: int = 100, seed: int = 0) -> np.nd
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_small_collections_are_exact():
+def test_small_collections_are_exact_over_float16_codes():
     x = clustered(500)
     index, info = vector_index.build(np.arange(100, 600), x, 64)
-    assert info.kind == "IDMap2,Flat" and info.recall_at_10 is None
+    assert info.kind == "IDMap2,SQfp16" and info.recall_at_10 is None and info.bytes_per_vector == 2 * 64 + 8
     scores, ids = index.search(x[:5], 1)
-    assert ids[:, 0].tolist() == [100, 101, 102, 103, 104] and np.allclose(scores[:, 0], 1, atol=1e-5)
+    assert ids[:, 0].tolist() == [100, 101, 102, 103, 104] and np.allclose(scores[:, 0], 1, atol=1e-4)
+    # float16 codes rank as float32 does, and score within 5e-4 of it at 64-d (~2e-5 at 1280-d)
+    scores, got = index.search(x[:100], 10)
+    exact = x[:100] @ x.T
+    assert recall_at_k(got, np.argsort(-exact, axis=1)[:, :10] + 100) >= 0.99
+    assert np.allclose(scores, np.take_along_axis(exact, got - 100, axis=1), atol=5e-4)
+
+
+def test_a_single_query_scan_is_split_over_threads_with_the_same_answer(monkeypatch):
+    import faiss
+
+    x = clustered(30_000)
+    ids = np.arange(30_000)[::-1] * 5 + 3
+    index, _ = vector_index.build(ids, x, 64)
+    assert index.ntotal >= vector_index.SPLIT_SCAN_FROM and faiss.omp_get_max_threads() >= 2
+    split_calls = []
+    real = vector_index._scan_pool
+    monkeypatch.setattr(vector_index, "_scan_pool", lambda n: split_calls.append(n) or real(n))
+    for row in (0, 17, 29_999):
+        q = x[row:row + 1]
+        want_scores, want_ids = index.search(q, 10)
+        scores, got = vector_index.search(index, q, 10)
+        assert got.tolist() == want_ids.tolist() and np.allclose(scores, want_scores)
+        assert got[0, 0] == ids[row]
+    assert split_calls  # the split path ran, not the plain one
+    split_calls.clear()
+    many_scores, many = vector_index.search(index, x[:8], 10)  # many queries: faiss parallelises over them itself
+    assert not split_calls and many[:, 0].tolist() == ids[:8].tolist()
 
 
 def test_large_collections_use_calibrated_ann():
@@ -42,9 +69,16 @@ def test_recall_at_k():
 def test_float16_collections_search_exactly_over_their_stored_values():
     x = clustered(3000)
     stored = x.astype(np.float16).astype(np.float32)  # what a float16 collection hands to build()
-    index, info = vector_index.build(np.arange(3000), stored, 64, float16=True)
-    assert info.kind == "IDMap2,SQfp16" and info.bytes_per_vector == 2 * 64 + 8
+    index, info = vector_index.build(np.arange(3000), stored, 64)
+    assert info.kind == "IDMap2,SQfp16"
     scores, got = index.search(stored[:100], 10)
     truth = np.argsort(-(stored[:100] @ stored.T), axis=1)[:, :10]
     assert recall_at_k(got, truth) >= 0.99
     assert np.allclose(scores, np.take_along_axis(stored[:100] @ stored.T, got, axis=1), atol=1e-3)
+
+
+def test_an_older_float32_flat_index_is_rebuilt_not_patched():
+    old = vector_index.IndexInfo(kind="IDMap2,Flat", ntotal=10, built_at=1.0)
+    assert not vector_index.can_update(old, 12, 64)
+    same = vector_index.IndexInfo(kind="IDMap2,SQfp16", ntotal=10, built_at=1.0)
+    assert vector_index.can_update(same, 12, 64)
