@@ -25,12 +25,12 @@ WARM_BATCHES = 2  # progress reports past the first one needed before the embedd
 WINDOW = 20.0  # seconds of recent embedding progress the rate is measured over
 
 # Seconds per image of the embedding at the reference speed, per input handling and precision (2 quiet CPU cores,
-# Lite0; fp32: BENCHMARKS.md "Input handling adopted", 116 and 52 images/s; int8 two views: 98 images/s in
-# `benchmarks/jobs.py`, int8 letterbox scaled from it by the fp32 ratio), and the seconds the phases after embedding
-# take at that speed, (fixed, per image): one quiet `benchmarks/jobs.py` run (1,000 photos, a fresh process, int8 two
-# views: thumbnails 2.6 s, clusters 0.2 s, map 11.8 s, of which numba compiling takes about 5 s).
-EMBED_PER_IMAGE = {("letterbox", FP32): 0.0086, ("letterbox+native", FP32): 0.019,
-                   ("letterbox", INT8): 0.0046, ("letterbox+native", INT8): 0.0102}
+# Lite0, 640×480 photos through `index_folder`, each worker embedding its own photos on one thread: 108 images/s for
+# int8 two views, 70 for fp32 two views; measured 2026-12-05), and the seconds the phases after embedding take at that
+# speed, (fixed, per image): one quiet `benchmarks/jobs.py` run (1,000 photos, a fresh process, int8 two views:
+# thumbnails 2.6 s, clusters 0.2 s, map 11.8 s, of which numba compiling takes about 5 s).
+EMBED_PER_IMAGE = {("letterbox", FP32): 0.0068, ("letterbox+native", FP32): 0.0143,
+                   ("letterbox", INT8): 0.0046, ("letterbox+native", INT8): 0.0093}
 LATER_PHASES = {
     THUMBNAILS: (0.1, 0.0025),  # two sizes per image
     CLUSTERS: (0.1, 0.0001),
