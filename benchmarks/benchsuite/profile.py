@@ -13,6 +13,8 @@ from benchsuite.inputs import jpeg_bomb, png_bomb
 from benchsuite.measure import median_ms, per_item_ms
 from benchsuite.session import Session
 
+ALONE = "one thread, batch 1 (as indexing runs it)"
+
 
 def profile(s: Session) -> None:
     s.embedder, s.naive  # noqa: B018 - load both before timing
@@ -23,6 +25,7 @@ def profile_once(s: Session) -> dict[str, Any]:
     from revsearch import images
     from revsearch.files import content_hash
     from revsearch.embed.views import letterbox
+    from revsearch.indexing import pixel_measures
 
     embedder, naive = s.embedder, s.naive
     n = s.plan.profile_images
@@ -40,7 +43,7 @@ def profile_once(s: Session) -> dict[str, Any]:
             return (time.perf_counter() - t) / len(files) * 1e3
 
         st["read file"] = per_image(lambda p: p.read_bytes())
-        st["hash (BLAKE2b, includes read)"] = per_image(content_hash)
+        st["hash (SHA-256, includes read)"] = per_image(content_hash)
         st["probe (header)"] = per_image(images.probe)
         st["decode, full (naive)"] = per_image(naive.decode)
         st["decode, JPEG draft (revsearch)"] = per_image(lambda p: images.load_image(p, target=224))
@@ -50,8 +53,10 @@ def profile_once(s: Session) -> dict[str, Any]:
         st["Resize(256)+CenterCrop+ToTensor (naive)"] = per_item_ms(
             lambda: naive.transform(fulls[next(i_full) % len(fulls)]), len(fulls) * 2)
         i_draft = iter(range(10**9))
-        st["prepare: letterbox resize (revsearch)"] = per_item_ms(
-            lambda: letterbox(drafts[next(i_draft) % len(drafts)], embedder.spec), len(drafts) * 2)
+        st["prepare: both views (revsearch)"] = per_item_ms(
+            lambda: embedder.prepare(drafts[next(i_draft) % len(drafts)]), len(drafts) * 2)
+        st["pixel measures (revsearch)"] = per_item_ms(
+            lambda: pixel_measures.measure(drafts[next(i_draft) % len(drafts)]), len(drafts) * 2)
         prof[kind] = st
         prof[f"{kind}_draft_size"] = "×".join(map(str, drafts[0].size))
     size = embedder.input_size
@@ -66,6 +71,9 @@ def profile_once(s: Session) -> dict[str, Any]:
         model[f"{name}, batch 32, per view (224²)"] = median_ms(lambda: run.embed_batch(batch), 3) / 32
         model[f"{name}, batch 1"] = median_ms(lambda: run.embed_batch(batch[:1]), 10)
         model[f"{name}, {run.input_mode}, per 640×480 photo"] = median_ms(lambda: run.embed_prepared(prepared), 3) / 32
+        if run.runs_alone:  # how indexing runs it: each worker one photo at a time on a single-thread session
+            model[f"{name}, {run.input_mode}, per 640×480 photo, {ALONE}"] = median_ms(
+                lambda: [run.embed_alone(p) for p in prepared], 3) / 32
     x = naive.torch.zeros(3, size, size)
     model["PyTorch eager, batch 1 (naive)"] = median_ms(lambda: naive.forward(x), 10)
     model["PyTorch channels_last, batch 32, per image (torch path)"] = median_ms(
