@@ -56,7 +56,8 @@ class RayPlan:
 def plan(resources: dict[str, float], actors: int | None = None, cpus_per_actor: float | None = None,
          gpus_per_actor: float | None = None) -> RayPlan:
     """Size the actor pool from the cluster's resources: one actor per GPU when there are GPUs, else one 1-CPU actor
-    per CPU (measured at 2 CPUs: 2 actors × 1 CPU 1.12× in-process, 1 actor × 2 CPUs 0.85×; BENCHMARKS.md)."""
+    per CPU (at 2 CPUs, 713 photos: 2 actors × 1 CPU and 1 × 2 CPUs alike, 0.56–0.57× in-process, most of the gap
+    the actors' ~6 s start; BENCHMARKS.md)."""
     cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
     if gpus_per_actor is None and os.environ.get(FORCE_GPU_ENV):
         gpus_per_actor = float(os.environ[FORCE_GPU_ENV])
