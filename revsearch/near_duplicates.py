@@ -47,7 +47,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from revsearch.collection import Collection, duplicate_store
+from revsearch.collection import Collection, duplicate_store, vector_index
 from revsearch.input_modes import LETTERBOX, TWO_VIEWS
 from revsearch.errors import RevsearchError
 from revsearch.neighbours import knn, within
@@ -315,7 +315,7 @@ def top1_similarities(coll: Collection) -> tuple[np.ndarray, np.ndarray]:
         out_ids, out = [], []
         index = coll.index()
         for ids, vecs in coll.iter_vectors(16_384):
-            scores, found = index.search(vecs, 2)
+            scores, found = vector_index.search(index, vecs, 2)
             out_ids.append(ids)
             out.append(np.where(found[:, 0] == ids, scores[:, 1], scores[:, 0]))
         return np.concatenate(out_ids), np.concatenate(out).astype(np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 from revsearch import near_duplicates
 from revsearch.audit.report import Overlap
 from revsearch.audit.run import keep_overlap
-from revsearch.collection import Collection
+from revsearch.collection import Collection, vector_index
 from revsearch.embed import Embedder
 from revsearch.errors import RevsearchError
 from revsearch.indexing import index_folder, pairing
@@ -46,7 +46,7 @@ def overlap(coll: Collection, other: Collection, threshold: float | None = None,
         done = 0
         for ids, vectors in other.iter_vectors(CHUNK):
             report(progress, done, total, "comparing with the collection")
-            sims, nbrs = index.search(np.ascontiguousarray(vectors), 1)
+            sims, nbrs = vector_index.search(index, vectors, 1)
             for outside, score, inside in zip(ids.tolist(), sims[:, 0].tolist(), nbrs[:, 0].tolist()):
                 if inside >= 0 and score >= threshold - 1e-6 and outside not in found:
                     found[outside] = (int(inside), min(1.0, float(score)), False)

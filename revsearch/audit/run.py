@@ -19,7 +19,7 @@ from revsearch import clusters, exclusions, labels, near_duplicates, neighbours
 from revsearch.audit import label_issues, quality
 from revsearch.audit.measuring import Measured, measure_missing
 from revsearch.audit.report import AuditReport, ClassSummary, LabelIssue, QualityIssue
-from revsearch.collection import Collection, audit_store, duplicate_store
+from revsearch.collection import Collection, audit_store, duplicate_store, vector_index
 from revsearch.indexing import pixel_measures
 from revsearch.learning.head import stratified_sample
 from revsearch.progress import Progress, report
@@ -265,7 +265,7 @@ def _neighbours_by_index(coll: Collection, ids: np.ndarray,
         part = rows[start : start + CHUNK]
         found_ids, vectors = coll.vectors(ids[part].tolist())
         at = start + np.searchsorted(ids[part], found_ids)
-        sims, nbrs = index.search(np.ascontiguousarray(vectors), k)
+        sims, nbrs = vector_index.search(index, vectors, k)
         other = (nbrs != found_ids[:, None]) & (nbrs >= 0)
         other &= np.cumsum(other, axis=1) <= NEIGHBOURS
         counts = other.sum(axis=1)

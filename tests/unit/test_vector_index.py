@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from revsearch.collection import vector_index
+from revsearch.collection import index_plan, vector_index
 from revsearch.vectors import recall_at_k
 
 
@@ -64,6 +64,25 @@ def test_large_collections_use_calibrated_ann():
 
 def test_recall_at_k():
     assert recall_at_k(np.array([[1, 2, 3]]), np.array([[3, 4, 1]])) == 2 / 3
+
+
+def test_many_queries_are_searched_through_blas_with_the_same_answer():
+    x = clustered(40_000)
+    ids = np.arange(40_000) * 7 + 2
+    index, _ = vector_index.build(ids, x, 64)
+    queries = x[::400]  # 100 queries: past BLAS_FROM
+    assert len(queries) >= vector_index.BLAS_FROM
+    want_scores, want_ids = index.search(queries, 12)
+    scores, got = vector_index.search(index, queries, 12)
+    assert recall_at_k(got, want_ids) >= 0.999 and np.allclose(scores, want_scores, atol=1e-5)
+    assert got[:, 0].tolist() == ids[::400].tolist()
+    # a last decoded chunk with fewer rows than k is padded, then merged
+    n = index_plan.CHUNK_ROWS + 5
+    tail = vector_index.build(np.arange(n), x[:n], 64)[0]
+    want_scores, want_ids = tail.search(x[n - 25 : n], 10)
+    scores, got = vector_index.search(tail, x[n - 25 : n], 10)
+    assert recall_at_k(got, want_ids) >= 0.999 and got[:, 0].tolist() == list(range(n - 25, n))
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
 
 
 def test_float16_collections_search_exactly_over_their_stored_values():
