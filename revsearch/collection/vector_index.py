@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -194,7 +193,11 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
         params = faiss.SearchParameters(sel=faiss.IDSelectorRange(int(bounds[part]), int(bounds[part + 1])))
         return inner.search(queries, k, params=params)
 
-    found = list(_scan_pool(parts).map(scan, range(parts)))
+    # threads of this call (faiss releases the GIL), not a pool kept for the process: they run at the caller's
+    # priority, so a background job's search never slows a page's (Linux threads inherit their creator's niceness)
+    with ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="scan") as pool:
+        others = [pool.submit(scan, part) for part in range(1, parts)]
+        found = [scan(0), *(f.result() for f in others)]
     scores = np.concatenate([f[0] for f in found], axis=1)
     rows = np.concatenate([f[1] for f in found], axis=1)
     best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -229,19 +232,6 @@ def _blas_search(index: faiss.IndexIDMap2, inner: faiss.IndexScalarQuantizer, qu
         heap.add_result(scores, _ids_of(index, np.where(rows >= 0, rows + start, -1)))
     heap.finalize()
     return heap.D, heap.I
-
-
-_POOL_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _scan_pool(workers: int) -> ThreadPoolExecutor:
-    """One pool for every split scan of the process (faiss releases the GIL while it scans)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
-        return _POOL
 
 
 def set_search_params(index: faiss.Index, info: IndexInfo | None) -> None:

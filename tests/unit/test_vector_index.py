@@ -34,8 +34,13 @@ def test_a_single_query_scan_is_split_over_threads_with_the_same_answer(monkeypa
     index, _ = vector_index.build(ids, x, 64)
     assert index.ntotal >= vector_index.SPLIT_SCAN_FROM and faiss.omp_get_max_threads() >= 2
     split_calls = []
-    real = vector_index._scan_pool
-    monkeypatch.setattr(vector_index, "_scan_pool", lambda n: split_calls.append(n) or real(n))
+
+    class Watched(vector_index.ThreadPoolExecutor):  # the real executor, noting that the split path made one
+        def __init__(self, *args, **kwargs) -> None:
+            split_calls.append(kwargs.get("max_workers"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(vector_index, "ThreadPoolExecutor", Watched)
     for row in (0, 17, 29_999):
         q = x[row:row + 1]
         want_scores, want_ids = index.search(q, 10)
