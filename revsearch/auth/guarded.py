@@ -18,7 +18,7 @@ from revsearch.collection import Collection
 from revsearch.embed.embedder import Embedder
 from revsearch.errors import RevsearchError
 from revsearch.indexing import adding
-from revsearch.jobs import INTERRUPTED, Job, JobRunner
+from revsearch.jobs import Job, JobRunner
 from revsearch.near_duplicates import DuplicateGroup
 from revsearch.progress import Progress
 from revsearch.workspace import CollectionInfo, Workspace
@@ -265,13 +265,8 @@ def start_job(actor: Actor, runner: JobRunner, directory: Path | str, kind: str,
 
 
 def resume_job(actor: Actor, runner: JobRunner, job_id: str) -> Job:
-    """Run an interrupted job again, checked as if `actor` started it now."""
-    old = runner.jobs.get(job_id)
-    if old is None or old.state != INTERRUPTED:
-        raise RevsearchError("that job is not waiting to be resumed")
-    params = _job_params(actor, old.kind, dict(old.params))  # the allowed folders of now, not of then
-    runner.dismiss(job_id)
-    return runner.submit(old.directory, old.kind, params)
+    """Run an interrupted job again, checked as if `actor` started it now (the allowed folders of now, not of then)."""
+    return runner.resume(job_id, lambda kind, params: _job_params(actor, kind, params))
 
 
 def dismiss_job(actor: Actor, runner: JobRunner, job_id: str) -> None:

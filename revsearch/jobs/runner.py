@@ -216,13 +216,16 @@ class JobRunner:
         job.thread.start()
         return job
 
-    def resume(self, job_id: str) -> Job:
-        """Run an interrupted job's work again (with its parameters)."""
+    def resume(self, job_id: str, params_for: Callable[[str, dict], dict] | None = None) -> Job:
+        """Run an interrupted job's work again in its place, with its parameters, or with what `params_for(kind,
+        params)` makes of them (revsearch.auth.guarded re-checks them as of now)."""
         with self.guard:
             old = self.jobs.get(job_id)
             if old is None or old.state != INTERRUPTED:
                 raise RevsearchError("that job is not waiting to be resumed")
-            return self.submit(old.directory, old.kind, old.params)
+        params = dict(old.params) if params_for is None else params_for(old.kind, dict(old.params))
+        self.dismiss(job_id)
+        return self.submit(old.directory, old.kind, params)
 
     def dismiss(self, job_id: str) -> None:
         """Forget a finished or interrupted job (it leaves the lists and the records)."""
